@@ -1,0 +1,1 @@
+//! ABC notation: parse and check tunes, write MIDI.

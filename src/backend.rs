@@ -1,0 +1,68 @@
+//! The seam between the math and everything else.
+//!
+//! A backend computes one training step and one sampling step; the training loop, Adam's
+//! bookkeeping in checkpoints, the CLI and the sampler do not know whether the numbers live in
+//! RAM ([`crate::cpu::CpuBackend`]) or on a GPU ([`crate::gpu`]).
+
+use crate::error::Result;
+use crate::model::{ModelConfig, Params};
+use crate::optim::AdamState;
+use crate::rng::Key;
+
+/// Per-step settings that may change while training.
+#[derive(Clone, Copy, Debug)]
+pub struct StepOptions {
+    /// Adam learning rate.
+    pub lr: f32,
+    /// Clip the global gradient norm to this value before the update (None: no clipping).
+    pub clip: Option<f32>,
+    /// Key of the dropout masks (from `--rng-seed`).
+    pub key: Key,
+    /// Global step counter: the dropout masks of this step are a function of (key, counter).
+    pub counter: u32,
+}
+
+/// What one training or evaluation step measured, computed from the step's own numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepStats {
+    /// Mean cross-entropy over the window's B*T positions, in nats.
+    pub loss: f32,
+    /// Positions whose argmax prediction equals the target.
+    pub correct: u32,
+    /// Positions in the window (B*T).
+    pub tokens: u32,
+    /// Global L2 norm of the gradient before clipping (0 for evaluation steps).
+    pub grad_norm: f32,
+    /// False when the loss or a gradient was NaN or infinite; the parameters were then left unchanged.
+    pub finite: bool,
+}
+
+/// Trains one model: holds parameters, Adam moments and the carried (h, c) state.
+pub trait Trainer {
+    /// A short human-readable name ("cpu (2 threads, avx512)", "gpu (NVIDIA H100, vulkan)").
+    fn describe(&self) -> String;
+    /// The model's configuration.
+    fn config(&self) -> &ModelConfig;
+    /// Zeroes the carried (h, c) of every layer (start of an epoch, or before validation).
+    fn reset_state(&mut self);
+    /// Forward, backward, optional clipping and one Adam update on a window.
+    /// `x`, `y`: `[B, T]` token ids and next-token targets. The final (h, c) is carried.
+    /// When the loss or a gradient is not finite, no update is applied and `finite` is false.
+    fn train_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<StepStats>;
+    /// Forward only, dropout off, carrying (h, c): loss and accuracy of a window.
+    fn eval_step(&mut self, x: &[u32], y: &[u32]) -> Result<StepStats>;
+    /// A copy of the current parameters.
+    fn params(&self) -> Result<Params<f32>>;
+    /// A copy of the optimizer state (moments and step count).
+    fn adam_state(&self) -> Result<AdamState>;
+}
+
+/// Generates text: runs the network one character at a time for N independent streams.
+pub trait Sampler {
+    /// The model's configuration.
+    fn config(&self) -> &ModelConfig;
+    /// Starts `count` fresh streams with zero state.
+    fn reset(&mut self, count: usize) -> Result<()>;
+    /// Feeds one token per stream (`tokens: [N]`) and writes the next-token logits `[N, V]`.
+    fn step(&mut self, tokens: &[u32], logits: &mut [f32]) -> Result<()>;
+}

@@ -1,0 +1,303 @@
+//! The corpus: loading ABC text, the vocabulary, the train/validation split by tune, and the
+//! stateful batching of the reference design.
+//!
+//! Batching: the text (as token ids) is cut into `B` contiguous streams of `len / B` characters;
+//! window `k` holds, in row `b`, the characters `[b*len/B + k*T, b*len/B + (k+1)*T)` and the
+//! targets one character further on. So row `b` of window `k+1` continues row `b` of window `k`,
+//! and the (h, c) a window ends with is the right start for the next.
+
+use crate::error::{Error, Result};
+use crate::model::BatchConfig;
+use crate::rng::{Key, stream};
+use std::path::{Path, PathBuf};
+
+/// The sorted set of characters a model reads and writes; a token id is an index into it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vocab {
+    chars: Vec<char>,
+}
+
+impl Vocab {
+    /// The sorted set of characters of `text`.
+    pub fn from_text(text: &str) -> Self {
+        let mut chars: Vec<char> = text.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        Vocab { chars }
+    }
+
+    /// A vocabulary from an explicit list (sorted and deduplicated here).
+    pub fn from_chars(chars: impl IntoIterator<Item = char>) -> Self {
+        let mut chars: Vec<char> = chars.into_iter().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        Vocab { chars }
+    }
+
+    /// Number of symbols.
+    pub fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    /// True for an empty vocabulary.
+    pub fn is_empty(&self) -> bool {
+        self.chars.is_empty()
+    }
+
+    /// The characters, in id order.
+    pub fn chars(&self) -> &[char] {
+        &self.chars
+    }
+
+    /// The id of `c`, if it is in the vocabulary.
+    pub fn id(&self, c: char) -> Option<u32> {
+        self.chars.binary_search(&c).ok().map(|i| i as u32)
+    }
+
+    /// The character of id `i`.
+    pub fn char(&self, i: u32) -> char {
+        self.chars[i as usize]
+    }
+
+    /// Token ids of `text`; characters outside the vocabulary are an error naming them.
+    pub fn encode(&self, text: &str, what: &str) -> Result<Vec<u32>> {
+        let mut ids = Vec::with_capacity(text.len());
+        let mut missing = Vec::new();
+        for c in text.chars() {
+            match self.id(c) {
+                Some(i) => ids.push(i),
+                None if !missing.contains(&c) => missing.push(c),
+                None => {}
+            }
+        }
+        if missing.is_empty() {
+            Ok(ids)
+        } else {
+            let chars = missing.iter().map(|c| format!("{:?}", c)).collect::<Vec<_>>().join(", ");
+            Err(Error::OutOfVocabulary { what: what.into(), chars })
+        }
+    }
+
+    /// Token ids of `text`, with characters outside the vocabulary dropped and counted.
+    pub fn encode_lossy(&self, text: &str) -> (Vec<u32>, usize) {
+        let mut unknown = 0;
+        let ids = text
+            .chars()
+            .filter_map(|c| {
+                let id = self.id(c);
+                unknown += id.is_none() as usize;
+                id
+            })
+            .collect();
+        (ids, unknown)
+    }
+
+    /// The text of a sequence of ids.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        ids.iter().map(|&i| self.char(i)).collect()
+    }
+}
+
+/// Reads a corpus: one file, or every `.abc` file of a folder in name order, concatenated.
+/// Line endings are normalised to `\n` (a model should not learn `\r`).
+/// Returns the text and the files it came from.
+pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::CorpusMissing { path: path.to_path_buf() });
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let files = if meta.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("abc")))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::Corpus {
+                path: path.to_path_buf(),
+                reason: "the folder holds no .abc files".into(),
+            });
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut text = String::new();
+    for f in &files {
+        let bytes = std::fs::read(f).map_err(|e| Error::io(f, e))?;
+        let s = String::from_utf8(bytes).map_err(|e| Error::Corpus {
+            path: f.clone(),
+            reason: format!(
+                "not UTF-8 text (invalid byte at offset {}); is this really an ABC file?",
+                e.utf8_error().valid_up_to()
+            ),
+        })?;
+        if s.contains('\0') {
+            return Err(Error::Corpus {
+                path: f.clone(),
+                reason: "contains NUL bytes: a binary file, not ABC text".into(),
+            });
+        }
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&s.replace("\r\n", "\n").replace('\r', "\n"));
+    }
+    if text.is_empty() {
+        return Err(Error::Corpus { path: path.to_path_buf(), reason: "the corpus is empty".into() });
+    }
+    Ok((text, files))
+}
+
+/// Splits ABC text into tunes: each tune starts at a line beginning with `X:`. Text before the
+/// first `X:` line (a file header) is kept with the first tune. Concatenating the pieces gives
+/// the text back.
+pub fn split_tunes(text: &str) -> Vec<&str> {
+    let mut starts = vec![0];
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("X:") && pos > 0 {
+            starts.push(pos);
+        }
+        pos += line.len();
+    }
+    starts.push(text.len());
+    starts.dedup();
+    starts.windows(2).map(|w| &text[w[0]..w[1]]).filter(|s| !s.is_empty()).collect()
+}
+
+/// Splits whole tunes into (train, validation) texts. About `fraction` of the tunes go to
+/// validation, chosen by a seeded hash of the tune's position; at least one tune stays in
+/// training. `fraction` 0 puts everything in training.
+pub fn split_train_val(text: &str, fraction: f64, seed: u64) -> (String, String) {
+    let tunes = split_tunes(text);
+    let (mut train, mut val) = (String::new(), String::new());
+    if fraction <= 0.0 || tunes.len() < 2 {
+        return (text.to_string(), val);
+    }
+    let key = Key::new(seed);
+    let mut n_val = 0;
+    for (i, t) in tunes.iter().enumerate() {
+        let to_val = (key.uniform(0, stream::SPLIT, i as u32) as f64) < fraction;
+        if to_val && n_val + 1 < tunes.len() {
+            val.push_str(t);
+            n_val += 1;
+        } else {
+            train.push_str(t);
+        }
+    }
+    (train, val)
+}
+
+/// A 64-bit FNV-1a fingerprint of a text, stored in checkpoints to notice a changed corpus.
+pub fn fingerprint(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The stateful windows of the reference design over one token sequence.
+#[derive(Clone, Debug)]
+pub struct Batches {
+    ids: Vec<u32>,
+    cfg: BatchConfig,
+    stream_len: usize,
+    steps: usize,
+}
+
+impl Batches {
+    /// Windows over `ids`. Needs at least `B * (T + 1)` tokens for one window.
+    pub fn new(ids: Vec<u32>, cfg: BatchConfig) -> Result<Self> {
+        cfg.validate()?;
+        let stream_len = ids.len() / cfg.batch;
+        // As the reference: window starts are range(0, stream_len - T, T).
+        let steps = if stream_len > cfg.seq { (stream_len - cfg.seq).div_ceil(cfg.seq) } else { 0 };
+        if steps == 0 {
+            return Err(Error::Config(format!(
+                "{} characters make no window: needs at least batch*(seq+1) = {}*{} = {}",
+                ids.len(),
+                cfg.batch,
+                cfg.seq + 1,
+                cfg.batch * (cfg.seq + 1)
+            )));
+        }
+        Ok(Batches { ids, cfg, stream_len, steps })
+    }
+
+    /// Number of windows in an epoch.
+    pub fn len(&self) -> usize {
+        self.steps
+    }
+
+    /// Always false: construction refuses a corpus with no window.
+    pub fn is_empty(&self) -> bool {
+        self.steps == 0
+    }
+
+    /// The batch shape.
+    pub fn config(&self) -> BatchConfig {
+        self.cfg
+    }
+
+    /// Characters per stream (`len / B`).
+    pub fn stream_len(&self) -> usize {
+        self.stream_len
+    }
+
+    /// Window `k`: inputs and targets, both `[B, T]` row-major.
+    pub fn window(&self, k: usize, x: &mut Vec<u32>, y: &mut Vec<u32>) {
+        let (b, t) = (self.cfg.batch, self.cfg.seq);
+        assert!(k < self.steps, "window {k} of {}", self.steps);
+        x.clear();
+        y.clear();
+        for row in 0..b {
+            let o = row * self.stream_len + k * t;
+            x.extend_from_slice(&self.ids[o..o + t]);
+            y.extend_from_slice(&self.ids[o + 1..o + t + 1]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocab_is_sorted_and_round_trips() {
+        let v = Vocab::from_text("cabbage");
+        assert_eq!(v.chars(), &['a', 'b', 'c', 'e', 'g']);
+        let ids = v.encode("bag", "test").unwrap();
+        assert_eq!(ids, vec![1, 0, 4]);
+        assert_eq!(v.decode(&ids), "bag");
+        let err = v.encode("bXgY", "seed text").unwrap_err().to_string();
+        assert!(err.contains("'X'") && err.contains("'Y'"), "{err}");
+        assert_eq!(v.encode_lossy("bXgY"), (vec![1, 4], 2));
+    }
+
+    #[test]
+    fn split_tunes_keeps_all_text() {
+        let text = "% header\nX:1\nT:a\nabc\n\nX:2\nT:b\ndef\n\nX:3\nggg\n";
+        let tunes = split_tunes(text);
+        assert_eq!(tunes.len(), 3);
+        assert!(tunes[0].starts_with("% header\nX:1"));
+        assert!(tunes[1].starts_with("X:2"));
+        assert_eq!(tunes.concat(), text);
+        let (tr, va) = split_train_val(text, 0.5, 7);
+        assert!(!tr.is_empty());
+        assert_eq!(tr.len() + va.len(), text.len());
+        assert_eq!(split_train_val(text, 0.0, 7).0, text);
+    }
+
+    #[test]
+    fn too_short_corpus_names_the_numbers() {
+        let err = Batches::new(vec![0; 100], BatchConfig { batch: 16, seq: 64 }).unwrap_err().to_string();
+        assert!(err.contains("100") && err.contains("1040"), "{err}");
+    }
+}

@@ -1,0 +1,188 @@
+//! Matrix views and the GEMM the CPU engine calls: `matrixmultiply` underneath, with C's
+//! columns split over `rayon` in chunks whose widths depend only on the shapes, never on the
+//! number of threads, so results are bit-identical whatever the thread count.
+
+use crate::real::Real;
+use rayon::prelude::*;
+
+/// A read-only matrix view: element (i, j) is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Mat<'a, R> {
+    /// The buffer the view reads from.
+    pub data: &'a [R],
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Row stride in elements.
+    pub rs: usize,
+    /// Column stride in elements.
+    pub cs: usize,
+}
+
+impl<'a, R> Mat<'a, R> {
+    /// A row-major `rows x cols` matrix stored densely at the start of `data`.
+    pub fn new(data: &'a [R], rows: usize, cols: usize) -> Self {
+        Mat { data, rows, cols, rs: cols, cs: 1 }
+    }
+
+    /// The transpose (a view; nothing is copied).
+    pub fn t(self) -> Self {
+        Mat { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+    }
+
+    fn fits(&self) -> bool {
+        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// A dense row-major output matrix: element (i, j) is `data[i * ld + j]`.
+#[derive(Debug)]
+pub struct MatMut<'a, R> {
+    /// The buffer written to.
+    pub data: &'a mut [R],
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Row stride (leading dimension), at least `cols`.
+    pub ld: usize,
+}
+
+impl<'a, R> MatMut<'a, R> {
+    /// A dense row-major `rows x cols` matrix at the start of `data`.
+    pub fn new(data: &'a mut [R], rows: usize, cols: usize) -> Self {
+        MatMut { data, rows, cols, ld: cols }
+    }
+}
+
+/// A raw pointer that may cross threads: each task writes a disjoint set of C's columns.
+#[derive(Clone, Copy)]
+struct SendPtr<R>(*mut R);
+// SAFETY: used only to hand disjoint column ranges of one output buffer to rayon tasks; no two
+// tasks touch the same element, and the buffer outlives the scope (borrowed mutably for it).
+unsafe impl<R> Send for SendPtr<R> {}
+// SAFETY: as above.
+unsafe impl<R> Sync for SendPtr<R> {}
+
+/// Below this many multiply-adds a GEMM runs on the calling thread (rayon's hand-off would cost
+/// more than it saves).
+const PAR_MIN_MACS: usize = 1 << 18;
+
+/// The column chunk width for a C with `n` columns: about n/8, rounded up to 16 (a multiple of
+/// every matrixmultiply kernel's NR), so large GEMMs have enough pieces for a few cores.
+fn chunk_width(n: usize) -> usize {
+    n.div_ceil(8).next_multiple_of(16).max(16)
+}
+
+/// `C = alpha * A·B + beta * C`.
+///
+/// Panics when the shapes disagree or a view reaches outside its buffer (programming errors:
+/// every shape here derives from a validated model configuration).
+pub fn gemm<R: Real>(alpha: R, a: Mat<'_, R>, b: Mat<'_, R>, beta: R, c: MatMut<'_, R>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(b.rows == k && c.rows == m && c.cols == n, "gemm: [{m}x{k}]·[{}x{n}] into [{}x{}]", b.rows, c.rows, c.cols);
+    assert!(a.fits() && b.fits(), "gemm: an input view reaches outside its buffer");
+    assert!(c.ld >= n && (m == 0 || n == 0 || (m - 1) * c.ld + n <= c.data.len()), "gemm: output too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let cp = SendPtr(c.data.as_mut_ptr());
+    let ld = c.ld;
+    let run = |j0: usize, j1: usize| {
+        let cp = cp;
+        // SAFETY: the views were bounds-checked above; columns j0..j1 of B and C lie inside
+        // their buffers, and C does not alias A or B (C is borrowed mutably, they immutably).
+        unsafe {
+            R::gemm_raw(
+                m,
+                k,
+                j1 - j0,
+                alpha,
+                a.data.as_ptr(),
+                a.rs as isize,
+                a.cs as isize,
+                b.data.as_ptr().add(j0 * b.cs),
+                b.rs as isize,
+                b.cs as isize,
+                beta,
+                cp.0.add(j0),
+                ld as isize,
+                1,
+            )
+        }
+    };
+    if m * n * k < PAR_MIN_MACS {
+        run(0, n);
+    } else {
+        let w = chunk_width(n);
+        (0..n.div_ceil(w)).into_par_iter().for_each(|ci| run(ci * w, ((ci + 1) * w).min(n)));
+    }
+}
+
+/// Column sums: `out[j] = sum_i x[i, j]` for a row-major `x: [rows, cols]`, summed in row order
+/// (deterministic; columns split over threads in fixed chunks).
+pub fn col_sums<R: Real>(x: &[R], rows: usize, cols: usize, out: &mut [R]) {
+    assert!(x.len() >= rows * cols && out.len() == cols);
+    out.par_chunks_mut(256).enumerate().for_each(|(ci, o)| {
+        let j0 = ci * 256;
+        o.fill(R::ZERO);
+        for r in 0..rows {
+            let row = &x[r * cols + j0..r * cols + j0 + o.len()];
+            for (a, &v) in o.iter_mut().zip(row) {
+                *a += v;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn gemm_matches_naive_including_transposes_and_parallel_split() {
+        // 70 x 130 x 90 crosses PAR_MIN_MACS, so the column split is exercised.
+        let (m, k, n) = (70, 130, 90);
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 104_729) % 97) as f64 / 48.0 - 1.0).collect();
+        let want = naive(&a, &b, m, k, n);
+        let mut c = vec![1.0; m * n];
+        gemm(1.0, Mat::new(&a, m, k), Mat::new(&b, k, n), 0.0, MatMut::new(&mut c, m, n));
+        // Integer-valued products over 2^-6 grids sum exactly in f64 for these magnitudes,
+        // so any summation order gives the same result up to 1e-12.
+        for (x, y) in c.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-9);
+        }
+        // A^T stored as [k, m]: (A^T)^T == A.
+        let mut at = vec![0.0; k * m];
+        for i in 0..m {
+            for p in 0..k {
+                at[p * m + i] = a[i * k + p];
+            }
+        }
+        let mut c2 = want.clone();
+        gemm(1.0, Mat::new(&at, k, m).t(), Mat::new(&b, k, n), -1.0, MatMut::new(&mut c2, m, n));
+        assert!(c2.iter().all(|x| x.abs() < 1e-9), "beta=-1 should cancel exactly");
+    }
+
+    #[test]
+    fn col_sums_add_rows() {
+        let x: Vec<f32> = (0..3 * 300).map(|i| i as f32).collect();
+        let mut out = vec![0.0; 300];
+        col_sums(&x, 3, 300, &mut out);
+        for j in 0..300 {
+            assert_eq!(out[j], (j + (300 + j) + (600 + j)) as f32);
+        }
+    }
+}

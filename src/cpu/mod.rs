@@ -1,0 +1,8 @@
+//! The fast CPU engine: fused-gate GEMMs through `matrixmultiply`, `rayon` across cores, explicit
+//! SIMD for the elementwise gate math.
+
+pub mod gemm;
+pub mod network;
+pub mod simd;
+
+pub use network::{Dropout, Loss, State, Workspace, backward, forward};

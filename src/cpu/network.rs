@@ -1,0 +1,540 @@
+//! The whole network on the CPU: forward over a window, softmax cross-entropy, and the
+//! hand-derived backward pass (BPTT truncated at the window edge), generic over f32/f64.
+//!
+//! Layout conventions: inside this file activations are **time-major**, row `r = t*B + b`, so
+//! the B rows of step t are one contiguous block (the recurrent GEMM of step t reads and writes
+//! one block). Inputs and targets arrive batch-major `[B, T]` and are transposed once.
+//! The equations are in [`crate::model`]; each function below names the ones it implements.
+
+use super::gemm::{Mat, MatMut, col_sums, gemm};
+use crate::error::{Error, Result};
+use crate::model::{ModelConfig, Params};
+use crate::real::Real;
+use crate::rng::{Key, stream};
+use rayon::prelude::*;
+
+/// The carried state: `h, c: [L, B, H]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State<R> {
+    /// Hidden state of each layer, `[L, B, H]`.
+    pub h: Vec<R>,
+    /// Cell state of each layer, `[L, B, H]`.
+    pub c: Vec<R>,
+}
+
+impl<R: Real> State<R> {
+    /// All-zero state for `batch` streams.
+    pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
+        let n = cfg.layers * batch * cfg.hidden;
+        State { h: vec![R::ZERO; n], c: vec![R::ZERO; n] }
+    }
+}
+
+/// Dropout of one step: masks are a function of (key, counter); see [`crate::rng`].
+#[derive(Clone, Copy, Debug)]
+pub struct Dropout {
+    /// Key from `--rng-seed`.
+    pub key: Key,
+    /// Step counter.
+    pub counter: u32,
+}
+
+/// What a forward pass measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Loss {
+    /// Mean cross-entropy over the B*T positions (nats).
+    pub loss: f64,
+    /// Positions where the argmax equals the target.
+    pub correct: u32,
+    /// B*T.
+    pub tokens: u32,
+}
+
+/// Everything one layer keeps from the forward pass for the backward pass.
+#[derive(Clone, Debug, Default)]
+struct LayerCache<R> {
+    /// `[T*B, 4H]`: pre-activations, then activations (i, f, g, o); in the backward pass, dz.
+    act: Vec<R>,
+    /// `[(T+1)*B, H]`: block 0 holds c0, block t+1 holds c_t.
+    c: Vec<R>,
+    /// `[(T+1)*B, H]`: block 0 holds h0, block t+1 holds h_t.
+    h: Vec<R>,
+    /// `[T*B, H]`: tanh(c_t).
+    tc: Vec<R>,
+    /// `[T*B, H]`: dropout multipliers (0 or 1/(1-p)); empty when dropout is off.
+    mask: Vec<R>,
+    /// `[T*B, H]`: the layer's output h ⊙ mask (empty when dropout is off: the output is h).
+    y: Vec<R>,
+}
+
+/// Buffers for one window size, reused from step to step (no allocation in the hot loop).
+#[derive(Clone, Debug)]
+pub struct Workspace<R> {
+    cfg: ModelConfig,
+    b: usize,
+    t: usize,
+    /// `[T*B]` inputs, time-major.
+    xt: Vec<u32>,
+    /// `[T*B]` targets, time-major.
+    yt: Vec<u32>,
+    /// `[V, 4H]` per-symbol layer-0 input projection `embedding · W_ih0`.
+    p0: Vec<R>,
+    layers: Vec<LayerCache<R>>,
+    /// `[T*B, V]` logits, time-major.
+    logits: Vec<R>,
+    /// `[T*B, V]` d loss / d logits.
+    dlogits: Vec<R>,
+    row_loss: Vec<f64>,
+    row_correct: Vec<bool>,
+    /// `[T*B, max(E, H)]` gradient w.r.t. the current layer's output (two, used in turn).
+    dy: [Vec<R>; 2],
+    /// `[B, H]` gradient reaching h_{t-1} through W_hh.
+    dh_rec: Vec<R>,
+    /// `[B, H]` gradient reaching c_{t-1}.
+    dc: Vec<R>,
+    /// `[V, 4H]` dz of layer 0 summed per input symbol.
+    g0: Vec<R>,
+    /// `[L, B, H]` d loss / d h0 of the last backward pass.
+    pub dh0: Vec<R>,
+    /// `[L, B, H]` d loss / d c0 of the last backward pass.
+    pub dc0: Vec<R>,
+}
+
+impl<R: Real> Workspace<R> {
+    /// Buffers for windows of `batch x seq` tokens.
+    pub fn new(cfg: &ModelConfig, batch: usize, seq: usize) -> Self {
+        let (b, t, h, v) = (batch, seq, cfg.hidden, cfg.vocab);
+        let n = b * t;
+        let z = |len: usize| vec![R::ZERO; len];
+        let layers = (0..cfg.layers)
+            .map(|_| LayerCache {
+                act: z(n * 4 * h),
+                c: z((t + 1) * b * h),
+                h: z((t + 1) * b * h),
+                tc: z(n * h),
+                mask: Vec::new(),
+                y: Vec::new(),
+            })
+            .collect();
+        let wide = cfg.embed.max(h);
+        Workspace {
+            cfg: *cfg,
+            b,
+            t,
+            xt: vec![0; n],
+            yt: vec![0; n],
+            p0: z(v * 4 * h),
+            layers,
+            logits: z(n * v),
+            dlogits: z(n * v),
+            row_loss: vec![0.0; n],
+            row_correct: vec![false; n],
+            dy: [z(n * wide), z(n * wide)],
+            dh_rec: z(b * h),
+            dc: z(b * h),
+            g0: z(v * 4 * h),
+            dh0: z(cfg.layers * b * h),
+            dc0: z(cfg.layers * b * h),
+        }
+    }
+
+    /// Window size `(B, T)` the buffers were made for.
+    pub fn window(&self) -> (usize, usize) {
+        (self.b, self.t)
+    }
+
+    /// The last forward pass's logits, batch-major `[B, T, V]` (copied out; for tests and tools).
+    pub fn logits_bt(&self) -> Vec<R> {
+        let (b, t, v) = (self.b, self.t, self.cfg.vocab);
+        let mut out = vec![R::ZERO; b * t * v];
+        for ti in 0..t {
+            for bi in 0..b {
+                let src = &self.logits[(ti * b + bi) * v..][..v];
+                out[(bi * t + ti) * v..][..v].copy_from_slice(src);
+            }
+        }
+        out
+    }
+
+    /// The output of layer `l` from the last forward pass, time-major `[T*B, H]`
+    /// (after dropout when dropout was on).
+    pub fn layer_output(&self, l: usize) -> &[R] {
+        layer_out(&self.layers[l], self.b * self.cfg.hidden)
+    }
+}
+
+/// A layer's output y: h_0..h_{T-1} (blocks 1..=T of the cache) or, with dropout, h ⊙ mask.
+fn layer_out<R>(cache: &LayerCache<R>, bh: usize) -> &[R] {
+    if cache.mask.is_empty() { &cache.h[bh..] } else { &cache.y }
+}
+
+/// Checks a window's token ids against the vocabulary and the workspace, and stores them
+/// time-major.
+fn load_window<R: Real>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> Result<()> {
+    let (b, t, v) = (ws.b, ws.t, ws.cfg.vocab as u32);
+    let n = b * t;
+    if x.len() != n || y.is_some_and(|y| y.len() != n) {
+        return Err(Error::Shape(format!(
+            "window has {} inputs and {} targets, the workspace expects batch*seq = {b}*{t} = {n}",
+            x.len(),
+            y.map_or(0, |y| y.len())
+        )));
+    }
+    for (name, ids) in [("input", Some(x)), ("target", y)] {
+        if let Some(bad) = ids.and_then(|ids| ids.iter().find(|&&i| i >= v)) {
+            return Err(Error::Shape(format!("{name} token id {bad} is outside the vocabulary of {v}")));
+        }
+    }
+    for bi in 0..b {
+        for ti in 0..t {
+            ws.xt[ti * b + bi] = x[bi * t + ti];
+            if let Some(y) = y {
+                ws.yt[ti * b + bi] = y[bi * t + ti];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` on each `width`-long row of `buf` (with its index), in parallel when there is enough
+/// work. Each row is independent, so the result does not depend on the split.
+fn for_rows<R: Real>(buf: &mut [R], width: usize, f: impl Fn(usize, &mut [R]) + Sync + Send) {
+    if buf.len() >= 1 << 15 {
+        buf.par_chunks_mut(width).enumerate().for_each(|(r, row)| f(r, row));
+    } else {
+        buf.chunks_mut(width).enumerate().for_each(|(r, row)| f(r, row));
+    }
+}
+
+/// Forward pass of one LSTM layer over the window (equations: [`crate::model`], "LSTM cell").
+///
+/// ```text
+/// Z        = X·W_ih + b          one GEMM for all T*B rows   (layer 0: gathered from P = E·W_ih0)
+/// z_t     += h_{t-1}·W_hh        one [B,H]x[H,4H] GEMM per step
+/// (c_t, h_t) = cell(z_t, c_{t-1})
+/// y_t      = h_t ⊙ mask_t        (inverted dropout, training only)
+/// ```
+fn layer_forward<R: Real>(
+    params: &Params<R>,
+    ws: &mut Workspace<R>,
+    l: usize,
+    state: &mut State<R>,
+    dropout: Option<Dropout>,
+) {
+    let cfg = ws.cfg;
+    let (b, t, h) = (ws.b, ws.t, cfg.hidden);
+    let g4 = 4 * h;
+    let lay = &params.layout.lstm[l];
+    let bias = params.get(&lay.b);
+    // Z = X·W_ih + b for all positions at once.
+    if l == 0 {
+        // Per-symbol projection: P = embedding · W_ih0, [V, 4H]; then Z[r] = P[x_r] + b.
+        let (v, e) = (cfg.vocab, cfg.embed);
+        gemm(
+            R::ONE,
+            Mat::new(params.get(&params.layout.embedding), v, e),
+            Mat::new(params.get(&lay.w_ih), e, g4),
+            R::ZERO,
+            MatMut::new(&mut ws.p0, v, g4),
+        );
+        let (p0, xt) = (&ws.p0, &ws.xt);
+        for_rows(&mut ws.layers[0].act, g4, |r, row| {
+            let p = &p0[xt[r] as usize * g4..][..g4];
+            for ((z, &pv), &bv) in row.iter_mut().zip(p).zip(bias) {
+                *z = pv + bv;
+            }
+        });
+    } else {
+        let (below, this) = ws.layers.split_at_mut(l);
+        let x = layer_out(&below[l - 1], b * h);
+        for_rows(&mut this[0].act, g4, |_, row| row.copy_from_slice(bias));
+        gemm(
+            R::ONE,
+            Mat::new(x, t * b, h),
+            Mat::new(params.get(&lay.w_ih), h, g4),
+            R::ONE,
+            MatMut::new(&mut this[0].act, t * b, g4),
+        );
+    }
+    let w_hh = params.get(&lay.w_hh);
+    let cache = &mut ws.layers[l];
+    let bh = b * h;
+    cache.h[..bh].copy_from_slice(&state.h[l * bh..][..bh]);
+    cache.c[..bh].copy_from_slice(&state.c[l * bh..][..bh]);
+    for ti in 0..t {
+        let z = &mut cache.act[ti * b * g4..][..b * g4];
+        let (h_prev, h_next) = cache.h.split_at_mut((ti + 1) * bh);
+        let h_prev = &h_prev[ti * bh..];
+        let h_next = &mut h_next[..bh];
+        // z_t += h_{t-1} · W_hh
+        gemm(R::ONE, Mat::new(h_prev, b, h), Mat::new(w_hh, h, g4), R::ONE, MatMut::new(z, b, g4));
+        let (c_prev, c_next) = cache.c.split_at_mut((ti + 1) * bh);
+        let c_prev = &c_prev[ti * bh..];
+        let tc = &mut cache.tc[ti * bh..][..bh];
+        for bi in 0..b {
+            let s = bi * h..(bi + 1) * h;
+            R::cell_forward(
+                &mut z[bi * g4..(bi + 1) * g4],
+                &c_prev[s.clone()],
+                &mut c_next[s.clone()],
+                &mut tc[s.clone()],
+                &mut h_next[s],
+            );
+        }
+    }
+    // Carry the final state to the next window.
+    state.h[l * bh..][..bh].copy_from_slice(&cache.h[t * bh..]);
+    state.c[l * bh..][..bh].copy_from_slice(&cache.c[t * bh..]);
+    // Inverted dropout on the layer's output: y = h ⊙ mask, mask ∈ {0, 1/(1-p)}.
+    match dropout {
+        Some(d) if cfg.dropout > 0.0 => {
+            let p = cfg.dropout;
+            let keep = R::from_f64(1.0 / (1.0 - p as f64));
+            cache.mask.resize(t * bh, R::ZERO);
+            cache.y.resize(t * bh, R::ZERO);
+            let s = stream::DROPOUT + l as u32;
+            for_rows(&mut cache.mask, h, |r, row| {
+                for (j, m) in row.iter_mut().enumerate() {
+                    let u = d.key.uniform(d.counter, s, (r * h + j) as u32);
+                    *m = if u >= p { keep } else { R::ZERO };
+                }
+            });
+            let hs = &cache.h[bh..];
+            for ((y, &hv), &m) in cache.y.iter_mut().zip(hs).zip(&cache.mask) {
+                *y = hv * m;
+            }
+        }
+        _ => {
+            cache.mask.clear();
+            cache.y.clear();
+        }
+    }
+}
+
+/// Dense layer and softmax cross-entropy (equations: [`crate::model`], "Output").
+///
+/// ```text
+/// logits = y_top · W_d + b_d                      [T*B, V]
+/// p      = softmax(logits)
+/// loss   = -(1/N) Σ_r log p[r, target_r]          N = T*B
+/// dlogits = (p - onehot(target)) / N
+/// ```
+fn output_forward<R: Real>(params: &Params<R>, ws: &mut Workspace<R>) -> Loss {
+    let cfg = ws.cfg;
+    let (n, v, h) = (ws.b * ws.t, cfg.vocab, cfg.hidden);
+    let db = params.get(&params.layout.dense_b);
+    for_rows(&mut ws.logits, v, |_, row| row.copy_from_slice(db));
+    let top = layer_out(&ws.layers[cfg.layers - 1], ws.b * h);
+    gemm(
+        R::ONE,
+        Mat::new(top, n, h),
+        Mat::new(params.get(&params.layout.dense_w), h, v),
+        R::ONE,
+        MatMut::new(&mut ws.logits, n, v),
+    );
+    let inv_n = R::from_f64(1.0 / n as f64);
+    let (logits, yt) = (&ws.logits, &ws.yt);
+    ws.dlogits
+        .par_chunks_mut(v)
+        .zip(ws.row_loss.par_iter_mut())
+        .zip(ws.row_correct.par_iter_mut())
+        .enumerate()
+        .for_each(|(r, ((d, loss), correct))| {
+            let row = &logits[r * v..][..v];
+            let target = yt[r] as usize;
+            let (mut best, mut arg) = (row[0], 0);
+            for (j, &x) in row.iter().enumerate() {
+                // `!(x <= best)` also moves off a NaN, so a NaN row never looks confident.
+                if x > best || (best != best && x == x) {
+                    best = x;
+                    arg = j;
+                }
+            }
+            let mut sum = R::ZERO;
+            for (dj, &x) in d.iter_mut().zip(row) {
+                *dj = (x - best).exp();
+                sum += *dj;
+            }
+            *loss = -((row[target] - best).to_f64() - sum.to_f64().ln());
+            *correct = arg == target;
+            let inv = inv_n / sum;
+            for dj in d.iter_mut() {
+                *dj *= inv;
+            }
+            d[target] -= inv_n;
+        });
+    Loss {
+        loss: ws.row_loss.iter().sum::<f64>() / n as f64,
+        correct: ws.row_correct.iter().filter(|&&c| c).count() as u32,
+        tokens: n as u32,
+    }
+}
+
+/// Forward pass over a window: returns the loss and leaves everything the backward pass needs in
+/// `ws`. `x, y: [B, T]`. `state` holds (h0, c0) on entry and the final (h, c) on return.
+/// `dropout`: `None` for evaluation.
+pub fn forward<R: Real>(
+    params: &Params<R>,
+    ws: &mut Workspace<R>,
+    x: &[u32],
+    y: &[u32],
+    state: &mut State<R>,
+    dropout: Option<Dropout>,
+) -> Result<Loss> {
+    check_params(params, ws, state)?;
+    load_window(ws, x, Some(y))?;
+    for l in 0..ws.cfg.layers {
+        layer_forward(params, ws, l, state, dropout);
+    }
+    Ok(output_forward(params, ws))
+}
+
+fn check_params<R: Real>(params: &Params<R>, ws: &Workspace<R>, state: &State<R>) -> Result<()> {
+    if params.config != ws.cfg {
+        return Err(Error::Shape(format!(
+            "parameters are for {:?}, the workspace for {:?}",
+            params.config, ws.cfg
+        )));
+    }
+    let n = ws.cfg.layers * ws.b * ws.cfg.hidden;
+    if state.h.len() != n || state.c.len() != n {
+        return Err(Error::Shape(format!(
+            "state holds {} and {} values, needs layers*batch*hidden = {n}",
+            state.h.len(),
+            state.c.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Backward pass of one LSTM layer (equations: [`crate::model`], "BPTT").
+///
+/// `dy: [T*B, H]` holds d loss / d y (the layer's output) on entry. On return the layer's
+/// gradients are in `grads`, and, for l > 0, `dx: [T*B, H]` holds d loss / d (input of this
+/// layer) = d loss / d y_{l-1}.
+///
+/// ```text
+/// dh_up_t = dy_t ⊙ mask_t                          inverts y = h ⊙ mask
+/// for t = T-1 .. 0:
+///     dz_t, dc = cell_backward(dh_up_t + dh_rec, dc)      (dh_rec, dc start at 0: truncation)
+///     dh_rec   = dz_t · W_hhᵀ                       inverts z_t += h_{t-1}·W_hh
+/// dW_hh = H_prevᵀ · dZ                              one GEMM over all steps
+/// db    = Σ_rows dZ
+/// dW_ih = Xᵀ · dZ,   dX = dZ · W_ihᵀ                inverts Z = X·W_ih + b
+/// layer 0: G[v] = Σ_{r: x_r = v} dZ[r];  dW_ih0 = Eᵀ·G;  dE = G·W_ih0ᵀ
+/// ```
+fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>, l: usize, cur: usize) {
+    let cfg = ws.cfg;
+    let (b, t, h) = (ws.b, ws.t, cfg.hidden);
+    let (g4, bh, n) = (4 * h, b * h, b * t);
+    let lay = params.layout.lstm[l].clone();
+    let w_hh = params.get(&lay.w_hh);
+    let [dy0, dy1] = &mut ws.dy;
+    let (dy, dx) = if cur == 0 { (dy0, dy1) } else { (dy1, dy0) };
+    let dy = &mut dy[..n * h];
+    {
+        let cache = &mut ws.layers[l];
+        if !cache.mask.is_empty() {
+            for (d, &m) in dy.iter_mut().zip(&cache.mask) {
+                *d *= m;
+            }
+        }
+        ws.dh_rec.fill(R::ZERO);
+        ws.dc.fill(R::ZERO);
+        for ti in (0..t).rev() {
+            let dz = &mut cache.act[ti * b * g4..][..b * g4];
+            let c_prev = &cache.c[ti * bh..][..bh];
+            let tc = &cache.tc[ti * bh..][..bh];
+            let dh_up = &dy[ti * bh..][..bh];
+            for bi in 0..b {
+                let s = bi * h..(bi + 1) * h;
+                R::cell_backward(
+                    &mut dz[bi * g4..(bi + 1) * g4],
+                    &c_prev[s.clone()],
+                    &tc[s.clone()],
+                    &dh_up[s.clone()],
+                    &ws.dh_rec[s.clone()],
+                    &mut ws.dc[s],
+                );
+            }
+            // dh_rec = dz_t · W_hhᵀ: [B, 4H] x [4H, H]
+            gemm(R::ONE, Mat::new(dz, b, g4), Mat::new(w_hh, h, g4).t(), R::ZERO, MatMut::new(&mut ws.dh_rec, b, h));
+        }
+        ws.dh0[l * bh..][..bh].copy_from_slice(&ws.dh_rec);
+        ws.dc0[l * bh..][..bh].copy_from_slice(&ws.dc);
+    }
+    let cache = &ws.layers[l];
+    let dz = &cache.act[..];
+    // dW_hh = H_prevᵀ · dZ, H_prev = [h_{-1}, ..., h_{T-2}] = blocks 0..T of cache.h
+    gemm(
+        R::ONE,
+        Mat::new(&cache.h[..n * h], n, h).t(),
+        Mat::new(dz, n, g4),
+        R::ZERO,
+        MatMut::new(grads.get_mut(&lay.w_hh), h, g4),
+    );
+    col_sums(dz, n, g4, grads.get_mut(&lay.b));
+    if l > 0 {
+        let x = layer_out(&ws.layers[l - 1], bh);
+        gemm(R::ONE, Mat::new(x, n, h).t(), Mat::new(dz, n, g4), R::ZERO, MatMut::new(grads.get_mut(&lay.w_ih), h, g4));
+        gemm(
+            R::ONE,
+            Mat::new(dz, n, g4),
+            Mat::new(params.get(&lay.w_ih), h, g4).t(),
+            R::ZERO,
+            MatMut::new(&mut dx[..n * h], n, h),
+        );
+    } else {
+        let (v, e) = (cfg.vocab, cfg.embed);
+        let xt = &ws.xt;
+        // G[v] = Σ_{r: x_r = v} dZ[r], columns split in fixed chunks, rows summed in order.
+        ws.g0.par_chunks_mut(g4).for_each(|row| row.fill(R::ZERO));
+        let g0 = &mut ws.g0;
+        for (r, &sym) in xt.iter().enumerate() {
+            let src = &dz[r * g4..][..g4];
+            for (a, &d) in g0[sym as usize * g4..][..g4].iter_mut().zip(src) {
+                *a += d;
+            }
+        }
+        let emb = params.get(&params.layout.embedding);
+        gemm(R::ONE, Mat::new(emb, v, e).t(), Mat::new(&ws.g0, v, g4), R::ZERO, MatMut::new(grads.get_mut(&lay.w_ih), e, g4));
+        let w_ih = params.get(&lay.w_ih);
+        gemm(
+            R::ONE,
+            Mat::new(&ws.g0, v, g4),
+            Mat::new(w_ih, e, g4).t(),
+            R::ZERO,
+            MatMut::new(grads.get_mut(&params.layout.embedding), v, e),
+        );
+    }
+}
+
+/// Backward pass of the whole network after [`forward`]: fills `grads` with d loss / d params and
+/// `ws.dh0`, `ws.dc0` with d loss / d (h0, c0).
+pub fn backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>) -> Result<()> {
+    if grads.config != params.config {
+        return Err(Error::Shape("gradient buffer is for another model".into()));
+    }
+    let cfg = ws.cfg;
+    let (n, v, h) = (ws.b * ws.t, cfg.vocab, cfg.hidden);
+    let lo = &params.layout;
+    // Output layer: dW_d = y_topᵀ · dlogits, db_d = Σ dlogits, dy_top = dlogits · W_dᵀ.
+    {
+        let top = layer_out(&ws.layers[cfg.layers - 1], ws.b * h);
+        gemm(R::ONE, Mat::new(top, n, h).t(), Mat::new(&ws.dlogits, n, v), R::ZERO, MatMut::new(grads.get_mut(&lo.dense_w), h, v));
+        col_sums(&ws.dlogits, n, v, grads.get_mut(&lo.dense_b));
+        gemm(
+            R::ONE,
+            Mat::new(&ws.dlogits, n, v),
+            Mat::new(params.get(&lo.dense_w), h, v).t(),
+            R::ZERO,
+            MatMut::new(&mut ws.dy[0][..n * h], n, h),
+        );
+    }
+    let mut cur = 0;
+    for l in (0..cfg.layers).rev() {
+        layer_backward(params, grads, ws, l, cur);
+        cur ^= 1;
+    }
+    Ok(())
+}

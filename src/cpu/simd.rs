@@ -1,0 +1,475 @@
+//! Explicit SIMD for the elementwise LSTM math: sigmoid, tanh, the c/h update and their
+//! derivatives, with runtime feature detection (AVX-512F, AVX2+FMA) and a scalar fallback.
+//!
+//! The vector kernels are written once (the `kernels!` macro) over a handful of primitive
+//! operations that each instruction set defines (`avx2`, `avx512` modules); the scalar path is
+//! [`crate::real::cell_forward_scalar`] and [`crate::real::cell_backward_scalar`], which also
+//! serve `f64`. Tests hold every vector path against the scalar path.
+//!
+//! Approximations (f32): `exp` is Cephes' `expf` (range reduction by ln 2 split in two parts and
+//! a degree-5 polynomial, about 1 ulp); `tanh` is a [13/6] rational approximation clamped at
+//! |x| = 7.9053 (beyond which tanh rounds to ±1 in f32); `sigmoid(x) = 1 / (1 + exp(-x))` with
+//! `exp`'s argument clamped to [-87.3, 88.4], so no input (even ±inf) makes NaN or Inf.
+
+use crate::real::{cell_backward_scalar, cell_forward_scalar};
+use std::sync::OnceLock;
+
+/// An instruction set the elementwise kernels can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Portable scalar code (libm's exp and tanh).
+    Scalar,
+    /// 8 lanes, AVX2 + FMA.
+    Avx2,
+    /// 16 lanes, AVX-512F.
+    Avx512,
+}
+
+impl Isa {
+    /// Lower-case name for messages and benchmarks.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run `self`.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Every instruction set this CPU can run, scalar first.
+    pub fn all_available() -> Vec<Isa> {
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.available()).collect()
+    }
+}
+
+/// The instruction set the engine uses: the best available, or a lower one named by the
+/// environment variable `FOLKLSTM_SIMD` (`scalar`, `avx2`, `avx512`), read once.
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let best = *Isa::all_available().last().unwrap_or(&Isa::Scalar);
+        match std::env::var("FOLKLSTM_SIMD").ok().as_deref() {
+            Some("scalar") => Isa::Scalar,
+            Some("avx2") if Isa::Avx2.available() => Isa::Avx2,
+            Some("avx512") if Isa::Avx512.available() => Isa::Avx512,
+            _ => best,
+        }
+    })
+}
+
+fn check_cell(hd: usize, z: usize, others: &[usize]) {
+    assert!(z == 4 * hd && others.iter().all(|&n| n == hd), "cell kernel: inconsistent row lengths");
+}
+
+/// LSTM cell forward on one row with instruction set `isa` (see
+/// [`crate::real::cell_forward_scalar`] for the equations). Panics if `isa` is not available
+/// on this CPU or the slice lengths disagree (both are programming errors).
+pub fn cell_forward(isa: Isa, z: &mut [f32], c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
+    check_cell(c.len(), z.len(), &[c_prev.len(), tc.len(), h.len()]);
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
+    match isa {
+        Isa::Scalar => cell_forward_scalar(z, c_prev, c, tc, h),
+        // SAFETY: the feature is present (checked above) and the lengths agree (checked above),
+        // which is all the kernels' pointer arithmetic relies on.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::cell_forward(z, c_prev, c, tc, h) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::cell_forward(z, c_prev, c, tc, h) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!(),
+    }
+}
+
+/// LSTM cell backward on one row with instruction set `isa` (see
+/// [`crate::real::cell_backward_scalar`] for the equations).
+pub fn cell_backward(
+    isa: Isa,
+    act: &mut [f32],
+    c_prev: &[f32],
+    tc: &[f32],
+    dh_up: &[f32],
+    dh_rec: &[f32],
+    dc: &mut [f32],
+) {
+    check_cell(dc.len(), act.len(), &[c_prev.len(), tc.len(), dh_up.len(), dh_rec.len()]);
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
+    match isa {
+        Isa::Scalar => cell_backward_scalar(act, c_prev, tc, dh_up, dh_rec, dc),
+        // SAFETY: as in `cell_forward`.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::cell_backward(act, c_prev, tc, dh_up, dh_rec, dc) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::cell_backward(act, c_prev, tc, dh_up, dh_rec, dc) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!(),
+    }
+}
+
+/// Which elementwise function [`map`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func {
+    /// e^x
+    Exp,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// tanh(x)
+    Tanh,
+}
+
+/// Applies `f` in place to every element with instruction set `isa`.
+pub fn map(isa: Isa, f: Func, x: &mut [f32]) {
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
+    match isa {
+        Isa::Scalar => {
+            for v in x.iter_mut() {
+                *v = match f {
+                    Func::Exp => v.exp(),
+                    Func::Sigmoid => crate::real::sigmoid(*v),
+                    Func::Tanh => v.tanh(),
+                }
+            }
+        }
+        // SAFETY: feature checked above; the kernel stays inside `x`.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::map(f, x) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::map(f, x) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!(),
+    }
+}
+
+/// The kernels, written once over the primitive operations each instruction-set module defines:
+/// `V` (the vector type), `L` (lanes), `splat`, `load`, `store`, `add`, `sub`, `mul`, `div`,
+/// `fmadd` (a*b+c), `fnmadd` (c-a*b), `min`, `max`, `round_pow2` (nearest integer n of x as
+/// float, and 2^n).
+#[cfg(target_arch = "x86_64")]
+macro_rules! kernels {
+    ($feat:literal) => {
+        /// Loads `n <= L` elements (the rest zero).
+        #[inline]
+        #[target_feature(enable = $feat)]
+        unsafe fn ld(p: *const f32, n: usize) -> V {
+            if n == L {
+                // SAFETY: the caller guarantees L readable elements at p.
+                unsafe { load(p) }
+            } else {
+                let mut buf = [0.0f32; L];
+                // SAFETY: the caller guarantees n readable elements at p; buf holds L >= n.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+                    load(buf.as_ptr())
+                }
+            }
+        }
+
+        /// Stores the first `n <= L` lanes.
+        #[inline]
+        #[target_feature(enable = $feat)]
+        unsafe fn st(p: *mut f32, v: V, n: usize) {
+            if n == L {
+                // SAFETY: the caller guarantees L writable elements at p.
+                unsafe { store(p, v) }
+            } else {
+                let mut buf = [0.0f32; L];
+                // SAFETY: buf holds L elements; the caller guarantees n writable elements at p.
+                unsafe {
+                    store(buf.as_mut_ptr(), v);
+                    std::ptr::copy_nonoverlapping(buf.as_ptr(), p, n);
+                }
+            }
+        }
+
+        /// Cephes expf: x = n ln2 + r, e^x = 2^n e^r, e^r by a degree-5 polynomial.
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn vexp(x: V) -> V {
+            // Operand order matters: x86 min/max return their second operand when one is NaN, so a
+            // NaN input stays NaN (divergence must stay visible) while ±inf is clamped.
+            let x = min(splat(88.376_26), max(splat(-87.336_54), x));
+            let (fx, pow2n) = round_pow2(mul(x, splat(std::f32::consts::LOG2_E)));
+            let r = fnmadd(fx, splat(0.693_359_4), x);
+            let r = fnmadd(fx, splat(-2.121_944_4e-4), r);
+            let mut p = splat(1.987_569_1e-4);
+            p = fmadd(p, r, splat(1.398_199_9e-3));
+            p = fmadd(p, r, splat(8.333_452e-3));
+            p = fmadd(p, r, splat(4.166_579_6e-2));
+            p = fmadd(p, r, splat(1.666_666_5e-1));
+            p = fmadd(p, r, splat(5.000_000_1e-1));
+            let y = fmadd(p, mul(r, r), add(r, splat(1.0)));
+            mul(y, pow2n)
+        }
+
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn vsigmoid(x: V) -> V {
+            div(splat(1.0), add(splat(1.0), vexp(sub(splat(0.0), x))))
+        }
+
+        /// tanh as a [13/6] rational function of x, clamped where tanh(x) rounds to ±1.
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn vtanh(x: V) -> V {
+            let x = min(splat(7.905_311), max(splat(-7.905_311), x)); // NaN stays NaN, as in vexp
+            let x2 = mul(x, x);
+            let mut p = splat(-2.760_768_5e-16);
+            p = fmadd(x2, p, splat(2.000_188e-13));
+            p = fmadd(x2, p, splat(-8.604_672e-11));
+            p = fmadd(x2, p, splat(5.122_297e-8));
+            p = fmadd(x2, p, splat(1.485_722_4e-5));
+            p = fmadd(x2, p, splat(6.372_619_3e-4));
+            p = fmadd(x2, p, splat(4.893_524_6e-3));
+            p = mul(x, p);
+            let mut q = splat(1.198_258_4e-6);
+            q = fmadd(x2, q, splat(1.185_347e-4));
+            q = fmadd(x2, q, splat(2.268_434_6e-3));
+            q = fmadd(x2, q, splat(4.893_525e-3));
+            div(p, q)
+        }
+
+        /// See [`crate::real::cell_forward_scalar`].
+        #[target_feature(enable = $feat)]
+        pub(super) unsafe fn cell_forward(z: &mut [f32], c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
+            let hd = c.len();
+            let zp = z.as_mut_ptr();
+            let mut j = 0;
+            while j < hd {
+                let n = L.min(hd - j);
+                // SAFETY: j + n <= hd, z has 4*hd elements and the others hd (checked by the caller).
+                unsafe {
+                    let i = vsigmoid(ld(zp.add(j), n));
+                    let f = vsigmoid(ld(zp.add(hd + j), n));
+                    let g = vtanh(ld(zp.add(2 * hd + j), n));
+                    let o = vsigmoid(ld(zp.add(3 * hd + j), n));
+                    let cn = fmadd(f, ld(c_prev.as_ptr().add(j), n), mul(i, g));
+                    let t = vtanh(cn);
+                    st(zp.add(j), i, n);
+                    st(zp.add(hd + j), f, n);
+                    st(zp.add(2 * hd + j), g, n);
+                    st(zp.add(3 * hd + j), o, n);
+                    st(c.as_mut_ptr().add(j), cn, n);
+                    st(tc.as_mut_ptr().add(j), t, n);
+                    st(h.as_mut_ptr().add(j), mul(o, t), n);
+                }
+                j += L;
+            }
+        }
+
+        /// See [`crate::real::cell_backward_scalar`].
+        #[target_feature(enable = $feat)]
+        pub(super) unsafe fn cell_backward(
+            act: &mut [f32],
+            c_prev: &[f32],
+            tc: &[f32],
+            dh_up: &[f32],
+            dh_rec: &[f32],
+            dc: &mut [f32],
+        ) {
+            let hd = dc.len();
+            let ap = act.as_mut_ptr();
+            let one = splat(1.0);
+            let mut j = 0;
+            while j < hd {
+                let n = L.min(hd - j);
+                // SAFETY: as in cell_forward.
+                unsafe {
+                    let i = ld(ap.add(j), n);
+                    let f = ld(ap.add(hd + j), n);
+                    let g = ld(ap.add(2 * hd + j), n);
+                    let o = ld(ap.add(3 * hd + j), n);
+                    let t = ld(tc.as_ptr().add(j), n);
+                    let cp = ld(c_prev.as_ptr().add(j), n);
+                    let dh = add(ld(dh_up.as_ptr().add(j), n), ld(dh_rec.as_ptr().add(j), n));
+                    let dct = fmadd(mul(dh, o), fnmadd(t, t, one), ld(dc.as_ptr().add(j), n));
+                    st(ap.add(j), mul(mul(dct, g), mul(i, sub(one, i))), n);
+                    st(ap.add(hd + j), mul(mul(dct, cp), mul(f, sub(one, f))), n);
+                    st(ap.add(2 * hd + j), mul(mul(dct, i), fnmadd(g, g, one)), n);
+                    st(ap.add(3 * hd + j), mul(mul(dh, t), mul(o, sub(one, o))), n);
+                    st(dc.as_mut_ptr().add(j), mul(dct, f), n);
+                }
+                j += L;
+            }
+        }
+
+        /// Applies one of the elementwise functions in place.
+        #[target_feature(enable = $feat)]
+        pub(super) unsafe fn map(func: super::Func, x: &mut [f32]) {
+            let p = x.as_mut_ptr();
+            let mut j = 0;
+            while j < x.len() {
+                let n = L.min(x.len() - j);
+                // SAFETY: j + n <= x.len().
+                unsafe {
+                    let v = ld(p.add(j), n);
+                    let r = match func {
+                        super::Func::Exp => vexp(v),
+                        super::Func::Sigmoid => vsigmoid(v),
+                        super::Func::Tanh => vtanh(v),
+                    };
+                    st(p.add(j), r, n);
+                }
+                j += L;
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+    type V = __m256;
+    const L: usize = 8;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn splat(x: f32) -> V {
+        _mm256_set1_ps(x)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load(p: *const f32) -> V {
+        // SAFETY: the caller guarantees 8 readable floats at p (unaligned load).
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store(p: *mut f32, v: V) {
+        // SAFETY: the caller guarantees 8 writable floats at p (unaligned store).
+        unsafe { _mm256_storeu_ps(p, v) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn add(a: V, b: V) -> V {
+        _mm256_add_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sub(a: V, b: V) -> V {
+        _mm256_sub_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn mul(a: V, b: V) -> V {
+        _mm256_mul_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn div(a: V, b: V) -> V {
+        _mm256_div_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn fmadd(a: V, b: V, c: V) -> V {
+        _mm256_fmadd_ps(a, b, c)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn fnmadd(a: V, b: V, c: V) -> V {
+        _mm256_fnmadd_ps(a, b, c)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn min(a: V, b: V) -> V {
+        _mm256_min_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn max(a: V, b: V) -> V {
+        _mm256_max_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn round_pow2(x: V) -> (V, V) {
+        let n = _mm256_cvtps_epi32(x);
+        let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n, _mm256_set1_epi32(127))));
+        (_mm256_cvtepi32_ps(n), pow2n)
+    }
+
+    kernels!("avx2,fma");
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+    type V = __m512;
+    const L: usize = 16;
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn splat(x: f32) -> V {
+        _mm512_set1_ps(x)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load(p: *const f32) -> V {
+        // SAFETY: the caller guarantees 16 readable floats at p (unaligned load).
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store(p: *mut f32, v: V) {
+        // SAFETY: the caller guarantees 16 writable floats at p (unaligned store).
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn add(a: V, b: V) -> V {
+        _mm512_add_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn sub(a: V, b: V) -> V {
+        _mm512_sub_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn mul(a: V, b: V) -> V {
+        _mm512_mul_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn div(a: V, b: V) -> V {
+        _mm512_div_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn fmadd(a: V, b: V, c: V) -> V {
+        _mm512_fmadd_ps(a, b, c)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn fnmadd(a: V, b: V, c: V) -> V {
+        _mm512_fnmadd_ps(a, b, c)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn min(a: V, b: V) -> V {
+        _mm512_min_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn max(a: V, b: V) -> V {
+        _mm512_max_ps(a, b)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn round_pow2(x: V) -> (V, V) {
+        let n = _mm512_cvtps_epi32(x);
+        let pow2n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n, _mm512_set1_epi32(127))));
+        (_mm512_cvtepi32_ps(n), pow2n)
+    }
+
+    kernels!("avx512f");
+}

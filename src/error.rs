@@ -1,0 +1,80 @@
+//! The library's error type: every failure a user can cause ends here, with a message they can act on.
+
+use std::path::PathBuf;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in folklstm, phrased for the person at the keyboard.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value is out of range or inconsistent with another.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The corpus file or folder does not exist.
+    #[error(
+        "corpus not found: {path}\n  get the Nottingham Music Database in ABC notation (e.g. https://abc.sourceforge.net/NMD/ \
+         or the cleaned edition at https://github.com/jukedeck/nottingham-dataset) and put a file at {path}, \
+         or pass --data PATH (a file, or a folder of .abc files); data/README.md has the details"
+    )]
+    CorpusMissing {
+        /// Where we looked.
+        path: PathBuf,
+    },
+
+    /// The corpus exists but cannot be used (empty, not UTF-8, too short, no .abc files, ...).
+    #[error("corpus {path}: {reason}")]
+    Corpus {
+        /// The offending file or folder.
+        path: PathBuf,
+        /// What is wrong with it, with numbers.
+        reason: String,
+    },
+
+    /// Text to feed the model holds characters the model's vocabulary lacks.
+    #[error("{what} contains characters outside the model's vocabulary: {chars}")]
+    OutOfVocabulary {
+        /// What held them (e.g. "seed text").
+        what: String,
+        /// The characters, quoted and escaped.
+        chars: String,
+    },
+
+    /// A tensor or buffer has the wrong shape for the operation.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+
+    /// A checkpoint is missing, truncated, corrupt or does not match.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Training produced NaN or infinite values.
+    #[error("training diverged at {0}")]
+    Diverged(String),
+
+    /// The GPU backend is unavailable or failed.
+    #[error("{0}")]
+    Gpu(String),
+
+    /// An I/O error, with the path it happened on.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}
