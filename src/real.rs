@@ -74,7 +74,13 @@ pub trait Real:
 
     /// The LSTM cell forward on one row; see [`cell_forward_scalar`]. `f32` overrides this
     /// with SIMD.
-    fn cell_forward(z: &mut [Self], c_prev: &[Self], c: &mut [Self], tc: &mut [Self], h: &mut [Self]) {
+    fn cell_forward(
+        z: &mut [Self],
+        c_prev: &[Self],
+        c: &mut [Self],
+        tc: &mut [Self],
+        h: &mut [Self],
+    ) {
         cell_forward_scalar(z, c_prev, c, tc, h)
     }
 
@@ -113,7 +119,13 @@ pub fn sigmoid<R: Real>(x: R) -> R {
 /// h    = o ⊙ tc
 /// ```
 #[inline]
-pub fn cell_forward_scalar<R: Real>(z: &mut [R], c_prev: &[R], c: &mut [R], tc: &mut [R], h: &mut [R]) {
+pub fn cell_forward_scalar<R: Real>(
+    z: &mut [R],
+    c_prev: &[R],
+    c: &mut [R],
+    tc: &mut [R],
+    h: &mut [R],
+) {
     let hd = c.len();
     let (zi, rest) = z.split_at_mut(hd);
     let (zf, rest) = rest.split_at_mut(hd);
@@ -215,7 +227,9 @@ impl Real for f64 {
         csc: isize,
     ) {
         // SAFETY: forwarded contract of `gemm_raw`.
-        unsafe { matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+        unsafe {
+            matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        }
     }
 }
 
@@ -261,7 +275,9 @@ impl Real for f32 {
         csc: isize,
     ) {
         // SAFETY: forwarded contract of `gemm_raw`.
-        unsafe { matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+        unsafe {
+            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        }
     }
     fn cell_forward(z: &mut [f32], c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
         crate::cpu::simd::cell_forward(crate::cpu::simd::isa(), z, c_prev, c, tc, h)

@@ -1,8 +1,10 @@
 //! The fast CPU engine: fused-gate GEMMs through `matrixmultiply`, `rayon` across cores, explicit
 //! SIMD for the elementwise gate math.
 
+pub mod backend;
 pub mod gemm;
 pub mod network;
 pub mod simd;
 
+pub use backend::CpuBackend;
 pub use network::{Dropout, Loss, State, Workspace, backward, forward};

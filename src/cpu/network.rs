@@ -26,7 +26,10 @@ impl<R: Real> State<R> {
     /// All-zero state for `batch` streams.
     pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
         let n = cfg.layers * batch * cfg.hidden;
-        State { h: vec![R::ZERO; n], c: vec![R::ZERO; n] }
+        State {
+            h: vec![R::ZERO; n],
+            c: vec![R::ZERO; n],
+        }
     }
 }
 
@@ -165,7 +168,11 @@ impl<R: Real> Workspace<R> {
 
 /// A layer's output y: h_0..h_{T-1} (blocks 1..=T of the cache) or, with dropout, h ⊙ mask.
 fn layer_out<R>(cache: &LayerCache<R>, bh: usize) -> &[R] {
-    if cache.mask.is_empty() { &cache.h[bh..] } else { &cache.y }
+    if cache.mask.is_empty() {
+        &cache.h[bh..]
+    } else {
+        &cache.y
+    }
 }
 
 /// Checks a window's token ids against the vocabulary and the workspace, and stores them
@@ -182,7 +189,9 @@ fn load_window<R: Real>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> 
     }
     for (name, ids) in [("input", Some(x)), ("target", y)] {
         if let Some(bad) = ids.and_then(|ids| ids.iter().find(|&&i| i >= v)) {
-            return Err(Error::Shape(format!("{name} token id {bad} is outside the vocabulary of {v}")));
+            return Err(Error::Shape(format!(
+                "{name} token id {bad} is outside the vocabulary of {v}"
+            )));
         }
     }
     for bi in 0..b {
@@ -200,9 +209,13 @@ fn load_window<R: Real>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> 
 /// work. Each row is independent, so the result does not depend on the split.
 fn for_rows<R: Real>(buf: &mut [R], width: usize, f: impl Fn(usize, &mut [R]) + Sync + Send) {
     if buf.len() >= 1 << 15 {
-        buf.par_chunks_mut(width).enumerate().for_each(|(r, row)| f(r, row));
+        buf.par_chunks_mut(width)
+            .enumerate()
+            .for_each(|(r, row)| f(r, row));
     } else {
-        buf.chunks_mut(width).enumerate().for_each(|(r, row)| f(r, row));
+        buf.chunks_mut(width)
+            .enumerate()
+            .for_each(|(r, row)| f(r, row));
     }
 }
 
@@ -267,7 +280,13 @@ fn layer_forward<R: Real>(
         let h_prev = &h_prev[ti * bh..];
         let h_next = &mut h_next[..bh];
         // z_t += h_{t-1} · W_hh
-        gemm(R::ONE, Mat::new(h_prev, b, h), Mat::new(w_hh, h, g4), R::ONE, MatMut::new(z, b, g4));
+        gemm(
+            R::ONE,
+            Mat::new(h_prev, b, h),
+            Mat::new(w_hh, h, g4),
+            R::ONE,
+            MatMut::new(z, b, g4),
+        );
         let (c_prev, c_next) = cache.c.split_at_mut((ti + 1) * bh);
         let c_prev = &c_prev[ti * bh..];
         let tc = &mut cache.tc[ti * bh..][..bh];
@@ -423,7 +442,13 @@ fn check_params<R: Real>(params: &Params<R>, ws: &Workspace<R>, state: &State<R>
 /// dW_ih = Xᵀ · dZ,   dX = dZ · W_ihᵀ                inverts Z = X·W_ih + b
 /// layer 0: G[v] = Σ_{r: x_r = v} dZ[r];  dW_ih0 = Eᵀ·G;  dE = G·W_ih0ᵀ
 /// ```
-fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>, l: usize, cur: usize) {
+fn layer_backward<R: Real>(
+    params: &Params<R>,
+    grads: &mut Params<R>,
+    ws: &mut Workspace<R>,
+    l: usize,
+    cur: usize,
+) {
     let cfg = ws.cfg;
     let (b, t, h) = (ws.b, ws.t, cfg.hidden);
     let (g4, bh, n) = (4 * h, b * h, b * t);
@@ -458,7 +483,13 @@ fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut W
                 );
             }
             // dh_rec = dz_t · W_hhᵀ: [B, 4H] x [4H, H]
-            gemm(R::ONE, Mat::new(dz, b, g4), Mat::new(w_hh, h, g4).t(), R::ZERO, MatMut::new(&mut ws.dh_rec, b, h));
+            gemm(
+                R::ONE,
+                Mat::new(dz, b, g4),
+                Mat::new(w_hh, h, g4).t(),
+                R::ZERO,
+                MatMut::new(&mut ws.dh_rec, b, h),
+            );
         }
         ws.dh0[l * bh..][..bh].copy_from_slice(&ws.dh_rec);
         ws.dc0[l * bh..][..bh].copy_from_slice(&ws.dc);
@@ -476,7 +507,13 @@ fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut W
     col_sums(dz, n, g4, grads.get_mut(&lay.b));
     if l > 0 {
         let x = layer_out(&ws.layers[l - 1], bh);
-        gemm(R::ONE, Mat::new(x, n, h).t(), Mat::new(dz, n, g4), R::ZERO, MatMut::new(grads.get_mut(&lay.w_ih), h, g4));
+        gemm(
+            R::ONE,
+            Mat::new(x, n, h).t(),
+            Mat::new(dz, n, g4),
+            R::ZERO,
+            MatMut::new(grads.get_mut(&lay.w_ih), h, g4),
+        );
         gemm(
             R::ONE,
             Mat::new(dz, n, g4),
@@ -497,7 +534,13 @@ fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut W
             }
         }
         let emb = params.get(&params.layout.embedding);
-        gemm(R::ONE, Mat::new(emb, v, e).t(), Mat::new(&ws.g0, v, g4), R::ZERO, MatMut::new(grads.get_mut(&lay.w_ih), e, g4));
+        gemm(
+            R::ONE,
+            Mat::new(emb, v, e).t(),
+            Mat::new(&ws.g0, v, g4),
+            R::ZERO,
+            MatMut::new(grads.get_mut(&lay.w_ih), e, g4),
+        );
         let w_ih = params.get(&lay.w_ih);
         gemm(
             R::ONE,
@@ -511,7 +554,11 @@ fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut W
 
 /// Backward pass of the whole network after [`forward`]: fills `grads` with d loss / d params and
 /// `ws.dh0`, `ws.dc0` with d loss / d (h0, c0).
-pub fn backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>) -> Result<()> {
+pub fn backward<R: Real>(
+    params: &Params<R>,
+    grads: &mut Params<R>,
+    ws: &mut Workspace<R>,
+) -> Result<()> {
     if grads.config != params.config {
         return Err(Error::Shape("gradient buffer is for another model".into()));
     }
@@ -521,7 +568,13 @@ pub fn backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Wor
     // Output layer: dW_d = y_topᵀ · dlogits, db_d = Σ dlogits, dy_top = dlogits · W_dᵀ.
     {
         let top = layer_out(&ws.layers[cfg.layers - 1], ws.b * h);
-        gemm(R::ONE, Mat::new(top, n, h).t(), Mat::new(&ws.dlogits, n, v), R::ZERO, MatMut::new(grads.get_mut(&lo.dense_w), h, v));
+        gemm(
+            R::ONE,
+            Mat::new(top, n, h).t(),
+            Mat::new(&ws.dlogits, n, v),
+            R::ZERO,
+            MatMut::new(grads.get_mut(&lo.dense_w), h, v),
+        );
         col_sums(&ws.dlogits, n, v, grads.get_mut(&lo.dense_b));
         gemm(
             R::ONE,

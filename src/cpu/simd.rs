@@ -50,7 +50,10 @@ impl Isa {
 
     /// Every instruction set this CPU can run, scalar first.
     pub fn all_available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.available()).collect()
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|i| i.available())
+            .collect()
     }
 }
 
@@ -70,15 +73,29 @@ pub fn isa() -> Isa {
 }
 
 fn check_cell(hd: usize, z: usize, others: &[usize]) {
-    assert!(z == 4 * hd && others.iter().all(|&n| n == hd), "cell kernel: inconsistent row lengths");
+    assert!(
+        z == 4 * hd && others.iter().all(|&n| n == hd),
+        "cell kernel: inconsistent row lengths"
+    );
 }
 
 /// LSTM cell forward on one row with instruction set `isa` (see
 /// [`crate::real::cell_forward_scalar`] for the equations). Panics if `isa` is not available
 /// on this CPU or the slice lengths disagree (both are programming errors).
-pub fn cell_forward(isa: Isa, z: &mut [f32], c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
+pub fn cell_forward(
+    isa: Isa,
+    z: &mut [f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    tc: &mut [f32],
+    h: &mut [f32],
+) {
     check_cell(c.len(), z.len(), &[c_prev.len(), tc.len(), h.len()]);
-    assert!(isa.available(), "{} is not available on this CPU", isa.name());
+    assert!(
+        isa.available(),
+        "{} is not available on this CPU",
+        isa.name()
+    );
     match isa {
         Isa::Scalar => cell_forward_scalar(z, c_prev, c, tc, h),
         // SAFETY: the feature is present (checked above) and the lengths agree (checked above),
@@ -103,8 +120,16 @@ pub fn cell_backward(
     dh_rec: &[f32],
     dc: &mut [f32],
 ) {
-    check_cell(dc.len(), act.len(), &[c_prev.len(), tc.len(), dh_up.len(), dh_rec.len()]);
-    assert!(isa.available(), "{} is not available on this CPU", isa.name());
+    check_cell(
+        dc.len(),
+        act.len(),
+        &[c_prev.len(), tc.len(), dh_up.len(), dh_rec.len()],
+    );
+    assert!(
+        isa.available(),
+        "{} is not available on this CPU",
+        isa.name()
+    );
     match isa {
         Isa::Scalar => cell_backward_scalar(act, c_prev, tc, dh_up, dh_rec, dc),
         // SAFETY: as in `cell_forward`.
@@ -130,7 +155,11 @@ pub enum Func {
 
 /// Applies `f` in place to every element with instruction set `isa`.
 pub fn map(isa: Isa, f: Func, x: &mut [f32]) {
-    assert!(isa.available(), "{} is not available on this CPU", isa.name());
+    assert!(
+        isa.available(),
+        "{} is not available on this CPU",
+        isa.name()
+    );
     match isa {
         Isa::Scalar => {
             for v in x.iter_mut() {
@@ -241,7 +270,13 @@ macro_rules! kernels {
 
         /// See [`crate::real::cell_forward_scalar`].
         #[target_feature(enable = $feat)]
-        pub(super) unsafe fn cell_forward(z: &mut [f32], c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
+        pub(super) unsafe fn cell_forward(
+            z: &mut [f32],
+            c_prev: &[f32],
+            c: &mut [f32],
+            tc: &mut [f32],
+            h: &mut [f32],
+        ) {
             let hd = c.len();
             let zp = z.as_mut_ptr();
             let mut j = 0;
@@ -393,7 +428,10 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     fn round_pow2(x: V) -> (V, V) {
         let n = _mm256_cvtps_epi32(x);
-        let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n, _mm256_set1_epi32(127))));
+        let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+            n,
+            _mm256_set1_epi32(127),
+        )));
         (_mm256_cvtepi32_ps(n), pow2n)
     }
 
@@ -467,7 +505,10 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     fn round_pow2(x: V) -> (V, V) {
         let n = _mm512_cvtps_epi32(x);
-        let pow2n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n, _mm512_set1_epi32(127))));
+        let pow2n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
+            n,
+            _mm512_set1_epi32(127),
+        )));
         (_mm512_cvtepi32_ps(n), pow2n)
     }
 

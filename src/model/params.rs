@@ -71,7 +71,11 @@ impl ParamLayout {
         let mut off = 0;
         let mut next = |name: String, shape: Vec<usize>| {
             let n: usize = shape.iter().product();
-            let t = TensorRef { name, shape, range: off..off + n };
+            let t = TensorRef {
+                name,
+                shape,
+                range: off..off + n,
+            };
             off += n;
             t
         };
@@ -86,7 +90,13 @@ impl ParamLayout {
             .collect();
         let dense_w = next("dense.w".into(), vec![h, v]);
         let dense_b = next("dense.b".into(), vec![v]);
-        ParamLayout { embedding, lstm, dense_w, dense_b, total: off }
+        ParamLayout {
+            embedding,
+            lstm,
+            dense_w,
+            dense_b,
+            total: off,
+        }
     }
 
     /// Every tensor, in buffer order.
@@ -121,7 +131,11 @@ impl<R: Copy + Default> Params<R> {
     pub fn zeros(cfg: &ModelConfig) -> Self {
         let layout = ParamLayout::new(cfg);
         let data = vec![R::default(); layout.total];
-        Params { config: *cfg, layout, data }
+        Params {
+            config: *cfg,
+            layout,
+            data,
+        }
     }
 
     /// The elements of one tensor.

@@ -1,0 +1,113 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use folklstm::model::{ModelConfig, Params};
+use folklstm::real::Real;
+use safetensors::{Dtype, SafeTensors};
+use std::path::PathBuf;
+
+/// `../shared/<sub>` next to the repository, or `$FOLKLSTM_SHARED/<sub>`. None (with a printed
+/// reason) when absent, unless FOLKLSTM_REQUIRE_DATA=1, when absence fails the test.
+pub fn shared_dir(sub: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("FOLKLSTM_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let dir = base.join(sub);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("FOLKLSTM_REQUIRE_DATA").as_deref() == Ok("1") {
+        panic!("{} is missing and FOLKLSTM_REQUIRE_DATA=1", dir.display());
+    }
+    eprintln!(
+        "skipped: {} not found (set FOLKLSTM_SHARED to the shared folder)",
+        dir.display()
+    );
+    None
+}
+
+/// A fixture file: the raw bytes (parse with [`SafeTensors::deserialize`]).
+pub fn fixture_bytes(name: &str) -> Option<Vec<u8>> {
+    let dir = shared_dir("fixtures")?;
+    Some(std::fs::read(dir.join(name)).expect("read fixture"))
+}
+
+/// A tensor of a fixture as f64, whatever its stored float or int type.
+pub fn tensor_f64(st: &SafeTensors, name: &str) -> Vec<f64> {
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|e| panic!("fixture lacks {name}: {e}"));
+    let d = t.data();
+    match t.dtype() {
+        Dtype::F64 => d
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect(),
+        Dtype::F32 => d
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
+            .collect(),
+        Dtype::I64 => d
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64)
+            .collect(),
+        other => panic!("unexpected dtype {other:?}"),
+    }
+}
+
+/// Token ids stored as int64.
+pub fn tensor_ids(st: &SafeTensors, name: &str) -> Vec<u32> {
+    tensor_f64(st, name).into_iter().map(|x| x as u32).collect()
+}
+
+/// The sizes in a fixture's metadata.
+pub fn fixture_config(bytes: &[u8]) -> (ModelConfig, usize, usize) {
+    let (_, meta) = SafeTensors::read_metadata(bytes).expect("header");
+    let m = meta.metadata().as_ref().expect("metadata");
+    let g = |k: &str| m[k].parse::<usize>().expect(k);
+    let cfg = ModelConfig {
+        vocab: g("vocab"),
+        embed: g("embed"),
+        hidden: g("hidden"),
+        layers: g("layers"),
+        dropout: 0.0,
+    };
+    (cfg, g("batch"), g("steps"))
+}
+
+/// The fixture's weights as parameters of type R.
+pub fn fixture_params<R: Real>(st: &SafeTensors, cfg: &ModelConfig) -> Params<R> {
+    let mut p = Params::<R>::zeros(cfg);
+    for t in p.layout.tensors().into_iter().cloned().collect::<Vec<_>>() {
+        let src = tensor_f64(st, &t.name);
+        assert_eq!(src.len(), t.len(), "{}", t.name);
+        for (d, s) in p.get_mut(&t).iter_mut().zip(src) {
+            *d = R::from_f64(s);
+        }
+    }
+    p
+}
+
+/// max |a - b| / max |b|: the error relative to the tensor's scale.
+pub fn rel_err<R: Real>(a: &[R], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x.to_f64() - y).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
+/// A small deterministic pseudo-random sequence in [-1, 1) (tests need numbers, not quality).
+pub fn noise(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        })
+        .collect()
+}
