@@ -1,12 +1,16 @@
 //! folklstm
 pub mod abc;
 pub mod backend;
+pub mod checkpoint;
 pub mod corpus;
 pub mod cpu;
+pub mod device;
 pub mod error;
 pub mod model;
 pub mod optim;
 pub mod real;
 pub mod rng;
+pub mod sample;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,1 +1,218 @@
-fn main() {}
+//! The `folklstm` command line: parse, call the library, print. No math here.
+
+use clap::{Args, Parser, Subcommand};
+use folklstm::train::{Device, ModelFlags, Outcome, TrainOptions};
+use folklstm::{Error, Result, checkpoint, sample};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A from-scratch LSTM that learns folk tunes in ABC notation and writes new ones.
+#[derive(Parser, Debug)]
+#[command(name = "folklstm", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train the model on an ABC corpus, writing checkpoints and a CSV log.
+    Train(TrainArgs),
+    /// Write new tunes with a trained checkpoint.
+    Sample(SampleArgs),
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Corpus: an ABC text file, or a folder whose .abc files are read in name order.
+    #[arg(long, default_value = "data/input.txt")]
+    data: PathBuf,
+    /// Train until this many epochs are complete.
+    #[arg(long, default_value_t = 100)]
+    epochs: u32,
+    /// Save a checkpoint every N epochs (and after the last).
+    #[arg(long, default_value_t = 10)]
+    freq: u32,
+    /// Folder for checkpoints (weights.EPOCH.safetensors).
+    #[arg(long, default_value = "model")]
+    model_dir: PathBuf,
+    /// Folder for training_log.csv.
+    #[arg(long, default_value = "logs")]
+    log_dir: PathBuf,
+    /// Seed of the initial weights, the dropout masks and the validation split.
+    #[arg(long, default_value_t = 0)]
+    rng_seed: u64,
+    /// Engine: cpu, gpu, or auto (the GPU when a Vulkan adapter exists).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// Parallel streams per window [default: 16].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Characters per window (steps of truncated BPTT) [default: 64].
+    #[arg(long)]
+    seq: Option<usize>,
+    /// Embedding width [default: 512].
+    #[arg(long)]
+    embed: Option<usize>,
+    /// LSTM hidden width [default: 256].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Stacked LSTM layers [default: 3].
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Dropout after each LSTM layer [default: 0.2].
+    #[arg(long)]
+    dropout: Option<f32>,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Clip the global gradient norm to this value before each update [default: no clipping].
+    #[arg(long)]
+    clip: Option<f32>,
+    /// Fraction of whole tunes held out for validation (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    val_fraction: f64,
+    /// Continue from the latest checkpoint in --model-dir, or from the given epoch (e.g. 40).
+    #[arg(long, num_args = 0..=1, default_missing_value = "latest", value_name = "EPOCH")]
+    resume: Option<String>,
+    /// CPU worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct SampleArgs {
+    /// Which checkpoint: an epoch number (model/weights.EPOCH.safetensors) or `latest`.
+    epoch: String,
+    /// Folder holding the checkpoints.
+    #[arg(long, default_value = "model")]
+    model_dir: PathBuf,
+    /// Text to prime the network with; printed first. Default: one random character.
+    #[arg(long)]
+    seed: Option<String>,
+    /// Characters to generate after the seed.
+    #[arg(long, default_value_t = 512)]
+    len: usize,
+    /// Softmax temperature: below 1 is more conservative, above 1 more adventurous.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Draw only from the K most likely characters.
+    #[arg(long, value_name = "K")]
+    top_k: Option<usize>,
+    /// Seed of the random draws (same seed, same tunes) [default: a new one each run].
+    #[arg(long)]
+    rng_seed: Option<u64>,
+    /// Independent tunes to generate, as one batch, separated by blank lines.
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// Engine: cpu, gpu, or auto.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// CPU worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// The most characters one `sample` call generates per tune, and the most tunes: together
+/// about 1 GB of output text and state at the extreme.
+const MAX_LEN: usize = 1_000_000;
+const MAX_COUNT: usize = 4096;
+
+fn run_train(a: TrainArgs) -> Result<ExitCode> {
+    let opts = TrainOptions {
+        data: a.data,
+        epochs: a.epochs,
+        freq: a.freq,
+        model_dir: a.model_dir.clone(),
+        log_dir: a.log_dir,
+        rng_seed: a.rng_seed,
+        device: a.device,
+        model: ModelFlags {
+            embed: a.embed,
+            hidden: a.hidden,
+            layers: a.layers,
+            dropout: a.dropout,
+            batch: a.batch,
+            seq: a.seq,
+        },
+        lr: a.lr,
+        clip: a.clip,
+        val_fraction: a.val_fraction,
+        resume: a.resume.map(|r| if r == "latest" { None } else { Some(r) }),
+        threads: a.threads,
+        progress_bar: std::io::stdout().is_terminal(),
+    };
+    let mut out = std::io::stdout();
+    match folklstm::train::train(&opts, &mut out)? {
+        Outcome::Finished { checkpoint } => {
+            let _ = writeln!(out, "done; latest checkpoint {}", checkpoint.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Interrupted { checkpoint, id } => {
+            eprintln!(
+                "interrupted: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction)",
+                checkpoint.display(),
+                a.model_dir.display()
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+fn run_sample(a: SampleArgs) -> Result<ExitCode> {
+    if a.len > MAX_LEN {
+        return Err(Error::Config(format!("--len {} is more than the limit of {MAX_LEN} characters", a.len)));
+    }
+    if a.count > MAX_COUNT {
+        return Err(Error::Config(format!("--count {} is more than the limit of {MAX_COUNT} tunes", a.count)));
+    }
+    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let ck = checkpoint::load(&path)?;
+    let mut sampler: Box<dyn folklstm::backend::Sampler> = match a.device {
+        Device::Cpu => Box::new(sample::CpuSampler::new(&ck.params, a.threads)?),
+        Device::Gpu => folklstm::device::gpu_sampler(&ck.params)?,
+        Device::Auto => match folklstm::device::gpu_sampler(&ck.params) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("no usable GPU ({e}); sampling on the CPU");
+                Box::new(sample::CpuSampler::new(&ck.params, a.threads)?)
+            }
+        },
+    };
+    let rng_seed = a.rng_seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        (t as u64) ^ ((std::process::id() as u64) << 32)
+    });
+    let opts = sample::SampleOptions {
+        seed_text: a.seed,
+        len: a.len,
+        temperature: a.temperature,
+        top_k: a.top_k,
+        rng_seed,
+        count: a.count,
+    };
+    let tunes = sample::generate(sampler.as_mut(), &ck.vocab, &opts)?;
+    let mut out = std::io::stdout().lock();
+    let text = tunes.join("\n\n");
+    writeln!(out, "{text}").map_err(|e| Error::io("stdout", e))?;
+    if a.rng_seed.is_none() {
+        eprintln!("(rng seed {rng_seed}: pass --rng-seed {rng_seed} to get these tunes again)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => run_train(a),
+        Command::Sample(a) => run_sample(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

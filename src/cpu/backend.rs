@@ -179,4 +179,18 @@ impl Trainer for CpuBackend {
     fn adam_state(&self) -> Result<AdamState> {
         Ok(self.adam.clone())
     }
+
+    fn state(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.state.h.clone(), self.state.c.clone()))
+    }
+
+    fn set_state(&mut self, h: &[f32], c: &[f32]) -> Result<()> {
+        let n = self.state.h.len();
+        if h.len() != n || c.len() != n {
+            return Err(Error::Shape(format!("state of {} and {} values, the model needs {n}", h.len(), c.len())));
+        }
+        self.state.h.copy_from_slice(h);
+        self.state.c.copy_from_slice(c);
+        Ok(())
+    }
 }
