@@ -9,7 +9,13 @@ use std::process::ExitCode;
 
 /// A from-scratch LSTM that learns folk tunes in ABC notation and writes new ones.
 #[derive(Parser, Debug)]
-#[command(name = "folklstm", version, about, max_term_width = 100)]
+#[command(
+    name = "folklstm",
+    version,
+    about,
+    max_term_width = 100,
+    args_override_self = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,13 +68,13 @@ struct TrainArgs {
     #[arg(long)]
     layers: Option<usize>,
     /// Dropout after each LSTM layer [default: 0.2].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     dropout: Option<f32>,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f32,
     /// Clip the global gradient norm to this value before each update [default: no clipping].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
     /// Fraction of whole tunes held out for validation (0: none).
     #[arg(long, default_value_t = 0.0)]
@@ -95,7 +101,7 @@ struct SampleArgs {
     #[arg(long, default_value_t = 512)]
     len: usize,
     /// Softmax temperature: below 1 is more conservative, above 1 more adventurous.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     temperature: f32,
     /// Draw only from the K most likely characters.
     #[arg(long, value_name = "K")]
@@ -162,10 +168,16 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
 
 fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     if a.len > MAX_LEN {
-        return Err(Error::Config(format!("--len {} is more than the limit of {MAX_LEN} characters", a.len)));
+        return Err(Error::Config(format!(
+            "--len {} is more than the limit of {MAX_LEN} characters",
+            a.len
+        )));
     }
     if a.count > MAX_COUNT {
-        return Err(Error::Config(format!("--count {} is more than the limit of {MAX_COUNT} tunes", a.count)));
+        return Err(Error::Config(format!(
+            "--count {} is more than the limit of {MAX_COUNT} tunes",
+            a.count
+        )));
     }
     let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
     let ck = checkpoint::load(&path)?;
@@ -181,7 +193,10 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         },
     };
     let rng_seed = a.rng_seed.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         (t as u64) ^ ((std::process::id() as u64) << 32)
     });
     let opts = sample::SampleOptions {

@@ -187,7 +187,11 @@ impl Trainer for CpuBackend {
     fn set_state(&mut self, h: &[f32], c: &[f32]) -> Result<()> {
         let n = self.state.h.len();
         if h.len() != n || c.len() != n {
-            return Err(Error::Shape(format!("state of {} and {} values, the model needs {n}", h.len(), c.len())));
+            return Err(Error::Shape(format!(
+                "state of {} and {} values, the model needs {n}",
+                h.len(),
+                c.len()
+            )));
         }
         self.state.h.copy_from_slice(h);
         self.state.c.copy_from_slice(c);
