@@ -187,7 +187,7 @@ impl CpuSampler {
                     z[g * n..(g + 1) * n].copy_from_slice(&acc[g * UNITS..g * UNITS + n]);
                 }
                 f32::cell_forward(
-                    &mut z[..4 * n],
+                    crate::real::Gates::split(&mut z[..4 * n]),
                     &c_prev[blk * UNITS..][..n],
                     &mut c_new[..n],
                     &mut tc[..n],
@@ -280,7 +280,7 @@ impl CpuSampler {
                 for s in 0..n {
                     let r = s * h..(s + 1) * h;
                     f32::cell_forward(
-                        &mut z[s * g4..][..g4],
+                        crate::real::Gates::split(&mut z[s * g4..][..g4]),
                         &cl[r.clone()],
                         &mut cnew[r.clone()],
                         &mut tc[r.clone()],

@@ -116,12 +116,27 @@ fn cell_kernels_match_scalar() {
             let run = |isa: Isa| {
                 let (mut z, mut c, mut tc, mut h) =
                     (z0.clone(), vec![0.0; hd], vec![0.0; hd], vec![0.0; hd]);
-                simd::cell_forward(isa, &mut z, &cp, &mut c, &mut tc, &mut h);
+                simd::cell_forward(
+                    isa,
+                    folklstm::real::Gates::split(&mut z),
+                    &cp,
+                    &mut c,
+                    &mut tc,
+                    &mut h,
+                );
                 let dh_up: Vec<f32> = noise(hd, 72).iter().map(|&u| u as f32).collect();
                 let dh_rec: Vec<f32> = noise(hd, 73).iter().map(|&u| u as f32).collect();
                 let mut dc: Vec<f32> = noise(hd, 74).iter().map(|&u| u as f32).collect();
                 let mut act = z.clone();
-                simd::cell_backward(isa, &mut act, &cp, &tc, &dh_up, &dh_rec, &mut dc);
+                simd::cell_backward(
+                    isa,
+                    folklstm::real::Gates::split(&mut act),
+                    &cp,
+                    &tc,
+                    &dh_up,
+                    &dh_rec,
+                    &mut dc,
+                );
                 [z, c, tc, h, act, dc]
             };
             let want = run(Isa::Scalar);
@@ -138,6 +153,45 @@ fn cell_kernels_match_scalar() {
                 // operation: 2e-6 absolute (about 16 ulp at magnitude 1) covers that, while a
                 // wrong formula is off by O(0.1) or more.
                 assert!(d < 2e-6, "{isa:?} H={hd} output {k}: max difference {d:e}");
+            }
+        }
+    }
+}
+
+/// The recurrent block kernel: every vector path against the scalar one, for row counts that
+/// exercise the 8-row (AVX-512) and 4-row (AVX2) tiles and the 1-row remainder, with and
+/// without accumulation.
+#[test]
+fn panel_kernel_matches_scalar() {
+    let k = 37;
+    let lda = 40;
+    let a: Vec<f32> = noise(11 * lda, 80).iter().map(|&u| u as f32).collect();
+    let panel: Vec<f32> = noise(k * 32, 81).iter().map(|&u| u as f32).collect();
+    let init: Vec<f32> = noise(11 * 32, 82).iter().map(|&u| u as f32).collect();
+    for isa in vector_isas() {
+        for rows in [1usize, 3, 4, 8, 11] {
+            for accumulate in [false, true] {
+                let run = |isa: Isa| {
+                    let mut c = init.clone();
+                    let mut outs: Vec<&mut [f32]> = c.chunks_mut(32).take(rows).collect();
+                    simd::panel_kernel(isa, &a, lda, k, &panel, &mut outs, accumulate);
+                    c
+                };
+                let (want, got) = (run(Isa::Scalar), run(isa));
+                for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                    // 37 products of values in [-1, 1]: sums are below 37 in magnitude; FMA and
+                    // the scalar path round differently, at most 37 ulps of 37 = 1e-4 apart in
+                    // the worst case, typically far less. A wrong index is off by O(1).
+                    assert!(
+                        (w - g).abs() < 1e-4,
+                        "{isa:?} rows={rows} acc={accumulate} element {i}: {w} vs {g}"
+                    );
+                }
+                assert_eq!(
+                    &want[rows * 32..],
+                    &init[rows * 32..],
+                    "rows past the output were touched"
+                );
             }
         }
     }

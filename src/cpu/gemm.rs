@@ -1,6 +1,6 @@
-//! Matrix views and the GEMM the CPU engine calls: `matrixmultiply` underneath, with C's
-//! columns split over `rayon` in chunks whose widths depend only on the shapes, never on the
-//! number of threads, so results are bit-identical whatever the thread count.
+//! Matrix views and the GEMM the CPU engine calls: `matrixmultiply` underneath, with C split
+//! over `rayon` workers. The split never changes the bits of the result (see [`split`]), so
+//! results are identical whatever the thread count.
 
 use crate::real::Real;
 use rayon::prelude::*;
@@ -88,10 +88,19 @@ unsafe impl<R> Sync for SendPtr<R> {}
 /// more than it saves).
 const PAR_MIN_MACS: usize = 1 << 18;
 
-/// The column chunk width for a C with `n` columns: about n/8, rounded up to 16 (a multiple of
-/// every matrixmultiply kernel's NR), so large GEMMs have enough pieces for a few cores.
-fn chunk_width(n: usize) -> usize {
-    n.div_ceil(8).next_multiple_of(16).max(16)
+/// How to split a GEMM over `threads` workers: along M (rows of C) when M is the larger side,
+/// else along N, in `threads` pieces aligned to 16 (a multiple of every matrixmultiply kernel's
+/// MR and NR). matrixmultiply blocks only the K dimension in a way that affects rounding (its
+/// KC blocks are summed in order), and every tile of C runs the same kernel, so element (i, j)
+/// gets the same bits whichever piece computes it: the split changes speed, never results.
+/// Fewer, larger pieces matter: each piece packs the whole of the other operand.
+fn split(m: usize, n: usize, threads: usize) -> (bool, usize) {
+    let by_rows = m > n;
+    let len = if by_rows { m } else { n };
+    (
+        by_rows,
+        len.div_ceil(threads.max(1)).next_multiple_of(16).max(16),
+    )
 }
 
 /// `C = alpha * A·B + beta * C`.
@@ -120,36 +129,45 @@ pub fn gemm<R: Real>(alpha: R, a: Mat<'_, R>, b: Mat<'_, R>, beta: R, c: MatMut<
     }
     let cp = SendPtr(c.data.as_mut_ptr());
     let ld = c.ld;
-    let run = |j0: usize, j1: usize| {
+    // Computes the block rows i0..i1, columns j0..j1 of C.
+    let run = |i0: usize, i1: usize, j0: usize, j1: usize| {
         let cp = cp;
-        // SAFETY: the views were bounds-checked above; columns j0..j1 of B and C lie inside
-        // their buffers, and C does not alias A or B (C is borrowed mutably, they immutably).
+        // SAFETY: the views were bounds-checked above, so rows i0..i1 of A, columns j0..j1 of B
+        // and that block of C lie inside their buffers; blocks given to different tasks are
+        // disjoint; C does not alias A or B (C is borrowed mutably, they immutably).
         unsafe {
             R::gemm_raw(
-                m,
+                i1 - i0,
                 k,
                 j1 - j0,
                 alpha,
-                a.data.as_ptr(),
+                a.data.as_ptr().add(i0 * a.rs),
                 a.rs as isize,
                 a.cs as isize,
                 b.data.as_ptr().add(j0 * b.cs),
                 b.rs as isize,
                 b.cs as isize,
                 beta,
-                cp.0.add(j0),
+                cp.0.add(i0 * ld + j0),
                 ld as isize,
                 1,
             )
         }
     };
-    if m * n * k < PAR_MIN_MACS {
-        run(0, n);
+    let threads = rayon::current_num_threads();
+    if m * n * k < PAR_MIN_MACS || threads == 1 {
+        run(0, m, 0, n);
     } else {
-        let w = chunk_width(n);
-        (0..n.div_ceil(w))
-            .into_par_iter()
-            .for_each(|ci| run(ci * w, ((ci + 1) * w).min(n)));
+        let (by_rows, w) = split(m, n, threads);
+        let len = if by_rows { m } else { n };
+        (0..len.div_ceil(w)).into_par_iter().for_each(|ci| {
+            let (p0, p1) = (ci * w, ((ci + 1) * w).min(len));
+            if by_rows {
+                run(p0, p1, 0, n)
+            } else {
+                run(0, m, p0, p1)
+            }
+        });
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod gemm;
 pub mod network;
+pub mod recurrent;
 pub mod simd;
 
 pub use backend::CpuBackend;

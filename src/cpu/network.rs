@@ -7,6 +7,7 @@
 //! The equations are in [`crate::model`]; each function below names the ones it implements.
 
 use super::gemm::{Mat, MatMut, col_sums, gemm};
+use super::recurrent::{self, Panels};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Params};
 use crate::real::Real;
@@ -97,6 +98,8 @@ pub struct Workspace<R> {
     dc: Vec<R>,
     /// `[V, 4H]` dz of layer 0 summed per input symbol.
     g0: Vec<R>,
+    /// The current layer's W_hh (forward) or W_hhᵀ (backward), packed for the recurrent steps.
+    panels: Panels<R>,
     /// `[L, B, H]` d loss / d h0 of the last backward pass.
     pub dh0: Vec<R>,
     /// `[L, B, H]` d loss / d c0 of the last backward pass.
@@ -136,6 +139,7 @@ impl<R: Real> Workspace<R> {
             dh_rec: z(b * h),
             dc: z(b * h),
             g0: z(v * 4 * h),
+            panels: Panels::default(),
             dh0: z(cfg.layers * b * h),
             dc0: z(cfg.layers * b * h),
         }
@@ -269,38 +273,21 @@ fn layer_forward<R: Real>(
             MatMut::new(&mut this[0].act, t * b, g4),
         );
     }
-    let w_hh = params.get(&lay.w_hh);
     let cache = &mut ws.layers[l];
     let bh = b * h;
     cache.h[..bh].copy_from_slice(&state.h[l * bh..][..bh]);
     cache.c[..bh].copy_from_slice(&state.c[l * bh..][..bh]);
-    for ti in 0..t {
-        let z = &mut cache.act[ti * b * g4..][..b * g4];
-        let (h_prev, h_next) = cache.h.split_at_mut((ti + 1) * bh);
-        let h_prev = &h_prev[ti * bh..];
-        let h_next = &mut h_next[..bh];
-        // z_t += h_{t-1} · W_hh
-        gemm(
-            R::ONE,
-            Mat::new(h_prev, b, h),
-            Mat::new(w_hh, h, g4),
-            R::ONE,
-            MatMut::new(z, b, g4),
-        );
-        let (c_prev, c_next) = cache.c.split_at_mut((ti + 1) * bh);
-        let c_prev = &c_prev[ti * bh..];
-        let tc = &mut cache.tc[ti * bh..][..bh];
-        for bi in 0..b {
-            let s = bi * h..(bi + 1) * h;
-            R::cell_forward(
-                &mut z[bi * g4..(bi + 1) * g4],
-                &c_prev[s.clone()],
-                &mut c_next[s.clone()],
-                &mut tc[s.clone()],
-                &mut h_next[s],
-            );
-        }
-    }
+    ws.panels.pack_forward(params.get(&lay.w_hh), h);
+    recurrent::forward(
+        &mut cache.act,
+        &mut cache.h,
+        &mut cache.c,
+        &mut cache.tc,
+        &ws.panels,
+        b,
+        t,
+        h,
+    );
     // Carry the final state to the next window.
     state.h[l * bh..][..bh].copy_from_slice(&cache.h[t * bh..]);
     state.c[l * bh..][..bh].copy_from_slice(&cache.c[t * bh..]);
@@ -464,33 +451,19 @@ fn layer_backward<R: Real>(
                 *d *= m;
             }
         }
-        ws.dh_rec.fill(R::ZERO);
-        ws.dc.fill(R::ZERO);
-        for ti in (0..t).rev() {
-            let dz = &mut cache.act[ti * b * g4..][..b * g4];
-            let c_prev = &cache.c[ti * bh..][..bh];
-            let tc = &cache.tc[ti * bh..][..bh];
-            let dh_up = &dy[ti * bh..][..bh];
-            for bi in 0..b {
-                let s = bi * h..(bi + 1) * h;
-                R::cell_backward(
-                    &mut dz[bi * g4..(bi + 1) * g4],
-                    &c_prev[s.clone()],
-                    &tc[s.clone()],
-                    &dh_up[s.clone()],
-                    &ws.dh_rec[s.clone()],
-                    &mut ws.dc[s],
-                );
-            }
-            // dh_rec = dz_t · W_hhᵀ: [B, 4H] x [4H, H]
-            gemm(
-                R::ONE,
-                Mat::new(dz, b, g4),
-                Mat::new(w_hh, h, g4).t(),
-                R::ZERO,
-                MatMut::new(&mut ws.dh_rec, b, h),
-            );
-        }
+        ws.panels.pack_backward(w_hh, h);
+        recurrent::backward(
+            &mut cache.act,
+            &cache.c,
+            &cache.tc,
+            dy,
+            &mut ws.dh_rec,
+            &mut ws.dc,
+            &ws.panels,
+            b,
+            t,
+            h,
+        );
         ws.dh0[l * bh..][..bh].copy_from_slice(&ws.dh_rec);
         ws.dc0[l * bh..][..bh].copy_from_slice(&ws.dc);
     }
