@@ -27,6 +27,41 @@ enum Command {
     Train(TrainArgs),
     /// Write new tunes with a trained checkpoint.
     Sample(SampleArgs),
+    /// Measure a checkpoint's loss and accuracy on any ABC text.
+    Eval(EvalArgs),
+    /// Draw the loss and accuracy curves of a training log as an SVG image.
+    Plot(PlotArgs),
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Which checkpoint: an epoch number or `latest`.
+    epoch: String,
+    /// ABC files (or folders of .abc files) to evaluate on.
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Folder holding the checkpoints.
+    #[arg(long, default_value = "model")]
+    model_dir: PathBuf,
+    /// Parallel streams the text is cut into (as in training).
+    #[arg(long, default_value_t = 16)]
+    streams: usize,
+    /// Engine: cpu, gpu, or auto.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// CPU worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct PlotArgs {
+    /// The training log to draw.
+    #[arg(long, default_value = "logs/training_log.csv")]
+    log: PathBuf,
+    /// The SVG file to write.
+    #[arg(short, long, default_value = "logs/training_log.svg")]
+    output: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -166,6 +201,62 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     }
 }
 
+/// A sampler on the chosen device.
+fn make_sampler(device: Device, params: &folklstm::model::Params<f32>, threads: Option<usize>) -> Result<Box<dyn folklstm::backend::Sampler>> {
+    let cpu = || -> Result<Box<dyn folklstm::backend::Sampler>> { Ok(Box::new(sample::CpuSampler::new(params, threads)?)) };
+    match device {
+        Device::Cpu => cpu(),
+        Device::Gpu => folklstm::device::gpu_sampler(params),
+        Device::Auto => folklstm::device::gpu_sampler(params).or_else(|e| {
+            eprintln!("no usable GPU ({e}); using the CPU");
+            cpu()
+        }),
+    }
+}
+
+fn run_eval(a: EvalArgs) -> Result<ExitCode> {
+    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let ck = checkpoint::load(&path)?;
+    let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
+    let mut out = std::io::stdout().lock();
+    let (mut nats, mut bits, mut correct, mut scored, mut unknown) = (0.0, 0.0, 0.0, 0u64, 0u64);
+    let _ = writeln!(out, "{:<40} {:>10} {:>10} {:>9} {:>10} {:>8}", "corpus", "nats/char", "bits/char", "accuracy", "chars", "unknown");
+    for d in &a.data {
+        let (text, _) = folklstm::corpus::load_text(d)?;
+        let r = folklstm::eval::evaluate(sampler.as_mut(), &ck.vocab, &text, a.streams)?;
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10.4} {:>10.4} {:>9.4} {:>10} {:>8}",
+            d.display().to_string(),
+            r.nats,
+            r.bits,
+            r.accuracy,
+            r.scored,
+            r.unknown
+        );
+        nats += r.nats * r.scored as f64;
+        bits += r.bits * r.scored as f64;
+        correct += r.accuracy * r.scored as f64;
+        scored += r.scored;
+        unknown += r.unknown;
+    }
+    if a.data.len() > 1 {
+        let n = scored as f64;
+        let _ = writeln!(out, "{:<40} {:>10.4} {:>10.4} {:>9.4} {:>10} {:>8}", "all", nats / n, bits / n, correct / n, scored, unknown);
+    }
+    if unknown > 0 {
+        eprintln!("{unknown} character(s) outside the model's vocabulary were skipped (neither fed nor scored)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_plot(a: PlotArgs) -> Result<ExitCode> {
+    let rows = folklstm::plot::read_log(&a.log)?;
+    folklstm::plot::plot_log(&rows, &a.output, "folklstm training")?;
+    println!("wrote {}", a.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     if a.len > MAX_LEN {
         return Err(Error::Config(format!(
@@ -181,17 +272,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     }
     let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
     let ck = checkpoint::load(&path)?;
-    let mut sampler: Box<dyn folklstm::backend::Sampler> = match a.device {
-        Device::Cpu => Box::new(sample::CpuSampler::new(&ck.params, a.threads)?),
-        Device::Gpu => folklstm::device::gpu_sampler(&ck.params)?,
-        Device::Auto => match folklstm::device::gpu_sampler(&ck.params) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("no usable GPU ({e}); sampling on the CPU");
-                Box::new(sample::CpuSampler::new(&ck.params, a.threads)?)
-            }
-        },
-    };
+    let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
     let rng_seed = a.rng_seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -222,6 +303,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => run_train(a),
         Command::Sample(a) => run_sample(a),
+        Command::Eval(a) => run_eval(a),
+        Command::Plot(a) => run_plot(a),
     };
     match result {
         Ok(code) => code,

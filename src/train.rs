@@ -557,6 +557,11 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             let path = save(trainer.as_ref(), &meta, None)?;
             let _ = writeln!(log, "saved {}", path.display());
             last_ck = Some(path);
+            // The curves so far, next to the log (a failure to draw is not worth stopping for).
+            let svg = csv.with_extension("svg");
+            if let Err(e) = crate::plot::read_log(&csv).and_then(|rows| crate::plot::plot_log(&rows, &svg, "folklstm training")) {
+                let _ = writeln!(log, "note: could not draw {}: {e}", svg.display());
+            }
         }
         if INTERRUPTED.load(Ordering::SeqCst) && epoch < opts.epochs {
             // Interrupted on the epoch's last step: the epoch is complete; make sure it is saved.
