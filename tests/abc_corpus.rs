@@ -199,12 +199,3 @@ fn midi_matches_the_editors_rendering() {
     println!("differ: {}", differ.join(" "));
     assert!(matched >= 88, "only {matched} of 194 match");
 }
-
-#[test]
-#[ignore]
-fn debug_one() {
-    let text = std::fs::read_to_string(std::env::var("ABC").unwrap()).unwrap();
-    for r in check_text(&text) {
-        println!("{r:?}");
-    }
-}

@@ -61,7 +61,7 @@ pub fn check(tune: &Tune, tl: &Timeline) -> Vec<Problem> {
 
 /// `d` as a count of the meter's beat units (`7/8` in 6/8), for messages.
 fn in_units(d: Frac, m: &Meter) -> String {
-    match d.mul(Frac::int(m.den as i128)) {
+    match d.checked_mul(Frac::int(m.den as i128)) {
         Some(n) if n.den() == 1 => format!("{}/{}", n.num(), m.den),
         _ => d.to_string(),
     }
@@ -110,7 +110,7 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
                     bar.rest_bars = None;
                 }
                 bar.has_music = true;
-                bar.length = bar.length.add(*advance).unwrap_or(bar.length);
+                bar.length = bar.length.checked_add(*advance).unwrap_or(bar.length);
                 last_is_bar = false;
             }
             StepKind::Bar(b) => {
@@ -158,7 +158,7 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
             continue;
         };
         if let Some(n) = b.rest_bars {
-            if Some(b.length) == full.mul(Frac::int(n as i128)) {
+            if Some(b.length) == full.checked_mul(Frac::int(n as i128)) {
                 continue;
             }
         }
@@ -181,7 +181,7 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
             // A bar split in two by a bar line (a new strain's pickup written after a
             // single bar line) is one complete bar.
             if let Some(next) = measured.get(k) {
-                if next.meter == b.meter && b.length.add(next.length) == Some(full) {
+                if next.meter == b.meter && b.length.checked_add(next.length) == Some(full) {
                     k += 1;
                     continue;
                 }

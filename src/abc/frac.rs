@@ -14,15 +14,16 @@ pub struct Frac {
     den: i128,
 }
 
-fn gcd(mut a: i128, mut b: i128) -> i128 {
-    a = a.abs();
-    b = b.abs();
+/// Greatest common divisor of the magnitudes (1 in the one case, both `i128::MIN` or
+/// `i128::MIN` and 0, where it does not fit in an `i128`).
+fn gcd(a: i128, b: i128) -> i128 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
     while b != 0 {
         let t = a % b;
         a = b;
         b = t;
     }
-    a
+    i128::try_from(a).unwrap_or(1)
 }
 
 impl Frac {
@@ -61,7 +62,7 @@ impl Frac {
     }
 
     /// `self + o`, `None` on overflow.
-    pub fn add(self, o: Frac) -> Option<Frac> {
+    pub fn checked_add(self, o: Frac) -> Option<Frac> {
         let g = gcd(self.den, o.den);
         let l = (self.den / g).checked_mul(o.den)?;
         let a = self.num.checked_mul(l / self.den)?;
@@ -70,15 +71,15 @@ impl Frac {
     }
 
     /// `self - o`, `None` on overflow.
-    pub fn sub(self, o: Frac) -> Option<Frac> {
-        self.add(Frac {
+    pub fn checked_sub(self, o: Frac) -> Option<Frac> {
+        self.checked_add(Frac {
             num: o.num.checked_neg()?,
             den: o.den,
         })
     }
 
     /// `self * o`, `None` on overflow.
-    pub fn mul(self, o: Frac) -> Option<Frac> {
+    pub fn checked_mul(self, o: Frac) -> Option<Frac> {
         let g1 = gcd(self.num, o.den).max(1);
         let g2 = gcd(o.num, self.den).max(1);
         Frac::new(
@@ -88,12 +89,12 @@ impl Frac {
     }
 
     /// `self / o`, `None` when `o` is zero or on overflow.
-    pub fn div(self, o: Frac) -> Option<Frac> {
+    pub fn checked_div(self, o: Frac) -> Option<Frac> {
         if o.num == 0 {
             return None;
         }
-        self.mul(Frac { num: o.den, den: 1 })?
-            .mul(Frac::new(1, o.num)?)
+        self.checked_mul(Frac { num: o.den, den: 1 })?
+            .checked_mul(Frac::new(1, o.num)?)
     }
 
     /// True when the value is zero.
@@ -121,7 +122,11 @@ impl Frac {
         if twice >= 0 {
             Some(twice.checked_add(self.den)?.div_euclid(d2))
         } else {
-            Some(-((-twice).checked_add(self.den)?.div_euclid(d2)))
+            twice
+                .checked_neg()?
+                .checked_add(self.den)?
+                .div_euclid(d2)
+                .checked_neg()
         }
     }
 }
@@ -168,22 +173,26 @@ mod tests {
 
     #[test]
     fn arithmetic_is_exact_and_reduced() {
-        assert_eq!(f(1, 3).add(f(1, 6)), Some(f(1, 2)));
-        assert_eq!(f(3, 8).sub(f(1, 2)), Some(f(-1, 8)));
-        assert_eq!(f(2, 3).mul(f(3, 4)), Some(f(1, 2)));
-        assert_eq!(f(1, 8).div(f(1, 2)), Some(f(1, 4)));
+        assert_eq!(f(1, 3).checked_add(f(1, 6)), Some(f(1, 2)));
+        assert_eq!(f(3, 8).checked_sub(f(1, 2)), Some(f(-1, 8)));
+        assert_eq!(f(2, 3).checked_mul(f(3, 4)), Some(f(1, 2)));
+        assert_eq!(f(1, 8).checked_div(f(1, 2)), Some(f(1, 4)));
         assert_eq!(f(2, -4), f(-1, 2));
         assert_eq!(Frac::new(1, 0), None);
-        assert_eq!(f(1, 2).div(Frac::ZERO), None);
+        assert_eq!(f(1, 2).checked_div(Frac::ZERO), None);
         assert!(f(1, 3) < f(3, 8));
     }
 
     #[test]
     fn overflow_is_none_not_panic() {
         let big = Frac::int(i128::MAX / 2);
-        assert_eq!(big.mul(Frac::int(4)), None);
-        assert_eq!(big.add(big).and_then(|x| x.add(big)), None);
-        assert_eq!(Frac::int(i128::MIN).sub(Frac::ONE), None);
+        assert_eq!(big.checked_mul(Frac::int(4)), None);
+        assert_eq!(big.checked_add(big).and_then(|x| x.checked_add(big)), None);
+        assert_eq!(Frac::int(i128::MIN).checked_sub(Frac::ONE), None);
+        let min = Frac::int(i128::MIN);
+        assert_eq!(min.checked_mul(Frac::int(-1)), None);
+        assert_eq!(min.round_scaled(2), None);
+        assert_eq!(Frac::new(i128::MIN, i128::MIN), None);
     }
 
     #[test]

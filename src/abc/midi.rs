@@ -44,7 +44,7 @@ fn notes_to_events<'a>(
 ) -> Result<(), AbcError> {
     for n in notes {
         let on = ticks(n.onset)?;
-        let off = ticks(n.onset.add(n.duration).unwrap_or(n.onset))?.max(on + 1);
+        let off = ticks(n.onset.checked_add(n.duration).unwrap_or(n.onset))?.max(on + 1);
         let key = u7::new(n.pitch.min(127));
         out.push((
             on,

@@ -21,7 +21,7 @@ pub fn midi_pitch(letter: char, octave: i32, alteration: i32) -> Option<i32> {
 
 /// A key signature: the alteration (in semitones) of each letter A..G, and the description a
 /// MIDI key-signature event needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct KeySig {
     /// Alteration of each letter, indexed A=0 .. G=6.
     pub alter: [i8; 7],
@@ -31,22 +31,13 @@ pub struct KeySig {
     pub minor: bool,
 }
 
-impl Default for KeySig {
-    fn default() -> Self {
-        KeySig {
-            alter: [0; 7],
-            fifths: 0,
-            minor: false,
-        }
-    }
-}
-
 /// Order in which sharps are added to a key signature.
 const SHARP_ORDER: [char; 7] = ['F', 'C', 'G', 'D', 'A', 'E', 'B'];
 
 impl KeySig {
     /// Signature with `fifths` sharps (or flats when negative).
     pub fn from_fifths(fifths: i8, minor: bool) -> KeySig {
+        let fifths = fifths.clamp(-7, 7);
         let mut alter = [0i8; 7];
         if fifths > 0 {
             for l in SHARP_ORDER.iter().take(fifths as usize) {
@@ -288,7 +279,9 @@ pub fn parse_tempo(value: &str, unit: Frac) -> Result<u32, String> {
                 if n <= 0 || d <= 0 || n > 64 || d > 1024 {
                     return Err(bad());
                 }
-                beat = beat.add(Frac::new(n, d).ok_or_else(bad)?).ok_or_else(bad)?;
+                beat = beat
+                    .checked_add(Frac::new(n, d).ok_or_else(bad)?)
+                    .ok_or_else(bad)?;
             }
             if beat.is_zero() {
                 beat = Frac::new(1, 4).ok_or_else(bad)?;

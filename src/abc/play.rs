@@ -69,12 +69,14 @@ pub fn perform(tl: &Timeline) -> Result<Performance, String> {
                 let mut still_open = Vec::new();
                 for n in notes {
                     let joined = open_ties.iter().find(|(p, e)| {
-                        *p == n.pitch && melody[*e].onset.add(melody[*e].duration) == Some(t)
+                        *p == n.pitch
+                            && melody[*e].onset.checked_add(melody[*e].duration) == Some(t)
                     });
                     let e = match joined {
                         Some(&(_, e)) => {
                             let ev = &mut melody[e];
-                            ev.duration = ev.duration.add(n.duration).ok_or_else(overflow)?;
+                            ev.duration =
+                                ev.duration.checked_add(n.duration).ok_or_else(overflow)?;
                             e
                         }
                         None => {
@@ -91,7 +93,7 @@ pub fn perform(tl: &Timeline) -> Result<Performance, String> {
                     }
                 }
                 open_ties = still_open;
-                t = t.add(*advance).ok_or_else(overflow)?;
+                t = t.checked_add(*advance).ok_or_else(overflow)?;
             }
             StepKind::Tempo(us) => tempos.push((t, *us)),
             StepKind::Meter(m) => meters.push((t, *m)),
@@ -99,7 +101,7 @@ pub fn perform(tl: &Timeline) -> Result<Performance, String> {
             _ => {}
         }
     }
-    let quarters = |x: Frac| x.mul(Frac::int(4)).ok_or_else(overflow);
+    let quarters = |x: Frac| x.checked_mul(Frac::int(4)).ok_or_else(overflow);
     for ev in &mut melody {
         ev.onset = quarters(ev.onset)?;
         ev.duration = quarters(ev.duration)?;
@@ -153,12 +155,12 @@ fn accompaniment(changes: &[(Frac, String)], end: Frac) -> Result<Vec<NoteEvent>
     let mut out = Vec::new();
     for (k, (t, c)) in picked.iter().enumerate() {
         let until = picked.get(k + 1).map(|x| x.0).unwrap_or(end);
-        let dur = until.sub(*t).ok_or_else(overflow)?;
+        let dur = until.checked_sub(*t).ok_or_else(overflow)?;
         if !dur.is_positive() {
             continue;
         }
-        let onset = t.mul(Frac::int(4)).ok_or_else(overflow)?;
-        let duration = dur.mul(Frac::int(4)).ok_or_else(overflow)?;
+        let onset = t.checked_mul(Frac::int(4)).ok_or_else(overflow)?;
+        let duration = dur.checked_mul(Frac::int(4)).ok_or_else(overflow)?;
         let bass = 36 + c.bass;
         out.push(NoteEvent {
             pitch: bass as u8,

@@ -203,11 +203,11 @@ impl Builder {
     fn factor(&mut self) -> Frac {
         let mut f = Frac::ONE;
         if let Some((left, tf)) = self.tuplet {
-            f = f.mul(tf).unwrap_or(f);
+            f = f.checked_mul(tf).unwrap_or(f);
             self.tuplet = if left > 1 { Some((left - 1, tf)) } else { None };
         }
         if let Some((bf, _)) = self.pending_broken.take() {
-            f = f.mul(bf).unwrap_or(f);
+            f = f.checked_mul(bf).unwrap_or(f);
         }
         f
     }
@@ -241,7 +241,7 @@ impl Builder {
     }
 
     fn duration(&mut self, pos: Pos, length: Frac) -> Frac {
-        match length.mul(self.unit) {
+        match length.checked_mul(self.unit) {
             Some(d) => d,
             None => {
                 self.problem(pos, "note length too large");
@@ -268,7 +268,7 @@ impl Builder {
             ElementKind::Note(n) => {
                 let f = self.factor();
                 let d = self.duration(pos, n.length);
-                let d = d.mul(f).unwrap_or(d);
+                let d = d.checked_mul(f).unwrap_or(d);
                 let pitch = self.pitch(pos, n);
                 let tied: Vec<(char, i32, u8)> = pitch
                     .filter(|_| n.tie)
@@ -296,9 +296,9 @@ impl Builder {
                 let mut tied = Vec::new();
                 let mut advance = None;
                 for n in written {
-                    let total = n.length.mul(*length).unwrap_or(n.length);
+                    let total = n.length.checked_mul(*length).unwrap_or(n.length);
                     let d = self.duration(pos, total);
-                    let d = d.mul(f).unwrap_or(d);
+                    let d = d.checked_mul(f).unwrap_or(d);
                     advance.get_or_insert(d);
                     if let Some(p) = self.pitch(pos, n) {
                         let t = n.tie || *tie;
@@ -318,13 +318,13 @@ impl Builder {
             ElementKind::Rest(r) => {
                 if r.whole_bars {
                     let bar = self.meter.and_then(|m| m.bar).unwrap_or(Frac::ONE);
-                    let d = bar.mul(r.length).unwrap_or(bar);
+                    let d = bar.checked_mul(r.length).unwrap_or(bar);
                     let n = r.length.num().clamp(0, u32::MAX as i128) as u32;
                     self.sound(pos, Vec::new(), d, Some(n));
                 } else {
                     let f = self.factor();
                     let d = self.duration(pos, r.length);
-                    let d = d.mul(f).unwrap_or(d);
+                    let d = d.checked_mul(f).unwrap_or(d);
                     self.sound(pos, Vec::new(), d, None);
                 }
             }
@@ -349,7 +349,7 @@ impl Builder {
             }
             ElementKind::Broken { first_long, count } => {
                 let short = frac(1, 1i128 << *count);
-                let long = Frac::int(2).sub(short).unwrap_or(Frac::ONE);
+                let long = Frac::int(2).checked_sub(short).unwrap_or(Frac::ONE);
                 let (before, after) = if *first_long {
                     (long, short)
                 } else {
@@ -364,9 +364,9 @@ impl Builder {
                     ..
                 }) = self.steps.get_mut(i)
                 {
-                    *advance = advance.mul(before).unwrap_or(*advance);
+                    *advance = advance.checked_mul(before).unwrap_or(*advance);
                     for n in notes.iter_mut() {
-                        n.duration = n.duration.mul(before).unwrap_or(n.duration);
+                        n.duration = n.duration.checked_mul(before).unwrap_or(n.duration);
                     }
                 }
                 self.pending_broken = Some((after, pos));
