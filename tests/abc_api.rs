@@ -3,8 +3,11 @@
 
 use std::path::PathBuf;
 
+use folklstm::abc::cli::summary_line;
 use folklstm::abc::cli::{CheckArgs, MidiArgs, run_check, run_midi};
-use folklstm::abc::{AbcError, check_text, parse_tune, render_events, tune_to_midi, write_midi};
+use folklstm::abc::{
+    AbcError, check_text, count_valid, parse_tune, render_events, tune_to_midi, write_midi,
+};
 use midly::{MidiMessage, Smf, TrackEventKind};
 use proptest::prelude::*;
 
@@ -41,6 +44,26 @@ fn check_text_reports_each_tune_with_positions() {
 }
 
 #[test]
+fn count_valid_feeds_the_sampler_report() {
+    assert_eq!(count_valid(TWO_TUNES), (2, 1));
+    assert_eq!(summary_line(2, 1), "2 tunes, 1 valid (50.0%)");
+    assert_eq!(count_valid(""), (0, 0));
+}
+
+/// Without L:, the unit is 1/16 below 3/4 and 1/8 from 3/4 up (ABC 2.1, 3.1.7).
+#[test]
+fn default_unit_length_follows_the_meter() {
+    // Eight notes fill 2/4 only as sixteenths; six fill 3/4 only as eighths.
+    assert!(check_text("X:1\nM:2/4\nK:C\ncdefgabc|cdefgabc|\n")[0].valid);
+    assert!(!check_text("X:1\nM:2/4\nK:C\ncdef|cdef|cdef|\n")[0].valid);
+    // A bar split over a line break (a strain's pickup on its own line) is one bar.
+    assert!(check_text("X:1\nM:2/4\nK:C\ncdefgabc|cdefga|\nbc|cdefgabc|\n")[0].valid);
+    assert!(!check_text("X:1\nM:2/4\nK:C\ncdefgabc|cdefga|bc|cdefgabc|\n")[0].valid);
+    assert!(check_text("X:1\nM:3/4\nK:C\ncdefga|cdefga|\n")[0].valid);
+    assert!(check_text("X:1\nM:3/4\nL:1/4\nK:C\ncde|cde|\n")[0].valid);
+}
+
+#[test]
 fn checker_requires_headers_and_a_closing_bar_line() {
     let r = check_text("T:No number\nabc");
     assert_eq!(r.len(), 1);
@@ -49,6 +72,9 @@ fn checker_requires_headers_and_a_closing_bar_line() {
     assert!(all.contains("missing M:"), "{all}");
     assert!(all.contains("missing K:"), "{all}");
     assert!(all.contains("does not end with a bar line"), "{all}");
+    // M: right after K:, before the music, still gives every bar its meter.
+    assert!(check_text("X:1\nK:D\nM:6/8\ndef gfe|\n")[0].valid);
+    assert!(!check_text("X:1\nK:D\nde|\nM:6/8\ndef gfe|\n")[0].valid);
 }
 
 #[test]

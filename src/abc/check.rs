@@ -6,7 +6,7 @@
 //! before a meter change or before a repeat sign or double bar (the bar the pickup
 //! completes). Every other bar must equal the meter exactly; no bar may be longer.
 
-use super::ast::{BarStyle, Pos, Problem, Tune};
+use super::ast::{BarStyle, ElementKind, Pos, Problem, Tune};
 use super::frac::Frac;
 use super::music::Meter;
 use super::timeline::{StepKind, Timeline};
@@ -31,7 +31,18 @@ pub fn check(tune: &Tune, tl: &Timeline) -> Vec<Problem> {
         }),
         _ => {}
     }
-    if tune.header_value('M').is_none() {
+    // An M: written just after K: (before any note) still sets the meter of every bar.
+    let meter_before_music = tune
+        .body
+        .iter()
+        .take_while(|e| {
+            !matches!(
+                e.kind,
+                ElementKind::Note(_) | ElementKind::Chord { .. } | ElementKind::Rest(_)
+            )
+        })
+        .any(|e| matches!(&e.kind, ElementKind::Field(f) if f.letter == 'M'));
+    if tune.header_value('M').is_none() && !meter_before_music {
         problems.push(Problem {
             pos: whole,
             message: "missing M: meter field in the header".into(),
@@ -70,6 +81,8 @@ fn in_units(d: Frac, m: &Meter) -> String {
 /// One bar as written, between two bar lines (or a bar line and a section boundary).
 struct MeasuredBar {
     start: Pos,
+    /// Where the bar line that closes it stands.
+    end: Pos,
     length: Frac,
     has_music: bool,
     /// Opens the tune, a part, a meter or a section after a repeat sign or double bar.
@@ -87,6 +100,7 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
     let mut measured: Vec<MeasuredBar> = Vec::new();
     let new_bar = |start: Pos, opens: bool, meter: Option<Meter>| MeasuredBar {
         start,
+        end: start,
         length: Frac::ZERO,
         has_music: false,
         opens_section: opens,
@@ -120,6 +134,7 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
                 let next = steps[i + 1..]
                     .iter()
                     .find(|x| !matches!(x.kind, StepKind::ChordSymbol(_)));
+                bar.end = s.pos;
                 bar.closes_section = sectional
                     || matches!(
                         next.map(|x| &x.kind),
@@ -178,10 +193,13 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
                 message: say("long", b.length),
             });
         } else if b.length < full && !(b.opens_section || b.closes_section) {
-            // A bar split in two by a bar line (a new strain's pickup written after a
-            // single bar line) is one complete bar.
+            // A bar split in two by a bar line at a line end (a new strain's pickup written
+            // on a new line after a single bar line) is one complete bar.
             if let Some(next) = measured.get(k) {
-                if next.meter == b.meter && b.length.checked_add(next.length) == Some(full) {
+                if next.meter == b.meter
+                    && next.start.line > b.end.line
+                    && b.length.checked_add(next.length) == Some(full)
+                {
                     k += 1;
                     continue;
                 }

@@ -71,6 +71,14 @@ pub fn check_text(text: &str) -> Vec<TuneReport> {
         .collect()
 }
 
+/// How many tunes `text` holds and how many of them the checker calls valid, e.g. for the
+/// sampler's one-line report (format it with [`cli::summary_line`]).
+pub fn count_valid(text: &str) -> (usize, usize) {
+    let reports = check_text(text);
+    let valid = reports.iter().filter(|r| r.valid).count();
+    (reports.len(), valid)
+}
+
 fn parse_error(tune: &Tune, p: &Problem) -> AbcError {
     AbcError::Parse {
         tune: tune.number,
