@@ -24,6 +24,8 @@ pub struct TuneText<'a> {
 /// Splits `text` into tunes: each starts at a line beginning with `X:`. Text before the first
 /// `X:` is a file header and is skipped. Text with no `X:` line is one tune (if not blank).
 pub fn split_tunes(text: &str) -> Vec<TuneText<'_>> {
+    // A byte-order mark would hide the first `X:`.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -997,6 +999,11 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!((t[0].first_line, t[1].first_line), (3, 7));
         assert_eq!(split_tunes("K:C\nabc|").len(), 1);
+        assert_eq!(
+            split_tunes("\u{feff}X:1\nK:C\nabc|\n\nX:2\nK:C\nd|").len(),
+            2
+        );
+        assert_eq!(split_tunes("X:1\r\nK:C\r\nabc|\r\n")[0].lines[2], "abc|");
         assert!(split_tunes("  \n\n").is_empty());
     }
 
