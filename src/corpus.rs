@@ -170,10 +170,13 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
 /// the text back.
 pub fn split_tunes(text: &str) -> Vec<&str> {
     let mut starts = vec![0];
-    let mut pos = 0;
+    let (mut pos, mut seen_x) = (0, false);
     for line in text.split_inclusive('\n') {
-        if line.starts_with("X:") && pos > 0 {
-            starts.push(pos);
+        if line.starts_with("X:") {
+            if seen_x {
+                starts.push(pos);
+            }
+            seen_x = true;
         }
         pos += line.len();
     }

@@ -62,6 +62,10 @@ pub enum Error {
     #[error("{0}")]
     Gpu(String),
 
+    /// ABC parsing, checking or MIDI writing failed.
+    #[error(transparent)]
+    Abc(#[from] crate::abc::AbcError),
+
     /// An I/O error, with the path it happened on.
     #[error("{path}: {source}")]
     Io {

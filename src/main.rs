@@ -31,6 +31,10 @@ enum Command {
     Eval(EvalArgs),
     /// Draw the loss and accuracy curves of a training log as an SVG image.
     Plot(PlotArgs),
+    /// Check ABC files: does each tune parse, and is it musically well formed?
+    Check(folklstm::abc::cli::CheckArgs),
+    /// Render ABC tunes as standard MIDI files (melody and chord tracks).
+    Midi(folklstm::abc::cli::MidiArgs),
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +157,9 @@ struct SampleArgs {
     /// CPU worker threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
+    /// Also write the tunes as MIDI files (OUT-1.mid, OUT-2.mid, ... when several).
+    #[arg(long, value_name = "OUT.mid")]
+    midi: Option<PathBuf>,
 }
 
 /// The most characters one `sample` call generates per tune, and the most tunes: together
@@ -202,8 +209,14 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
 }
 
 /// A sampler on the chosen device.
-fn make_sampler(device: Device, params: &folklstm::model::Params<f32>, threads: Option<usize>) -> Result<Box<dyn folklstm::backend::Sampler>> {
-    let cpu = || -> Result<Box<dyn folklstm::backend::Sampler>> { Ok(Box::new(sample::CpuSampler::new(params, threads)?)) };
+fn make_sampler(
+    device: Device,
+    params: &folklstm::model::Params<f32>,
+    threads: Option<usize>,
+) -> Result<Box<dyn folklstm::backend::Sampler>> {
+    let cpu = || -> Result<Box<dyn folklstm::backend::Sampler>> {
+        Ok(Box::new(sample::CpuSampler::new(params, threads)?))
+    };
     match device {
         Device::Cpu => cpu(),
         Device::Gpu => folklstm::device::gpu_sampler(params),
@@ -220,7 +233,11 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
     let mut out = std::io::stdout().lock();
     let (mut nats, mut bits, mut correct, mut scored, mut unknown) = (0.0, 0.0, 0.0, 0u64, 0u64);
-    let _ = writeln!(out, "{:<40} {:>10} {:>10} {:>9} {:>10} {:>8}", "corpus", "nats/char", "bits/char", "accuracy", "chars", "unknown");
+    let _ = writeln!(
+        out,
+        "{:<40} {:>10} {:>10} {:>9} {:>10} {:>8}",
+        "corpus", "nats/char", "bits/char", "accuracy", "chars", "unknown"
+    );
     for d in &a.data {
         let (text, _) = folklstm::corpus::load_text(d)?;
         let r = folklstm::eval::evaluate(sampler.as_mut(), &ck.vocab, &text, a.streams)?;
@@ -242,10 +259,21 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     }
     if a.data.len() > 1 {
         let n = scored as f64;
-        let _ = writeln!(out, "{:<40} {:>10.4} {:>10.4} {:>9.4} {:>10} {:>8}", "all", nats / n, bits / n, correct / n, scored, unknown);
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10.4} {:>10.4} {:>9.4} {:>10} {:>8}",
+            "all",
+            nats / n,
+            bits / n,
+            correct / n,
+            scored,
+            unknown
+        );
     }
     if unknown > 0 {
-        eprintln!("{unknown} character(s) outside the model's vocabulary were skipped (neither fed nor scored)");
+        eprintln!(
+            "{unknown} character(s) outside the model's vocabulary were skipped (neither fed nor scored)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -292,6 +320,18 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     let text = tunes.join("\n\n");
     writeln!(out, "{text}").map_err(|e| Error::io("stdout", e))?;
+    drop(out);
+    let (n, valid) = folklstm::abc::count_valid(&text);
+    eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
+    if let Some(midi) = &a.midi {
+        let (written, skipped) = folklstm::abc::write_midi_lenient(&text, midi);
+        for p in &written {
+            eprintln!("wrote {}", p.display());
+        }
+        for (k, e) in &skipped {
+            eprintln!("tune {k} has no MIDI file: {e}");
+        }
+    }
     if a.rng_seed.is_none() {
         eprintln!("(rng seed {rng_seed}: pass --rng-seed {rng_seed} to get these tunes again)");
     }
@@ -305,6 +345,20 @@ fn main() -> ExitCode {
         Command::Sample(a) => run_sample(a),
         Command::Eval(a) => run_eval(a),
         Command::Plot(a) => run_plot(a),
+        Command::Check(a) => {
+            let mut out = std::io::stdout().lock();
+            folklstm::abc::cli::run_check(&a, &mut out)
+                .map(|code| ExitCode::from(code as u8))
+                .map_err(Error::from)
+        }
+        Command::Midi(a) => folklstm::abc::cli::run_midi(&a)
+            .map(|paths| {
+                for p in paths {
+                    println!("wrote {}", p.display());
+                }
+                ExitCode::SUCCESS
+            })
+            .map_err(Error::from),
     };
     match result {
         Ok(code) => code,

@@ -559,7 +559,9 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             last_ck = Some(path);
             // The curves so far, next to the log (a failure to draw is not worth stopping for).
             let svg = csv.with_extension("svg");
-            if let Err(e) = crate::plot::read_log(&csv).and_then(|rows| crate::plot::plot_log(&rows, &svg, "folklstm training")) {
+            if let Err(e) = crate::plot::read_log(&csv)
+                .and_then(|rows| crate::plot::plot_log(&rows, &svg, "folklstm training"))
+            {
                 let _ = writeln!(log, "note: could not draw {}: {e}", svg.display());
             }
         }

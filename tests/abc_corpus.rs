@@ -103,10 +103,9 @@ fn melody(bytes: &[u8], tracks: Option<&[usize]>) -> Vec<(u8, f64)> {
                 message: MidiMessage::NoteOn { key, vel },
                 ..
             } = ev.kind
+                && vel.as_int() > 0
             {
-                if vel.as_int() > 0 {
-                    notes.push((now, key.as_int()));
-                }
+                notes.push((now, key.as_int()));
             }
         }
     }

@@ -210,7 +210,7 @@ fn ctrl_c_saves_mid_epoch_and_resume_matches_an_uninterrupted_run() {
     // Interrupted run: SIGINT as soon as the first checkpoint exists (so mid-epoch 2 or later).
     let dir = setup();
     let bin = assert_cmd::cargo::cargo_bin("folklstm");
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .current_dir(dir.path())
         .args([
             "train",
@@ -430,4 +430,93 @@ fn checkpoint_round_trip_is_exact() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn eval_plot_check_and_midi_commands() {
+    let dir = setup();
+    assert!(train(dir.path(), &[]).status.success());
+    // eval: a text with characters the model never saw; they are counted, not crashed on.
+    std::fs::write(dir.path().join("other.abc"), format!("{}€€\n", corpus())).unwrap();
+    let o = folk(dir.path())
+        .args(["eval", "2", "--data", "tunes.abc", "other.abc"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout.clone()).unwrap();
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    let nats: f64 = rows[0][1].parse().unwrap();
+    let bits: f64 = rows[0][2].parse().unwrap();
+    assert!(
+        nats > 0.0 && (bits - nats / std::f64::consts::LN_2).abs() < 1e-3,
+        "{out}"
+    );
+    assert_eq!(rows[1][5], "2", "two unknown characters: {out}");
+    assert!(stderr(&o).contains("outside the model's vocabulary"));
+    // plot: an SVG with both panels.
+    let o = folk(dir.path()).args(["plot"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(dir.path().join("logs/training_log.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("accuracy") && svg.contains("loss"));
+    // check: exit 0 for valid tunes, 1 with a summary line for invalid ones.
+    std::fs::write(
+        dir.path().join("good.abc"),
+        "X:1\nT:t\nM:2/4\nL:1/8\nK:G\nGABc|dedB|G4|]\n",
+    )
+    .unwrap();
+    let o = folk(dir.path())
+        .args(["check", "good.abc"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    std::fs::write(
+        dir.path().join("bad.abc"),
+        "X:1\nT:t\nM:2/4\nL:1/8\nK:G\nGABc|ded|G4|]\n",
+    )
+    .unwrap();
+    let o = folk(dir.path())
+        .args(["check", "bad.abc"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 tunes, 0 valid (0.0%)"));
+    // midi, and sample --midi with its checker report.
+    let o = folk(dir.path())
+        .args(["midi", "good.abc", "-o", "good.mid"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        &std::fs::read(dir.path().join("good.mid")).unwrap()[..4],
+        b"MThd"
+    );
+    let o = folk(dir.path())
+        .args([
+            "sample",
+            "2",
+            "--rng-seed",
+            "1",
+            "--count",
+            "2",
+            "--seed",
+            "X: 1\nT:Tune 1\nM:6/8\nK:G\n",
+            "--len",
+            "30",
+            "--midi",
+            "s.mid",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("checker: 2 tunes,"), "{}", stderr(&o));
 }

@@ -172,10 +172,10 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
         let (Some(m), Some(full)) = (b.meter, b.meter.and_then(|m| m.bar)) else {
             continue;
         };
-        if let Some(n) = b.rest_bars {
-            if Some(b.length) == full.checked_mul(Frac::int(n as i128)) {
-                continue;
-            }
+        if let Some(n) = b.rest_bars
+            && Some(b.length) == full.checked_mul(Frac::int(n as i128))
+        {
+            continue;
         }
         let say = |what: &str, len: Frac| {
             format!(
@@ -195,14 +195,13 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
         } else if b.length < full && !(b.opens_section || b.closes_section) {
             // A bar split in two by a bar line at a line end (a new strain's pickup written
             // on a new line after a single bar line) is one complete bar.
-            if let Some(next) = measured.get(k) {
-                if next.meter == b.meter
-                    && next.start.line > b.end.line
-                    && b.length.checked_add(next.length) == Some(full)
-                {
-                    k += 1;
-                    continue;
-                }
+            if let Some(next) = measured.get(k)
+                && next.meter == b.meter
+                && next.start.line > b.end.line
+                && b.length.checked_add(next.length) == Some(full)
+            {
+                k += 1;
+                continue;
             }
             problems.push(Problem {
                 pos: b.start,

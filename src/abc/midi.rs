@@ -181,10 +181,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AbcError> {
         drop(f);
         fs::rename(&tmp, path)?;
         // Make the rename itself durable (best effort: not every platform can open a folder).
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         Ok(())
     })();

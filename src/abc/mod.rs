@@ -122,6 +122,33 @@ pub fn tune_to_midi(tune: &Tune) -> Result<Vec<u8>, AbcError> {
     midi::midi_bytes(&perf, &title)
 }
 
+/// Writes a MIDI file for each tune of `text` that parses and plays (numbered as
+/// [`write_midi`] does when there are several); tunes that do not are skipped and returned with
+/// the reason, so one bad generated tune does not cost the others.
+pub fn write_midi_lenient(text: &str, out: &Path) -> (Vec<PathBuf>, Vec<(usize, AbcError)>) {
+    let tunes = split_tunes(text);
+    let many = tunes.len() > 1;
+    let (mut written, mut skipped) = (Vec::new(), Vec::new());
+    for tt in &tunes {
+        let path = if many {
+            numbered(out, tt.index + 1)
+        } else {
+            out.to_path_buf()
+        };
+        let result = parse_text_strict(tt)
+            .and_then(|t| tune_to_midi(&t))
+            .and_then(|bytes| {
+                crate::checkpoint::write_atomic(&path, &bytes)
+                    .map_err(|e| AbcError::Midi(e.to_string()))
+            });
+        match result {
+            Ok(()) => written.push(path),
+            Err(e) => skipped.push((tt.index + 1, e)),
+        }
+    }
+    (written, skipped)
+}
+
 /// `out` with `-k` before its extension: `song.mid` -> `song-2.mid` (`.mid` when it has none).
 fn numbered(out: &Path, k: usize) -> PathBuf {
     let stem = out

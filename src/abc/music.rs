@@ -131,10 +131,10 @@ impl KeySig {
                 alt = Some(alt.map_or(d, |a| if d == 0 { 0 } else { a + d }));
                 cs.next();
             }
-            if let (Some(a), Some(l)) = (alt, cs.next()) {
-                if let Some(i) = letter_index(l) {
-                    key.alter[i] = a;
-                }
+            if let (Some(a), Some(l)) = (alt, cs.next())
+                && let Some(i) = letter_index(l)
+            {
+                key.alter[i] = a;
             }
         }
         Ok(key)

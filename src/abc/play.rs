@@ -329,14 +329,15 @@ fn play_range(tl: &Timeline, start: usize, end: usize, out: &mut Vec<usize>) -> 
                     }
                     j += 1;
                 }
-                if let Some(StepKind::Bar(b)) = steps.get(j).map(|s| &s.kind) {
-                    if b.repeat_end && j < end {
-                        // The repeat this ending closed is over.
-                        repeat_from = j + 1;
-                        pass = 1;
-                        pc = j + 1;
-                        continue;
-                    }
+                if let Some(StepKind::Bar(b)) = steps.get(j).map(|s| &s.kind)
+                    && b.repeat_end
+                    && j < end
+                {
+                    // The repeat this ending closed is over.
+                    repeat_from = j + 1;
+                    pass = 1;
+                    pc = j + 1;
+                    continue;
                 }
                 pc = j;
             }

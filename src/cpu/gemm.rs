@@ -131,6 +131,8 @@ pub fn gemm<R: Real>(alpha: R, a: Mat<'_, R>, b: Mat<'_, R>, beta: R, c: MatMut<
     let ld = c.ld;
     // Computes the block rows i0..i1, columns j0..j1 of C.
     let run = |i0: usize, i1: usize, j0: usize, j1: usize| {
+        // Rebinding makes the closure capture the Send wrapper, not its raw-pointer field.
+        #[allow(clippy::redundant_locals)]
         let cp = cp;
         // SAFETY: the views were bounds-checked above, so rows i0..i1 of A, columns j0..j1 of B
         // and that block of C lie inside their buffers; blocks given to different tasks are
@@ -251,8 +253,8 @@ mod tests {
         let x: Vec<f32> = (0..3 * 300).map(|i| i as f32).collect();
         let mut out = vec![0.0; 300];
         col_sums(&x, 3, 300, &mut out);
-        for j in 0..300 {
-            assert_eq!(out[j], (j + (300 + j) + (600 + j)) as f32);
+        for (j, &o) in out.iter().enumerate() {
+            assert_eq!(o, (j + (300 + j) + (600 + j)) as f32);
         }
     }
 }

@@ -351,7 +351,7 @@ fn output_forward<R: Real>(params: &Params<R>, ws: &mut Workspace<R>) -> Loss {
             let (mut best, mut arg) = (row[0], 0);
             for (j, &x) in row.iter().enumerate() {
                 // `!(x <= best)` also moves off a NaN, so a NaN row never looks confident.
-                if x > best || (best != best && x == x) {
+                if x > best || (best.to_f64().is_nan() && !x.to_f64().is_nan()) {
                     best = x;
                     arg = j;
                 }

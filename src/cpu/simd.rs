@@ -297,7 +297,7 @@ macro_rules! kernels {
             p = fmadd(p, r, splat(8.333_452e-3));
             p = fmadd(p, r, splat(4.166_579_6e-2));
             p = fmadd(p, r, splat(1.666_666_5e-1));
-            p = fmadd(p, r, splat(5.000_000_1e-1));
+            p = fmadd(p, r, splat(0.5)); // Cephes: 5.0000001201e-1, which rounds to 0.5 in f32
             let y = fmadd(p, mul(r, r), add(r, splat(1.0)));
             mul(y, pow2n)
         }
