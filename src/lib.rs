@@ -1,6 +1,7 @@
 //! folklstm
 pub mod abc;
 pub mod backend;
+pub mod bench;
 pub mod checkpoint;
 pub mod corpus;
 pub mod cpu;

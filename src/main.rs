@@ -35,6 +35,45 @@ enum Command {
     Check(folklstm::abc::cli::CheckArgs),
     /// Render ABC tunes as standard MIDI files (melody and chord tracks).
     Midi(folklstm::abc::cli::MidiArgs),
+    /// Measure training and sampling speed of the reference model, CPU and GPU side by side.
+    Bench(BenchArgs),
+    /// Write a weights-only copy of a checkpoint (a third of the size; enough to sample, not to resume).
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// Which checkpoint: an epoch number or `latest`.
+    epoch: String,
+    /// Folder holding the checkpoints.
+    #[arg(long, default_value = "model")]
+    model_dir: PathBuf,
+    /// The file to write.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Which engines to measure.
+    #[arg(long, value_enum, default_value_t = BenchDevice::Cpu)]
+    device: BenchDevice,
+    /// Training steps to time (after 3 warm-up steps); the table shows the median.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Streams of the batched sampling measurement.
+    #[arg(long, default_value_t = 64)]
+    count: usize,
+    /// CPU worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BenchDevice {
+    Cpu,
+    Gpu,
+    All,
 }
 
 #[derive(Args, Debug)]
@@ -278,6 +317,70 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_bench(a: BenchArgs) -> Result<ExitCode> {
+    use folklstm::bench;
+    if a.steps == 0 || a.count == 0 {
+        return Err(Error::Config(
+            "--steps and --count must be at least 1".into(),
+        ));
+    }
+    let (cfg, batch, params) = bench::reference_setup();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
+    let peak = pool.install(|| folklstm::cpu::simd::fma_peak_gflops(0.3));
+    let mut rows = Vec::new();
+    if a.device != BenchDevice::Gpu {
+        let mut t = folklstm::cpu::CpuBackend::new(params.clone(), None, batch, a.threads)?;
+        let mut s = sample::CpuSampler::new(&params, a.threads)?;
+        let name = folklstm::backend::Trainer::describe(&t);
+        eprintln!("measuring {name} ...");
+        rows.push(bench::bench_engine(
+            name, &mut t, &mut s, &batch, a.steps, a.count,
+        )?);
+    }
+    if a.device != BenchDevice::Cpu {
+        match (
+            folklstm::device::gpu_trainer(params.clone(), None, batch),
+            folklstm::device::gpu_sampler(&params),
+        ) {
+            (Ok(mut t), Ok(mut s)) => {
+                let name = t.describe();
+                eprintln!("measuring {name} ...");
+                rows.push(bench::bench_engine(
+                    name,
+                    t.as_mut(),
+                    s.as_mut(),
+                    &batch,
+                    a.steps,
+                    a.count,
+                )?);
+            }
+            (Err(e), _) | (_, Err(e)) if a.device == BenchDevice::Gpu => return Err(e),
+            (Err(e), _) | (_, Err(e)) => eprintln!("GPU skipped: {e}"),
+        }
+    }
+    bench::print_table(&mut std::io::stdout(), &rows, &cfg, &batch, peak);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_export(a: ExportArgs) -> Result<ExitCode> {
+    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let mut ck = checkpoint::load(&path)?;
+    ck.adam = None;
+    ck.state = None;
+    ck.meta.window = 0;
+    ck.meta.partial = None;
+    checkpoint::save(&a.output, &ck)?;
+    println!(
+        "wrote {} (weights of {}, no optimizer state)",
+        a.output.display(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_plot(a: PlotArgs) -> Result<ExitCode> {
     let rows = folklstm::plot::read_log(&a.log)?;
     folklstm::plot::plot_log(&rows, &a.output, "folklstm training")?;
@@ -345,6 +448,8 @@ fn main() -> ExitCode {
         Command::Sample(a) => run_sample(a),
         Command::Eval(a) => run_eval(a),
         Command::Plot(a) => run_plot(a),
+        Command::Bench(a) => run_bench(a),
+        Command::Export(a) => run_export(a),
         Command::Check(a) => {
             let mut out = std::io::stdout().lock();
             folklstm::abc::cli::run_check(&a, &mut out)

@@ -520,3 +520,50 @@ fn eval_plot_check_and_midi_commands() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("checker: 2 tunes,"), "{}", stderr(&o));
 }
+
+#[test]
+fn export_writes_a_weights_only_checkpoint_that_samples_but_does_not_resume() {
+    let dir = setup();
+    assert!(train(dir.path(), &[]).status.success());
+    let o = folk(dir.path())
+        .args(["export", "2", "-o", "small/weights.2.safetensors"])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "a missing output folder is an error, not a panic"
+    );
+    std::fs::create_dir(dir.path().join("small")).unwrap();
+    let o = folk(dir.path())
+        .args(["export", "2", "-o", "small/weights.2.safetensors"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full = checkpoint::load(&dir.path().join("model/weights.2.safetensors")).unwrap();
+    let small = checkpoint::load(&dir.path().join("small/weights.2.safetensors")).unwrap();
+    assert_eq!(full.params, small.params);
+    assert!(small.adam.is_none());
+    let sample = |d: &str| {
+        folk(dir.path())
+            .args(["sample", "2", "--model-dir", d, "--rng-seed", "4"])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert_eq!(sample("model"), sample("small"), "same weights, same tune");
+    let o = folk(dir.path())
+        .args([
+            "train",
+            "--data",
+            "tunes.abc",
+            "--model-dir",
+            "small",
+            "--resume",
+            "--epochs",
+            "3",
+        ])
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert_error(&o, "weights only");
+}

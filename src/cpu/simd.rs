@@ -509,6 +509,30 @@ mod avx2 {
 
     kernels!("avx2,fma");
 
+    /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters` rounds.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn fma_loop(iters: usize) -> (f64, f32) {
+        let (m, a) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        let mut acc = [_mm256_set1_ps(1.0); 12];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm256_fmadd_ps(*x, m, a);
+            }
+        }
+        let s = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, &x| _mm256_add_ps(s, x));
+        // SAFETY: storing into a local array of the vector's width.
+        let sum: f32 = unsafe {
+            {
+                let mut b = [0.0f32; 8];
+                _mm256_storeu_ps(b.as_mut_ptr(), s);
+                b.iter().sum()
+            }
+        };
+        (iters as f64 * 12.0 * 8.0 * 2.0, sum)
+    }
+
     /// `MR` rows x 32 columns in 4 x MR accumulators: see `super::panel_kernel`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn panel<const MR: usize>(
@@ -632,6 +656,23 @@ mod avx512 {
 
     kernels!("avx512f");
 
+    /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters` rounds.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn fma_loop(iters: usize) -> (f64, f32) {
+        let (m, a) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_set1_ps(1.0); 12];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm512_fmadd_ps(*x, m, a);
+            }
+        }
+        let s = acc
+            .iter()
+            .fold(_mm512_setzero_ps(), |s, &x| _mm512_add_ps(s, x));
+        let sum: f32 = _mm512_reduce_add_ps(s);
+        (iters as f64 * 12.0 * 16.0 * 2.0, sum)
+    }
+
     /// `MR` rows x 32 columns in 2 x MR accumulators: see `super::panel_kernel`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn panel<const MR: usize>(
@@ -670,4 +711,53 @@ mod avx512 {
             }
         }
     }
+}
+
+/// Runs `iters` rounds of 12 independent fused multiply-adds on full vectors of `isa`;
+/// returns the FLOPs done (to keep the loop from being optimised away, the result is folded in).
+fn fma_loop(isa: Isa, iters: usize) -> (f64, f32) {
+    match isa {
+        // SAFETY: the feature is checked by `available` before this is reached.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.available() => unsafe { avx512::fma_loop(iters) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if isa.available() => unsafe { avx2::fma_loop(iters) },
+        _ => {
+            let mut acc = [1.0f32; 12];
+            for _ in 0..iters {
+                for a in acc.iter_mut() {
+                    *a = a.mul_add(0.999_999, 1e-7);
+                }
+            }
+            (iters as f64 * 24.0, acc.iter().sum())
+        }
+    }
+}
+
+/// The machine's peak single-precision FMA rate in GFLOP/s, measured: every thread of the
+/// current rayon pool runs an FMA loop of the widest instruction set for about `seconds`, and
+/// the per-thread rates are added up.
+pub fn fma_peak_gflops(seconds: f64) -> f64 {
+    let isa = isa();
+    // Calibrate the iteration count on one thread, then run on all at once.
+    let mut iters = 1 << 16;
+    loop {
+        let t0 = std::time::Instant::now();
+        std::hint::black_box(fma_loop(isa, iters));
+        let dt = t0.elapsed().as_secs_f64();
+        if dt > seconds / 8.0 || iters > 1 << 30 {
+            iters = ((iters as f64) * seconds / dt.max(1e-9)) as usize;
+            break;
+        }
+        iters *= 4;
+    }
+    let threads = rayon::current_num_threads();
+    let rates: Vec<f64> = rayon::broadcast(|_| {
+        let t0 = std::time::Instant::now();
+        let (flops, sink) = fma_loop(isa, iters);
+        std::hint::black_box(sink);
+        flops / t0.elapsed().as_secs_f64()
+    });
+    debug_assert_eq!(rates.len(), threads);
+    rates.iter().sum::<f64>() / 1e9
 }
