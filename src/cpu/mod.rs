@@ -6,6 +6,7 @@ pub mod gemm;
 pub mod network;
 pub mod recurrent;
 pub mod simd;
+pub mod team;
 
 pub use backend::CpuBackend;
 pub use network::{Dropout, Loss, State, Workspace, backward, forward};

@@ -3,12 +3,13 @@
 //! Each step is a small product `[B, H] x [H, 4H]` (forward) or `[B, 4H] x [4H, H]` (backward)
 //! followed by the elementwise cell. A general GEMM would repack the whole weight matrix on
 //! every one of those 64 steps; here the weights are packed once per call into 32-column
-//! panels ([`Panels`]), and each step is split by blocks of 32 hidden units: a worker computes
-//! the four gates of its units for every batch row with [`Real::panel_kernel`], then runs the
-//! cell on them while they are still in cache. One parallel region (one synchronisation) per
-//! step. Every unit block is computed the same way whoever computes it, so results do not
-//! depend on the number of threads.
+//! panels ([`Panels`]), and each step is split by blocks of 32 hidden units: a member of a
+//! thread team ([`super::team`]) computes the four gates of its units for every batch row with
+//! [`Real::panel_kernel`], then runs the cell on them while they are still in cache, and waits
+//! at a barrier for the others. Every unit block is computed the same way whoever computes it,
+//! so results do not depend on the number of threads.
 
+use super::team::{Shared, SpinBarrier, run_team};
 use crate::real::{Gates, PANEL, Real};
 use rayon::prelude::*;
 
@@ -65,62 +66,16 @@ impl<R: Real> Panels<R> {
     }
 }
 
-/// Splits each `[4H]` row of `z` into per-panel gate pieces: `out[p][row]` holds the i, f, g, o
-/// slices of units 32p.. of that row.
-fn gate_pieces<'a, R>(z: &'a mut [R], hd: usize, np: usize) -> Vec<Vec<Gates<'a, R>>> {
-    let mut out: Vec<Vec<Gates<'a, R>>> = (0..np).map(|_| Vec::new()).collect();
-    for row in z.chunks_exact_mut(4 * hd) {
-        let Gates { i, f, g, o } = Gates::split(row);
-        let mut it = [i, f, g, o].map(|s| s.chunks_mut(PANEL));
-        for piece in out.iter_mut() {
-            let [a, b, c, d] = &mut it;
-            if let (Some(i), Some(f), Some(g), Some(o)) = (a.next(), b.next(), c.next(), d.next()) {
-                piece.push(Gates { i, f, g, o });
-            }
-        }
-    }
-    out
-}
-
-/// Splits each `[H]` row of `x` into per-panel pieces: `out[p][row]`.
-fn unit_pieces<R>(x: &mut [R], hd: usize, np: usize) -> Vec<Vec<&mut [R]>> {
-    let mut out: Vec<Vec<&mut [R]>> = (0..np).map(|_| Vec::new()).collect();
-    for row in x.chunks_exact_mut(hd) {
-        for (piece, s) in out.iter_mut().zip(row.chunks_mut(PANEL)) {
-            piece.push(s);
-        }
-    }
-    out
-}
-
-/// Read-only version of [`unit_pieces`].
-fn unit_pieces_ref<R>(x: &[R], hd: usize, np: usize) -> Vec<Vec<&[R]>> {
-    let mut out: Vec<Vec<&[R]>> = (0..np).map(|_| Vec::new()).collect();
-    for row in x.chunks_exact(hd) {
-        for (piece, s) in out.iter_mut().zip(row.chunks(PANEL)) {
-            piece.push(s);
-        }
-    }
-    out
-}
-
 /// `out[r] (+)= a[r] · panel` for all rows, in blocks of 8 rows. `a: [rows, lda]`.
-fn rows_times_panel<R: Real>(
-    a: &[R],
-    lda: usize,
-    k: usize,
-    panel: &[R],
-    out: &mut [&mut [R]],
-    accumulate: bool,
-) {
+fn rows_times_panel<R: Real>(a: &[R], lda: usize, k: usize, panel: &[R], out: &mut [&mut [R]], accumulate: bool) {
     for (blk, o) in out.chunks_mut(8).enumerate() {
         R::panel_kernel(&a[blk * 8 * lda..], lda, k, panel, o, accumulate);
     }
 }
 
-/// Minimum number of unit blocks per task, so a step forms about one task per thread.
-fn min_len(np: usize) -> usize {
-    np.div_ceil(rayon::current_num_threads().max(1))
+/// The unit blocks (panels) member `me` of a team of `n` owns: a fixed, contiguous share.
+fn my_panels(me: usize, n: usize, np: usize) -> std::ops::Range<usize> {
+    me * np / n..(me + 1) * np / n
 }
 
 /// The T forward steps of one layer.
@@ -131,54 +86,47 @@ fn min_len(np: usize) -> usize {
 /// tc: [T*B, H]     receives tanh(c_t)
 /// for t: z_t += h_{t-1}·W_hh;  (c_t, h_t) = cell(z_t, c_{t-1})
 /// ```
+/// A team of threads splits the hidden units by 32-unit blocks; each member computes the four
+/// gates and the cell of its blocks for every batch row, then waits for the others: h_t is
+/// complete before anyone starts step t+1.
 #[allow(clippy::too_many_arguments)]
-pub fn forward<R: Real>(
-    act: &mut [R],
-    h: &mut [R],
-    c: &mut [R],
-    tc: &mut [R],
-    w: &Panels<R>,
-    b: usize,
-    t: usize,
-    hd: usize,
-) {
+pub fn forward<R: Real>(act: &mut [R], h: &mut [R], c: &mut [R], tc: &mut [R], w: &Panels<R>, b: usize, t: usize, hd: usize) {
     let (np, bh, g4) = (hd.div_ceil(PANEL), b * hd, 4 * hd);
-    for ti in 0..t {
-        let z = &mut act[ti * b * g4..(ti + 1) * b * g4];
-        let (h_done, h_next) = h.split_at_mut((ti + 1) * bh);
-        let h_prev = &h_done[ti * bh..];
-        let (c_done, c_next) = c.split_at_mut((ti + 1) * bh);
-        let c_prev = unit_pieces_ref(&c_done[ti * bh..], hd, np);
-        let zs = gate_pieces(z, hd, np);
-        let cs = unit_pieces(&mut c_next[..bh], hd, np);
-        let tcs = unit_pieces(&mut tc[ti * bh..(ti + 1) * bh], hd, np);
-        let hs = unit_pieces(&mut h_next[..bh], hd, np);
-        zs.into_par_iter()
-            .zip(cs)
-            .zip(tcs)
-            .zip(hs)
-            .zip(c_prev)
-            .enumerate()
-            .with_min_len(min_len(np))
-            .for_each(|(p, ((((mut zp, mut cp), mut tcp), mut hp), cprev))| {
-                // z_t[:, gate g, units of p] += h_{t-1} · W_hh[:, gate g, units of p]
+    assert!(act.len() >= t * b * g4 && h.len() >= (t + 1) * bh && c.len() >= (t + 1) * bh && tc.len() >= t * bh);
+    assert!(w.k == hd && w.data.len() >= 4 * np * hd * PANEL, "forward panels were not packed for H = {hd}");
+    let n = rayon::current_num_threads().clamp(1, np);
+    let barrier = SpinBarrier::new(n);
+    let (sa, sh, sc, stc) = (Shared(act.as_mut_ptr()), Shared(h.as_mut_ptr()), Shared(c.as_mut_ptr()), Shared(tc.as_mut_ptr()));
+    run_team(n, |me| {
+        let mut outs: Vec<&mut [R]> = Vec::with_capacity(b);
+        for ti in 0..t {
+            // SAFETY (all accesses below): the ranges lie inside the buffers (asserted above).
+            // Block ti of h (h_{t-1}) is only read during step ti: it was completed before the
+            // previous barrier (or is h0). Block ti of c likewise. Each member writes only its
+            // own units (columns u0..u0+nu of its panels) of block ti of act and tc and block
+            // ti+1 of h and c, which nobody else touches during step ti.
+            let h_prev = unsafe { sh.slice(ti * bh, bh) };
+            for p in my_panels(me, n, np) {
+                let (u0, nu) = (p * PANEL, PANEL.min(hd - p * PANEL));
+                let zrow = |r: usize, g: usize| unsafe { sa.slice_mut((ti * b + r) * g4 + g * hd + u0, nu) };
                 for g in 0..4 {
-                    let mut outs: Vec<&mut [R]> = zp
-                        .iter_mut()
-                        .map(|gs| match g {
-                            0 => &mut *gs.i,
-                            1 => &mut *gs.f,
-                            2 => &mut *gs.g,
-                            _ => &mut *gs.o,
-                        })
-                        .collect();
+                    outs.clear();
+                    outs.extend((0..b).map(|r| zrow(r, g)));
+                    // z_t[:, gate g, units of p] += h_{t-1} · W_hh[:, gate g, units of p]
                     rows_times_panel(h_prev, hd, hd, w.panel(g * np + p), &mut outs, true);
                 }
-                for (r, gs) in zp.into_iter().enumerate() {
-                    R::cell_forward(gs, cprev[r], cp[r], tcp[r], hp[r]);
+                outs.clear();
+                for r in 0..b {
+                    let o = r * hd + u0;
+                    let gates = Gates { i: zrow(r, 0), f: zrow(r, 1), g: zrow(r, 2), o: zrow(r, 3) };
+                    let (c_prev, c_new) = unsafe { (sc.slice(ti * bh + o, nu), sc.slice_mut((ti + 1) * bh + o, nu)) };
+                    let (tc_t, h_new) = unsafe { (stc.slice_mut(ti * bh + o, nu), sh.slice_mut((ti + 1) * bh + o, nu)) };
+                    R::cell_forward(gates, c_prev, c_new, tc_t, h_new);
                 }
-            });
-    }
+            }
+            barrier.wait();
+        }
+    });
 }
 
 /// The T backward steps of one layer (BPTT through the window, truncated at its start).
@@ -191,6 +139,7 @@ pub fn forward<R: Real>(
 ///     (dz_t, dc) = cell_backward(act_t, c_{t-1}, tanh c_t, dh_up_t + dh_rec, dc)
 /// on return dh_rec = dz_0 · W_hhᵀ = d loss / d h0 and dc = d loss / d c0
 /// ```
+/// Split over a team by unit blocks as in [`forward`].
 #[allow(clippy::too_many_arguments)]
 pub fn backward<R: Real>(
     act: &mut [R],
@@ -205,38 +154,50 @@ pub fn backward<R: Real>(
     hd: usize,
 ) {
     let (np, bh, g4) = (hd.div_ceil(PANEL), b * hd, 4 * hd);
+    assert!(act.len() >= t * b * g4 && c.len() >= t * bh && tc.len() >= t * bh && dh_up.len() >= t * bh);
+    assert!(dh_rec.len() >= bh && dc.len() >= bh);
+    assert!(wt.k == g4 && wt.data.len() >= np * g4 * PANEL, "backward panels were not packed for H = {hd}");
     dc.fill(R::ZERO);
-    for ti in (0..t).rev() {
-        let (cur, later) = act.split_at_mut((ti + 1) * b * g4);
-        let dz_next: Option<&[R]> = (ti + 1 < t).then(|| &later[..b * g4]);
-        let zs = gate_pieces(&mut cur[ti * b * g4..], hd, np);
-        let dhs = unit_pieces(dh_rec, hd, np);
-        let dcs = unit_pieces(dc, hd, np);
-        let cprev = unit_pieces_ref(&c[ti * bh..(ti + 1) * bh], hd, np);
-        let tcs = unit_pieces_ref(&tc[ti * bh..(ti + 1) * bh], hd, np);
-        let ups = unit_pieces_ref(&dh_up[ti * bh..(ti + 1) * bh], hd, np);
-        zs.into_par_iter()
-            .zip(dhs)
-            .zip(dcs)
-            .zip(cprev)
-            .zip(tcs)
-            .zip(ups)
-            .enumerate()
-            .with_min_len(min_len(np))
-            .for_each(|(p, (((((zp, mut dhp), mut dcp), cp), tcp), up))| {
-                match dz_next {
-                    Some(dz) => rows_times_panel(dz, g4, g4, wt.panel(p), &mut dhp, false),
-                    None => dhp.iter_mut().for_each(|s| s.fill(R::ZERO)),
+    let n = rayon::current_num_threads().clamp(1, np);
+    let barrier = SpinBarrier::new(n);
+    let (sa, sdh, sdc) = (Shared(act.as_mut_ptr()), Shared(dh_rec.as_mut_ptr()), Shared(dc.as_mut_ptr()));
+    run_team(n, |me| {
+        let mut outs: Vec<&mut [R]> = Vec::with_capacity(b);
+        let dh_of = |p: usize, outs: &mut Vec<&mut [R]>, dz: Option<&[R]>| {
+            let (u0, nu) = (p * PANEL, PANEL.min(hd - p * PANEL));
+            outs.clear();
+            // SAFETY: member-owned units of dh_rec (see below).
+            outs.extend((0..b).map(|r| unsafe { sdh.slice_mut(r * hd + u0, nu) }));
+            match dz {
+                Some(dz) => rows_times_panel(dz, g4, g4, wt.panel(p), outs, false),
+                None => outs.iter_mut().for_each(|s| s.fill(R::ZERO)),
+            }
+        };
+        for ti in (0..t).rev() {
+            // SAFETY (all accesses below): ranges lie inside the buffers (asserted above).
+            // Block ti+1 of act (dz_{t+1}) is only read during step ti: every member finished
+            // writing it before the previous barrier. Each member reads and writes only its own
+            // units of block ti of act and of dh_rec and dc; c, tc and dh_up are read-only.
+            let dz_next = (ti + 1 < t).then(|| unsafe { sa.slice((ti + 1) * b * g4, b * g4) });
+            for p in my_panels(me, n, np) {
+                dh_of(p, &mut outs, dz_next);
+                outs.clear();
+                let (u0, nu) = (p * PANEL, PANEL.min(hd - p * PANEL));
+                for r in 0..b {
+                    let z = |g: usize| unsafe { sa.slice_mut((ti * b + r) * g4 + g * hd + u0, nu) };
+                    let gates = Gates { i: z(0), f: z(1), g: z(2), o: z(3) };
+                    let o = r * hd + u0;
+                    let (dh, dcr) = unsafe { (sdh.slice(o, nu), sdc.slice_mut(o, nu)) };
+                    R::cell_backward(gates, &c[ti * bh + o..][..nu], &tc[ti * bh + o..][..nu], &dh_up[ti * bh + o..][..nu], dh, dcr);
                 }
-                for (r, gs) in zp.into_iter().enumerate() {
-                    R::cell_backward(gs, cp[r], tcp[r], up[r], dhp[r], dcp[r]);
-                }
-            });
-    }
-    // d loss / d h0 = dz_0 · W_hhᵀ
-    let dz0 = &act[..b * g4];
-    unit_pieces(dh_rec, hd, np)
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(p, mut dhp)| rows_times_panel(dz0, g4, g4, wt.panel(p), &mut dhp, false));
+            }
+            barrier.wait();
+        }
+        // d loss / d h0 = dz_0 · W_hhᵀ; dz_0 is complete after the last barrier.
+        // SAFETY: block 0 of act is no longer written by anyone.
+        let dz0 = unsafe { sa.slice(0, b * g4) };
+        for p in my_panels(me, n, np) {
+            dh_of(p, &mut outs, Some(dz0));
+        }
+    });
 }
