@@ -15,23 +15,14 @@ use std::time::Instant;
 /// elementwise work is a few percent and is not counted). Layer 0 uses the per-symbol input
 /// projection, as the engine does.
 pub fn train_step_macs(cfg: &ModelConfig, batch: &BatchConfig) -> u64 {
-    let (v, e, h, l) = (
-        cfg.vocab as u64,
-        cfg.embed as u64,
-        cfg.hidden as u64,
-        cfg.layers as u64,
-    );
+    let (v, e, h, l) = (cfg.vocab as u64, cfg.embed as u64, cfg.hidden as u64, cfg.layers as u64);
     let n = (batch.batch * batch.seq) as u64;
     let b = batch.batch as u64;
     let g4 = 4 * h;
     // forward: P0 = E·W_ih0, input projections above layer 0, recurrent steps, dense
     let fwd = v * e * g4 + (l - 1) * n * h * g4 + l * n * h * g4 + n * h * v;
     // backward: recurrent steps (+ dh0), dW_hh, dW_ih and dX above layer 0, dW_ih0 and dE, dense dW and dX
-    let bwd = l * (n + b) * g4 * h
-        + l * n * h * g4
-        + (l - 1) * 2 * n * h * g4
-        + 2 * v * e * g4
-        + 2 * n * h * v;
+    let bwd = l * (n + b) * g4 * h + l * n * h * g4 + (l - 1) * 2 * n * h * g4 + 2 * v * e * g4 + 2 * n * h * v;
     fwd + bwd
 }
 
@@ -50,11 +41,7 @@ pub fn sample_char_flops(cfg: &ModelConfig) -> f64 {
 /// Median of a list of seconds.
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
-    }
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
 }
 
 /// Timings of one engine.
@@ -77,20 +64,11 @@ pub fn time_train(trainer: &mut dyn Trainer, batch: &BatchConfig, steps: usize) 
     let cfg = *trainer.config();
     let n = batch.batch * batch.seq;
     let key = Key::new(1);
-    let x: Vec<u32> = (0..n as u32)
-        .map(|i| key.word(0, 0, i) % cfg.vocab as u32)
-        .collect();
-    let y: Vec<u32> = (0..n as u32)
-        .map(|i| key.word(0, 1, i) % cfg.vocab as u32)
-        .collect();
+    let x: Vec<u32> = (0..n as u32).map(|i| key.word(0, 0, i) % cfg.vocab as u32).collect();
+    let y: Vec<u32> = (0..n as u32).map(|i| key.word(0, 1, i) % cfg.vocab as u32).collect();
     let mut times = Vec::with_capacity(steps);
     for i in 0..steps + 3 {
-        let opts = StepOptions {
-            lr: 1e-3,
-            clip: None,
-            key,
-            counter: i as u32,
-        };
+        let opts = StepOptions { lr: 1e-3, clip: None, key, counter: i as u32 };
         let t0 = Instant::now();
         trainer.train_step(&x, &y, &opts)?;
         if i >= 3 {
@@ -98,6 +76,19 @@ pub fn time_train(trainer: &mut dyn Trainer, batch: &BatchConfig, steps: usize) 
         }
     }
     Ok(median(times))
+}
+
+/// Runs `steps` profiled training steps and returns the mean milliseconds per step of each
+/// named phase ([`crate::cpu::profile`]), in order of appearance.
+pub fn profile_train(trainer: &mut dyn Trainer, batch: &BatchConfig, steps: usize) -> Result<Vec<(&'static str, f64)>> {
+    time_train(trainer, batch, 1)?;
+    crate::cpu::profile::enable(true);
+    let r = time_train(trainer, batch, steps);
+    let spans = crate::cpu::profile::take();
+    crate::cpu::profile::enable(false);
+    r?;
+    // time_train runs 3 warm-up steps too.
+    Ok(spans.into_iter().map(|(n, s)| (n, s * 1e3 / (steps + 3) as f64)).collect())
 }
 
 /// Median seconds per step of `count` streams over `chars` steps, after 8 warm-up steps.
@@ -116,10 +107,7 @@ pub fn time_sample(sampler: &mut dyn Sampler, count: usize, chars: usize) -> Res
         // Feed back the argmax, so the run looks like generation.
         for (s, t) in tokens.iter_mut().enumerate() {
             let row = &logits[s * v..(s + 1) * v];
-            *t = row
-                .iter()
-                .enumerate()
-                .fold(0, |b, (j, &x)| if x > row[b] { j } else { b }) as u32;
+            *t = row.iter().enumerate().fold(0, |b, (j, &x)| if x > row[b] { j } else { b }) as u32;
         }
     }
     Ok(median(times))
@@ -151,13 +139,7 @@ pub fn reference_setup() -> (ModelConfig, BatchConfig, crate::model::Params<f32>
 
 /// Prints the table: per engine, training and sampling speed and FLOP rates, with the CPU's
 /// measured peak for the CPU rows.
-pub fn print_table(
-    out: &mut dyn Write,
-    rows: &[BenchRow],
-    cfg: &ModelConfig,
-    batch: &BatchConfig,
-    cpu_peak: f64,
-) {
+pub fn print_table(out: &mut dyn Write, rows: &[BenchRow], cfg: &ModelConfig, batch: &BatchConfig, cpu_peak: f64) {
     let tf = train_step_flops(cfg, batch);
     let sf = sample_char_flops(cfg);
     let chars = (batch.batch * batch.seq) as f64;
@@ -173,29 +155,15 @@ pub fn print_table(
         tf / 1e9,
         sf / 1e6
     );
-    let _ = writeln!(
-        out,
-        "CPU peak measured by an FMA loop on all threads: {cpu_peak:.1} GFLOP/s"
-    );
+    let _ = writeln!(out, "CPU peak measured by an FMA loop on all threads: {cpu_peak:.1} GFLOP/s");
     let _ = writeln!(
         out,
         "{:<34} {:>9} {:>11} {:>8} {:>7} {:>10} {:>11} {:>13}",
-        "engine",
-        "ms/step",
-        "train ch/s",
-        "GFLOP/s",
-        "% peak",
-        "ms/char",
-        "sample ch/s",
-        "batch ch/s"
+        "engine", "ms/step", "train ch/s", "GFLOP/s", "% peak", "ms/char", "sample ch/s", "batch ch/s"
     );
     for r in rows {
         let gf = tf / r.step_s / 1e9;
-        let share = if r.engine.starts_with("cpu") {
-            format!("{:.0}%", 100.0 * gf / cpu_peak)
-        } else {
-            "-".into()
-        };
+        let share = if r.engine.starts_with("cpu") { format!("{:.0}%", 100.0 * gf / cpu_peak) } else { "-".into() };
         let _ = writeln!(
             out,
             "{:<34} {:>9.2} {:>11.0} {:>8.1} {:>7} {:>10.4} {:>11.0} {:>13}",

@@ -103,16 +103,8 @@ pub fn to_bytes(ck: &Checkpoint) -> Result<Vec<u8>> {
     }
     if let Some(a) = &ck.adam {
         for t in lo.tensors() {
-            named.push((
-                format!("adam.m.{}", t.name),
-                t.shape.clone(),
-                f32_bytes(&a.m[t.range.clone()]),
-            ));
-            named.push((
-                format!("adam.v.{}", t.name),
-                t.shape.clone(),
-                f32_bytes(&a.v[t.range.clone()]),
-            ));
+            named.push((format!("adam.m.{}", t.name), t.shape.clone(), f32_bytes(&a.m[t.range.clone()])));
+            named.push((format!("adam.v.{}", t.name), t.shape.clone(), f32_bytes(&a.v[t.range.clone()])));
         }
     }
     if let Some((h, c)) = &ck.state {
@@ -131,28 +123,17 @@ pub fn to_bytes(ck: &Checkpoint) -> Result<Vec<u8>> {
     meta.insert("format".to_string(), FORMAT.to_string());
     meta.insert("format_version".to_string(), VERSION.to_string());
     meta.insert("config".to_string(), json(&ck.params.config));
-    meta.insert(
-        "vocab".to_string(),
-        json(&ck.vocab.chars().iter().collect::<String>()),
-    );
+    meta.insert("vocab".to_string(), json(&ck.vocab.chars().iter().collect::<String>()));
     meta.insert("train".to_string(), json(&ck.meta));
-    meta.insert(
-        "adam_step".to_string(),
-        ck.adam.as_ref().map_or(0, |a| a.step).to_string(),
-    );
+    meta.insert("adam_step".to_string(), ck.adam.as_ref().map_or(0, |a| a.step).to_string());
     meta.insert("checksum".to_string(), format!("{sum:016x}"));
     let views: Vec<(String, TensorView)> = named
         .iter()
         .map(|(n, s, b)| {
-            Ok((
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), b)
-                    .map_err(|e| Error::Shape(e.to_string()))?,
-            ))
+            Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| Error::Shape(e.to_string()))?))
         })
         .collect::<Result<_>>()?;
-    safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::Shape(format!("cannot serialise checkpoint: {e}")))
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::Shape(format!("cannot serialise checkpoint: {e}")))
 }
 
 /// JSON for a metadata string. Serialising these plain structs cannot fail.
@@ -162,55 +143,30 @@ fn json<T: Serialize>(v: &T) -> String {
 
 /// Parses a checkpoint from bytes; `path` is for messages.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    let bad = |reason: String| Error::Checkpoint {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let st = SafeTensors::deserialize(bytes).map_err(|e| {
-        bad(format!(
-            "not a readable safetensors file ({e}); is it truncated or corrupt?"
-        ))
-    })?;
-    let (_, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("unreadable header ({e})")))?;
-    let meta = header
-        .metadata()
-        .as_ref()
-        .ok_or_else(|| bad("no metadata: not a folklstm checkpoint".into()))?;
+    let bad = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a readable safetensors file ({e}); is it truncated or corrupt?")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("unreadable header ({e})")))?;
+    let meta = header.metadata().as_ref().ok_or_else(|| bad("no metadata: not a folklstm checkpoint".into()))?;
     let get = |k: &str| {
-        meta.get(k).ok_or_else(|| {
-            bad(format!(
-                "metadata lacks `{k}`: not a folklstm checkpoint, or a damaged one"
-            ))
-        })
+        meta.get(k).ok_or_else(|| bad(format!("metadata lacks `{k}`: not a folklstm checkpoint, or a damaged one")))
     };
     if get("format")? != FORMAT {
-        return Err(bad(format!(
-            "format is {:?}, expected {FORMAT:?}",
-            get("format")?
-        )));
+        return Err(bad(format!("format is {:?}, expected {FORMAT:?}", get("format")?)));
     }
-    let version: u32 = get("format_version")?
-        .parse()
-        .map_err(|_| bad("unreadable format_version".into()))?;
+    let version: u32 = get("format_version")?.parse().map_err(|_| bad("unreadable format_version".into()))?;
     if version != VERSION {
-        return Err(bad(format!(
-            "format version {version}; this folklstm reads version {VERSION}"
-        )));
+        return Err(bad(format!("format version {version}; this folklstm reads version {VERSION}")));
     }
     let parse = |k: &str| -> Result<serde_json::Value> {
-        serde_json::from_str(get(k)?)
-            .map_err(|e| bad(format!("metadata `{k}` is not valid JSON ({e})")))
+        serde_json::from_str(get(k)?).map_err(|e| bad(format!("metadata `{k}` is not valid JSON ({e})")))
     };
-    let config: ModelConfig = serde_json::from_value(parse("config")?)
-        .map_err(|e| bad(format!("bad model config ({e})")))?;
-    config
-        .validate()
-        .map_err(|e| bad(format!("model config: {e}")))?;
-    let train: TrainMeta = serde_json::from_value(parse("train")?)
-        .map_err(|e| bad(format!("bad training metadata ({e})")))?;
-    let vocab_s: String = serde_json::from_value(parse("vocab")?)
-        .map_err(|e| bad(format!("bad vocabulary ({e})")))?;
+    let config: ModelConfig =
+        serde_json::from_value(parse("config")?).map_err(|e| bad(format!("bad model config ({e})")))?;
+    config.validate().map_err(|e| bad(format!("model config: {e}")))?;
+    let train: TrainMeta =
+        serde_json::from_value(parse("train")?).map_err(|e| bad(format!("bad training metadata ({e})")))?;
+    let vocab_s: String = serde_json::from_value(parse("vocab")?).map_err(|e| bad(format!("bad vocabulary ({e})")))?;
     let vocab = Vocab::from_chars(vocab_s.chars());
     if vocab.len() != vocab_s.chars().count() || vocab.len() != config.vocab {
         return Err(bad(format!(
@@ -228,7 +184,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         sum = fnv1a(sum, st.tensor(n).map_err(|e| bad(e.to_string()))?.data());
     }
     if format!("{sum:016x}") != *get("checksum")? {
-        return Err(bad("checksum mismatch: the file is corrupt (its tensor bytes changed after it was written)".into()));
+        return Err(bad(
+            "checksum mismatch: the file is corrupt (its tensor bytes changed after it was written)".into()
+        ));
     }
     let read = |name: &str, shape: &[usize]| -> Result<Option<Vec<f32>>> {
         let t = match st.tensor(name) {
@@ -236,36 +194,22 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             Err(_) => return Ok(None),
         };
         if t.dtype() != Dtype::F32 {
-            return Err(bad(format!(
-                "tensor {name} is {:?}, expected F32",
-                t.dtype()
-            )));
+            return Err(bad(format!("tensor {name} is {:?}, expected F32", t.dtype())));
         }
         if t.shape() != shape {
-            return Err(bad(format!(
-                "tensor {name} has shape {:?}, the model config needs {shape:?}",
-                t.shape()
-            )));
+            return Err(bad(format!("tensor {name} has shape {:?}, the model config needs {shape:?}", t.shape())));
         }
-        Ok(Some(
-            t.data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        ))
+        Ok(Some(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
     };
     let mut params = Params::<f32>::zeros(&config);
     let tensors: Vec<_> = params.layout.tensors().into_iter().cloned().collect();
     for t in &tensors {
-        let v =
-            read(&t.name, &t.shape)?.ok_or_else(|| bad(format!("tensor {} is missing", t.name)))?;
+        let v = read(&t.name, &t.shape)?.ok_or_else(|| bad(format!("tensor {} is missing", t.name)))?;
         params.get_mut(t).copy_from_slice(&v);
     }
     let adam = if names.iter().any(|n| n.starts_with("adam.")) {
         let mut a = AdamState::new(params.data.len());
-        a.step = get("adam_step")?
-            .parse()
-            .map_err(|_| bad("unreadable adam_step".into()))?;
+        a.step = get("adam_step")?.parse().map_err(|_| bad("unreadable adam_step".into()))?;
         for t in &tensors {
             let m = read(&format!("adam.m.{}", t.name), &t.shape)?
                 .ok_or_else(|| bad(format!("adam.m.{} is missing", t.name)))?;
@@ -285,33 +229,19 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         _ => return Err(bad("only one of state.h and state.c is present".into())),
     };
     if train.window > 0 && state.is_none() {
-        return Err(bad(
-            "saved in the middle of an epoch but holds no carried state".into(),
-        ));
+        return Err(bad("saved in the middle of an epoch but holds no carried state".into()));
     }
     if params.data.iter().any(|x| !x.is_finite()) {
         return Err(bad("parameters contain NaN or infinite values".into()));
     }
-    Ok(Checkpoint {
-        params,
-        vocab,
-        adam,
-        state,
-        meta: train,
-    })
+    Ok(Checkpoint { params, vocab, adam, state, meta: train })
 }
 
 /// Writes `bytes` to `path` atomically: temporary file in the same folder, fsync, rename, fsync
 /// of the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -338,10 +268,7 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
 /// Loads and verifies a checkpoint.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Checkpoint {
-            path: path.into(),
-            reason: "no such file".into(),
-        },
+        std::io::ErrorKind::NotFound => Error::Checkpoint { path: path.into(), reason: "no such file".into() },
         _ => Error::io(path, e),
     })?;
     from_bytes(&bytes, path)
@@ -359,11 +286,7 @@ pub struct CheckpointId {
 
 impl std::fmt::Display for CheckpointId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.window == 0 {
-            write!(f, "{}", self.epoch)
-        } else {
-            write!(f, "{}+{}", self.epoch, self.window)
-        }
+        if self.window == 0 { write!(f, "{}", self.epoch) } else { write!(f, "{}+{}", self.epoch, self.window) }
     }
 }
 
@@ -374,10 +297,7 @@ impl CheckpointId {
             Some((e, w)) => (e, w.parse().ok()?),
             None => (s, 0),
         };
-        Some(CheckpointId {
-            epoch: e.parse().ok()?,
-            window: w,
-        })
+        Some(CheckpointId { epoch: e.parse().ok()?, window: w })
     }
 
     /// The file name of this save.
@@ -397,10 +317,7 @@ pub fn list(dir: &Path) -> Result<Vec<(CheckpointId, PathBuf)>> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let id = CheckpointId::parse(
-                name.strip_prefix("weights.")?
-                    .strip_suffix(".safetensors")?,
-            )?;
+            let id = CheckpointId::parse(name.strip_prefix("weights.")?.strip_suffix(".safetensors")?)?;
             Some((id, e.path()))
         })
         .collect();
@@ -419,37 +336,23 @@ pub fn resolve(dir: &Path, spec: &str) -> Result<PathBuf> {
                 dir.display()
             )
         } else {
-            format!(
-                "epochs available: {}",
-                all.iter()
-                    .map(|(id, _)| id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("epochs available: {}", all.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(", "))
         }
     };
     if spec == "latest" {
         return all
             .last()
             .map(|(_, p)| p.clone())
-            .ok_or_else(|| Error::Checkpoint {
-                path: dir.into(),
-                reason: have(),
-            });
+            .ok_or_else(|| Error::Checkpoint { path: dir.into(), reason: have() });
     }
     let id = CheckpointId::parse(spec).ok_or_else(|| Error::Checkpoint {
         path: dir.into(),
-        reason: format!(
-            "{spec:?} is not an epoch number (e.g. 100), a mid-epoch save (e.g. 40+17) or `latest`"
-        ),
+        reason: format!("{spec:?} is not an epoch number (e.g. 100), a mid-epoch save (e.g. 40+17) or `latest`"),
     })?;
     all.iter()
         .find(|(i, _)| *i == id)
         .map(|(_, p)| p.clone())
-        .ok_or_else(|| Error::Checkpoint {
-            path: dir.join(id.file_name()),
-            reason: format!("not found; {}", have()),
-        })
+        .ok_or_else(|| Error::Checkpoint { path: dir.join(id.file_name()), reason: format!("not found; {}", have()) })
 }
 
 /// The path of a save.

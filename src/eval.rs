@@ -25,12 +25,7 @@ pub struct EvalReport {
 /// training does), each read from a zero state one character at a time, and every character
 /// after the first of its piece is predicted from all the characters before it in the piece.
 /// Characters outside the vocabulary are skipped and counted.
-pub fn evaluate(
-    sampler: &mut dyn Sampler,
-    vocab: &Vocab,
-    text: &str,
-    streams: usize,
-) -> Result<EvalReport> {
+pub fn evaluate(sampler: &mut dyn Sampler, vocab: &Vocab, text: &str, streams: usize) -> Result<EvalReport> {
     let (ids, unknown) = vocab.encode_lossy(text);
     let v = sampler.config().vocab;
     if ids.len() < 2 {
@@ -56,10 +51,7 @@ pub fn evaluate(
             let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
             let lse = m + row.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
             nats += lse - row[target] as f64;
-            let arg = row
-                .iter()
-                .enumerate()
-                .fold(0, |best, (j, &x)| if x > row[best] { j } else { best });
+            let arg = row.iter().enumerate().fold(0, |best, (j, &x)| if x > row[best] { j } else { best });
             correct += (arg == target) as u64;
             scored += 1;
         }

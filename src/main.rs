@@ -9,13 +9,7 @@ use std::process::ExitCode;
 
 /// A from-scratch LSTM that learns folk tunes in ABC notation and writes new ones.
 #[derive(Parser, Debug)]
-#[command(
-    name = "folklstm",
-    version,
-    about,
-    max_term_width = 100,
-    args_override_self = true
-)]
+#[command(name = "folklstm", version, about, max_term_width = 100, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,6 +61,9 @@ struct BenchArgs {
     /// CPU worker threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
+    /// Also show where a CPU training step's time goes, phase by phase.
+    #[arg(long)]
+    profile: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -253,9 +250,8 @@ fn make_sampler(
     params: &folklstm::model::Params<f32>,
     threads: Option<usize>,
 ) -> Result<Box<dyn folklstm::backend::Sampler>> {
-    let cpu = || -> Result<Box<dyn folklstm::backend::Sampler>> {
-        Ok(Box::new(sample::CpuSampler::new(params, threads)?))
-    };
+    let cpu =
+        || -> Result<Box<dyn folklstm::backend::Sampler>> { Ok(Box::new(sample::CpuSampler::new(params, threads)?)) };
     match device {
         Device::Cpu => cpu(),
         Device::Gpu => folklstm::device::gpu_sampler(params),
@@ -310,9 +306,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         );
     }
     if unknown > 0 {
-        eprintln!(
-            "{unknown} character(s) outside the model's vocabulary were skipped (neither fed nor scored)"
-        );
+        eprintln!("{unknown} character(s) outside the model's vocabulary were skipped (neither fed nor scored)");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -320,9 +314,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
 fn run_bench(a: BenchArgs) -> Result<ExitCode> {
     use folklstm::bench;
     if a.steps == 0 || a.count == 0 {
-        return Err(Error::Config(
-            "--steps and --count must be at least 1".into(),
-        ));
+        return Err(Error::Config("--steps and --count must be at least 1".into()));
     }
     let (cfg, batch, params) = bench::reference_setup();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -336,26 +328,23 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
         let mut s = sample::CpuSampler::new(&params, a.threads)?;
         let name = folklstm::backend::Trainer::describe(&t);
         eprintln!("measuring {name} ...");
-        rows.push(bench::bench_engine(
-            name, &mut t, &mut s, &batch, a.steps, a.count,
-        )?);
+        rows.push(bench::bench_engine(name, &mut t, &mut s, &batch, a.steps, a.count)?);
+        if a.profile {
+            let phases = bench::profile_train(&mut t, &batch, a.steps)?;
+            let total: f64 = phases.iter().map(|p| p.1).sum();
+            println!("CPU training step by phase (mean of {} steps):", a.steps + 3);
+            for (name, ms) in &phases {
+                println!("  {name:<32} {ms:8.2} ms  {:5.1}%", 100.0 * ms / total);
+            }
+            println!("  {:<32} {total:8.2} ms", "sum");
+        }
     }
     if a.device != BenchDevice::Cpu {
-        match (
-            folklstm::device::gpu_trainer(params.clone(), None, batch),
-            folklstm::device::gpu_sampler(&params),
-        ) {
+        match (folklstm::device::gpu_trainer(params.clone(), None, batch), folklstm::device::gpu_sampler(&params)) {
             (Ok(mut t), Ok(mut s)) => {
                 let name = t.describe();
                 eprintln!("measuring {name} ...");
-                rows.push(bench::bench_engine(
-                    name,
-                    t.as_mut(),
-                    s.as_mut(),
-                    &batch,
-                    a.steps,
-                    a.count,
-                )?);
+                rows.push(bench::bench_engine(name, t.as_mut(), s.as_mut(), &batch, a.steps, a.count)?);
             }
             (Err(e), _) | (_, Err(e)) if a.device == BenchDevice::Gpu => return Err(e),
             (Err(e), _) | (_, Err(e)) => eprintln!("GPU skipped: {e}"),
@@ -373,11 +362,7 @@ fn run_export(a: ExportArgs) -> Result<ExitCode> {
     ck.meta.window = 0;
     ck.meta.partial = None;
     checkpoint::save(&a.output, &ck)?;
-    println!(
-        "wrote {} (weights of {}, no optimizer state)",
-        a.output.display(),
-        path.display()
-    );
+    println!("wrote {} (weights of {}, no optimizer state)", a.output.display(), path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -390,25 +375,16 @@ fn run_plot(a: PlotArgs) -> Result<ExitCode> {
 
 fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     if a.len > MAX_LEN {
-        return Err(Error::Config(format!(
-            "--len {} is more than the limit of {MAX_LEN} characters",
-            a.len
-        )));
+        return Err(Error::Config(format!("--len {} is more than the limit of {MAX_LEN} characters", a.len)));
     }
     if a.count > MAX_COUNT {
-        return Err(Error::Config(format!(
-            "--count {} is more than the limit of {MAX_COUNT} tunes",
-            a.count
-        )));
+        return Err(Error::Config(format!("--count {} is more than the limit of {MAX_COUNT} tunes", a.count)));
     }
     let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
     let ck = checkpoint::load(&path)?;
     let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
     let rng_seed = a.rng_seed.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         (t as u64) ^ ((std::process::id() as u64) << 32)
     });
     let opts = sample::SampleOptions {
@@ -452,9 +428,7 @@ fn main() -> ExitCode {
         Command::Export(a) => run_export(a),
         Command::Check(a) => {
             let mut out = std::io::stdout().lock();
-            folklstm::abc::cli::run_check(&a, &mut out)
-                .map(|code| ExitCode::from(code as u8))
-                .map_err(Error::from)
+            folklstm::abc::cli::run_check(&a, &mut out).map(|code| ExitCode::from(code as u8)).map_err(Error::from)
         }
         Command::Midi(a) => folklstm::abc::cli::run_midi(&a)
             .map(|paths| {

@@ -25,27 +25,14 @@ pub fn read_log(path: &Path) -> Result<Vec<LogRow>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let bad = |line: usize, why: &str| Error::Config(format!("{}:{line}: {why}", path.display()));
     let mut rows: Vec<LogRow> = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (i, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split(',').collect();
         if f.len() < 5 {
             return Err(bad(i + 1, "expected epoch,loss,acc,val_loss,val_acc,..."));
         }
-        let num = |s: &str| {
-            s.trim()
-                .parse::<f64>()
-                .map_err(|_| bad(i + 1, &format!("{s:?} is not a number")))
-        };
+        let num = |s: &str| s.trim().parse::<f64>().map_err(|_| bad(i + 1, &format!("{s:?} is not a number")));
         let opt = |s: &str| {
-            if s.trim().is_empty() {
-                Ok(None)
-            } else {
-                num(s).map(Some)
-            }
+            if s.trim().is_empty() { Ok(None) } else { num(s).map(Some) }
         };
         let row = LogRow {
             epoch: f[0].trim().parse().map_err(|_| bad(i + 1, "bad epoch"))?,
@@ -66,31 +53,18 @@ pub fn plot_log(rows: &[LogRow], out: &Path, title: &str) -> Result<()> {
     if rows.is_empty() {
         return Err(Error::Config("the training log has no rows to plot".into()));
     }
-    let err =
-        |e: &dyn std::fmt::Display| Error::Config(format!("cannot draw {}: {e}", out.display()));
+    let err = |e: &dyn std::fmt::Display| Error::Config(format!("cannot draw {}: {e}", out.display()));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (960, 400)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let root = root
-            .titled(title, ("sans-serif", 20))
-            .map_err(|e| err(&e))?;
+        let root = root.titled(title, ("sans-serif", 20)).map_err(|e| err(&e))?;
         let (left, right) = root.split_horizontally(480);
         let last = rows.last().map_or(1, |r| r.epoch).max(1) as f64;
-        let max_loss = rows
-            .iter()
-            .flat_map(|r| [Some(r.loss), r.val_loss])
-            .flatten()
-            .fold(0.0, f64::max)
-            * 1.05;
+        let max_loss = rows.iter().flat_map(|r| [Some(r.loss), r.val_loss]).flatten().fold(0.0, f64::max) * 1.05;
         type Series = (fn(&LogRow) -> f64, fn(&LogRow) -> Option<f64>);
         let panels: [(_, &str, f64, Series); 2] = [
-            (
-                left,
-                "loss (nats/char)",
-                max_loss.max(1e-3),
-                (|r| r.loss, |r| r.val_loss),
-            ),
+            (left, "loss (nats/char)", max_loss.max(1e-3), (|r| r.loss, |r| r.val_loss)),
             (right, "accuracy", 1.0, (|r| r.acc, |r| r.val_acc)),
         ];
         for (area, name, top, (train, val)) in panels {
@@ -100,26 +74,15 @@ pub fn plot_log(rows: &[LogRow], out: &Path, title: &str) -> Result<()> {
                 .y_label_area_size(48)
                 .build_cartesian_2d(0.0..last, 0.0..top)
                 .map_err(|e| err(&e))?;
+            chart.configure_mesh().x_desc("epoch").y_desc(name).draw().map_err(|e| err(&e))?;
             chart
-                .configure_mesh()
-                .x_desc("epoch")
-                .y_desc(name)
-                .draw()
-                .map_err(|e| err(&e))?;
-            chart
-                .draw_series(LineSeries::new(
-                    rows.iter().map(|r| (r.epoch as f64, train(r))),
-                    &BLUE,
-                ))
+                .draw_series(LineSeries::new(rows.iter().map(|r| (r.epoch as f64, train(r))), &BLUE))
                 .map_err(|e| err(&e))?
                 .label("training")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
             if rows.iter().any(|r| val(r).is_some()) {
                 chart
-                    .draw_series(LineSeries::new(
-                        rows.iter().filter_map(|r| Some((r.epoch as f64, val(r)?))),
-                        &RED,
-                    ))
+                    .draw_series(LineSeries::new(rows.iter().filter_map(|r| Some((r.epoch as f64, val(r)?))), &RED))
                     .map_err(|e| err(&e))?
                     .label("validation")
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));

@@ -74,13 +74,7 @@ pub trait Real:
 
     /// The LSTM cell forward on one row; see [`cell_forward_scalar`]. `f32` overrides this
     /// with SIMD.
-    fn cell_forward(
-        z: Gates<'_, Self>,
-        c_prev: &[Self],
-        c: &mut [Self],
-        tc: &mut [Self],
-        h: &mut [Self],
-    ) {
+    fn cell_forward(z: Gates<'_, Self>, c_prev: &[Self], c: &mut [Self], tc: &mut [Self], h: &mut [Self]) {
         cell_forward_scalar(z, c_prev, c, tc, h)
     }
 
@@ -100,14 +94,7 @@ pub trait Real:
     /// The recurrent kernel's inner block: `out[r][j] (+)= Σ_k a[r·lda + k] · panel[k·32 + j]`
     /// for every row `r` of `out` (at most 8) and `j < out[r].len() <= 32`; `panel: [K, 32]`.
     /// Accumulates into `out` when `accumulate`, else overwrites. `f32` overrides with SIMD.
-    fn panel_kernel(
-        a: &[Self],
-        lda: usize,
-        k: usize,
-        panel: &[Self],
-        out: &mut [&mut [Self]],
-        accumulate: bool,
-    ) {
+    fn panel_kernel(a: &[Self], lda: usize, k: usize, panel: &[Self], out: &mut [&mut [Self]], accumulate: bool) {
         panel_kernel_scalar(a, lda, k, panel, out, accumulate)
     }
 }
@@ -159,12 +146,7 @@ impl<'a, R> Gates<'a, R> {
         let (i, rest) = z.split_at_mut(hd);
         let (f, rest) = rest.split_at_mut(hd);
         let (g, o) = rest.split_at_mut(hd);
-        Gates {
-            i,
-            f,
-            g,
-            o: &mut o[..hd],
-        }
+        Gates { i, f, g, o: &mut o[..hd] }
     }
 
     /// Units per gate.
@@ -199,19 +181,8 @@ pub fn sigmoid<R: Real>(x: R) -> R {
 /// h    = o ⊙ tc
 /// ```
 #[inline]
-pub fn cell_forward_scalar<R: Real>(
-    z: Gates<'_, R>,
-    c_prev: &[R],
-    c: &mut [R],
-    tc: &mut [R],
-    h: &mut [R],
-) {
-    let Gates {
-        i: zi,
-        f: zf,
-        g: zg,
-        o: zo,
-    } = z;
+pub fn cell_forward_scalar<R: Real>(z: Gates<'_, R>, c_prev: &[R], c: &mut [R], tc: &mut [R], h: &mut [R]) {
+    let Gates { i: zi, f: zf, g: zg, o: zo } = z;
     for j in 0..c.len() {
         let i = sigmoid(zi[j]);
         let f = sigmoid(zf[j]);
@@ -250,12 +221,7 @@ pub fn cell_backward_scalar<R: Real>(
     dh_rec: &[R],
     dc: &mut [R],
 ) {
-    let Gates {
-        i: ai,
-        f: af,
-        g: ag,
-        o: ao,
-    } = act;
+    let Gates { i: ai, f: af, g: ag, o: ao } = act;
     for j in 0..dc.len() {
         let (i, f, g, o) = (ai[j], af[j], ag[j], ao[j]);
         let dh = dh_up[j] + dh_rec[j];
@@ -311,9 +277,7 @@ impl Real for f64 {
         csc: isize,
     ) {
         // SAFETY: forwarded contract of `gemm_raw`.
-        unsafe {
-            matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
-        }
+        unsafe { matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
     }
 }
 
@@ -359,37 +323,15 @@ impl Real for f32 {
         csc: isize,
     ) {
         // SAFETY: forwarded contract of `gemm_raw`.
-        unsafe {
-            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
-        }
+        unsafe { matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
     }
-    fn cell_forward(
-        z: Gates<'_, f32>,
-        c_prev: &[f32],
-        c: &mut [f32],
-        tc: &mut [f32],
-        h: &mut [f32],
-    ) {
+    fn cell_forward(z: Gates<'_, f32>, c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
         crate::cpu::simd::cell_forward(crate::cpu::simd::isa(), z, c_prev, c, tc, h)
     }
-    fn cell_backward(
-        act: Gates<'_, f32>,
-        c_prev: &[f32],
-        tc: &[f32],
-        dh_up: &[f32],
-        dh_rec: &[f32],
-        dc: &mut [f32],
-    ) {
+    fn cell_backward(act: Gates<'_, f32>, c_prev: &[f32], tc: &[f32], dh_up: &[f32], dh_rec: &[f32], dc: &mut [f32]) {
         crate::cpu::simd::cell_backward(crate::cpu::simd::isa(), act, c_prev, tc, dh_up, dh_rec, dc)
     }
-    fn panel_kernel(
-        a: &[f32],
-        lda: usize,
-        k: usize,
-        panel: &[f32],
-        out: &mut [&mut [f32]],
-        accumulate: bool,
-    ) {
+    fn panel_kernel(a: &[f32], lda: usize, k: usize, panel: &[f32], out: &mut [&mut [f32]], accumulate: bool) {
         crate::cpu::simd::panel_kernel(crate::cpu::simd::isa(), a, lda, k, panel, out, accumulate)
     }
 }

@@ -119,10 +119,7 @@ impl CpuSampler {
                     cat.extend_from_slice(params.get(&lay.w_hh));
                     Gemv::pack(&cat, 2 * h, h)
                 };
-                Layer1 {
-                    w,
-                    bias: params.get(&lay.b).to_vec(),
-                }
+                Layer1 { w, bias: params.get(&lay.b).to_vec() }
             })
             .collect();
         if threads == Some(0) {
@@ -161,11 +158,7 @@ impl CpuSampler {
             }
             x.extend_from_slice(&self.h[l * h..(l + 1) * h]);
             let layer = &self.layers1[l];
-            let base: &[f32] = if l == 0 {
-                &self.table0[token as usize * 4 * h..][..4 * h]
-            } else {
-                &layer.bias
-            };
+            let base: &[f32] = if l == 0 { &self.table0[token as usize * 4 * h..][..4 * h] } else { &layer.bias };
             let c_prev = &self.c[l * h..(l + 1) * h];
             let mut out = vec![(0.0f32, 0.0f32); h];
             let work = |blk: usize, out: &mut [(f32, f32)]| {
@@ -180,8 +173,7 @@ impl CpuSampler {
                 }
                 layer.w.block(blk, &x, &mut acc);
                 let n = UNITS.min(h - blk * UNITS);
-                let (mut c_new, mut tc, mut h_new) =
-                    ([0.0f32; UNITS], [0.0f32; UNITS], [0.0f32; UNITS]);
+                let (mut c_new, mut tc, mut h_new) = ([0.0f32; UNITS], [0.0f32; UNITS], [0.0f32; UNITS]);
                 let mut z = [0.0f32; 4 * UNITS];
                 for g in 0..4 {
                     z[g * n..(g + 1) * n].copy_from_slice(&acc[g * UNITS..g * UNITS + n]);
@@ -198,15 +190,9 @@ impl CpuSampler {
                 }
             };
             if nb >= 4 && self.pool.current_num_threads() > 1 {
-                self.pool.install(|| {
-                    out.par_chunks_mut(UNITS)
-                        .enumerate()
-                        .for_each(|(blk, o)| work(blk, o))
-                });
+                self.pool.install(|| out.par_chunks_mut(UNITS).enumerate().for_each(|(blk, o)| work(blk, o)));
             } else {
-                out.chunks_mut(UNITS)
-                    .enumerate()
-                    .for_each(|(blk, o)| work(blk, o));
+                out.chunks_mut(UNITS).enumerate().for_each(|(blk, o)| work(blk, o));
             }
             for (u, (hv, cv)) in out.into_iter().enumerate() {
                 self.h[l * h + u] = hv;
@@ -215,13 +201,7 @@ impl CpuSampler {
         }
         let lo = &self.params.layout;
         let top = &self.h[(l_n - 1) * h..l_n * h];
-        dense(
-            self.params.get(&lo.dense_w),
-            self.params.get(&lo.dense_b),
-            top,
-            cfg.vocab,
-            logits,
-        );
+        dense(self.params.get(&lo.dense_w), self.params.get(&lo.dense_b), top, cfg.vocab, logits);
     }
 
     /// Batch-N step: per layer one `[N, in] x [in, 4H]` and one `[N, H] x [H, 4H]` GEMM.
@@ -237,17 +217,7 @@ impl CpuSampler {
         let mut cl = vec![0.0f32; n * h];
         let mut cnew = vec![0.0f32; n * h];
         let mut hnew = vec![0.0f32; n * h];
-        let CpuSampler {
-            params,
-            table0,
-            h: hs,
-            c: cs,
-            z,
-            xin,
-            tc,
-            pool,
-            ..
-        } = self;
+        let CpuSampler { params, table0, h: hs, c: cs, z, xin, tc, pool, .. } = self;
         pool.install(|| {
             for l in 0..l_n {
                 for s in 0..n {
@@ -262,21 +232,9 @@ impl CpuSampler {
                 } else {
                     let b = params.get(&lay.b);
                     z.chunks_exact_mut(g4).for_each(|r| r.copy_from_slice(b));
-                    gemm(
-                        1.0,
-                        Mat::new(xin, n, h),
-                        Mat::new(params.get(&lay.w_ih), h, g4),
-                        1.0,
-                        MatMut::new(z, n, g4),
-                    );
+                    gemm(1.0, Mat::new(xin, n, h), Mat::new(params.get(&lay.w_ih), h, g4), 1.0, MatMut::new(z, n, g4));
                 }
-                gemm(
-                    1.0,
-                    Mat::new(&hl, n, h),
-                    Mat::new(params.get(&lay.w_hh), h, g4),
-                    1.0,
-                    MatMut::new(z, n, g4),
-                );
+                gemm(1.0, Mat::new(&hl, n, h), Mat::new(params.get(&lay.w_hh), h, g4), 1.0, MatMut::new(z, n, g4));
                 for s in 0..n {
                     let r = s * h..(s + 1) * h;
                     f32::cell_forward(
@@ -293,16 +251,8 @@ impl CpuSampler {
                 }
                 xin.copy_from_slice(&hnew);
             }
-            logits
-                .chunks_exact_mut(v)
-                .for_each(|r| r.copy_from_slice(params.get(&lo.dense_b)));
-            gemm(
-                1.0,
-                Mat::new(xin, n, h),
-                Mat::new(params.get(&lo.dense_w), h, v),
-                1.0,
-                MatMut::new(logits, n, v),
-            );
+            logits.chunks_exact_mut(v).for_each(|r| r.copy_from_slice(params.get(&lo.dense_b)));
+            gemm(1.0, Mat::new(xin, n, h), Mat::new(params.get(&lo.dense_w), h, v), 1.0, MatMut::new(logits, n, v));
         });
     }
 }
@@ -346,9 +296,7 @@ impl Sampler for CpuSampler {
             )));
         }
         if let Some(t) = tokens.iter().find(|&&t| t as usize >= v) {
-            return Err(Error::Shape(format!(
-                "token id {t} is outside the vocabulary of {v}"
-            )));
+            return Err(Error::Shape(format!("token id {t} is outside the vocabulary of {v}")));
         }
         if self.n == 1 {
             self.step1(tokens[0], logits)
@@ -385,23 +333,12 @@ pub fn draw(logits: &[f32], temperature: f32, top_k: Option<usize>, u: f32) -> u
     let mut keep: Vec<usize> = (0..logits.len()).collect();
     if let Some(k) = top_k.filter(|&k| k < logits.len()) {
         // Stable order: by logit descending, ties by index.
-        keep.sort_by(|&a, &b| {
-            logits[b]
-                .partial_cmp(&logits[a])
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.cmp(&b))
-        });
+        keep.sort_by(|&a, &b| logits[b].partial_cmp(&logits[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
         keep.truncate(k.max(1));
         keep.sort_unstable();
     }
-    let m = keep
-        .iter()
-        .map(|&i| logits[i] as f64 * inv_t)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let w: Vec<f64> = keep
-        .iter()
-        .map(|&i| (logits[i] as f64 * inv_t - m).exp())
-        .collect();
+    let m = keep.iter().map(|&i| logits[i] as f64 * inv_t).fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = keep.iter().map(|&i| (logits[i] as f64 * inv_t - m).exp()).collect();
     let total: f64 = w.iter().sum();
     let target = u as f64 * total;
     let mut acc = 0.0;
@@ -417,33 +354,19 @@ pub fn draw(logits: &[f32], temperature: f32, top_k: Option<usize>, u: f32) -> u
 /// Generates `opts.count` texts with any [`Sampler`]. Each text is the seed followed by the
 /// generated characters. Draw k of tune n uses the uniform number `(rng_seed, k, SAMPLE + n)`,
 /// so the same seed gives the same tunes on every device and for every `count`.
-pub fn generate(
-    sampler: &mut dyn Sampler,
-    vocab: &Vocab,
-    opts: &SampleOptions,
-) -> Result<Vec<String>> {
+pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) -> Result<Vec<String>> {
     if !(opts.temperature > 0.0 && opts.temperature.is_finite()) {
-        return Err(Error::Config(format!(
-            "--temperature {} must be a positive number",
-            opts.temperature
-        )));
+        return Err(Error::Config(format!("--temperature {} must be a positive number", opts.temperature)));
     }
     if opts.len == 0 {
-        return Err(Error::Config(
-            "--len 0: nothing to generate; give at least 1".into(),
-        ));
+        return Err(Error::Config("--len 0: nothing to generate; give at least 1".into()));
     }
     if opts.top_k == Some(0) {
-        return Err(Error::Config(
-            "--top-k 0 would leave no character to draw; use at least 1".into(),
-        ));
+        return Err(Error::Config("--top-k 0 would leave no character to draw; use at least 1".into()));
     }
     let v = sampler.config().vocab;
     if vocab.len() != v {
-        return Err(Error::Shape(format!(
-            "vocabulary of {} characters for a model of {v}",
-            vocab.len()
-        )));
+        return Err(Error::Shape(format!("vocabulary of {} characters for a model of {v}", vocab.len())));
     }
     let n = opts.count;
     sampler.reset(n)?;

@@ -125,9 +125,7 @@ pub fn make_trainer(
     log: &mut dyn Write,
 ) -> Result<Box<dyn Trainer>> {
     let cpu = |params, adam| -> Result<Box<dyn Trainer>> {
-        Ok(Box::new(crate::cpu::CpuBackend::new(
-            params, adam, batch, threads,
-        )?))
+        Ok(Box::new(crate::cpu::CpuBackend::new(params, adam, batch, threads)?))
     };
     match device {
         Device::Cpu => cpu(params, adam),
@@ -149,17 +147,11 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<(Vocab, Vec<u32>, Vec<u32>, Str
     if vocab.len() < 2 {
         return Err(Error::Corpus {
             path: opts.data.clone(),
-            reason: format!(
-                "holds {} distinct character(s); a model needs at least 2",
-                vocab.len()
-            ),
+            reason: format!("holds {} distinct character(s); a model needs at least 2", vocab.len()),
         });
     }
     if !(0.0..1.0).contains(&opts.val_fraction) {
-        return Err(Error::Config(format!(
-            "--val-fraction {} must be in [0, 1)",
-            opts.val_fraction
-        )));
+        return Err(Error::Config(format!("--val-fraction {} must be in [0, 1)", opts.val_fraction)));
     }
     let (train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
     let fp = format!("{:016x}", corpus::fingerprint(&text));
@@ -188,24 +180,15 @@ impl DirLock {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(".folklstm.lock");
         for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
                     let _ = writeln!(f, "{}", std::process::id());
                     return Ok(DirLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid: Option<u32> = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| s.trim().parse().ok());
+                    let pid: Option<u32> = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
                     match pid {
-                        Some(p)
-                            if p != std::process::id()
-                                && Path::new(&format!("/proc/{p}")).exists() =>
-                        {
+                        Some(p) if p != std::process::id() && Path::new(&format!("/proc/{p}")).exists() => {
                             return Err(Error::Config(format!(
                                 "{} is in use by another training run (pid {p}); wait for it, stop it, or use another --model-dir",
                                 dir.display()
@@ -220,10 +203,7 @@ impl DirLock {
                 Err(e) => return Err(Error::io(&path, e)),
             }
         }
-        Err(Error::Config(format!(
-            "cannot take the lock {}",
-            path.display()
-        )))
+        Err(Error::Config(format!("cannot take the lock {}", path.display())))
     }
 }
 
@@ -258,10 +238,7 @@ fn prepare_csv(path: &Path, upto: u32) -> Result<()> {
 }
 
 fn append_csv(path: &Path, row: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
     writeln!(f, "{row}").map_err(|e| Error::io(path, e))?;
     f.sync_data().map_err(|e| Error::io(path, e))
 }
@@ -273,15 +250,10 @@ fn fmt_opt(v: Option<f64>) -> String {
 /// Runs `folklstm train`. Messages go to `log`; the result says how it ended.
 pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     if opts.freq == 0 {
-        return Err(Error::Config(
-            "--freq 0: checkpoints need a frequency of at least 1 epoch".into(),
-        ));
+        return Err(Error::Config("--freq 0: checkpoints need a frequency of at least 1 epoch".into()));
     }
     if !(opts.lr > 0.0 && opts.lr.is_finite()) {
-        return Err(Error::Config(format!(
-            "--lr {} must be a positive number",
-            opts.lr
-        )));
+        return Err(Error::Config(format!("--lr {} must be a positive number", opts.lr)));
     }
     if opts.clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
         return Err(Error::Config("--clip must be a positive number".into()));
@@ -294,10 +266,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         Some(spec) => {
             let path = checkpoint::resolve(&opts.model_dir, spec.as_deref().unwrap_or("latest"))?;
             let ck = checkpoint::load(&path)?;
-            let bad = |reason: String| Error::Checkpoint {
-                path: path.clone(),
-                reason,
-            };
+            let bad = |reason: String| Error::Checkpoint { path: path.clone(), reason };
             if ck.meta.corpus_fingerprint != fingerprint {
                 return Err(bad(format!(
                     "was trained on another corpus ({}, fingerprint {}); {} has fingerprint {fingerprint}",
@@ -310,7 +279,9 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 return Err(bad("its vocabulary differs from the corpus's".into()));
             }
             if ck.adam.is_none() {
-                return Err(bad("holds weights only (no optimizer state), so training cannot resume exactly from it".into()));
+                return Err(bad(
+                    "holds weights only (no optimizer state), so training cannot resume exactly from it".into()
+                ));
             }
             if ck.meta.val_fraction != opts.val_fraction || ck.meta.rng_seed != opts.rng_seed {
                 return Err(bad(format!(
@@ -334,10 +305,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 log,
                 "resuming from {} (epoch {})",
                 path.display(),
-                CheckpointId {
-                    epoch: ck.meta.epoch,
-                    window: ck.meta.window
-                }
+                CheckpointId { epoch: ck.meta.epoch, window: ck.meta.window }
             );
             (cfg, batch, ck.params, ck.adam, ck.meta, ck.state)
         }
@@ -356,10 +324,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 dropout: mf.dropout.unwrap_or(0.2),
             };
             cfg.validate()?;
-            let batch = BatchConfig {
-                batch: mf.batch.unwrap_or(16),
-                seq: mf.seq.unwrap_or(64),
-            };
+            let batch = BatchConfig { batch: mf.batch.unwrap_or(16), seq: mf.seq.unwrap_or(64) };
             batch.validate()?;
             let meta = TrainMeta {
                 epoch: 0,
@@ -374,21 +339,11 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 corpus: opts.data.display().to_string(),
                 partial: None,
             };
-            (
-                cfg,
-                batch,
-                init_params(&cfg, opts.rng_seed),
-                None,
-                meta,
-                None,
-            )
+            (cfg, batch, init_params(&cfg, opts.rng_seed), None, meta, None)
         }
     };
     let in_corpus = |e: Error, what: &str| match e {
-        Error::Config(reason) => Error::Corpus {
-            path: opts.data.clone(),
-            reason: format!("{what}: {reason}"),
-        },
+        Error::Config(reason) => Error::Corpus { path: opts.data.clone(), reason: format!("{what}: {reason}") },
         e => e,
     };
     let train_b = Batches::new(train_ids, batch).map_err(|e| in_corpus(e, "training text"))?;
@@ -414,24 +369,15 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         steps,
         batch.batch,
         batch.seq,
-        val_b
-            .as_ref()
-            .map(|v| format!(", {} validation windows", v.len()))
-            .unwrap_or_default(),
+        val_b.as_ref().map(|v| format!(", {} validation windows", v.len())).unwrap_or_default(),
         trainer.describe()
     );
     install_interrupt_handler();
     INTERRUPTED.store(false, Ordering::SeqCst);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let mut last_ck: Option<PathBuf> = None;
-    let save = |trainer: &dyn Trainer,
-                meta: &TrainMeta,
-                state: Option<(Vec<f32>, Vec<f32>)>|
-     -> Result<PathBuf> {
-        let id = CheckpointId {
-            epoch: meta.epoch,
-            window: meta.window,
-        };
+    let save = |trainer: &dyn Trainer, meta: &TrainMeta, state: Option<(Vec<f32>, Vec<f32>)>| -> Result<PathBuf> {
+        let id = CheckpointId { epoch: meta.epoch, window: meta.window };
         let path = checkpoint::path_for(&opts.model_dir, id);
         let ck = Checkpoint {
             params: trainer.params()?,
@@ -456,12 +402,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         let t0 = Instant::now();
         for k in first..steps {
             train_b.window(k, &mut x, &mut y);
-            let so = StepOptions {
-                lr: opts.lr,
-                clip: opts.clip,
-                key,
-                counter: meta.step as u32,
-            };
+            let so = StepOptions { lr: opts.lr, clip: opts.clip, key, counter: meta.step as u32 };
             let s: StepStats = trainer.train_step(&x, &y, &so)?;
             if !s.finite {
                 bar.abandon();
@@ -473,9 +414,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                     meta.step + 1,
                     s.loss,
                     s.grad_norm,
-                    last_ck
-                        .as_ref()
-                        .map_or("none yet".into(), |p| p.display().to_string()),
+                    last_ck.as_ref().map_or("none yet".into(), |p| p.display().to_string()),
                     opts.lr
                 )));
             }
@@ -494,20 +433,11 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             if INTERRUPTED.load(Ordering::SeqCst) && k + 1 < steps {
                 bar.abandon();
                 meta.window = (k + 1) as u32;
-                meta.partial = Some(PartialEpoch {
-                    seconds: secs,
-                    ..part
-                });
+                meta.partial = Some(PartialEpoch { seconds: secs, ..part });
                 let st = trainer.state()?;
                 let path = save(trainer.as_ref(), &meta, Some(st))?;
-                let id = CheckpointId {
-                    epoch: meta.epoch,
-                    window: meta.window,
-                };
-                return Ok(Outcome::Interrupted {
-                    checkpoint: path,
-                    id,
-                });
+                let id = CheckpointId { epoch: meta.epoch, window: meta.window };
+                return Ok(Outcome::Interrupted { checkpoint: path, id });
             }
         }
         let seconds = part.seconds + t0.elapsed().as_secs_f64();
@@ -526,10 +456,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                     cor += s.correct as u64;
                     tok += s.tokens as u64;
                 }
-                (
-                    Some(ls / vb.len() as f64),
-                    Some(cor as f64 / tok.max(1) as f64),
-                )
+                (Some(ls / vb.len() as f64), Some(cor as f64 / tok.max(1) as f64))
             }
             None => (None, None),
         };
@@ -559,8 +486,8 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             last_ck = Some(path);
             // The curves so far, next to the log (a failure to draw is not worth stopping for).
             let svg = csv.with_extension("svg");
-            if let Err(e) = crate::plot::read_log(&csv)
-                .and_then(|rows| crate::plot::plot_log(&rows, &svg, "folklstm training"))
+            if let Err(e) =
+                crate::plot::read_log(&csv).and_then(|rows| crate::plot::plot_log(&rows, &svg, "folklstm training"))
             {
                 let _ = writeln!(log, "note: could not draw {}: {e}", svg.display());
             }
@@ -568,20 +495,10 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         if INTERRUPTED.load(Ordering::SeqCst) && epoch < opts.epochs {
             // Interrupted on the epoch's last step: the epoch is complete; make sure it is saved.
             let path = match &last_ck {
-                Some(p)
-                    if p == &checkpoint::path_for(
-                        &opts.model_dir,
-                        CheckpointId { epoch, window: 0 },
-                    ) =>
-                {
-                    p.clone()
-                }
+                Some(p) if p == &checkpoint::path_for(&opts.model_dir, CheckpointId { epoch, window: 0 }) => p.clone(),
                 _ => save(trainer.as_ref(), &meta, None)?,
             };
-            return Ok(Outcome::Interrupted {
-                checkpoint: path,
-                id: CheckpointId { epoch, window: 0 },
-            });
+            return Ok(Outcome::Interrupted { checkpoint: path, id: CheckpointId { epoch, window: 0 } });
         }
     }
     let checkpoint = match last_ck {

@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use folklstm::abc::cli::summary_line;
 use folklstm::abc::cli::{CheckArgs, MidiArgs, run_check, run_midi};
-use folklstm::abc::{
-    AbcError, check_text, count_valid, parse_tune, render_events, tune_to_midi, write_midi,
-};
+use folklstm::abc::{AbcError, check_text, count_valid, parse_tune, render_events, tune_to_midi, write_midi};
 use midly::{MidiMessage, Smf, TrackEventKind};
 use proptest::prelude::*;
 
@@ -31,16 +29,10 @@ d2 f2 a2|g2 e2|d6|
 fn check_text_reports_each_tune_with_positions() {
     let r = check_text(TWO_TUNES);
     assert_eq!(r.len(), 2);
-    assert_eq!(
-        (r[0].index, r[0].number, r[0].title.as_deref(), r[0].valid),
-        (0, Some(1), Some("Good"), true)
-    );
+    assert_eq!((r[0].index, r[0].number, r[0].title.as_deref(), r[0].valid), (0, Some(1), Some("Good"), true));
     assert!(r[0].problems.is_empty());
     assert!(!r[1].valid);
-    assert_eq!(
-        r[1].problems,
-        vec!["13:10: bar too short: 2/4 where M:3/4 needs 3/4"]
-    );
+    assert_eq!(r[1].problems, vec!["13:10: bar too short: 2/4 where M:3/4 needs 3/4"]);
 }
 
 #[test]
@@ -91,11 +83,7 @@ fn checker_rejects_long_bars_unbalanced_repeats_and_missing_parts() {
     assert!(all.contains("5:1: bar too long: 5/8"), "{all}");
     assert!(all.contains("never closed"), "{all}");
     let r = check_text("X:1\nY:AC\nM:2/4\nL:1/8\nK:C\nP:A\nabcd|\n");
-    assert!(
-        r[0].problems
-            .join("")
-            .contains("no P: section in the body: C")
-    );
+    assert!(r[0].problems.join("").contains("no P: section in the body: C"));
 }
 
 fn check_output(files: Vec<PathBuf>, quiet: bool) -> (i32, String) {
@@ -126,14 +114,8 @@ fn run_check_prints_report_and_summary_and_sets_exit_code() {
     assert_eq!(text.lines().last(), Some("1 tunes, 1 valid (100.0%)"));
 
     let mut out = Vec::new();
-    let err = run_check(
-        &CheckArgs {
-            files: vec![dir.path().join("missing.abc")],
-            quiet: false,
-        },
-        &mut out,
-    )
-    .expect_err("missing file");
+    let err = run_check(&CheckArgs { files: vec![dir.path().join("missing.abc")], quiet: false }, &mut out)
+        .expect_err("missing file");
     assert!(err.to_string().contains("missing.abc"), "{err}");
 }
 
@@ -144,10 +126,9 @@ fn melody_pitches(path: &std::path::Path) -> Vec<u8> {
     smf.tracks[0]
         .iter()
         .filter_map(|e| match e.kind {
-            TrackEventKind::Midi {
-                message: MidiMessage::NoteOn { key, vel },
-                ..
-            } if vel.as_int() > 0 => Some(key.as_int()),
+            TrackEventKind::Midi { message: MidiMessage::NoteOn { key, vel }, .. } if vel.as_int() > 0 => {
+                Some(key.as_int())
+            }
             _ => None,
         })
         .collect()
@@ -158,15 +139,9 @@ fn write_midi_names_one_file_per_tune_and_picks_by_number() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("song.mid");
     let files = write_midi(TWO_TUNES, &out, None).expect("writes");
-    assert_eq!(
-        files,
-        vec![dir.path().join("song-1.mid"), dir.path().join("song-2.mid")]
-    );
+    assert_eq!(files, vec![dir.path().join("song-1.mid"), dir.path().join("song-2.mid")]);
     // Tune 1: pickup A, then the repeated three bars (D major: f and c are sharp).
-    assert_eq!(
-        melody_pitches(&files[0]),
-        vec![69, 74, 78, 81, 79, 76, 73, 74, 74, 78, 81, 79, 76, 73, 74]
-    );
+    assert_eq!(melody_pitches(&files[0]), vec![69, 74, 78, 81, 79, 76, 73, 74, 74, 78, 81, 79, 76, 73, 74]);
     let picked = write_midi(TWO_TUNES, &out, Some(2)).expect("writes");
     assert_eq!(picked, vec![out.clone()]);
     assert_eq!(melody_pitches(&out), vec![74, 78, 81, 79, 76, 74]);
@@ -178,10 +153,7 @@ fn write_midi_names_one_file_per_tune_and_picks_by_number() {
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 
     let err = write_midi(TWO_TUNES, &out, Some(9)).expect_err("no X:9");
-    assert_eq!(
-        err.to_string(),
-        "no tune with X:9 in the input (it has X: 1, 2)"
-    );
+    assert_eq!(err.to_string(), "no tune with X:9 in the input (it has X: 1, 2)");
 }
 
 #[test]
@@ -189,20 +161,9 @@ fn run_midi_reads_the_file_and_reports_bad_paths() {
     let dir = tempfile::tempdir().expect("temp dir");
     let input = dir.path().join("in.abc");
     std::fs::write(&input, TWO_TUNES).expect("write");
-    let args = MidiArgs {
-        input: input.clone(),
-        output: dir.path().join("one.mid"),
-        tune: Some(1),
-    };
-    assert_eq!(
-        run_midi(&args).expect("midi"),
-        vec![dir.path().join("one.mid")]
-    );
-    let args = MidiArgs {
-        input,
-        output: dir.path().join("no/such/folder/x.mid"),
-        tune: Some(1),
-    };
+    let args = MidiArgs { input: input.clone(), output: dir.path().join("one.mid"), tune: Some(1) };
+    assert_eq!(run_midi(&args).expect("midi"), vec![dir.path().join("one.mid")]);
+    let args = MidiArgs { input, output: dir.path().join("no/such/folder/x.mid"), tune: Some(1) };
     let err = run_midi(&args).expect_err("folder missing");
     assert!(matches!(err, AbcError::Io { .. }), "{err}");
     assert!(err.to_string().contains("x.mid"), "{err}");
@@ -212,31 +173,19 @@ fn run_midi_reads_the_file_and_reports_bad_paths() {
 fn parse_errors_carry_tune_line_and_column() {
     let err = parse_tune("X:4\nK:C\nab \"Am cd|").expect_err("unclosed quote");
     match &err {
-        AbcError::Parse {
-            tune, line, col, ..
-        } => assert_eq!((*tune, *line, *col), (Some(4), 3, 4)),
+        AbcError::Parse { tune, line, col, .. } => assert_eq!((*tune, *line, *col), (Some(4), 3, 4)),
         other => panic!("wrong error {other:?}"),
     }
     assert_eq!(
         err.to_string(),
         "tune X:4, line 3, column 4: unclosed chord symbol quote '\"' (the closing quote must be on the same line)"
     );
-    let err = write_midi(
-        "X:1\nK:C\nab|\n\nX:2\nK:C\nc/0|\n",
-        &PathBuf::from("x.mid"),
-        None,
-    )
-    .expect_err("bad length in tune 2");
-    assert_eq!(
-        err.to_string(),
-        "tune X:2, line 7, column 2: bad note length '/0'"
-    );
+    let err = write_midi("X:1\nK:C\nab|\n\nX:2\nK:C\nc/0|\n", &PathBuf::from("x.mid"), None)
+        .expect_err("bad length in tune 2");
+    assert_eq!(err.to_string(), "tune X:2, line 7, column 2: bad note length '/0'");
     let err = render_events(&parse_tune("X:1\nK:Q\nab|").expect("parses")).expect_err("bad key");
     assert!(err.to_string().contains("bad key 'Q'"), "{err}");
-    assert!(matches!(
-        write_midi("  \n", &PathBuf::from("x.mid"), None),
-        Err(AbcError::NoTunes)
-    ));
+    assert!(matches!(write_midi("  \n", &PathBuf::from("x.mid"), None), Err(AbcError::NoTunes)));
 }
 
 #[test]
@@ -261,10 +210,9 @@ fn tempo_and_chords_reach_the_midi_file() {
 
 /// Characters of ABC music and headers, to build random near-ABC text.
 const ABC_CHARS: &[char] = &[
-    'X', 'T', 'M', 'L', 'K', 'P', 'Y', 'Q', ':', '1', '2', '3', '4', '6', '8', '/', '\n', ' ', '|',
-    '[', ']', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'z', 'Z', 'x',
-    ',', '\'', '^', '_', '=', '(', ')', '<', '>', '"', '-', '~', '.', '!', '+', '{', '}', '%',
-    '\\', 'm', '7', '#', '&', 'y', '9', '0',
+    'X', 'T', 'M', 'L', 'K', 'P', 'Y', 'Q', ':', '1', '2', '3', '4', '6', '8', '/', '\n', ' ', '|', '[', ']', 'A', 'B',
+    'C', 'D', 'E', 'F', 'G', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'z', 'Z', 'x', ',', '\'', '^', '_', '=', '(', ')', '<',
+    '>', '"', '-', '~', '.', '!', '+', '{', '}', '%', '\\', 'm', '7', '#', '&', 'y', '9', '0',
 ];
 
 fn exercise(text: &str) {

@@ -25,11 +25,7 @@ fn data_dir() -> Option<PathBuf> {
     }
     let msg = format!(
         "corpus not found (looked in {}); set FOLKLSTM_DATA to the folder with nottingham-*.abc",
-        candidates
-            .iter()
-            .map(|c| c.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
     );
     if std::env::var("FOLKLSTM_REQUIRE_DATA").as_deref() == Ok("1") {
         panic!("{msg} (FOLKLSTM_REQUIRE_DATA=1)");
@@ -50,9 +46,7 @@ fn checker_accepts_the_nottingham_corpus() {
         .expect("read corpus folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("nottingham-") && n.ends_with(".abc"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("nottingham-") && n.ends_with(".abc"))
         })
         .collect();
     files.sort();
@@ -76,10 +70,7 @@ fn checker_accepts_the_nottingham_corpus() {
     }
     let pct = 100.0 * valid as f64 / total as f64;
     println!("overall: {total} tunes, {valid} valid ({pct:.1}%)");
-    assert!(
-        total >= 500,
-        "expected the edition's 534 tunes, found {total}"
-    );
+    assert!(total >= 500, "expected the edition's 534 tunes, found {total}");
     assert!(pct >= 98.0, "only {pct:.1}% valid");
 }
 
@@ -99,10 +90,7 @@ fn melody(bytes: &[u8], tracks: Option<&[usize]>) -> Vec<(u8, f64)> {
         let mut now = 0u64;
         for ev in track {
             now += ev.delta.as_int() as u64;
-            if let TrackEventKind::Midi {
-                message: MidiMessage::NoteOn { key, vel },
-                ..
-            } = ev.kind
+            if let TrackEventKind::Midi { message: MidiMessage::NoteOn { key, vel }, .. } = ev.kind
                 && vel.as_int() > 0
             {
                 notes.push((now, key.as_int()));
@@ -111,10 +99,7 @@ fn melody(bytes: &[u8], tracks: Option<&[usize]>) -> Vec<(u8, f64)> {
     }
     notes.sort();
     let t0 = notes.first().map(|n| n.0).unwrap_or(0);
-    notes
-        .iter()
-        .map(|&(t, p)| (p, (t - t0) as f64 / tpq))
-        .collect()
+    notes.iter().map(|&(t, p)| (p, (t - t0) as f64 / tpq)).collect()
 }
 
 /// Onsets may differ by this much (in quarter notes) and still count as equal: the editors'
@@ -136,12 +121,7 @@ fn first_difference(ours: &[(u8, f64)], theirs: &[(u8, f64)]) -> Option<usize> {
 }
 
 fn show(m: &[(u8, f64)], i: usize) -> String {
-    m.iter()
-        .skip(i.saturating_sub(2))
-        .take(6)
-        .map(|(p, t)| format!("{p}@{t:.3}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    m.iter().skip(i.saturating_sub(2)).take(6).map(|(p, t)| format!("{p}@{t:.3}")).collect::<Vec<_>>().join(" ")
 }
 
 /// `folklstm midi` on every tune that has an editors' rendering: at least 88 of the 194
@@ -157,9 +137,7 @@ fn midi_matches_the_editors_rendering() {
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        let split = stem
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(stem.len());
+        let split = stem.find(|c: char| c.is_ascii_digit()).unwrap_or(stem.len());
         let (name, num) = stem.split_at(split);
         if let Ok(x) = num.parse::<u32>() {
             refs.push((name.to_string(), x, path.clone()));
@@ -172,11 +150,8 @@ fn midi_matches_the_editors_rendering() {
     let mut differ = Vec::new();
     for (name, x, path) in &refs {
         let output = out.path().join(format!("{name}{x}.mid"));
-        let args = MidiArgs {
-            input: dir.join(format!("nottingham-{name}.abc")),
-            output: output.clone(),
-            tune: Some(*x),
-        };
+        let args =
+            MidiArgs { input: dir.join(format!("nottingham-{name}.abc")), output: output.clone(), tune: Some(*x) };
         let written = run_midi(&args).unwrap_or_else(|e| panic!("{name} X:{x}: {e}"));
         assert_eq!(written, vec![output.clone()]);
         let ours = melody(&std::fs::read(&output).expect("our MIDI"), Some(&[0]));

@@ -206,9 +206,6 @@ pub struct Tune {
 impl Tune {
     /// The value of the first header field with this letter.
     pub fn header_value(&self, letter: char) -> Option<&str> {
-        self.header
-            .iter()
-            .find(|f| f.letter == letter)
-            .map(|f| f.value.as_str())
+        self.header.iter().find(|f| f.letter == letter).map(|f| f.value.as_str())
     }
 }

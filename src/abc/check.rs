@@ -16,37 +16,22 @@ use super::timeline::{StepKind, Timeline};
 pub fn check(tune: &Tune, tl: &Timeline) -> Vec<Problem> {
     let mut problems = Vec::new();
     let whole = Pos::default();
-    let first = Pos {
-        line: tune.first_line,
-        col: 1,
-    };
+    let first = Pos { line: tune.first_line, col: 1 };
     match tune.header.iter().find(|f| f.letter == 'X') {
-        None => problems.push(Problem {
-            pos: first,
-            message: "missing X: reference number field".into(),
-        }),
-        Some(f) if tune.number.is_none() => problems.push(Problem {
-            pos: f.pos,
-            message: format!("X: must be a number, not '{}'", f.value),
-        }),
+        None => problems.push(Problem { pos: first, message: "missing X: reference number field".into() }),
+        Some(f) if tune.number.is_none() => {
+            problems.push(Problem { pos: f.pos, message: format!("X: must be a number, not '{}'", f.value) })
+        }
         _ => {}
     }
     // An M: written just after K: (before any note) still sets the meter of every bar.
     let meter_before_music = tune
         .body
         .iter()
-        .take_while(|e| {
-            !matches!(
-                e.kind,
-                ElementKind::Note(_) | ElementKind::Chord { .. } | ElementKind::Rest(_)
-            )
-        })
+        .take_while(|e| !matches!(e.kind, ElementKind::Note(_) | ElementKind::Chord { .. } | ElementKind::Rest(_)))
         .any(|e| matches!(&e.kind, ElementKind::Field(f) if f.letter == 'M'));
     if tune.header_value('M').is_none() && !meter_before_music {
-        problems.push(Problem {
-            pos: whole,
-            message: "missing M: meter field in the header".into(),
-        });
+        problems.push(Problem { pos: whole, message: "missing M: meter field in the header".into() });
     }
     if tune.header_value('K').is_none() {
         problems.push(Problem {
@@ -54,15 +39,8 @@ pub fn check(tune: &Tune, tl: &Timeline) -> Vec<Problem> {
             message: "missing K: key field (it must end the header, before the music)".into(),
         });
     }
-    if !tl
-        .steps
-        .iter()
-        .any(|s| matches!(&s.kind, StepKind::Sound { notes, .. } if !notes.is_empty()))
-    {
-        problems.push(Problem {
-            pos: whole,
-            message: "the tune has no notes".into(),
-        });
+    if !tl.steps.iter().any(|s| matches!(&s.kind, StepKind::Sound { notes, .. } if !notes.is_empty())) {
+        problems.push(Problem { pos: whole, message: "the tune has no notes".into() });
     }
     bars(tl, &mut problems);
     repeats(tl, &mut problems);
@@ -112,11 +90,7 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
     let mut last_is_bar = true;
     for (i, s) in steps.iter().enumerate() {
         match &s.kind {
-            StepKind::Sound {
-                advance,
-                whole_bars,
-                ..
-            } => {
+            StepKind::Sound { advance, whole_bars, .. } => {
                 if !bar.has_music {
                     bar.start = s.pos;
                     bar.rest_bars = *whole_bars;
@@ -131,15 +105,10 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
                 let sectional = b.repeat_end || b.repeat_start || b.style != BarStyle::Single;
                 // A section also ends if a part or meter change follows (chord symbols
                 // aside), or the tune ends.
-                let next = steps[i + 1..]
-                    .iter()
-                    .find(|x| !matches!(x.kind, StepKind::ChordSymbol(_)));
+                let next = steps[i + 1..].iter().find(|x| !matches!(x.kind, StepKind::ChordSymbol(_)));
                 bar.end = s.pos;
                 bar.closes_section = sectional
-                    || matches!(
-                        next.map(|x| &x.kind),
-                        None | Some(StepKind::Part(_)) | Some(StepKind::Meter(_))
-                    );
+                    || matches!(next.map(|x| &x.kind), None | Some(StepKind::Part(_)) | Some(StepKind::Meter(_)));
                 // An empty bar (`|` at a line start after `|`) passes its opening on.
                 let opens = sectional || (!bar.has_music && bar.opens_section);
                 let done = std::mem::replace(&mut bar, new_bar(s.pos, opens, meter));
@@ -188,10 +157,7 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
             )
         };
         if b.length > full {
-            problems.push(Problem {
-                pos: b.start,
-                message: say("long", b.length),
-            });
+            problems.push(Problem { pos: b.start, message: say("long", b.length) });
         } else if b.length < full && !(b.opens_section || b.closes_section) {
             // A bar split in two by a bar line at a line end (a new strain's pickup written
             // on a new line after a single bar line) is one complete bar.
@@ -203,23 +169,13 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
                 k += 1;
                 continue;
             }
-            problems.push(Problem {
-                pos: b.start,
-                message: say("short", b.length),
-            });
+            problems.push(Problem { pos: b.start, message: say("short", b.length) });
         }
     }
     if !last_is_bar {
-        let pos = steps
-            .iter()
-            .rev()
-            .find(|s| matches!(s.kind, StepKind::Sound { .. }))
-            .map(|s| s.pos)
-            .unwrap_or_default();
-        problems.push(Problem {
-            pos,
-            message: "the tune does not end with a bar line".into(),
-        });
+        let pos =
+            steps.iter().rev().find(|s| matches!(s.kind, StepKind::Sound { .. })).map(|s| s.pos).unwrap_or_default();
+        problems.push(Problem { pos, message: "the tune does not end with a bar line".into() });
     }
 }
 
@@ -231,10 +187,7 @@ fn repeats(tl: &Timeline, problems: &mut Vec<Problem>) {
     let mut first_ending: Option<Pos> = None;
     let mut repeat_end_seen = false;
     let mut music_since_open = false;
-    let unclosed_ending = |p: Pos| Problem {
-        pos: p,
-        message: "first ending '[1' is not closed by ':|'".into(),
-    };
+    let unclosed_ending = |p: Pos| Problem { pos: p, message: "first ending '[1' is not closed by ':|'".into() };
     for s in &tl.steps {
         match &s.kind {
             StepKind::Bar(b) => {
@@ -248,8 +201,7 @@ fn repeats(tl: &Timeline, problems: &mut Vec<Problem>) {
                     if let Some(p) = open.filter(|_| music_since_open) {
                         problems.push(Problem {
                             pos: p,
-                            message: "repeat '|:' is not closed by ':|' before the next '|:'"
-                                .into(),
+                            message: "repeat '|:' is not closed by ':|' before the next '|:'".into(),
                         });
                     }
                     open = Some(s.pos);
@@ -286,10 +238,7 @@ fn repeats(tl: &Timeline, problems: &mut Vec<Problem>) {
         }
     }
     if let Some(p) = open {
-        problems.push(Problem {
-            pos: p,
-            message: "repeat '|:' is never closed by ':|'".into(),
-        });
+        problems.push(Problem { pos: p, message: "repeat '|:' is never closed by ':|'".into() });
     }
     if let Some(p) = first_ending {
         problems.push(unclosed_ending(p));
@@ -310,11 +259,7 @@ fn parts(tl: &Timeline, problems: &mut Vec<Problem>) {
     if labels.is_empty() {
         return;
     }
-    let mut missing: Vec<char> = order
-        .iter()
-        .copied()
-        .filter(|c| !labels.iter().any(|l| l.starts_with(*c)))
-        .collect();
+    let mut missing: Vec<char> = order.iter().copied().filter(|c| !labels.iter().any(|l| l.starts_with(*c))).collect();
     missing.sort_unstable();
     missing.dedup();
     if !missing.is_empty() {

@@ -33,10 +33,7 @@ pub struct MidiArgs {
 /// Reads a file (or standard input for "-") as text; invalid UTF-8 is replaced, not refused,
 /// so the checker can point at the tune that holds it.
 pub fn read_text(path: &Path) -> Result<String, AbcError> {
-    let io = |e| AbcError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
+    let io = |e| AbcError::Io { path: path.to_path_buf(), source: e };
     let bytes = if path.as_os_str() == "-" {
         let mut b = Vec::new();
         std::io::stdin().read_to_end(&mut b).map_err(io)?;
@@ -49,11 +46,7 @@ pub fn read_text(path: &Path) -> Result<String, AbcError> {
 
 /// `N tunes, V valid (P%)`.
 pub fn summary_line(tunes: usize, valid: usize) -> String {
-    let pct = if tunes == 0 {
-        0.0
-    } else {
-        100.0 * valid as f64 / tunes as f64
-    };
+    let pct = if tunes == 0 { 0.0 } else { 100.0 * valid as f64 / tunes as f64 };
     format!("{tunes} tunes, {valid} valid ({pct:.1}%)")
 }
 
@@ -61,10 +54,7 @@ pub fn summary_line(tunes: usize, valid: usize) -> String {
 /// (P%)` to `out`; returns the process exit code (0 all valid, 1 otherwise, also when no
 /// tune was found).
 pub fn run_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, AbcError> {
-    let stdout_err = |e| AbcError::Io {
-        path: PathBuf::from("<output>"),
-        source: e,
-    };
+    let stdout_err = |e| AbcError::Io { path: PathBuf::from("<output>"), source: e };
     let (mut total, mut valid) = (0usize, 0usize);
     for path in &args.files {
         let text = read_text(path)?;
@@ -74,15 +64,8 @@ pub fn run_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, AbcError>
             if args.quiet && r.valid {
                 continue;
             }
-            let number = r
-                .number
-                .map(|n| format!("X:{n}"))
-                .unwrap_or_else(|| format!("#{}", r.index + 1));
-            let title = r
-                .title
-                .as_deref()
-                .map(|t| format!(" \"{t}\""))
-                .unwrap_or_default();
+            let number = r.number.map(|n| format!("X:{n}")).unwrap_or_else(|| format!("#{}", r.index + 1));
+            let title = r.title.as_deref().map(|t| format!(" \"{t}\"")).unwrap_or_default();
             let verdict = if r.valid { "ok" } else { "INVALID" };
             writeln!(out, "{}: {number}{title}: {verdict}", path.display()).map_err(stdout_err)?;
             for p in &r.problems {
@@ -90,13 +73,7 @@ pub fn run_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, AbcError>
             }
         }
         if args.files.len() > 1 {
-            writeln!(
-                out,
-                "{}: {}",
-                path.display(),
-                summary_line(reports.len(), file_valid)
-            )
-            .map_err(stdout_err)?;
+            writeln!(out, "{}: {}", path.display(), summary_line(reports.len(), file_valid)).map_err(stdout_err)?;
         }
         total += reports.len();
         valid += file_valid;

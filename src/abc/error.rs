@@ -21,9 +21,7 @@ pub enum AbcError {
     },
 
     /// The input holds no tune at all.
-    #[error(
-        "no tune found: an ABC tune starts with a line 'X:1' and has a K: line before its music"
-    )]
+    #[error("no tune found: an ABC tune starts with a line 'X:1' and has a K: line before its music")]
     NoTunes,
 
     /// `--tune N` names a tune the input does not have.

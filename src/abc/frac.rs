@@ -72,20 +72,14 @@ impl Frac {
 
     /// `self - o`, `None` on overflow.
     pub fn checked_sub(self, o: Frac) -> Option<Frac> {
-        self.checked_add(Frac {
-            num: o.num.checked_neg()?,
-            den: o.den,
-        })
+        self.checked_add(Frac { num: o.num.checked_neg()?, den: o.den })
     }
 
     /// `self * o`, `None` on overflow.
     pub fn checked_mul(self, o: Frac) -> Option<Frac> {
         let g1 = gcd(self.num, o.den).max(1);
         let g2 = gcd(o.num, self.den).max(1);
-        Frac::new(
-            (self.num / g1).checked_mul(o.num / g2)?,
-            (self.den / g2).checked_mul(o.den / g1)?,
-        )
+        Frac::new((self.num / g1).checked_mul(o.num / g2)?, (self.den / g2).checked_mul(o.den / g1)?)
     }
 
     /// `self / o`, `None` when `o` is zero or on overflow.
@@ -93,8 +87,7 @@ impl Frac {
         if o.num == 0 {
             return None;
         }
-        self.checked_mul(Frac { num: o.den, den: 1 })?
-            .checked_mul(Frac::new(1, o.num)?)
+        self.checked_mul(Frac { num: o.den, den: 1 })?.checked_mul(Frac::new(1, o.num)?)
     }
 
     /// True when the value is zero.
@@ -122,11 +115,7 @@ impl Frac {
         if twice >= 0 {
             Some(twice.checked_add(self.den)?.div_euclid(d2))
         } else {
-            twice
-                .checked_neg()?
-                .checked_add(self.den)?
-                .div_euclid(d2)
-                .checked_neg()
+            twice.checked_neg()?.checked_add(self.den)?.div_euclid(d2).checked_neg()
         }
     }
 }
@@ -139,27 +128,17 @@ impl PartialOrd for Frac {
 
 impl Ord for Frac {
     fn cmp(&self, other: &Self) -> Ordering {
-        match (
-            self.num.checked_mul(other.den),
-            other.num.checked_mul(self.den),
-        ) {
+        match (self.num.checked_mul(other.den), other.num.checked_mul(self.den)) {
             (Some(a), Some(b)) => a.cmp(&b),
             // Astronomically large terms: compare approximately rather than panic.
-            _ => self
-                .to_f64()
-                .partial_cmp(&other.to_f64())
-                .unwrap_or(Ordering::Equal),
+            _ => self.to_f64().partial_cmp(&other.to_f64()).unwrap_or(Ordering::Equal),
         }
     }
 }
 
 impl fmt::Display for Frac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.den == 1 {
-            write!(f, "{}", self.num)
-        } else {
-            write!(f, "{}/{}", self.num, self.den)
-        }
+        if self.den == 1 { write!(f, "{}", self.num) } else { write!(f, "{}/{}", self.num, self.den) }
     }
 }
 

@@ -51,22 +51,13 @@ fn notes_to_events<'a>(
             1,
             TrackEventKind::Midi {
                 channel: u4::new(channel),
-                message: MidiMessage::NoteOn {
-                    key,
-                    vel: u7::new(velocity),
-                },
+                message: MidiMessage::NoteOn { key, vel: u7::new(velocity) },
             },
         ));
         out.push((
             off,
             0,
-            TrackEventKind::Midi {
-                channel: u4::new(channel),
-                message: MidiMessage::NoteOff {
-                    key,
-                    vel: u7::new(0),
-                },
-            },
+            TrackEventKind::Midi { channel: u4::new(channel), message: MidiMessage::NoteOff { key, vel: u7::new(0) } },
         ));
     }
     Ok(())
@@ -77,16 +68,10 @@ fn to_track<'a>(mut events: Vec<Timed<'a>>) -> Vec<TrackEvent<'a>> {
     let mut now = 0u32;
     let mut track = Vec::with_capacity(events.len() + 1);
     for (t, _, kind) in events {
-        track.push(TrackEvent {
-            delta: u28::new(t - now),
-            kind,
-        });
+        track.push(TrackEvent { delta: u28::new(t - now), kind });
         now = t;
     }
-    track.push(TrackEvent {
-        delta: u28::new(0),
-        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
-    });
+    track.push(TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) });
     track
 }
 
@@ -96,11 +81,7 @@ pub fn midi_bytes(perf: &Performance, title: &str) -> Result<Vec<u8>, AbcError> 
     let name = title.as_bytes();
     melody.push((0, 1, TrackEventKind::Meta(MetaMessage::TrackName(name))));
     for (t, us) in &perf.tempos {
-        melody.push((
-            ticks(*t)?,
-            1,
-            TrackEventKind::Meta(MetaMessage::Tempo(u24::new((*us).min(0xFF_FFFF)))),
-        ));
+        melody.push((ticks(*t)?, 1, TrackEventKind::Meta(MetaMessage::Tempo(u24::new((*us).min(0xFF_FFFF))))));
     }
     for (t, m) in &perf.meters {
         // The MIDI time signature needs a power-of-two denominator.
@@ -108,69 +89,45 @@ pub fn midi_bytes(perf: &Performance, title: &str) -> Result<Vec<u8>, AbcError> 
             melody.push((
                 ticks(*t)?,
                 1,
-                TrackEventKind::Meta(MetaMessage::TimeSignature(
-                    m.num as u8,
-                    m.den.trailing_zeros() as u8,
-                    24,
-                    8,
-                )),
+                TrackEventKind::Meta(MetaMessage::TimeSignature(m.num as u8, m.den.trailing_zeros() as u8, 24, 8)),
             ));
         }
     }
-    melody.push((
-        0,
-        1,
-        TrackEventKind::Meta(MetaMessage::KeySignature(perf.key.fifths, perf.key.minor)),
-    ));
+    melody.push((0, 1, TrackEventKind::Meta(MetaMessage::KeySignature(perf.key.fifths, perf.key.minor))));
     melody.push((
         0,
         1,
         TrackEventKind::Midi {
             channel: u4::new(MELODY_CHANNEL),
-            message: MidiMessage::ProgramChange {
-                program: u7::new(MELODY_PROGRAM),
-            },
+            message: MidiMessage::ProgramChange { program: u7::new(MELODY_PROGRAM) },
         },
     ));
     notes_to_events(&perf.melody, MELODY_CHANNEL, MELODY_VELOCITY, &mut melody)?;
 
     let mut chords: Vec<Timed> = vec![
-        (
-            0,
-            1,
-            TrackEventKind::Meta(MetaMessage::TrackName(b"chords")),
-        ),
+        (0, 1, TrackEventKind::Meta(MetaMessage::TrackName(b"chords"))),
         (
             0,
             1,
             TrackEventKind::Midi {
                 channel: u4::new(CHORD_CHANNEL),
-                message: MidiMessage::ProgramChange {
-                    program: u7::new(CHORD_PROGRAM),
-                },
+                message: MidiMessage::ProgramChange { program: u7::new(CHORD_PROGRAM) },
             },
         ),
     ];
     notes_to_events(&perf.chords, CHORD_CHANNEL, CHORD_VELOCITY, &mut chords)?;
 
-    let mut smf = Smf::new(Header::new(
-        Format::Parallel,
-        Timing::Metrical(u15::new(TICKS_PER_QUARTER)),
-    ));
+    let mut smf = Smf::new(Header::new(Format::Parallel, Timing::Metrical(u15::new(TICKS_PER_QUARTER))));
     smf.tracks.push(to_track(melody));
     smf.tracks.push(to_track(chords));
     let mut bytes = Vec::new();
-    smf.write_std(&mut bytes)
-        .map_err(|e| AbcError::Midi(format!("cannot encode MIDI: {e}")))?;
+    smf.write_std(&mut bytes).map_err(|e| AbcError::Midi(format!("cannot encode MIDI: {e}")))?;
     Ok(bytes)
 }
 
 /// Writes `bytes` to `path` atomically: `path.tmp` in the same folder, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AbcError> {
-    let io = |e: std::io::Error| AbcError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
+    let io = |e: std::io::Error| AbcError::Io { path: path.to_path_buf(), source: e };
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

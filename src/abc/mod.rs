@@ -130,17 +130,10 @@ pub fn write_midi_lenient(text: &str, out: &Path) -> (Vec<PathBuf>, Vec<(usize, 
     let many = tunes.len() > 1;
     let (mut written, mut skipped) = (Vec::new(), Vec::new());
     for tt in &tunes {
-        let path = if many {
-            numbered(out, tt.index + 1)
-        } else {
-            out.to_path_buf()
-        };
-        let result = parse_text_strict(tt)
-            .and_then(|t| tune_to_midi(&t))
-            .and_then(|bytes| {
-                crate::checkpoint::write_atomic(&path, &bytes)
-                    .map_err(|e| AbcError::Midi(e.to_string()))
-            });
+        let path = if many { numbered(out, tt.index + 1) } else { out.to_path_buf() };
+        let result = parse_text_strict(tt).and_then(|t| tune_to_midi(&t)).and_then(|bytes| {
+            crate::checkpoint::write_atomic(&path, &bytes).map_err(|e| AbcError::Midi(e.to_string()))
+        });
         match result {
             Ok(()) => written.push(path),
             Err(e) => skipped.push((tt.index + 1, e)),
@@ -151,14 +144,8 @@ pub fn write_midi_lenient(text: &str, out: &Path) -> (Vec<PathBuf>, Vec<(usize, 
 
 /// `out` with `-k` before its extension: `song.mid` -> `song-2.mid` (`.mid` when it has none).
 fn numbered(out: &Path, k: usize) -> PathBuf {
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "tune".into());
-    let ext = out
-        .extension()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "mid".into());
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "tune".into());
+    let ext = out.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "mid".into());
     out.with_file_name(format!("{stem}-{k}.{ext}"))
 }
 
@@ -171,30 +158,16 @@ pub fn write_midi(text: &str, out: &Path, tune: Option<u32>) -> Result<Vec<PathB
         return Err(AbcError::NoTunes);
     }
     let tunes: Vec<Tune> = match tune {
-        None => texts
-            .iter()
-            .map(parse_text_strict)
-            .collect::<Result<_, _>>()?,
+        None => texts.iter().map(parse_text_strict).collect::<Result<_, _>>()?,
         Some(wanted) => {
             // Only the tune asked for has to parse cleanly.
-            let numbers: Vec<Option<u32>> = texts
-                .iter()
-                .map(|tt| {
-                    parse::parse_lines(&tt.lines, tt.first_line, tt.index)
-                        .0
-                        .number
-                })
-                .collect();
+            let numbers: Vec<Option<u32>> =
+                texts.iter().map(|tt| parse::parse_lines(&tt.lines, tt.first_line, tt.index).0.number).collect();
             let Some(k) = numbers.iter().position(|n| *n == Some(wanted)) else {
-                let available: Vec<String> =
-                    numbers.iter().flatten().map(|n| n.to_string()).collect();
+                let available: Vec<String> = numbers.iter().flatten().map(|n| n.to_string()).collect();
                 return Err(AbcError::NoSuchTune {
                     wanted,
-                    available: if available.is_empty() {
-                        "no numbers".into()
-                    } else {
-                        available.join(", ")
-                    },
+                    available: if available.is_empty() { "no numbers".into() } else { available.join(", ") },
                 });
             };
             vec![parse_text_strict(&texts[k])?]
@@ -203,11 +176,7 @@ pub fn write_midi(text: &str, out: &Path, tune: Option<u32>) -> Result<Vec<PathB
     let single = tunes.len() == 1;
     let mut files = Vec::with_capacity(tunes.len());
     for t in &tunes {
-        let path = if single {
-            out.to_path_buf()
-        } else {
-            numbered(out, t.index + 1)
-        };
+        let path = if single { out.to_path_buf() } else { numbered(out, t.index + 1) };
         files.push((path, tune_to_midi(t)?));
     }
     let mut written = Vec::with_capacity(files.len());

@@ -52,11 +52,7 @@ impl KeySig {
                 }
             }
         }
-        KeySig {
-            alter,
-            fifths,
-            minor,
-        }
+        KeySig { alter, fifths, minor }
     }
 
     /// Parses a `K:` value: tonic (`G`, `Bb`, `F#`), mode (`m`, `min`, `dor`, `mix`, ...),
@@ -84,9 +80,7 @@ impl KeySig {
         let mut chars = first.chars();
         let tonic = chars.next().unwrap_or('C');
         let Some(ti) = letter_index(tonic).filter(|_| tonic.is_ascii_uppercase()) else {
-            return Err(format!(
-                "bad key '{v}': the key must start with a tonic A-G (K:G, K:Am, K:Dmix)"
-            ));
+            return Err(format!("bad key '{v}': the key must start with a tonic A-G (K:G, K:Am, K:Dmix)"));
         };
         let rest: String = chars.collect();
         let (acc, mode_text) = if let Some(r) = rest.strip_prefix('#') {
@@ -185,25 +179,13 @@ impl Meter {
         let bad = || format!("bad meter '{v}' (use M:6/8, M:4/4, M:C, M:C| or M:none)");
         match v {
             "" | "none" | "None" | "NONE" => {
-                return Ok(Meter {
-                    bar: None,
-                    num: 4,
-                    den: 4,
-                });
+                return Ok(Meter { bar: None, num: 4, den: 4 });
             }
             "C" => {
-                return Ok(Meter {
-                    bar: Some(Frac::ONE),
-                    num: 4,
-                    den: 4,
-                });
+                return Ok(Meter { bar: Some(Frac::ONE), num: 4, den: 4 });
             }
             "C|" => {
-                return Ok(Meter {
-                    bar: Frac::new(2, 2),
-                    num: 2,
-                    den: 2,
-                });
+                return Ok(Meter { bar: Frac::new(2, 2), num: 2, den: 2 });
             }
             _ => {}
         }
@@ -218,20 +200,14 @@ impl Meter {
         if num == 0 || den == 0 || num > 64 || den > 64 {
             return Err(bad());
         }
-        Ok(Meter {
-            bar: Frac::new(num as i128, den as i128),
-            num,
-            den,
-        })
+        Ok(Meter { bar: Frac::new(num as i128, den as i128), num, den })
     }
 
     /// The default unit note length for this meter (ABC 2.1, 3.1.7): 1/16 when the meter is
     /// below 3/4, else 1/8 (also for free meter).
     pub fn default_unit(&self) -> Frac {
         match self.bar {
-            Some(b) if b < Frac::new(3, 4).unwrap_or(Frac::ONE) => {
-                Frac::new(1, 16).unwrap_or(Frac::ONE)
-            }
+            Some(b) if b < Frac::new(3, 4).unwrap_or(Frac::ONE) => Frac::new(1, 16).unwrap_or(Frac::ONE),
             _ => Frac::new(1, 8).unwrap_or(Frac::ONE),
         }
     }
@@ -279,9 +255,7 @@ pub fn parse_tempo(value: &str, unit: Frac) -> Result<u32, String> {
                 if n <= 0 || d <= 0 || n > 64 || d > 1024 {
                     return Err(bad());
                 }
-                beat = beat
-                    .checked_add(Frac::new(n, d).ok_or_else(bad)?)
-                    .ok_or_else(bad)?;
+                beat = beat.checked_add(Frac::new(n, d).ok_or_else(bad)?).ok_or_else(bad)?;
             }
             if beat.is_zero() {
                 beat = Frac::new(1, 4).ok_or_else(bad)?;
@@ -355,11 +329,7 @@ pub struct ChordName {
 /// Parses a chord symbol such as `G`, `Am`, `D7`, `F#m`, `Bb`, `Cd` (diminished), `Ea`
 /// (augmented), `D/f+` (D over F sharp), `Gm/bb`, `(E7)`. `None` for text that is not a chord.
 pub fn parse_chord_symbol(text: &str) -> Option<ChordName> {
-    let t = text
-        .trim()
-        .trim_start_matches('(')
-        .trim_end_matches(')')
-        .trim();
+    let t = text.trim().trim_start_matches('(').trim_end_matches(')').trim();
     let mut chars = t.chars().peekable();
     let root_letter = chars.next().filter(|c| ('A'..='G').contains(c))?;
     let mut root = LETTER_SEMITONE[letter_index(root_letter)?];
@@ -416,11 +386,7 @@ pub fn parse_chord_symbol(text: &str) -> Option<ChordName> {
             p
         }
     };
-    Some(ChordName {
-        root: root.rem_euclid(12),
-        intervals,
-        bass: bass.rem_euclid(12),
-    })
+    Some(ChordName { root: root.rem_euclid(12), intervals, bass: bass.rem_euclid(12) })
 }
 
 #[cfg(test)]
@@ -450,10 +416,7 @@ mod tests {
         let m = Meter::parse("6/8").expect("6/8");
         assert_eq!(m.bar, Frac::new(3, 4));
         assert_eq!(m.default_unit(), Frac::new(1, 8).expect("1/8"));
-        assert_eq!(
-            Meter::parse("2/4").expect("2/4").default_unit(),
-            Frac::new(1, 16).expect("1/16")
-        );
+        assert_eq!(Meter::parse("2/4").expect("2/4").default_unit(), Frac::new(1, 16).expect("1/16"));
         assert_eq!(Meter::parse("C").expect("C").bar, Some(Frac::ONE));
         assert_eq!(Meter::parse("C|").expect("C|").bar, Some(Frac::ONE));
         assert_eq!(Meter::parse("2+3/8").expect("2+3/8").num, 5);
@@ -474,14 +437,8 @@ mod tests {
     #[test]
     fn part_orders() {
         assert_eq!(parse_part_order("AABB"), vec!['A', 'A', 'B', 'B']);
-        assert_eq!(
-            parse_part_order("A ABBB ACCC A").iter().collect::<String>(),
-            "AABBBACCCA"
-        );
-        assert_eq!(
-            parse_part_order("A(AB)2C").iter().collect::<String>(),
-            "AABABC"
-        );
+        assert_eq!(parse_part_order("A ABBB ACCC A").iter().collect::<String>(), "AABBBACCCA");
+        assert_eq!(parse_part_order("A(AB)2C").iter().collect::<String>(), "AABABC");
         assert_eq!(parse_part_order("A2B").iter().collect::<String>(), "AAB");
     }
 
@@ -490,14 +447,8 @@ mod tests {
         let d = parse_chord_symbol("D/f+").expect("D/f+");
         assert_eq!((d.root, d.bass), (2, 6));
         let g = parse_chord_symbol("Gm/bb").expect("Gm/bb");
-        assert_eq!(
-            (g.root, g.intervals.clone(), g.bass),
-            (7, vec![0, 3, 7], 10)
-        );
-        assert_eq!(
-            parse_chord_symbol("Cd").expect("Cd").intervals,
-            vec![0, 3, 6]
-        );
+        assert_eq!((g.root, g.intervals.clone(), g.bass), (7, vec![0, 3, 7], 10));
+        assert_eq!(parse_chord_symbol("Cd").expect("Cd").intervals, vec![0, 3, 6]);
         assert_eq!(parse_chord_symbol("F#m").expect("F#m").root, 6);
         assert_eq!(parse_chord_symbol("(E7)").expect("(E7)").root, 4);
         assert_eq!(parse_chord_symbol(" "), None);

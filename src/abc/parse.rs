@@ -5,9 +5,7 @@
 //! [`crate::abc::parse_tune`] turns the first problem into an error for callers who need a
 //! clean tune.
 
-use super::ast::{
-    Accidental, Bar, BarStyle, Element, ElementKind, Field, Note, Pos, Problem, Rest, Tune, Tuplet,
-};
+use super::ast::{Accidental, Bar, BarStyle, Element, ElementKind, Field, Note, Pos, Problem, Rest, Tune, Tuplet};
 use super::frac::Frac;
 
 /// The text of one tune inside a larger text.
@@ -26,34 +24,18 @@ pub struct TuneText<'a> {
 pub fn split_tunes(text: &str) -> Vec<TuneText<'_>> {
     // A byte-order mark would hide the first `X:`.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
-    let starts: Vec<usize> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.starts_with("X:"))
-        .map(|(i, _)| i)
-        .collect();
+    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let starts: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.starts_with("X:")).map(|(i, _)| i).collect();
     if starts.is_empty() {
         if lines.iter().all(|l| l.trim().is_empty()) {
             return Vec::new();
         }
-        return vec![TuneText {
-            index: 0,
-            first_line: 1,
-            lines,
-        }];
+        return vec![TuneText { index: 0, first_line: 1, lines }];
     }
     let mut out = Vec::with_capacity(starts.len());
     for (k, &s) in starts.iter().enumerate() {
         let e = starts.get(k + 1).copied().unwrap_or(lines.len());
-        out.push(TuneText {
-            index: k,
-            first_line: s + 1,
-            lines: lines[s..e].to_vec(),
-        });
+        out.push(TuneText { index: k, first_line: s + 1, lines: lines[s..e].to_vec() });
     }
     out
 }
@@ -67,9 +49,7 @@ const KNOWN_FIELDS: &str = "ABCDFGHIKLMmNOPQRrSsTUVWwXZY+";
 fn is_field_line(line: &str) -> bool {
     let mut it = line.chars();
     match (it.next(), it.next(), it.next()) {
-        (Some(l), Some(':'), next) if l.is_ascii_alphabetic() || l == '+' => {
-            !matches!(next, Some('|') | Some(':'))
-        }
+        (Some(l), Some(':'), next) if l.is_ascii_alphabetic() || l == '+' => !matches!(next, Some('|') | Some(':')),
         _ => false,
     }
 }
@@ -89,11 +69,7 @@ fn field_from_line(line: &str, pos: Pos) -> Field {
     let mut chars = line.chars();
     let letter = chars.next().unwrap_or('?');
     let rest = line.get(2..).unwrap_or("");
-    Field {
-        letter,
-        value: strip_comment(rest).trim().to_string(),
-        pos,
-    }
+    Field { letter, value: strip_comment(rest).trim().to_string(), pos }
 }
 
 /// Parses one tune's lines. Returns the tune and every problem found, in text order.
@@ -118,10 +94,7 @@ pub fn parse_lines(lines: &[&str], first_line: usize, index: usize) -> (Tune, Ve
         if line.starts_with('%') {
             continue;
         }
-        let at = Pos {
-            line: line_no,
-            col: 1,
-        };
+        let at = Pos { line: line_no, col: 1 };
         if is_field_line(line) {
             let field = field_from_line(line, at);
             if !KNOWN_FIELDS.contains(field.letter) {
@@ -146,10 +119,7 @@ pub fn parse_lines(lines: &[&str], first_line: usize, index: usize) -> (Tune, Ve
                     in_header = false;
                 }
             } else {
-                body.push(Element {
-                    pos: at,
-                    kind: ElementKind::Field(field),
-                });
+                body.push(Element { pos: at, kind: ElementKind::Field(field) });
             }
             continue;
         }
@@ -159,25 +129,9 @@ pub fn parse_lines(lines: &[&str], first_line: usize, index: usize) -> (Tune, Ve
         }
         Lexer::new(line, line_no, &mut body, &mut problems).run();
     }
-    let number = header
-        .iter()
-        .find(|f| f.letter == 'X')
-        .and_then(|f| f.value.trim().parse::<u32>().ok());
-    let title = header
-        .iter()
-        .find(|f| f.letter == 'T')
-        .map(|f| f.value.clone());
-    (
-        Tune {
-            index,
-            number,
-            title,
-            first_line,
-            header,
-            body,
-        },
-        problems,
-    )
+    let number = header.iter().find(|f| f.letter == 'X').and_then(|f| f.value.trim().parse::<u32>().ok());
+    let title = header.iter().find(|f| f.letter == 'T').map(|f| f.value.clone());
+    (Tune { index, number, title, first_line, header, body }, problems)
 }
 
 /// Tokenizer for one line of music.
@@ -193,26 +147,12 @@ struct Lexer<'a> {
 const MAX_NUMBER: u32 = 4096;
 
 impl<'a> Lexer<'a> {
-    fn new(
-        line: &str,
-        line_no: usize,
-        out: &'a mut Vec<Element>,
-        problems: &'a mut Vec<Problem>,
-    ) -> Self {
-        Lexer {
-            chars: line.chars().collect(),
-            i: 0,
-            line: line_no,
-            out,
-            problems,
-        }
+    fn new(line: &str, line_no: usize, out: &'a mut Vec<Element>, problems: &'a mut Vec<Problem>) -> Self {
+        Lexer { chars: line.chars().collect(), i: 0, line: line_no, out, problems }
     }
 
     fn pos_at(&self, i: usize) -> Pos {
-        Pos {
-            line: self.line,
-            col: i + 1,
-        }
+        Pos { line: self.line, col: i + 1 }
     }
 
     fn peek(&self) -> Option<char> {
@@ -225,10 +165,7 @@ impl<'a> Lexer<'a> {
 
     fn problem(&mut self, at: usize, message: impl Into<String>) {
         let pos = self.pos_at(at);
-        self.problems.push(Problem {
-            pos,
-            message: message.into(),
-        });
+        self.problems.push(Problem { pos, message: message.into() });
     }
 
     fn push(&mut self, at: usize, kind: ElementKind) {
@@ -316,13 +253,7 @@ impl<'a> Lexer<'a> {
                     if n > 3 {
                         self.problem(at, "broken rhythm has at most three '>' or '<'");
                     }
-                    self.push(
-                        at,
-                        ElementKind::Broken {
-                            first_long: c == '>',
-                            count: n.min(3),
-                        },
-                    );
+                    self.push(at, ElementKind::Broken { first_long: c == '>', count: n.min(3) });
                 }
                 '-' => {
                     self.i += 1;
@@ -336,13 +267,7 @@ impl<'a> Lexer<'a> {
                 'z' | 'x' => {
                     self.i += 1;
                     let length = self.length();
-                    self.push(
-                        at,
-                        ElementKind::Rest(Rest {
-                            length,
-                            whole_bars: false,
-                        }),
-                    );
+                    self.push(at, ElementKind::Rest(Rest { length, whole_bars: false }));
                 }
                 'Z' | 'X' => {
                     self.i += 1;
@@ -355,13 +280,7 @@ impl<'a> Lexer<'a> {
                             1
                         }
                     };
-                    self.push(
-                        at,
-                        ElementKind::Rest(Rest {
-                            length: Frac::int(bars as i128),
-                            whole_bars: true,
-                        }),
-                    );
+                    self.push(at, ElementKind::Rest(Rest { length: Frac::int(bars as i128), whole_bars: true }));
                 }
                 '&' => {
                     self.i += 1;
@@ -380,10 +299,7 @@ impl<'a> Lexer<'a> {
     fn quoted(&mut self, at: usize) -> bool {
         let start = at + 1;
         let Some(len) = self.chars[start..].iter().position(|&c| c == '"') else {
-            self.problem(
-                at,
-                "unclosed chord symbol quote '\"' (the closing quote must be on the same line)",
-            );
+            self.problem(at, "unclosed chord symbol quote '\"' (the closing quote must be on the same line)");
             self.i = self.chars.len();
             return false;
         };
@@ -403,10 +319,7 @@ impl<'a> Lexer<'a> {
     fn delimited_decoration(&mut self, at: usize, delim: char) -> bool {
         let start = at + 1;
         let Some(len) = self.chars[start..].iter().position(|&c| c == delim) else {
-            self.problem(
-                at,
-                format!("unclosed decoration '{delim}' (missing the closing '{delim}')"),
-            );
+            self.problem(at, format!("unclosed decoration '{delim}' (missing the closing '{delim}')"));
             self.i = self.chars.len();
             return false;
         };
@@ -439,10 +352,7 @@ impl<'a> Lexer<'a> {
                 Some(c) => {
                     let k = self.i;
                     self.i += 1;
-                    self.problem(
-                        k,
-                        format!("unexpected '{}' in grace notes", c.escape_default()),
-                    );
+                    self.problem(k, format!("unexpected '{}' in grace notes", c.escape_default()));
                 }
             }
         }
@@ -496,14 +406,7 @@ impl<'a> Lexer<'a> {
                     self.i += 1;
                     repeat_start = true;
                 }
-                self.push(
-                    at,
-                    ElementKind::Bar(Bar {
-                        style: BarStyle::ThickThin,
-                        repeat_end: false,
-                        repeat_start,
-                    }),
-                );
+                self.push(at, ElementKind::Bar(Bar { style: BarStyle::ThickThin, repeat_end: false, repeat_start }));
                 true
             }
             (Some(l), Some(':')) if l.is_ascii_alphabetic() => {
@@ -519,14 +422,7 @@ impl<'a> Lexer<'a> {
                     self.problem(at, format!("unknown field '{l}:'"));
                 }
                 let pos = self.pos_at(at);
-                self.push(
-                    at,
-                    ElementKind::Field(Field {
-                        letter: l,
-                        value: text.trim().to_string(),
-                        pos,
-                    }),
-                );
+                self.push(at, ElementKind::Field(Field { letter: l, value: text.trim().to_string(), pos }));
                 true
             }
             _ => self.chord(at),
@@ -611,14 +507,7 @@ impl<'a> Lexer<'a> {
             self.problem(at, "empty chord '[]'");
             return true;
         }
-        self.push(
-            at,
-            ElementKind::Chord {
-                notes,
-                length,
-                tie: false,
-            },
-        );
+        self.push(at, ElementKind::Chord { notes, length, tie: false });
         true
     }
 
@@ -645,11 +534,7 @@ impl<'a> Lexer<'a> {
                     // `::` is an end and a start of repeat at once.
                     self.push(
                         at,
-                        ElementKind::Bar(Bar {
-                            style: BarStyle::Double,
-                            repeat_end: true,
-                            repeat_start: true,
-                        }),
+                        ElementKind::Bar(Bar { style: BarStyle::Double, repeat_end: true, repeat_start: true }),
                     );
                 } else {
                     self.problem(start, "stray ':' (not part of a bar line)");
@@ -667,14 +552,7 @@ impl<'a> Lexer<'a> {
         } else {
             BarStyle::Single
         };
-        self.push(
-            at,
-            ElementKind::Bar(Bar {
-                style,
-                repeat_end,
-                repeat_start,
-            }),
-        );
+        self.push(at, ElementKind::Bar(Bar { style, repeat_end, repeat_start }));
         if self.peek().is_some_and(|c| c.is_ascii_digit()) {
             let k = self.i;
             self.ending(k);
@@ -748,13 +626,7 @@ impl<'a> Lexer<'a> {
             }
         }
         let length = self.length();
-        Some(Note {
-            accidental,
-            letter,
-            octave,
-            length,
-            tie: false,
-        })
+        Some(Note { accidental, letter, octave, length, tie: false })
     }
 
     /// Length after a note, rest or chord: `2`, `/2`, `3/2`, `/`, `//`, `3/`. A bad length is
@@ -775,17 +647,12 @@ impl<'a> Lexer<'a> {
         } else {
             match self.number() {
                 None => 2u32.checked_pow(slashes).ok_or(()),
-                Some(Ok(d)) => 2u32
-                    .checked_pow(slashes - 1)
-                    .and_then(|p| p.checked_mul(d))
-                    .ok_or(()),
+                Some(Ok(d)) => 2u32.checked_pow(slashes - 1).and_then(|p| p.checked_mul(d)).ok_or(()),
                 Some(Err(())) => Err(()),
             }
         };
         match (num, den) {
-            (Ok(n), Ok(d)) if n > 0 && d > 0 && slashes <= 6 => {
-                Frac::new(n as i128, d as i128).unwrap_or(Frac::ONE)
-            }
+            (Ok(n), Ok(d)) if n > 0 && d > 0 && slashes <= 6 => Frac::new(n as i128, d as i128).unwrap_or(Frac::ONE),
             _ => {
                 let text: String = self.chars[at..self.i].iter().collect();
                 self.problem(at, format!("bad note length '{text}'"));
@@ -830,23 +697,15 @@ mod tests {
         let letters: String = t.header.iter().map(|f| f.letter).collect();
         assert_eq!(letters, "XTYMLRK");
         assert_eq!(t.header_value('Y'), Some("AAB"));
-        assert!(
-            matches!(&t.body[0].kind, ElementKind::Field(f) if f.letter == 'P' && f.value == "A")
-        );
+        assert!(matches!(&t.body[0].kind, ElementKind::Field(f) if f.letter == 'P' && f.value == "A"));
     }
 
     #[test]
     fn notes_accidentals_octaves_lengths() {
         let n = note("^c'2");
-        assert_eq!(
-            (n.accidental, n.letter, n.octave, n.length),
-            (Some(Accidental::Sharp), 'C', 2, Frac::int(2))
-        );
+        assert_eq!((n.accidental, n.letter, n.octave, n.length), (Some(Accidental::Sharp), 'C', 2, Frac::int(2)));
         let n = note("_B,,/2");
-        assert_eq!(
-            (n.accidental, n.letter, n.octave, n.length),
-            (Some(Accidental::Flat), 'B', -2, fr(1, 2))
-        );
+        assert_eq!((n.accidental, n.letter, n.octave, n.length), (Some(Accidental::Flat), 'B', -2, fr(1, 2)));
         assert_eq!(note("=e3/2").length, fr(3, 2));
         assert_eq!(note("e/").length, fr(1, 2));
         assert_eq!(note("e//").length, fr(1, 4));
@@ -859,36 +718,10 @@ mod tests {
     fn rests_broken_rhythm_ties_and_triplets() {
         let k = body_kinds("z2 a>b c<<d (3abc (3:2:4 c3 -c2|");
         assert!(matches!(&k[0], ElementKind::Rest(r) if r.length == Frac::int(2) && !r.whole_bars));
-        assert!(matches!(
-            &k[2],
-            ElementKind::Broken {
-                first_long: true,
-                count: 1
-            }
-        ));
-        assert!(matches!(
-            &k[5],
-            ElementKind::Broken {
-                first_long: false,
-                count: 2
-            }
-        ));
-        assert!(matches!(
-            &k[7],
-            ElementKind::Tuplet(Tuplet {
-                p: 3,
-                q: None,
-                r: None
-            })
-        ));
-        assert!(matches!(
-            &k[11],
-            ElementKind::Tuplet(Tuplet {
-                p: 3,
-                q: Some(2),
-                r: Some(4)
-            })
-        ));
+        assert!(matches!(&k[2], ElementKind::Broken { first_long: true, count: 1 }));
+        assert!(matches!(&k[5], ElementKind::Broken { first_long: false, count: 2 }));
+        assert!(matches!(&k[7], ElementKind::Tuplet(Tuplet { p: 3, q: None, r: None })));
+        assert!(matches!(&k[11], ElementKind::Tuplet(Tuplet { p: 3, q: Some(2), r: Some(4) })));
         // `c3 -c2`: the tie after a space belongs to c3.
         assert!(matches!(&k[12], ElementKind::Note(n) if n.tie && n.length == Frac::int(3)));
         assert!(matches!(&k[13], ElementKind::Note(n) if !n.tie));
@@ -943,10 +776,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(
-            endings,
-            vec![vec![1], vec![2], vec![1], vec![2], vec![1, 3], vec![1, 2]]
-        );
+        assert_eq!(endings, vec![vec![1], vec![2], vec![1], vec![2], vec![1, 3], vec![1, 2]]);
     }
 
     #[test]
@@ -999,10 +829,7 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!((t[0].first_line, t[1].first_line), (3, 7));
         assert_eq!(split_tunes("K:C\nabc|").len(), 1);
-        assert_eq!(
-            split_tunes("\u{feff}X:1\nK:C\nabc|\n\nX:2\nK:C\nd|").len(),
-            2
-        );
+        assert_eq!(split_tunes("\u{feff}X:1\nK:C\nabc|\n\nX:2\nK:C\nd|").len(), 2);
         assert_eq!(split_tunes("X:1\r\nK:C\r\nabc|\r\n")[0].lines[2], "abc|");
         assert!(split_tunes("  \n\n").is_empty());
     }

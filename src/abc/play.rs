@@ -68,23 +68,17 @@ pub fn perform(tl: &Timeline) -> Result<Performance, String> {
             StepKind::Sound { notes, advance, .. } => {
                 let mut still_open = Vec::new();
                 for n in notes {
-                    let joined = open_ties.iter().find(|(p, e)| {
-                        *p == n.pitch
-                            && melody[*e].onset.checked_add(melody[*e].duration) == Some(t)
-                    });
+                    let joined = open_ties
+                        .iter()
+                        .find(|(p, e)| *p == n.pitch && melody[*e].onset.checked_add(melody[*e].duration) == Some(t));
                     let e = match joined {
                         Some(&(_, e)) => {
                             let ev = &mut melody[e];
-                            ev.duration =
-                                ev.duration.checked_add(n.duration).ok_or_else(overflow)?;
+                            ev.duration = ev.duration.checked_add(n.duration).ok_or_else(overflow)?;
                             e
                         }
                         None => {
-                            melody.push(NoteEvent {
-                                pitch: n.pitch,
-                                onset: t,
-                                duration: n.duration,
-                            });
+                            melody.push(NoteEvent { pitch: n.pitch, onset: t, duration: n.duration });
                             melody.len() - 1
                         }
                     };
@@ -162,19 +156,11 @@ fn accompaniment(changes: &[(Frac, String)], end: Frac) -> Result<Vec<NoteEvent>
         let onset = t.checked_mul(Frac::int(4)).ok_or_else(overflow)?;
         let duration = dur.checked_mul(Frac::int(4)).ok_or_else(overflow)?;
         let bass = 36 + c.bass;
-        out.push(NoteEvent {
-            pitch: bass as u8,
-            onset,
-            duration,
-        });
+        out.push(NoteEvent { pitch: bass as u8, onset, duration });
         for iv in &c.intervals {
             let p = 48 + c.root + iv;
             if (0..=127).contains(&p) {
-                out.push(NoteEvent {
-                    pitch: p as u8,
-                    onset,
-                    duration,
-                });
+                out.push(NoteEvent { pitch: p as u8, onset, duration });
             }
         }
     }
@@ -201,21 +187,14 @@ pub fn play_order(tl: &Timeline) -> Result<Vec<usize>, String> {
     match (&tl.order, has_parts) {
         (Some(order), true) => {
             let (_, s0, e0) = sections[0];
-            if steps[s0..e0]
-                .iter()
-                .any(|s| matches!(s.kind, StepKind::Sound { .. }))
-            {
+            if steps[s0..e0].iter().any(|s| matches!(s.kind, StepKind::Sound { .. })) {
                 play_range(tl, s0, e0, &mut played)?;
             }
             for &c in order {
                 let found = sections[1..]
                     .iter()
                     .find(|(l, _, _)| *l == Some(c.encode_utf8(&mut [0u8; 4])))
-                    .or_else(|| {
-                        sections[1..]
-                            .iter()
-                            .find(|(l, _, _)| l.is_some_and(|l| l.starts_with(c)))
-                    });
+                    .or_else(|| sections[1..].iter().find(|(l, _, _)| l.is_some_and(|l| l.starts_with(c))));
                 if let Some(&(_, s, e)) = found {
                     play_range(tl, s, e, &mut played)?;
                 }
@@ -265,7 +244,9 @@ fn play_range(tl: &Timeline, start: usize, end: usize, out: &mut Vec<usize>) -> 
     let mut in_last_ending = false;
     while pc < end {
         if out.len() > MAX_PLAYED_STEPS {
-            return Err("the tune is too long to render (its repeats and part order play more than 2 million notes)".into());
+            return Err(
+                "the tune is too long to render (its repeats and part order play more than 2 million notes)".into()
+            );
         }
         match &steps[pc].kind {
             StepKind::Bar(b) => {
@@ -456,19 +437,8 @@ mod tests {
     #[test]
     fn quirk1_tied_notes_are_one_note() {
         let pf = perf("X:1\nM:4/4\nL:1/8\nK:C\nc3 -c2 d3|e4-|e4|");
-        let got: Vec<(u8, Frac, Frac)> = pf
-            .melody
-            .iter()
-            .map(|e| (e.pitch, e.onset, e.duration))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (72, q(0, 1), q(5, 2)),
-                (74, q(5, 2), q(3, 2)),
-                (76, q(4, 1), q(4, 1)),
-            ]
-        );
+        let got: Vec<(u8, Frac, Frac)> = pf.melody.iter().map(|e| (e.pitch, e.onset, e.duration)).collect();
+        assert_eq!(got, vec![(72, q(0, 1), q(5, 2)), (74, q(5, 2), q(3, 2)), (76, q(4, 1), q(4, 1)),]);
     }
 
     /// A tie across a bar line keeps the accidental of the first note.
@@ -483,10 +453,7 @@ mod tests {
     #[test]
     fn quirk2_accidental_holds_to_the_bar_line() {
         // K:G has F sharp. =F makes F natural for the rest of the bar, f included.
-        assert_eq!(
-            melody("X:1\nL:1/8\nK:G\n=FGF f|F|"),
-            vec![65, 67, 65, 77, 66]
-        );
+        assert_eq!(melody("X:1\nL:1/8\nK:G\n=FGF f|F|"), vec![65, 67, 65, 77, 66]);
         assert_eq!(melody("X:1\nL:1/8\nK:C\n^GAG|G|"), vec![68, 69, 68, 67]);
     }
 
@@ -527,19 +494,9 @@ mod tests {
         assert_eq!(pf.melody.len(), 2);
         assert_eq!(pf.melody[1].onset, q(2, 1));
         // G: bass G2 (43) and G B D above C3; D7/F#: bass F#2 (42) and D F# A C.
-        let first: Vec<u8> = pf
-            .chords
-            .iter()
-            .filter(|e| e.onset == Frac::ZERO)
-            .map(|e| e.pitch)
-            .collect();
+        let first: Vec<u8> = pf.chords.iter().filter(|e| e.onset == Frac::ZERO).map(|e| e.pitch).collect();
         assert_eq!(first, vec![43, 55, 59, 62]);
-        let second: Vec<u8> = pf
-            .chords
-            .iter()
-            .filter(|e| e.onset == q(2, 1))
-            .map(|e| e.pitch)
-            .collect();
+        let second: Vec<u8> = pf.chords.iter().filter(|e| e.onset == q(2, 1)).map(|e| e.pitch).collect();
         assert_eq!(second, vec![42, 50, 54, 57, 60]);
     }
 

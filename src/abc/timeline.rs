@@ -5,9 +5,7 @@
 
 use super::ast::{Bar, ElementKind, Note, Pos, Problem, Tune};
 use super::frac::Frac;
-use super::music::{
-    KeySig, Meter, letter_index, midi_pitch, parse_part_order, parse_tempo, parse_unit_length,
-};
+use super::music::{KeySig, Meter, letter_index, midi_pitch, parse_part_order, parse_tempo, parse_unit_length};
 
 /// One sounding note of a step.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,24 +94,15 @@ pub fn build(tune: &Tune) -> (Timeline, Vec<Problem>) {
         match f.letter {
             'M' => match Meter::parse(&f.value) {
                 Ok(m) => meter = Some(m),
-                Err(e) => problems.push(Problem {
-                    pos: f.pos,
-                    message: e,
-                }),
+                Err(e) => problems.push(Problem { pos: f.pos, message: e }),
             },
             'L' => match parse_unit_length(&f.value) {
                 Ok(u) => unit = Some(u),
-                Err(e) => problems.push(Problem {
-                    pos: f.pos,
-                    message: e,
-                }),
+                Err(e) => problems.push(Problem { pos: f.pos, message: e }),
             },
             'K' => match KeySig::parse(&f.value) {
                 Ok(k) => key = k,
-                Err(e) => problems.push(Problem {
-                    pos: f.pos,
-                    message: e,
-                }),
+                Err(e) => problems.push(Problem { pos: f.pos, message: e }),
             },
             'Q' => tempo_text = Some((f.value.clone(), f.pos)),
             'Y' => y_order = Some(parse_part_order(&f.value)),
@@ -121,11 +110,7 @@ pub fn build(tune: &Tune) -> (Timeline, Vec<Problem>) {
             _ => {}
         }
     }
-    let unit = unit.unwrap_or_else(|| {
-        meter
-            .map(|m| m.default_unit())
-            .unwrap_or_else(|| frac(1, 8))
-    });
+    let unit = unit.unwrap_or_else(|| meter.map(|m| m.default_unit()).unwrap_or_else(|| frac(1, 8)));
     let mut tempo = DEFAULT_TEMPO;
     if let Some((t, pos)) = tempo_text {
         match parse_tempo(&t, unit) {
@@ -150,22 +135,9 @@ pub fn build(tune: &Tune) -> (Timeline, Vec<Problem>) {
         b.element(e.pos, &e.kind);
     }
     if let Some((_, pos)) = b.pending_broken {
-        b.problems.push(Problem {
-            pos,
-            message: "broken rhythm '>' or '<' needs a note after it".into(),
-        });
+        b.problems.push(Problem { pos, message: "broken rhythm '>' or '<' needs a note after it".into() });
     }
-    (
-        Timeline {
-            steps: b.steps,
-            meter,
-            unit,
-            tempo,
-            key,
-            order,
-        },
-        b.problems,
-    )
+    (Timeline { steps: b.steps, meter, unit, tempo, key, order }, b.problems)
 }
 
 struct Builder {
@@ -189,10 +161,7 @@ struct Builder {
 
 impl Builder {
     fn problem(&mut self, pos: Pos, message: impl Into<String>) {
-        self.problems.push(Problem {
-            pos,
-            message: message.into(),
-        });
+        self.problems.push(Problem { pos, message: message.into() });
     }
 
     fn push(&mut self, pos: Pos, kind: StepKind) {
@@ -220,21 +189,14 @@ impl Builder {
         let alter: i32 = if let Some(a) = n.accidental {
             self.bar_acc[li] = Some(a.semitones());
             a.semitones() as i32
-        } else if let Some(&(_, _, p)) = self
-            .prev_tied
-            .iter()
-            .find(|(l, o, _)| *l == n.letter && *o == n.octave)
-        {
+        } else if let Some(&(_, _, p)) = self.prev_tied.iter().find(|(l, o, _)| *l == n.letter && *o == n.octave) {
             return Some(p);
         } else {
             self.bar_acc[li].unwrap_or(self.key.alter[li]) as i32
         };
         let p = midi_pitch(n.letter, n.octave, alter)?;
         if !(0..=127).contains(&p) {
-            self.problem(
-                pos,
-                "note is outside the MIDI range (too many octave marks?)",
-            );
+            self.problem(pos, "note is outside the MIDI range (too many octave marks?)");
             return None;
         }
         Some(p as u8)
@@ -253,14 +215,7 @@ impl Builder {
     fn sound(&mut self, pos: Pos, notes: Vec<Sounding>, advance: Frac, whole_bars: Option<u32>) {
         self.prev_tied = Vec::new();
         self.last_sound = Some(self.steps.len());
-        self.push(
-            pos,
-            StepKind::Sound {
-                notes,
-                advance,
-                whole_bars,
-            },
-        );
+        self.push(pos, StepKind::Sound { notes, advance, whole_bars });
     }
 
     fn element(&mut self, pos: Pos, kind: &ElementKind) {
@@ -270,27 +225,13 @@ impl Builder {
                 let d = self.duration(pos, n.length);
                 let d = d.checked_mul(f).unwrap_or(d);
                 let pitch = self.pitch(pos, n);
-                let tied: Vec<(char, i32, u8)> = pitch
-                    .filter(|_| n.tie)
-                    .map(|p| (n.letter, n.octave, p))
-                    .into_iter()
-                    .collect();
-                let notes = pitch
-                    .map(|p| Sounding {
-                        pitch: p,
-                        duration: d,
-                        tie: n.tie,
-                    })
-                    .into_iter()
-                    .collect();
+                let tied: Vec<(char, i32, u8)> =
+                    pitch.filter(|_| n.tie).map(|p| (n.letter, n.octave, p)).into_iter().collect();
+                let notes = pitch.map(|p| Sounding { pitch: p, duration: d, tie: n.tie }).into_iter().collect();
                 self.sound(pos, notes, d, None);
                 self.prev_tied = tied;
             }
-            ElementKind::Chord {
-                notes: written,
-                length,
-                tie,
-            } => {
+            ElementKind::Chord { notes: written, length, tie } => {
                 let f = self.factor();
                 let mut notes = Vec::new();
                 let mut tied = Vec::new();
@@ -305,11 +246,7 @@ impl Builder {
                         if t {
                             tied.push((n.letter, n.octave, p));
                         }
-                        notes.push(Sounding {
-                            pitch: p,
-                            duration: d,
-                            tie: t,
-                        });
+                        notes.push(Sounding { pitch: p, duration: d, tie: t });
                     }
                 }
                 self.sound(pos, notes, advance.unwrap_or(Frac::ZERO), None);
@@ -335,9 +272,7 @@ impl Builder {
             }
             ElementKind::Ending(n) => self.push(pos, StepKind::Ending(n.clone())),
             ElementKind::Tuplet(t) => {
-                let compound = self
-                    .meter
-                    .is_some_and(|m| m.num % 3 == 0 && m.num > 3 && m.den == 8);
+                let compound = self.meter.is_some_and(|m| m.num % 3 == 0 && m.num > 3 && m.den == 8);
                 let q = t.q.unwrap_or(match t.p {
                     2 | 4 | 8 => 3,
                     3 | 6 => 2,
@@ -350,20 +285,12 @@ impl Builder {
             ElementKind::Broken { first_long, count } => {
                 let short = frac(1, 1i128 << *count);
                 let long = Frac::int(2).checked_sub(short).unwrap_or(Frac::ONE);
-                let (before, after) = if *first_long {
-                    (long, short)
-                } else {
-                    (short, long)
-                };
+                let (before, after) = if *first_long { (long, short) } else { (short, long) };
                 let Some(i) = self.last_sound else {
                     self.problem(pos, "broken rhythm '>' or '<' needs a note before it");
                     return;
                 };
-                if let Some(Step {
-                    kind: StepKind::Sound { notes, advance, .. },
-                    ..
-                }) = self.steps.get_mut(i)
-                {
+                if let Some(Step { kind: StepKind::Sound { notes, advance, .. }, .. }) = self.steps.get_mut(i) {
                     *advance = advance.checked_mul(before).unwrap_or(*advance);
                     for n in notes.iter_mut() {
                         n.duration = n.duration.checked_mul(before).unwrap_or(n.duration);

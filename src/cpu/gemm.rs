@@ -23,30 +23,16 @@ pub struct Mat<'a, R> {
 impl<'a, R> Mat<'a, R> {
     /// A row-major `rows x cols` matrix stored densely at the start of `data`.
     pub fn new(data: &'a [R], rows: usize, cols: usize) -> Self {
-        Mat {
-            data,
-            rows,
-            cols,
-            rs: cols,
-            cs: 1,
-        }
+        Mat { data, rows, cols, rs: cols, cs: 1 }
     }
 
     /// The transpose (a view; nothing is copied).
     pub fn t(self) -> Self {
-        Mat {
-            data: self.data,
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-        }
+        Mat { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
 
     fn fits(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
     }
 }
 
@@ -66,12 +52,7 @@ pub struct MatMut<'a, R> {
 impl<'a, R> MatMut<'a, R> {
     /// A dense row-major `rows x cols` matrix at the start of `data`.
     pub fn new(data: &'a mut [R], rows: usize, cols: usize) -> Self {
-        MatMut {
-            data,
-            rows,
-            cols,
-            ld: cols,
-        }
+        MatMut { data, rows, cols, ld: cols }
     }
 }
 
@@ -97,10 +78,7 @@ const PAR_MIN_MACS: usize = 1 << 18;
 fn split(m: usize, n: usize, threads: usize) -> (bool, usize) {
     let by_rows = m > n;
     let len = if by_rows { m } else { n };
-    (
-        by_rows,
-        len.div_ceil(threads.max(1)).next_multiple_of(16).max(16),
-    )
+    (by_rows, len.div_ceil(threads.max(1)).next_multiple_of(16).max(16))
 }
 
 /// `C = alpha * A·B + beta * C`.
@@ -109,21 +87,9 @@ fn split(m: usize, n: usize, threads: usize) -> (bool, usize) {
 /// every shape here derives from a validated model configuration).
 pub fn gemm<R: Real>(alpha: R, a: Mat<'_, R>, b: Mat<'_, R>, beta: R, c: MatMut<'_, R>) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(
-        b.rows == k && c.rows == m && c.cols == n,
-        "gemm: [{m}x{k}]·[{}x{n}] into [{}x{}]",
-        b.rows,
-        c.rows,
-        c.cols
-    );
-    assert!(
-        a.fits() && b.fits(),
-        "gemm: an input view reaches outside its buffer"
-    );
-    assert!(
-        c.ld >= n && (m == 0 || n == 0 || (m - 1) * c.ld + n <= c.data.len()),
-        "gemm: output too small"
-    );
+    assert!(b.rows == k && c.rows == m && c.cols == n, "gemm: [{m}x{k}]·[{}x{n}] into [{}x{}]", b.rows, c.rows, c.cols);
+    assert!(a.fits() && b.fits(), "gemm: an input view reaches outside its buffer");
+    assert!(c.ld >= n && (m == 0 || n == 0 || (m - 1) * c.ld + n <= c.data.len()), "gemm: output too small");
     if m == 0 || n == 0 {
         return;
     }
@@ -164,11 +130,7 @@ pub fn gemm<R: Real>(alpha: R, a: Mat<'_, R>, b: Mat<'_, R>, beta: R, c: MatMut<
         let len = if by_rows { m } else { n };
         (0..len.div_ceil(w)).into_par_iter().for_each(|ci| {
             let (p0, p1) = (ci * w, ((ci + 1) * w).min(len));
-            if by_rows {
-                run(p0, p1, 0, n)
-            } else {
-                run(0, m, p0, p1)
-            }
+            if by_rows { run(p0, p1, 0, n) } else { run(0, m, p0, p1) }
         });
     }
 }
@@ -207,21 +169,11 @@ mod tests {
     fn gemm_matches_naive_including_transposes_and_parallel_split() {
         // 70 x 130 x 90 crosses PAR_MIN_MACS, so the column split is exercised.
         let (m, k, n) = (70, 130, 90);
-        let a: Vec<f64> = (0..m * k)
-            .map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0)
-            .collect();
-        let b: Vec<f64> = (0..k * n)
-            .map(|i| ((i * 104_729) % 97) as f64 / 48.0 - 1.0)
-            .collect();
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 104_729) % 97) as f64 / 48.0 - 1.0).collect();
         let want = naive(&a, &b, m, k, n);
         let mut c = vec![1.0; m * n];
-        gemm(
-            1.0,
-            Mat::new(&a, m, k),
-            Mat::new(&b, k, n),
-            0.0,
-            MatMut::new(&mut c, m, n),
-        );
+        gemm(1.0, Mat::new(&a, m, k), Mat::new(&b, k, n), 0.0, MatMut::new(&mut c, m, n));
         // Integer-valued products over 2^-6 grids sum exactly in f64 for these magnitudes,
         // so any summation order gives the same result up to 1e-12.
         for (x, y) in c.iter().zip(&want) {
@@ -235,17 +187,8 @@ mod tests {
             }
         }
         let mut c2 = want.clone();
-        gemm(
-            1.0,
-            Mat::new(&at, k, m).t(),
-            Mat::new(&b, k, n),
-            -1.0,
-            MatMut::new(&mut c2, m, n),
-        );
-        assert!(
-            c2.iter().all(|x| x.abs() < 1e-9),
-            "beta=-1 should cancel exactly"
-        );
+        gemm(1.0, Mat::new(&at, k, m).t(), Mat::new(&b, k, n), -1.0, MatMut::new(&mut c2, m, n));
+        assert!(c2.iter().all(|x| x.abs() < 1e-9), "beta=-1 should cancel exactly");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod gemm;
 pub mod network;
+pub mod profile;
 pub mod recurrent;
 pub mod simd;
 pub mod team;

@@ -7,6 +7,7 @@
 //! The equations are in [`crate::model`]; each function below names the ones it implements.
 
 use super::gemm::{Mat, MatMut, col_sums, gemm};
+use super::profile::span;
 use super::recurrent::{self, Panels};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Params};
@@ -27,10 +28,7 @@ impl<R: Real> State<R> {
     /// All-zero state for `batch` streams.
     pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
         let n = cfg.layers * batch * cfg.hidden;
-        State {
-            h: vec![R::ZERO; n],
-            c: vec![R::ZERO; n],
-        }
+        State { h: vec![R::ZERO; n], c: vec![R::ZERO; n] }
     }
 }
 
@@ -172,11 +170,7 @@ impl<R: Real> Workspace<R> {
 
 /// A layer's output y: h_0..h_{T-1} (blocks 1..=T of the cache) or, with dropout, h ⊙ mask.
 fn layer_out<R>(cache: &LayerCache<R>, bh: usize) -> &[R] {
-    if cache.mask.is_empty() {
-        &cache.h[bh..]
-    } else {
-        &cache.y
-    }
+    if cache.mask.is_empty() { &cache.h[bh..] } else { &cache.y }
 }
 
 /// Checks a window's token ids against the vocabulary and the workspace, and stores them
@@ -193,9 +187,7 @@ fn load_window<R: Real>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> 
     }
     for (name, ids) in [("input", Some(x)), ("target", y)] {
         if let Some(bad) = ids.and_then(|ids| ids.iter().find(|&&i| i >= v)) {
-            return Err(Error::Shape(format!(
-                "{name} token id {bad} is outside the vocabulary of {v}"
-            )));
+            return Err(Error::Shape(format!("{name} token id {bad} is outside the vocabulary of {v}")));
         }
     }
     for bi in 0..b {
@@ -213,13 +205,9 @@ fn load_window<R: Real>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> 
 /// work. Each row is independent, so the result does not depend on the split.
 fn for_rows<R: Real>(buf: &mut [R], width: usize, f: impl Fn(usize, &mut [R]) + Sync + Send) {
     if buf.len() >= 1 << 15 {
-        buf.par_chunks_mut(width)
-            .enumerate()
-            .for_each(|(r, row)| f(r, row));
+        buf.par_chunks_mut(width).enumerate().for_each(|(r, row)| f(r, row));
     } else {
-        buf.chunks_mut(width)
-            .enumerate()
-            .for_each(|(r, row)| f(r, row));
+        buf.chunks_mut(width).enumerate().for_each(|(r, row)| f(r, row));
     }
 }
 
@@ -243,6 +231,7 @@ fn layer_forward<R: Real>(
     let g4 = 4 * h;
     let lay = &params.layout.lstm[l];
     let bias = params.get(&lay.b);
+    let sp = span("forward: input projection");
     // Z = X·W_ih + b for all positions at once.
     if l == 0 {
         // Per-symbol projection: P = embedding · W_ih0, [V, 4H]; then Z[r] = P[x_r] + b.
@@ -277,17 +266,12 @@ fn layer_forward<R: Real>(
     let bh = b * h;
     cache.h[..bh].copy_from_slice(&state.h[l * bh..][..bh]);
     cache.c[..bh].copy_from_slice(&state.c[l * bh..][..bh]);
+    drop(sp);
+    let sp = span("forward: recurrent steps");
     ws.panels.pack_forward(params.get(&lay.w_hh), h);
-    recurrent::forward(
-        &mut cache.act,
-        &mut cache.h,
-        &mut cache.c,
-        &mut cache.tc,
-        &ws.panels,
-        b,
-        t,
-        h,
-    );
+    recurrent::forward(&mut cache.act, &mut cache.h, &mut cache.c, &mut cache.tc, &ws.panels, b, t, h);
+    drop(sp);
+    let _sp = span("forward: dropout");
     // Carry the final state to the next window.
     state.h[l * bh..][..bh].copy_from_slice(&cache.h[t * bh..]);
     state.c[l * bh..][..bh].copy_from_slice(&cache.c[t * bh..]);
@@ -326,6 +310,7 @@ fn layer_forward<R: Real>(
 /// dlogits = (p - onehot(target)) / N
 /// ```
 fn output_forward<R: Real>(params: &Params<R>, ws: &mut Workspace<R>) -> Loss {
+    let _sp = span("forward: dense + softmax");
     let cfg = ws.cfg;
     let (n, v, h) = (ws.b * ws.t, cfg.vocab, cfg.hidden);
     let db = params.get(&params.layout.dense_b);
@@ -397,10 +382,7 @@ pub fn forward<R: Real>(
 
 fn check_params<R: Real>(params: &Params<R>, ws: &Workspace<R>, state: &State<R>) -> Result<()> {
     if params.config != ws.cfg {
-        return Err(Error::Shape(format!(
-            "parameters are for {:?}, the workspace for {:?}",
-            params.config, ws.cfg
-        )));
+        return Err(Error::Shape(format!("parameters are for {:?}, the workspace for {:?}", params.config, ws.cfg)));
     }
     let n = ws.cfg.layers * ws.b * ws.cfg.hidden;
     if state.h.len() != n || state.c.len() != n {
@@ -429,13 +411,7 @@ fn check_params<R: Real>(params: &Params<R>, ws: &Workspace<R>, state: &State<R>
 /// dW_ih = Xᵀ · dZ,   dX = dZ · W_ihᵀ                inverts Z = X·W_ih + b
 /// layer 0: G[v] = Σ_{r: x_r = v} dZ[r];  dW_ih0 = Eᵀ·G;  dE = G·W_ih0ᵀ
 /// ```
-fn layer_backward<R: Real>(
-    params: &Params<R>,
-    grads: &mut Params<R>,
-    ws: &mut Workspace<R>,
-    l: usize,
-    cur: usize,
-) {
+fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>, l: usize, cur: usize) {
     let cfg = ws.cfg;
     let (b, t, h) = (ws.b, ws.t, cfg.hidden);
     let (g4, bh, n) = (4 * h, b * h, b * t);
@@ -451,22 +427,13 @@ fn layer_backward<R: Real>(
                 *d *= m;
             }
         }
+        let _sp = span("backward: recurrent steps");
         ws.panels.pack_backward(w_hh, h);
-        recurrent::backward(
-            &mut cache.act,
-            &cache.c,
-            &cache.tc,
-            dy,
-            &mut ws.dh_rec,
-            &mut ws.dc,
-            &ws.panels,
-            b,
-            t,
-            h,
-        );
+        recurrent::backward(&mut cache.act, &cache.c, &cache.tc, dy, &mut ws.dh_rec, &mut ws.dc, &ws.panels, b, t, h);
         ws.dh0[l * bh..][..bh].copy_from_slice(&ws.dh_rec);
         ws.dc0[l * bh..][..bh].copy_from_slice(&ws.dc);
     }
+    let sp = span("backward: dW_hh, db");
     let cache = &ws.layers[l];
     let dz = &cache.act[..];
     // dW_hh = H_prevᵀ · dZ, H_prev = [h_{-1}, ..., h_{T-2}] = blocks 0..T of cache.h
@@ -478,15 +445,11 @@ fn layer_backward<R: Real>(
         MatMut::new(grads.get_mut(&lay.w_hh), h, g4),
     );
     col_sums(dz, n, g4, grads.get_mut(&lay.b));
+    drop(sp);
+    let _sp = span("backward: dW_ih, dX");
     if l > 0 {
         let x = layer_out(&ws.layers[l - 1], bh);
-        gemm(
-            R::ONE,
-            Mat::new(x, n, h).t(),
-            Mat::new(dz, n, g4),
-            R::ZERO,
-            MatMut::new(grads.get_mut(&lay.w_ih), h, g4),
-        );
+        gemm(R::ONE, Mat::new(x, n, h).t(), Mat::new(dz, n, g4), R::ZERO, MatMut::new(grads.get_mut(&lay.w_ih), h, g4));
         gemm(
             R::ONE,
             Mat::new(dz, n, g4),
@@ -527,11 +490,7 @@ fn layer_backward<R: Real>(
 
 /// Backward pass of the whole network after [`forward`]: fills `grads` with d loss / d params and
 /// `ws.dh0`, `ws.dc0` with d loss / d (h0, c0).
-pub fn backward<R: Real>(
-    params: &Params<R>,
-    grads: &mut Params<R>,
-    ws: &mut Workspace<R>,
-) -> Result<()> {
+pub fn backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>) -> Result<()> {
     if grads.config != params.config {
         return Err(Error::Shape("gradient buffer is for another model".into()));
     }
@@ -540,6 +499,7 @@ pub fn backward<R: Real>(
     let lo = &params.layout;
     // Output layer: dW_d = y_topᵀ · dlogits, db_d = Σ dlogits, dy_top = dlogits · W_dᵀ.
     {
+        let _sp = span("backward: dense");
         let top = layer_out(&ws.layers[cfg.layers - 1], ws.b * h);
         gemm(
             R::ONE,

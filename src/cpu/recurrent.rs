@@ -23,24 +23,21 @@ pub struct Panels<R> {
 impl<R: Real> Panels<R> {
     /// Packs `count` panels of depth `k`; `at(panel, row, col)` gives the element or None
     /// (zero padding past the matrix edge).
-    fn pack(
-        &mut self,
-        k: usize,
-        count: usize,
-        at: impl Fn(usize, usize, usize) -> Option<R> + Sync,
-    ) {
+    fn pack(&mut self, k: usize, count: usize, at: impl Fn(usize, usize, usize) -> Option<R> + Sync) {
         self.k = k;
         self.data.resize(count * k * PANEL, R::ZERO);
-        self.data
-            .par_chunks_mut(k * PANEL)
-            .enumerate()
-            .for_each(|(p, dst)| {
-                for kk in 0..k {
-                    for j in 0..PANEL {
-                        dst[kk * PANEL + j] = at(p, kk, j).unwrap_or(R::ZERO);
-                    }
+        self.data.par_chunks_mut(k * PANEL).enumerate().for_each(|(p, dst)| {
+            for kk in 0..k {
+                for j in 0..PANEL {
+                    dst[kk * PANEL + j] = at(p, kk, j).unwrap_or(R::ZERO);
                 }
-            });
+            }
+        });
+    }
+
+    /// A copy of panel `p` (for benchmarks).
+    pub fn panel_copy(&self, p: usize) -> Vec<R> {
+        self.panel(p).to_vec()
     }
 
     fn panel(&self, p: usize) -> &[R] {
@@ -90,13 +87,23 @@ fn my_panels(me: usize, n: usize, np: usize) -> std::ops::Range<usize> {
 /// gates and the cell of its blocks for every batch row, then waits for the others: h_t is
 /// complete before anyone starts step t+1.
 #[allow(clippy::too_many_arguments)]
-pub fn forward<R: Real>(act: &mut [R], h: &mut [R], c: &mut [R], tc: &mut [R], w: &Panels<R>, b: usize, t: usize, hd: usize) {
+pub fn forward<R: Real>(
+    act: &mut [R],
+    h: &mut [R],
+    c: &mut [R],
+    tc: &mut [R],
+    w: &Panels<R>,
+    b: usize,
+    t: usize,
+    hd: usize,
+) {
     let (np, bh, g4) = (hd.div_ceil(PANEL), b * hd, 4 * hd);
     assert!(act.len() >= t * b * g4 && h.len() >= (t + 1) * bh && c.len() >= (t + 1) * bh && tc.len() >= t * bh);
     assert!(w.k == hd && w.data.len() >= 4 * np * hd * PANEL, "forward panels were not packed for H = {hd}");
     let n = rayon::current_num_threads().clamp(1, np);
     let barrier = SpinBarrier::new(n);
-    let (sa, sh, sc, stc) = (Shared(act.as_mut_ptr()), Shared(h.as_mut_ptr()), Shared(c.as_mut_ptr()), Shared(tc.as_mut_ptr()));
+    let (sa, sh, sc, stc) =
+        (Shared(act.as_mut_ptr()), Shared(h.as_mut_ptr()), Shared(c.as_mut_ptr()), Shared(tc.as_mut_ptr()));
     run_team(n, |me| {
         let mut outs: Vec<&mut [R]> = Vec::with_capacity(b);
         for ti in 0..t {
@@ -120,7 +127,8 @@ pub fn forward<R: Real>(act: &mut [R], h: &mut [R], c: &mut [R], tc: &mut [R], w
                     let o = r * hd + u0;
                     let gates = Gates { i: zrow(r, 0), f: zrow(r, 1), g: zrow(r, 2), o: zrow(r, 3) };
                     let (c_prev, c_new) = unsafe { (sc.slice(ti * bh + o, nu), sc.slice_mut((ti + 1) * bh + o, nu)) };
-                    let (tc_t, h_new) = unsafe { (stc.slice_mut(ti * bh + o, nu), sh.slice_mut((ti + 1) * bh + o, nu)) };
+                    let (tc_t, h_new) =
+                        unsafe { (stc.slice_mut(ti * bh + o, nu), sh.slice_mut((ti + 1) * bh + o, nu)) };
                     R::cell_forward(gates, c_prev, c_new, tc_t, h_new);
                 }
             }
@@ -188,7 +196,14 @@ pub fn backward<R: Real>(
                     let gates = Gates { i: z(0), f: z(1), g: z(2), o: z(3) };
                     let o = r * hd + u0;
                     let (dh, dcr) = unsafe { (sdh.slice(o, nu), sdc.slice_mut(o, nu)) };
-                    R::cell_backward(gates, &c[ti * bh + o..][..nu], &tc[ti * bh + o..][..nu], &dh_up[ti * bh + o..][..nu], dh, dcr);
+                    R::cell_backward(
+                        gates,
+                        &c[ti * bh + o..][..nu],
+                        &tc[ti * bh + o..][..nu],
+                        &dh_up[ti * bh + o..][..nu],
+                        dh,
+                        dcr,
+                    );
                 }
             }
             barrier.wait();

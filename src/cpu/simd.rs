@@ -50,10 +50,7 @@ impl Isa {
 
     /// Every instruction set this CPU can run, scalar first.
     pub fn all_available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
-            .into_iter()
-            .filter(|i| i.available())
-            .collect()
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.available()).collect()
     }
 }
 
@@ -73,33 +70,15 @@ pub fn isa() -> Isa {
 }
 
 fn check_cell(hd: usize, gates: &[usize], others: &[usize]) {
-    assert!(
-        gates.iter().chain(others).all(|&n| n == hd),
-        "cell kernel: inconsistent lengths"
-    );
+    assert!(gates.iter().chain(others).all(|&n| n == hd), "cell kernel: inconsistent lengths");
 }
 
 /// LSTM cell forward on one row (or a block of its units) with instruction set `isa` (see
 /// [`crate::real::cell_forward_scalar`] for the equations). Panics if `isa` is not available
 /// on this CPU or the slice lengths disagree (both are programming errors).
-pub fn cell_forward(
-    isa: Isa,
-    z: Gates<'_, f32>,
-    c_prev: &[f32],
-    c: &mut [f32],
-    tc: &mut [f32],
-    h: &mut [f32],
-) {
-    check_cell(
-        c.len(),
-        &[z.i.len(), z.f.len(), z.g.len(), z.o.len()],
-        &[c_prev.len(), tc.len(), h.len()],
-    );
-    assert!(
-        isa.available(),
-        "{} is not available on this CPU",
-        isa.name()
-    );
+pub fn cell_forward(isa: Isa, z: Gates<'_, f32>, c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
+    check_cell(c.len(), &[z.i.len(), z.f.len(), z.g.len(), z.o.len()], &[c_prev.len(), tc.len(), h.len()]);
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
     match isa {
         Isa::Scalar => cell_forward_scalar(z, c_prev, c, tc, h),
         // SAFETY: the feature is present (checked above) and the lengths agree (checked above),
@@ -129,11 +108,7 @@ pub fn cell_backward(
         &[act.i.len(), act.f.len(), act.g.len(), act.o.len()],
         &[c_prev.len(), tc.len(), dh_up.len(), dh_rec.len()],
     );
-    assert!(
-        isa.available(),
-        "{} is not available on this CPU",
-        isa.name()
-    );
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
     match isa {
         Isa::Scalar => cell_backward_scalar(act, c_prev, tc, dh_up, dh_rec, dc),
         // SAFETY: as in `cell_forward`.
@@ -160,22 +135,12 @@ pub fn panel_kernel(
     accumulate: bool,
 ) {
     let rows = out.len();
-    assert!(
-        panel.len() >= k * PANEL,
-        "panel_kernel: panel shorter than K x 32"
-    );
-    assert!(
-        rows == 0 || ((rows - 1) * lda + k <= a.len() && k <= lda),
-        "panel_kernel: A too short"
-    );
+    assert!(panel.len() >= k * PANEL, "panel_kernel: panel shorter than K x 32");
+    assert!(rows == 0 || ((rows - 1) * lda + k <= a.len() && k <= lda), "panel_kernel: A too short");
     if isa == Isa::Scalar || out.iter().any(|r| r.len() != PANEL) {
         return panel_kernel_scalar(a, lda, k, panel, out, accumulate);
     }
-    assert!(
-        isa.available(),
-        "{} is not available on this CPU",
-        isa.name()
-    );
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
     #[cfg(target_arch = "x86_64")]
     {
         let mut r0 = 0;
@@ -188,12 +153,8 @@ pub fn panel_kernel(
             // row r0 and every output row holds 32 (both checked above); the panel holds K x 32.
             unsafe {
                 match (isa, n) {
-                    (Isa::Avx512, 8) => {
-                        avx512::panel::<8>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate)
-                    }
-                    (Isa::Avx512, _) => {
-                        avx512::panel::<1>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate)
-                    }
+                    (Isa::Avx512, 8) => avx512::panel::<8>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate),
+                    (Isa::Avx512, _) => avx512::panel::<1>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate),
                     (_, 4) => avx2::panel::<4>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate),
                     _ => avx2::panel::<1>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate),
                 }
@@ -216,11 +177,7 @@ pub enum Func {
 
 /// Applies `f` in place to every element with instruction set `isa`.
 pub fn map(isa: Isa, f: Func, x: &mut [f32]) {
-    assert!(
-        isa.available(),
-        "{} is not available on this CPU",
-        isa.name()
-    );
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
     match isa {
         Isa::Scalar => {
             for v in x.iter_mut() {
@@ -339,12 +296,7 @@ macro_rules! kernels {
             h: &mut [f32],
         ) {
             let hd = c.len();
-            let (zi, zf, zg, zo) = (
-                z.i.as_mut_ptr(),
-                z.f.as_mut_ptr(),
-                z.g.as_mut_ptr(),
-                z.o.as_mut_ptr(),
-            );
+            let (zi, zf, zg, zo) = (z.i.as_mut_ptr(), z.f.as_mut_ptr(), z.g.as_mut_ptr(), z.o.as_mut_ptr());
             let mut j = 0;
             while j < hd {
                 let n = L.min(hd - j);
@@ -379,12 +331,7 @@ macro_rules! kernels {
             dc: &mut [f32],
         ) {
             let hd = dc.len();
-            let (pi, pf, pg, po) = (
-                act.i.as_mut_ptr(),
-                act.f.as_mut_ptr(),
-                act.g.as_mut_ptr(),
-                act.o.as_mut_ptr(),
-            );
+            let (pi, pf, pg, po) = (act.i.as_mut_ptr(), act.f.as_mut_ptr(), act.g.as_mut_ptr(), act.o.as_mut_ptr());
             let one = splat(1.0);
             let mut j = 0;
             while j < hd {
@@ -500,10 +447,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     fn round_pow2(x: V) -> (V, V) {
         let n = _mm256_cvtps_epi32(x);
-        let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
-            n,
-            _mm256_set1_epi32(127),
-        )));
+        let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n, _mm256_set1_epi32(127))));
         (_mm256_cvtepi32_ps(n), pow2n)
     }
 
@@ -519,9 +463,7 @@ mod avx2 {
                 *x = _mm256_fmadd_ps(*x, m, a);
             }
         }
-        let s = acc
-            .iter()
-            .fold(_mm256_setzero_ps(), |s, &x| _mm256_add_ps(s, x));
+        let s = acc.iter().fold(_mm256_setzero_ps(), |s, &x| _mm256_add_ps(s, x));
         // SAFETY: storing into a local array of the vector's width.
         let sum: f32 = unsafe {
             {
@@ -567,11 +509,7 @@ mod avx2 {
             for (q, &v) in acc_r.iter().enumerate() {
                 // SAFETY: every output row holds 32 elements (checked by the caller).
                 unsafe {
-                    let v = if accumulate {
-                        _mm256_add_ps(_mm256_loadu_ps(p.add(8 * q)), v)
-                    } else {
-                        v
-                    };
+                    let v = if accumulate { _mm256_add_ps(_mm256_loadu_ps(p.add(8 * q)), v) } else { v };
                     _mm256_storeu_ps(p.add(8 * q), v);
                 }
             }
@@ -647,10 +585,7 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     fn round_pow2(x: V) -> (V, V) {
         let n = _mm512_cvtps_epi32(x);
-        let pow2n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
-            n,
-            _mm512_set1_epi32(127),
-        )));
+        let pow2n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n, _mm512_set1_epi32(127))));
         (_mm512_cvtepi32_ps(n), pow2n)
     }
 
@@ -666,9 +601,7 @@ mod avx512 {
                 *x = _mm512_fmadd_ps(*x, m, a);
             }
         }
-        let s = acc
-            .iter()
-            .fold(_mm512_setzero_ps(), |s, &x| _mm512_add_ps(s, x));
+        let s = acc.iter().fold(_mm512_setzero_ps(), |s, &x| _mm512_add_ps(s, x));
         let sum: f32 = _mm512_reduce_add_ps(s);
         (iters as f64 * 12.0 * 16.0 * 2.0, sum)
     }
@@ -701,11 +634,7 @@ mod avx512 {
             for (q, &v) in acc_r.iter().enumerate() {
                 // SAFETY: every output row holds 32 elements (checked by the caller).
                 unsafe {
-                    let v = if accumulate {
-                        _mm512_add_ps(_mm512_loadu_ps(p.add(16 * q)), v)
-                    } else {
-                        v
-                    };
+                    let v = if accumulate { _mm512_add_ps(_mm512_loadu_ps(p.add(16 * q)), v) } else { v };
                     _mm512_storeu_ps(p.add(16 * q), v);
                 }
             }
