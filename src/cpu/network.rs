@@ -12,7 +12,7 @@ use super::recurrent::{self, Panels};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Params};
 use crate::real::Real;
-use crate::rng::{Key, stream};
+use crate::rng::{Key, stream, uniform_at};
 use rayon::prelude::*;
 
 /// The carried state: `h, c: [L, B, H]`.
@@ -268,8 +268,8 @@ fn layer_forward<R: Real>(
     cache.c[..bh].copy_from_slice(&state.c[l * bh..][..bh]);
     drop(sp);
     let sp = span("forward: recurrent steps");
-    ws.panels.pack_forward(params.get(&lay.w_hh), h);
-    recurrent::forward(&mut cache.act, &mut cache.h, &mut cache.c, &mut cache.tc, &ws.panels, b, t, h);
+    let w_hh = params.get(&lay.w_hh);
+    recurrent::forward(&mut cache.act, &mut cache.h, &mut cache.c, &mut cache.tc, w_hh, &mut ws.panels, b, t, h);
     drop(sp);
     let _sp = span("forward: dropout");
     // Carry the final state to the next window.
@@ -282,17 +282,19 @@ fn layer_forward<R: Real>(
             let keep = R::from_f64(1.0 / (1.0 - p as f64));
             cache.mask.resize(t * bh, R::ZERO);
             cache.y.resize(t * bh, R::ZERO);
-            let s = stream::DROPOUT + l as u32;
-            for_rows(&mut cache.mask, h, |r, row| {
-                for (j, m) in row.iter_mut().enumerate() {
-                    let u = d.key.uniform(d.counter, s, (r * h + j) as u32);
-                    *m = if u >= p { keep } else { R::ZERO };
-                }
-            });
+            let base = d.key.base(d.counter, stream::DROPOUT + l as u32);
+            // mask index = (t*B + b)*H + j, the flat position in the time-major [T*B, H] output.
+            const CH: usize = 1 << 14;
             let hs = &cache.h[bh..];
-            for ((y, &hv), &m) in cache.y.iter_mut().zip(hs).zip(&cache.mask) {
-                *y = hv * m;
-            }
+            cache.mask.par_chunks_mut(CH).zip(cache.y.par_chunks_mut(CH)).zip(hs.par_chunks(CH)).enumerate().for_each(
+                |(ci, ((m, y), hv))| {
+                    for (j, ((m, y), &hv)) in m.iter_mut().zip(y.iter_mut()).zip(hv).enumerate() {
+                        let u = uniform_at(base, (ci * CH + j) as u32);
+                        *m = if u >= p { keep } else { R::ZERO };
+                        *y = hv * *m;
+                    }
+                },
+            );
         }
         _ => {
             cache.mask.clear();
@@ -428,12 +430,12 @@ fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut W
             }
         }
         let _sp = span("backward: recurrent steps");
-        ws.panels.pack_backward(w_hh, h);
-        recurrent::backward(&mut cache.act, &cache.c, &cache.tc, dy, &mut ws.dh_rec, &mut ws.dc, &ws.panels, b, t, h);
+        let db = grads.get_mut(&lay.b);
+        recurrent::backward(&mut cache.act, &cache.c, &cache.tc, dy, &mut ws.dh_rec, &mut ws.dc, db, w_hh, &mut ws.panels, b, t, h);
         ws.dh0[l * bh..][..bh].copy_from_slice(&ws.dh_rec);
         ws.dc0[l * bh..][..bh].copy_from_slice(&ws.dc);
     }
-    let sp = span("backward: dW_hh, db");
+    let sp = span("backward: dW_hh");
     let cache = &ws.layers[l];
     let dz = &cache.act[..];
     // dW_hh = H_prevᵀ · dZ, H_prev = [h_{-1}, ..., h_{T-2}] = blocks 0..T of cache.h
@@ -444,7 +446,6 @@ fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut W
         R::ZERO,
         MatMut::new(grads.get_mut(&lay.w_hh), h, g4),
     );
-    col_sums(dz, n, g4, grads.get_mut(&lay.b));
     drop(sp);
     let _sp = span("backward: dW_ih, dX");
     if l > 0 {

@@ -11,7 +11,6 @@
 
 use super::team::{Shared, SpinBarrier, run_team};
 use crate::real::{Gates, PANEL, Real};
-use rayon::prelude::*;
 
 /// A weight matrix packed into `[K, 32]` column panels, each contiguous.
 #[derive(Clone, Debug, Default)]
@@ -23,16 +22,34 @@ pub struct Panels<R> {
 impl<R: Real> Panels<R> {
     /// Packs `count` panels of depth `k`; `at(panel, row, col)` gives the element or None
     /// (zero padding past the matrix edge).
-    fn pack(&mut self, k: usize, count: usize, at: impl Fn(usize, usize, usize) -> Option<R> + Sync) {
+    /// Makes room for `count` panels of depth `k`.
+    fn prepare(&mut self, k: usize, count: usize) {
         self.k = k;
         self.data.resize(count * k * PANEL, R::ZERO);
-        self.data.par_chunks_mut(k * PANEL).enumerate().for_each(|(p, dst)| {
-            for kk in 0..k {
-                for j in 0..PANEL {
-                    dst[kk * PANEL + j] = at(p, kk, j).unwrap_or(R::ZERO);
-                }
+    }
+
+    /// Fills `dst: [H, 32]` with gate `g`'s columns for units 32p.. of `w_hh: [H, 4H]`
+    /// (zero past the last unit).
+    fn pack_forward_panel(dst: &mut [R], w_hh: &[R], hd: usize, g: usize, p: usize) {
+        let (u0, nu) = (p * PANEL, PANEL.min(hd - p * PANEL));
+        for (kk, d) in dst.chunks_exact_mut(PANEL).enumerate() {
+            d[..nu].copy_from_slice(&w_hh[kk * 4 * hd + g * hd + u0..][..nu]);
+            d[nu..].fill(R::ZERO);
+        }
+    }
+
+    /// Fills `dst: [4H, 32]` with the rows of `w_hh: [H, 4H]` for units 32p.., transposed:
+    /// `dst[k][j] = w_hh[32p + j][k]` (zero past the last unit).
+    fn pack_backward_panel(dst: &mut [R], w_hh: &[R], hd: usize, p: usize) {
+        let (u0, nu) = (p * PANEL, PANEL.min(hd - p * PANEL));
+        if nu < PANEL {
+            dst.fill(R::ZERO);
+        }
+        for j in 0..nu {
+            for (kk, &v) in w_hh[(u0 + j) * 4 * hd..][..4 * hd].iter().enumerate() {
+                dst[kk * PANEL + j] = v;
             }
-        });
+        }
     }
 
     /// A copy of panel `p` (for benchmarks).
@@ -47,19 +64,19 @@ impl<R: Real> Panels<R> {
     /// Packs `w_hh: [H, 4H]` for the forward step: gate g's units 32p.. go to panel `g*np + p`.
     pub fn pack_forward(&mut self, w_hh: &[R], hd: usize) {
         let np = hd.div_ceil(PANEL);
-        self.pack(hd, 4 * np, |q, kk, j| {
-            let (g, unit) = (q / np, (q % np) * PANEL + j);
-            (unit < hd).then(|| w_hh[kk * 4 * hd + g * hd + unit])
-        });
+        self.prepare(hd, 4 * np);
+        for (q, dst) in self.data.chunks_exact_mut(hd * PANEL).enumerate() {
+            Self::pack_forward_panel(dst, w_hh, hd, q / np, q % np);
+        }
     }
 
     /// Packs `W_hhᵀ: [4H, H]` for the backward step: units 32p.. go to panel p.
     pub fn pack_backward(&mut self, w_hh: &[R], hd: usize) {
         let np = hd.div_ceil(PANEL);
-        self.pack(4 * hd, np, |p, kk, j| {
-            let unit = p * PANEL + j;
-            (unit < hd).then(|| w_hh[unit * 4 * hd + kk])
-        });
+        self.prepare(4 * hd, np);
+        for (p, dst) in self.data.chunks_exact_mut(4 * hd * PANEL).enumerate() {
+            Self::pack_backward_panel(dst, w_hh, hd, p);
+        }
     }
 }
 
@@ -92,19 +109,34 @@ pub fn forward<R: Real>(
     h: &mut [R],
     c: &mut [R],
     tc: &mut [R],
-    w: &Panels<R>,
+    w_hh: &[R],
+    panels: &mut Panels<R>,
     b: usize,
     t: usize,
     hd: usize,
 ) {
     let (np, bh, g4) = (hd.div_ceil(PANEL), b * hd, 4 * hd);
     assert!(act.len() >= t * b * g4 && h.len() >= (t + 1) * bh && c.len() >= (t + 1) * bh && tc.len() >= t * bh);
-    assert!(w.k == hd && w.data.len() >= 4 * np * hd * PANEL, "forward panels were not packed for H = {hd}");
+    assert!(w_hh.len() == hd * g4, "w_hh must be [H, 4H]");
+    panels.prepare(hd, 4 * np);
+    let pk = hd * PANEL;
+    let sw = Shared(panels.data.as_mut_ptr());
     let n = rayon::current_num_threads().clamp(1, np);
     let barrier = SpinBarrier::new(n);
     let (sa, sh, sc, stc) =
         (Shared(act.as_mut_ptr()), Shared(h.as_mut_ptr()), Shared(c.as_mut_ptr()), Shared(tc.as_mut_ptr()));
     run_team(n, |me| {
+        // Each member packs the panels it will use (they stay in its core's cache); no one
+        // else reads them, so no barrier is needed before use.
+        for p in my_panels(me, n, np) {
+            for g in 0..4 {
+                // SAFETY: panel g*np+p lies in the buffer (prepared above) and belongs to this member only.
+                let dst = unsafe { sw.slice_mut((g * np + p) * pk, pk) };
+                Panels::pack_forward_panel(dst, w_hh, hd, g, p);
+            }
+        }
+        // SAFETY: written above by this member; nobody writes it during the steps.
+        let panel = |q: usize| unsafe { sw.slice(q * pk, pk) };
         let mut outs: Vec<&mut [R]> = Vec::with_capacity(b);
         for ti in 0..t {
             // SAFETY (all accesses below): the ranges lie inside the buffers (asserted above).
@@ -120,7 +152,7 @@ pub fn forward<R: Real>(
                     outs.clear();
                     outs.extend((0..b).map(|r| zrow(r, g)));
                     // z_t[:, gate g, units of p] += h_{t-1} · W_hh[:, gate g, units of p]
-                    rows_times_panel(h_prev, hd, hd, w.panel(g * np + p), &mut outs, true);
+                    rows_times_panel(h_prev, hd, hd, panel(g * np + p), &mut outs, true);
                 }
                 outs.clear();
                 for r in 0..b {
@@ -142,6 +174,7 @@ pub fn forward<R: Real>(
 /// ```text
 /// act: [T*B, 4H]  holds the activations on entry, dz_t on return
 /// dh_up: [T*B, H] d loss / d h_t from above (after the dropout mask)
+/// db: [4H]        receives Σ_t Σ_rows dz_t, the bias gradient
 /// for t = T-1 .. 0:
 ///     dh_rec = dz_{t+1} · W_hhᵀ   (0 at t = T-1)
 ///     (dz_t, dc) = cell_backward(act_t, c_{t-1}, tanh c_t, dh_up_t + dh_rec, dc)
@@ -156,20 +189,31 @@ pub fn backward<R: Real>(
     dh_up: &[R],
     dh_rec: &mut [R],
     dc: &mut [R],
-    wt: &Panels<R>,
+    db: &mut [R],
+    w_hh: &[R],
+    panels: &mut Panels<R>,
     b: usize,
     t: usize,
     hd: usize,
 ) {
     let (np, bh, g4) = (hd.div_ceil(PANEL), b * hd, 4 * hd);
     assert!(act.len() >= t * b * g4 && c.len() >= t * bh && tc.len() >= t * bh && dh_up.len() >= t * bh);
-    assert!(dh_rec.len() >= bh && dc.len() >= bh);
-    assert!(wt.k == g4 && wt.data.len() >= np * g4 * PANEL, "backward panels were not packed for H = {hd}");
+    assert!(dh_rec.len() >= bh && dc.len() >= bh && db.len() == g4 && w_hh.len() == hd * g4);
     dc.fill(R::ZERO);
+    db.fill(R::ZERO);
+    panels.prepare(g4, np);
+    let pk = g4 * PANEL;
+    let sw = Shared(panels.data.as_mut_ptr());
     let n = rayon::current_num_threads().clamp(1, np);
     let barrier = SpinBarrier::new(n);
-    let (sa, sdh, sdc) = (Shared(act.as_mut_ptr()), Shared(dh_rec.as_mut_ptr()), Shared(dc.as_mut_ptr()));
+    let (sa, sdh, sdc, sdb) = (Shared(act.as_mut_ptr()), Shared(dh_rec.as_mut_ptr()), Shared(dc.as_mut_ptr()), Shared(db.as_mut_ptr()));
     run_team(n, |me| {
+        for p in my_panels(me, n, np) {
+            // SAFETY: panel p lies in the buffer (prepared above) and belongs to this member only.
+            Panels::pack_backward_panel(unsafe { sw.slice_mut(p * pk, pk) }, w_hh, hd, p);
+        }
+        // SAFETY: written above by this member; nobody writes it afterwards.
+        let panel = |p: usize| unsafe { sw.slice(p * pk, pk) };
         let mut outs: Vec<&mut [R]> = Vec::with_capacity(b);
         let dh_of = |p: usize, outs: &mut Vec<&mut [R]>, dz: Option<&[R]>| {
             let (u0, nu) = (p * PANEL, PANEL.min(hd - p * PANEL));
@@ -177,7 +221,7 @@ pub fn backward<R: Real>(
             // SAFETY: member-owned units of dh_rec (see below).
             outs.extend((0..b).map(|r| unsafe { sdh.slice_mut(r * hd + u0, nu) }));
             match dz {
-                Some(dz) => rows_times_panel(dz, g4, g4, wt.panel(p), outs, false),
+                Some(dz) => rows_times_panel(dz, g4, g4, panel(p), outs, false),
                 None => outs.iter_mut().for_each(|s| s.fill(R::ZERO)),
             }
         };
@@ -204,6 +248,16 @@ pub fn backward<R: Real>(
                         dh,
                         dcr,
                     );
+                }
+                // db += Σ_rows dz_t for this member's units (time T-1 down to 0, rows in order:
+                // a fixed order, whatever the team size).
+                for g in 0..4 {
+                    // SAFETY: this member's units of gate g in db, and of block ti of act.
+                    let acc = unsafe { sdb.slice_mut(g * hd + u0, nu) };
+                    for r in 0..b {
+                        let dz = unsafe { sa.slice((ti * b + r) * g4 + g * hd + u0, nu) };
+                        acc.iter_mut().zip(dz).for_each(|(a, &d)| *a += d);
+                    }
                 }
             }
             barrier.wait();
