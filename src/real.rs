@@ -91,11 +91,20 @@ pub trait Real:
         cell_backward_scalar(act, c_prev, tc, dh_up, dh_rec, dc)
     }
 
-    /// The recurrent kernel's inner block: `out[r][j] (+)= Σ_k a[r·lda + k] · panel[k·32 + j]`
-    /// for every row `r` of `out` (at most 8) and `j < out[r].len() <= 32`; `panel: [K, 32]`.
+    /// The panel kernel's block: `out[r][j] (+)= Σ_k a[r·rsa + k·csa] · panel[k·32 + j]` for
+    /// every row `r` of `out` (at most 8) and `j < out[r].len() <= 32`; `panel: [K, 32]`.
     /// Accumulates into `out` when `accumulate`, else overwrites. `f32` overrides with SIMD.
-    fn panel_kernel(a: &[Self], lda: usize, k: usize, panel: &[Self], out: &mut [&mut [Self]], accumulate: bool) {
-        panel_kernel_scalar(a, lda, k, panel, out, accumulate)
+    #[allow(clippy::too_many_arguments)]
+    fn panel_kernel(
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        k: usize,
+        panel: &[Self],
+        out: &mut [&mut [Self]],
+        accumulate: bool,
+    ) {
+        panel_kernel_scalar(a, rsa, csa, k, panel, out, accumulate)
     }
 }
 
@@ -103,9 +112,11 @@ pub trait Real:
 pub const PANEL: usize = 32;
 
 /// The scalar recurrent block kernel (see [`Real::panel_kernel`]).
+#[allow(clippy::too_many_arguments)]
 pub fn panel_kernel_scalar<R: Real>(
     a: &[R],
-    lda: usize,
+    rsa: usize,
+    csa: usize,
     k: usize,
     panel: &[R],
     out: &mut [&mut [R]],
@@ -113,8 +124,8 @@ pub fn panel_kernel_scalar<R: Real>(
 ) {
     for (r, row) in out.iter_mut().enumerate() {
         let mut acc = [R::ZERO; PANEL];
-        let ar = &a[r * lda..r * lda + k];
-        for (&av, w) in ar.iter().zip(panel.chunks_exact(PANEL)) {
+        for (kk, w) in panel.chunks_exact(PANEL).take(k).enumerate() {
+            let av = a[r * rsa + kk * csa];
             for (x, &wv) in acc.iter_mut().zip(w) {
                 *x += av * wv;
             }
@@ -331,7 +342,15 @@ impl Real for f32 {
     fn cell_backward(act: Gates<'_, f32>, c_prev: &[f32], tc: &[f32], dh_up: &[f32], dh_rec: &[f32], dc: &mut [f32]) {
         crate::cpu::simd::cell_backward(crate::cpu::simd::isa(), act, c_prev, tc, dh_up, dh_rec, dc)
     }
-    fn panel_kernel(a: &[f32], lda: usize, k: usize, panel: &[f32], out: &mut [&mut [f32]], accumulate: bool) {
-        crate::cpu::simd::panel_kernel(crate::cpu::simd::isa(), a, lda, k, panel, out, accumulate)
+    fn panel_kernel(
+        a: &[f32],
+        rsa: usize,
+        csa: usize,
+        k: usize,
+        panel: &[f32],
+        out: &mut [&mut [f32]],
+        accumulate: bool,
+    ) {
+        crate::cpu::simd::panel_kernel(crate::cpu::simd::isa(), a, rsa, csa, k, panel, out, accumulate)
     }
 }

@@ -124,7 +124,7 @@ fn panel_kernel_matches_scalar() {
                 let run = |isa: Isa| {
                     let mut c = init.clone();
                     let mut outs: Vec<&mut [f32]> = c.chunks_mut(32).take(rows).collect();
-                    simd::panel_kernel(isa, &a, lda, k, &panel, &mut outs, accumulate);
+                    simd::panel_kernel(isa, &a, lda, 1, k, &panel, &mut outs, accumulate);
                     c
                 };
                 let (want, got) = (run(Isa::Scalar), run(isa));

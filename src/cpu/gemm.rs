@@ -192,6 +192,44 @@ mod tests {
     }
 
     #[test]
+    fn panel_gemm_matches_naive() {
+        // K = 600 spans three K blocks; M = 21 leaves a 5-row tail; N = 70 a 6-column panel.
+        let (m, k, n) = (21, 600, 70);
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 31) % 17) as f64 / 8.0 - 1.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 7) % 13) as f64 / 8.0 - 0.75).collect();
+        let want = naive(&a, &b, m, k, n);
+        // A given transposed ([k, m] storage viewed as its transpose), B given transposed too.
+        let mut at = vec![0.0; k * m];
+        let mut bt = vec![0.0; n * k];
+        for i in 0..m {
+            for p in 0..k {
+                at[p * m + i] = a[i * k + p];
+            }
+        }
+        for p in 0..k {
+            for j in 0..n {
+                bt[j * k + p] = b[p * n + j];
+            }
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let mut scratch = Vec::new();
+        let (mut c1, mut c2) = (vec![7.0; m * n], vec![1.0; m * n]);
+        pool.install(|| {
+            let mut jobs = [
+                (Mat::new(&a, m, k), MatMut::new(&mut c1, m, n)),
+                (Mat::new(&at, k, m).t(), MatMut::new(&mut c2, m, n)),
+            ];
+            panel_gemm(&mut jobs, Mat::new(&bt, n, k).t(), false, &mut scratch);
+        });
+        // Sums of products of multiples of 1/8 below 2^20 are exact in f64 in any order.
+        assert_eq!(c1, want);
+        assert_eq!(c2, want);
+        let mut c3 = want.clone();
+        panel_gemm(&mut [(Mat::new(&a, m, k), MatMut::new(&mut c3, m, n))], Mat::new(&b, k, n), true, &mut scratch);
+        assert!(c3.iter().zip(&want).all(|(x, w)| *x == 2.0 * w), "accumulate adds");
+    }
+
+    #[test]
     fn col_sums_add_rows() {
         let x: Vec<f32> = (0..3 * 300).map(|i| i as f32).collect();
         let mut out = vec![0.0; 300];
@@ -200,4 +238,89 @@ mod tests {
             assert_eq!(o, (j + (300 + j) + (600 + j)) as f32);
         }
     }
+}
+
+/// Depth of one packed block of B in [`panel_gemm`]: a `[256, 32]` f32 panel is 32 KiB, so a
+/// worker's panels for one block sit in its L2 while every row of A streams past them.
+const KC: usize = 256;
+
+/// `C_j (+)= A_j · B` for each job `(A_j, C_j)`, all sharing `B: [K, N]`, with the engine's
+/// own kernel ([`Real::panel_kernel`]) instead of `matrixmultiply`.
+///
+/// B is packed into `[KC, 32]` column panels, each worker packing only the panels of the
+/// columns it computes (so nothing is packed twice and no worker waits for another); A is read
+/// in place through its strides (a transposed A costs nothing extra), so it is never packed.
+/// Sharing B between jobs packs it once for, e.g., both `dW_hh = H_prevᵀ·dZ` and
+/// `dW_ih = Xᵀ·dZ`. Every element of C is summed in the same order (K blocks in order, each
+/// from zero) whatever the number of workers.
+pub fn panel_gemm<R: Real>(
+    jobs: &mut [(Mat<'_, R>, MatMut<'_, R>)],
+    b: Mat<'_, R>,
+    accumulate: bool,
+    scratch: &mut Vec<R>,
+) {
+    use super::team::{Shared, run_team};
+    use crate::real::PANEL;
+    let (k, n) = (b.rows, b.cols);
+    assert!(b.fits(), "panel_gemm: B reaches outside its buffer");
+    for (a, c) in jobs.iter() {
+        assert!(a.cols == k && a.fits() && c.cols == n && c.rows == a.rows, "panel_gemm: shapes disagree");
+        assert!(c.ld >= n && (c.rows == 0 || (c.rows - 1) * c.ld + n <= c.data.len()), "panel_gemm: C too small");
+    }
+    if k == 0 {
+        if !accumulate {
+            for (_, c) in jobs.iter_mut() {
+                c.data.chunks_mut(c.ld).for_each(|r| r[..n].fill(R::ZERO));
+            }
+        }
+        return;
+    }
+    let np = n.div_ceil(PANEL);
+    scratch.resize(np * KC * PANEL, R::ZERO);
+    let sw = Shared(scratch.as_mut_ptr());
+    let cs: Vec<(Mat<'_, R>, Shared<R>, usize, usize)> =
+        jobs.iter_mut().map(|(a, c)| (*a, Shared(c.data.as_mut_ptr()), c.ld, c.rows)).collect();
+    let nt = rayon::current_num_threads().clamp(1, np);
+    run_team(nt, |me| {
+        let mine = me * np / nt..(me + 1) * np / nt;
+        let mut outs: Vec<&mut [R]> = Vec::with_capacity(8);
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            for p in mine.clone() {
+                let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));
+                // SAFETY: panel p of the scratch lies in it (resized above) and only this worker
+                // writes or reads it.
+                let dst = unsafe { sw.slice_mut(p * KC * PANEL, kc * PANEL) };
+                if b.cs == 1 {
+                    for (kk, d) in dst.chunks_exact_mut(PANEL).enumerate() {
+                        d[..nu].copy_from_slice(&b.data[(k0 + kk) * b.rs + j0..][..nu]);
+                        d[nu..].fill(R::ZERO);
+                    }
+                } else {
+                    dst.fill(R::ZERO);
+                    for j in 0..nu {
+                        for kk in 0..kc {
+                            dst[kk * PANEL + j] = b.data[(k0 + kk) * b.rs + (j0 + j) * b.cs];
+                        }
+                    }
+                }
+            }
+            for &(a, c, ld, m) in &cs {
+                for r0 in (0..m).step_by(8) {
+                    let rows = 8.min(m - r0);
+                    let a_blk = &a.data[r0 * a.rs + k0 * a.cs..];
+                    for p in mine.clone() {
+                        let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));
+                        outs.clear();
+                        // SAFETY: rows r0.. and columns j0..j0+nu of C lie inside it (asserted
+                        // above) and columns of panel p are written by this worker only.
+                        outs.extend((r0..r0 + rows).map(|r| unsafe { c.slice_mut(r * ld + j0, nu) }));
+                        // SAFETY: this worker's own panel, packed above.
+                        let panel = unsafe { sw.slice(p * KC * PANEL, kc * PANEL) };
+                        R::panel_kernel(a_blk, a.rs, a.cs, kc, panel, &mut outs, accumulate || k0 > 0);
+                    }
+                }
+            }
+        }
+    });
 }

@@ -6,7 +6,7 @@
 //! one block). Inputs and targets arrive batch-major `[B, T]` and are transposed once.
 //! The equations are in [`crate::model`]; each function below names the ones it implements.
 
-use super::gemm::{Mat, MatMut, col_sums, gemm};
+use super::gemm::{Mat, MatMut, col_sums, gemm, panel_gemm};
 use super::profile::span;
 use super::recurrent::{self, Panels};
 use crate::error::{Error, Result};
@@ -98,6 +98,8 @@ pub struct Workspace<R> {
     g0: Vec<R>,
     /// The current layer's W_hh (forward) or W_hhᵀ (backward), packed for the recurrent steps.
     panels: Panels<R>,
+    /// Packed panels of [`panel_gemm`].
+    gemm_scratch: Vec<R>,
     /// `[L, B, H]` d loss / d h0 of the last backward pass.
     pub dh0: Vec<R>,
     /// `[L, B, H]` d loss / d c0 of the last backward pass.
@@ -138,6 +140,7 @@ impl<R: Real> Workspace<R> {
             dc: z(b * h),
             g0: z(v * 4 * h),
             panels: Panels::default(),
+            gemm_scratch: Vec::new(),
             dh0: z(cfg.layers * b * h),
             dc0: z(cfg.layers * b * h),
         }
@@ -254,13 +257,8 @@ fn layer_forward<R: Real>(
         let (below, this) = ws.layers.split_at_mut(l);
         let x = layer_out(&below[l - 1], b * h);
         for_rows(&mut this[0].act, g4, |_, row| row.copy_from_slice(bias));
-        gemm(
-            R::ONE,
-            Mat::new(x, t * b, h),
-            Mat::new(params.get(&lay.w_ih), h, g4),
-            R::ONE,
-            MatMut::new(&mut this[0].act, t * b, g4),
-        );
+        let mut jobs = [(Mat::new(x, t * b, h), MatMut::new(&mut this[0].act, t * b, g4))];
+        panel_gemm(&mut jobs, Mat::new(params.get(&lay.w_ih), h, g4), true, &mut ws.gemm_scratch);
     }
     let cache = &mut ws.layers[l];
     let bh = b * h;
@@ -431,33 +429,43 @@ fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut W
         }
         let _sp = span("backward: recurrent steps");
         let db = grads.get_mut(&lay.b);
-        recurrent::backward(&mut cache.act, &cache.c, &cache.tc, dy, &mut ws.dh_rec, &mut ws.dc, db, w_hh, &mut ws.panels, b, t, h);
+        recurrent::backward(
+            &mut cache.act,
+            &cache.c,
+            &cache.tc,
+            dy,
+            &mut ws.dh_rec,
+            &mut ws.dc,
+            db,
+            w_hh,
+            &mut ws.panels,
+            b,
+            t,
+            h,
+        );
         ws.dh0[l * bh..][..bh].copy_from_slice(&ws.dh_rec);
         ws.dc0[l * bh..][..bh].copy_from_slice(&ws.dc);
     }
-    let sp = span("backward: dW_hh");
+    let sp = span("backward: dW_hh, dW_ih");
     let cache = &ws.layers[l];
     let dz = &cache.act[..];
-    // dW_hh = H_prevᵀ · dZ, H_prev = [h_{-1}, ..., h_{T-2}] = blocks 0..T of cache.h
-    gemm(
-        R::ONE,
-        Mat::new(&cache.h[..n * h], n, h).t(),
-        Mat::new(dz, n, g4),
-        R::ZERO,
-        MatMut::new(grads.get_mut(&lay.w_hh), h, g4),
-    );
-    drop(sp);
-    let _sp = span("backward: dW_ih, dX");
+    // dW_hh = H_prevᵀ · dZ, H_prev = [h_{-1}, ..., h_{T-2}] = blocks 0..T of cache.h, and for
+    // l > 0 dW_ih = Xᵀ · dZ in the same pass (dZ is packed once for both).
+    let h_prev = Mat::new(&cache.h[..n * h], n, h).t();
+    let (g_ih, g_hh) = two_mut(&mut grads.data, lay.w_ih.range.clone(), lay.w_hh.range.clone());
     if l > 0 {
         let x = layer_out(&ws.layers[l - 1], bh);
-        gemm(R::ONE, Mat::new(x, n, h).t(), Mat::new(dz, n, g4), R::ZERO, MatMut::new(grads.get_mut(&lay.w_ih), h, g4));
-        gemm(
-            R::ONE,
-            Mat::new(dz, n, g4),
-            Mat::new(params.get(&lay.w_ih), h, g4).t(),
-            R::ZERO,
-            MatMut::new(&mut dx[..n * h], n, h),
-        );
+        let mut jobs = [(h_prev, MatMut::new(g_hh, h, g4)), (Mat::new(x, n, h).t(), MatMut::new(g_ih, h, g4))];
+        panel_gemm(&mut jobs, Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
+    } else {
+        panel_gemm(&mut [(h_prev, MatMut::new(g_hh, h, g4))], Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
+    }
+    drop(sp);
+    let _sp = span("backward: dX, layer 0");
+    if l > 0 {
+        // dX = dZ · W_ihᵀ
+        let mut jobs = [(Mat::new(dz, n, g4), MatMut::new(&mut dx[..n * h], n, h))];
+        panel_gemm(&mut jobs, Mat::new(params.get(&lay.w_ih), h, g4).t(), false, &mut ws.gemm_scratch);
     } else {
         let (v, e) = (cfg.vocab, cfg.embed);
         let xt = &ws.xt;
@@ -486,6 +494,18 @@ fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut W
             R::ZERO,
             MatMut::new(grads.get_mut(&params.layout.embedding), v, e),
         );
+    }
+}
+
+/// Two disjoint mutable ranges of one buffer.
+fn two_mut<R>(data: &mut [R], a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> (&mut [R], &mut [R]) {
+    assert!(a.end <= b.start || b.end <= a.start, "overlapping ranges");
+    if a.start < b.start {
+        let (lo, hi) = data.split_at_mut(b.start);
+        (&mut lo[a], &mut hi[..b.len()])
+    } else {
+        let (lo, hi) = data.split_at_mut(a.start);
+        (&mut hi[..a.len()], &mut lo[b])
     }
 }
 

@@ -83,7 +83,7 @@ impl<R: Real> Panels<R> {
 /// `out[r] (+)= a[r] · panel` for all rows, in blocks of 8 rows. `a: [rows, lda]`.
 fn rows_times_panel<R: Real>(a: &[R], lda: usize, k: usize, panel: &[R], out: &mut [&mut [R]], accumulate: bool) {
     for (blk, o) in out.chunks_mut(8).enumerate() {
-        R::panel_kernel(&a[blk * 8 * lda..], lda, k, panel, o, accumulate);
+        R::panel_kernel(&a[blk * 8 * lda..], lda, 1, k, panel, o, accumulate);
     }
 }
 
@@ -206,7 +206,8 @@ pub fn backward<R: Real>(
     let sw = Shared(panels.data.as_mut_ptr());
     let n = rayon::current_num_threads().clamp(1, np);
     let barrier = SpinBarrier::new(n);
-    let (sa, sdh, sdc, sdb) = (Shared(act.as_mut_ptr()), Shared(dh_rec.as_mut_ptr()), Shared(dc.as_mut_ptr()), Shared(db.as_mut_ptr()));
+    let (sa, sdh, sdc, sdb) =
+        (Shared(act.as_mut_ptr()), Shared(dh_rec.as_mut_ptr()), Shared(dc.as_mut_ptr()), Shared(db.as_mut_ptr()));
     run_team(n, |me| {
         for p in my_panels(me, n, np) {
             // SAFETY: panel p lies in the buffer (prepared above) and belongs to this member only.

@@ -125,10 +125,12 @@ pub fn cell_backward(
 /// `isa`: rows in register tiles of 8 (AVX-512: 2 x 16 lanes per row) or 4 (AVX2: 4 x 8 lanes),
 /// the weight panel streamed once per tile. Partial panels (fewer than 32 columns, only when H
 /// is not a multiple of 32) take the scalar path.
+#[allow(clippy::too_many_arguments)]
 pub fn panel_kernel(
     isa: Isa,
     a: &[f32],
-    lda: usize,
+    rsa: usize,
+    csa: usize,
     k: usize,
     panel: &[f32],
     out: &mut [&mut [f32]],
@@ -136,9 +138,9 @@ pub fn panel_kernel(
 ) {
     let rows = out.len();
     assert!(panel.len() >= k * PANEL, "panel_kernel: panel shorter than K x 32");
-    assert!(rows == 0 || ((rows - 1) * lda + k <= a.len() && k <= lda), "panel_kernel: A too short");
-    if isa == Isa::Scalar || out.iter().any(|r| r.len() != PANEL) {
-        return panel_kernel_scalar(a, lda, k, panel, out, accumulate);
+    assert!(rows == 0 || k == 0 || (rows - 1) * rsa + (k - 1) * csa < a.len(), "panel_kernel: A too short");
+    if isa == Isa::Scalar || k == 0 || out.iter().any(|r| r.len() != PANEL) {
+        return panel_kernel_scalar(a, rsa, csa, k, panel, out, accumulate);
     }
     assert!(isa.available(), "{} is not available on this CPU", isa.name());
     #[cfg(target_arch = "x86_64")]
@@ -148,15 +150,16 @@ pub fn panel_kernel(
         while r0 < rows {
             let n = if rows - r0 >= tile { tile } else { 1 };
             let o = &mut out[r0..r0 + n];
-            let ap = &a[r0 * lda..];
-            // SAFETY: the feature is present (checked above); A holds rows*lda elements from
-            // row r0 and every output row holds 32 (both checked above); the panel holds K x 32.
+            let ap = a[r0 * rsa..].as_ptr();
+            // SAFETY: the feature is present (checked above); element (r, kk) of A for r < rows,
+            // kk < K lies inside `a` and every output row holds 32 (both checked above); the
+            // panel holds K x 32.
             unsafe {
                 match (isa, n) {
-                    (Isa::Avx512, 8) => avx512::panel::<8>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate),
-                    (Isa::Avx512, _) => avx512::panel::<1>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate),
-                    (_, 4) => avx2::panel::<4>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate),
-                    _ => avx2::panel::<1>(ap.as_ptr(), lda, k, panel.as_ptr(), o, accumulate),
+                    (Isa::Avx512, 8) => avx512::panel::<8>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
+                    (Isa::Avx512, _) => avx512::panel::<1>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
+                    (_, 4) => avx2::panel::<4>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
+                    _ => avx2::panel::<1>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
                 }
             }
             r0 += n;
@@ -477,9 +480,11 @@ mod avx2 {
 
     /// `MR` rows x 32 columns in 4 x MR accumulators: see `super::panel_kernel`.
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn panel<const MR: usize>(
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         k: usize,
         b: *const f32,
         out: &mut [&mut [f32]],
@@ -497,7 +502,7 @@ mod avx2 {
                     _mm256_loadu_ps(bp.add(24)),
                 ];
                 for (r, acc_r) in acc.iter_mut().enumerate() {
-                    let av = _mm256_set1_ps(*a.add(r * lda + kk));
+                    let av = _mm256_set1_ps(*a.add(r * rsa + kk * csa));
                     for q in 0..4 {
                         acc_r[q] = _mm256_fmadd_ps(av, bv[q], acc_r[q]);
                     }
@@ -608,9 +613,11 @@ mod avx512 {
 
     /// `MR` rows x 32 columns in 2 x MR accumulators: see `super::panel_kernel`.
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn panel<const MR: usize>(
         a: *const f32,
-        lda: usize,
+        rsa: usize,
+        csa: usize,
         k: usize,
         b: *const f32,
         out: &mut [&mut [f32]],
@@ -623,7 +630,7 @@ mod avx512 {
                 let bp = b.add(kk * 32);
                 let (b0, b1) = (_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16)));
                 for (r, acc_r) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*a.add(r * lda + kk));
+                    let av = _mm512_set1_ps(*a.add(r * rsa + kk * csa));
                     acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);
                     acc_r[1] = _mm512_fmadd_ps(av, b1, acc_r[1]);
                 }
