@@ -8,11 +8,12 @@
 use crate::backend::Sampler;
 use crate::corpus::Vocab;
 use crate::cpu::gemm::{Mat, MatMut, gemm};
+use crate::cpu::team::{Shared, SpinBarrier, run_team};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Params};
+use crate::real::Gates;
 use crate::real::Real;
 use crate::rng::{Key, stream};
-use rayon::prelude::*;
 
 /// Hidden units per packed block of the matrix-vector kernel: the block's 4 gates x 32 units =
 /// 128 accumulators stay in registers (8 AVX-512 or 16 AVX2 vectors).
@@ -53,11 +54,7 @@ impl Gemv {
     #[inline]
     fn block(&self, blk: usize, x: &[f32], acc: &mut [f32; 4 * UNITS]) {
         let panel = &self.panels[blk * self.k * 4 * UNITS..][..self.k * 4 * UNITS];
-        for (xk, w) in x.iter().zip(panel.chunks_exact(4 * UNITS)) {
-            for (a, &wv) in acc.iter_mut().zip(w) {
-                *a += xk * wv;
-            }
-        }
+        crate::cpu::simd::gemv128(crate::cpu::simd::isa(), &x[..self.k], panel, acc);
     }
 }
 
@@ -80,6 +77,9 @@ pub struct CpuSampler {
     /// `[N, L, H]` carried state.
     h: Vec<f32>,
     c: Vec<f32>,
+    /// The batch-1 step's new state, swapped with `h`, `c` after each step.
+    nh: Vec<f32>,
+    nc: Vec<f32>,
     n: usize,
     /// Scratch for the batched path.
     z: Vec<f32>,
@@ -136,6 +136,8 @@ impl CpuSampler {
             layers1,
             h: Vec::new(),
             c: Vec::new(),
+            nh: Vec::new(),
+            nc: Vec::new(),
             n: 0,
             z: Vec::new(),
             xin: Vec::new(),
@@ -149,56 +151,52 @@ impl CpuSampler {
         let cfg = self.cfg;
         let (h, l_n) = (cfg.hidden, cfg.layers);
         let nb = h.div_ceil(UNITS);
-        let mut x: Vec<f32> = Vec::with_capacity(2 * h);
-        for l in 0..l_n {
-            // Input vector of this layer's packed GEMV: layer 0 reads h only, the others [x; h].
-            x.clear();
-            if l > 0 {
-                x.extend_from_slice(&self.h[(l - 1) * h..l * h]);
-            }
-            x.extend_from_slice(&self.h[l * h..(l + 1) * h]);
-            let layer = &self.layers1[l];
-            let base: &[f32] = if l == 0 { &self.table0[token as usize * 4 * h..][..4 * h] } else { &layer.bias };
-            let c_prev = &self.c[l * h..(l + 1) * h];
-            let mut out = vec![(0.0f32, 0.0f32); h];
-            let work = |blk: usize, out: &mut [(f32, f32)]| {
-                let mut acc = [0.0f32; 4 * UNITS];
-                for g in 0..4 {
-                    for u in 0..UNITS {
-                        let unit = blk * UNITS + u;
-                        if unit < h {
-                            acc[g * UNITS + u] = base[g * h + unit];
-                        }
+        // Two threads pay off only when each has several unit blocks to stream.
+        let nt = if nb >= 4 { self.pool.current_num_threads().min(nb) } else { 1 };
+        self.nh.resize(l_n * h, 0.0);
+        self.nc.resize(l_n * h, 0.0);
+        let barrier = SpinBarrier::new(nt);
+        let (snh, snc) = (Shared(self.nh.as_mut_ptr()), Shared(self.nc.as_mut_ptr()));
+        let (old_h, old_c) = (&self.h, &self.c);
+        let (layers1, table0) = (&self.layers1, &self.table0);
+        let team = |me: usize| {
+            let mut x: Vec<f32> = Vec::with_capacity(2 * h);
+            for (l, layer) in layers1.iter().enumerate() {
+                // Input of this layer's packed GEMV: layer 0 reads h only, the others [x; h].
+                // SAFETY: layer l-1 of the new state was completed before the last barrier and
+                // is not written during layer l.
+                x.clear();
+                if l > 0 {
+                    x.extend_from_slice(unsafe { snh.slice((l - 1) * h, h) });
+                }
+                x.extend_from_slice(&old_h[l * h..(l + 1) * h]);
+                let base: &[f32] = if l == 0 { &table0[token as usize * 4 * h..][..4 * h] } else { &layer.bias };
+                for blk in me * nb / nt..(me + 1) * nb / nt {
+                    let (u0, n) = (blk * UNITS, UNITS.min(h - blk * UNITS));
+                    let mut acc = [0.0f32; 4 * UNITS];
+                    for g in 0..4 {
+                        acc[g * UNITS..g * UNITS + n].copy_from_slice(&base[g * h + u0..][..n]);
                     }
+                    layer.w.block(blk, &x, &mut acc);
+                    let mut z = [0.0f32; 4 * UNITS];
+                    for g in 0..4 {
+                        z[g * n..(g + 1) * n].copy_from_slice(&acc[g * UNITS..g * UNITS + n]);
+                    }
+                    let mut tc = [0.0f32; UNITS];
+                    // SAFETY: units u0..u0+n of layer l are this member's alone.
+                    let (hn, cn) = unsafe { (snh.slice_mut(l * h + u0, n), snc.slice_mut(l * h + u0, n)) };
+                    f32::cell_forward(Gates::split(&mut z[..4 * n]), &old_c[l * h + u0..][..n], cn, &mut tc[..n], hn);
                 }
-                layer.w.block(blk, &x, &mut acc);
-                let n = UNITS.min(h - blk * UNITS);
-                let (mut c_new, mut tc, mut h_new) = ([0.0f32; UNITS], [0.0f32; UNITS], [0.0f32; UNITS]);
-                let mut z = [0.0f32; 4 * UNITS];
-                for g in 0..4 {
-                    z[g * n..(g + 1) * n].copy_from_slice(&acc[g * UNITS..g * UNITS + n]);
-                }
-                f32::cell_forward(
-                    crate::real::Gates::split(&mut z[..4 * n]),
-                    &c_prev[blk * UNITS..][..n],
-                    &mut c_new[..n],
-                    &mut tc[..n],
-                    &mut h_new[..n],
-                );
-                for u in 0..n {
-                    out[u] = (h_new[u], c_new[u]);
-                }
-            };
-            if nb >= 4 && self.pool.current_num_threads() > 1 {
-                self.pool.install(|| out.par_chunks_mut(UNITS).enumerate().for_each(|(blk, o)| work(blk, o)));
-            } else {
-                out.chunks_mut(UNITS).enumerate().for_each(|(blk, o)| work(blk, o));
+                barrier.wait();
             }
-            for (u, (hv, cv)) in out.into_iter().enumerate() {
-                self.h[l * h + u] = hv;
-                self.c[l * h + u] = cv;
-            }
+        };
+        if nt > 1 {
+            self.pool.install(|| run_team(nt, team));
+        } else {
+            team(0);
         }
+        std::mem::swap(&mut self.h, &mut self.nh);
+        std::mem::swap(&mut self.c, &mut self.nc);
         let lo = &self.params.layout;
         let top = &self.h[(l_n - 1) * h..l_n * h];
         dense(self.params.get(&lo.dense_w), self.params.get(&lo.dense_b), top, cfg.vocab, logits);

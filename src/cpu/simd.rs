@@ -167,6 +167,34 @@ pub fn panel_kernel(
     }
 }
 
+/// Width of a matrix-vector panel: 4 gates x 32 units.
+pub const GEMV_COLS: usize = 128;
+
+/// `acc += x · panel` for a `[K, 128]` panel (`K = x.len()`): the batch-1 sampler's
+/// matrix-vector kernel, 128 accumulators in registers (8 AVX-512 vectors; AVX2 does the
+/// two halves one after the other to stay within its 16 registers).
+pub fn gemv128(isa: Isa, x: &[f32], panel: &[f32], acc: &mut [f32; GEMV_COLS]) {
+    assert!(panel.len() >= x.len() * GEMV_COLS, "gemv128: panel shorter than K x 128");
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
+    match isa {
+        // SAFETY: feature checked above; the panel holds K x 128 elements (checked above).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::gemv128(x, panel.as_ptr(), acc) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe {
+            avx2::gemv64(x, panel.as_ptr(), 0, &mut acc[..64]);
+            avx2::gemv64(x, panel.as_ptr(), 64, &mut acc[64..]);
+        },
+        _ => {
+            for (&xk, w) in x.iter().zip(panel.chunks_exact(GEMV_COLS)) {
+                for (a, &wv) in acc.iter_mut().zip(w) {
+                    *a += xk * wv;
+                }
+            }
+        }
+    }
+}
+
 /// Which elementwise function [`map`] applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Func {
@@ -456,6 +484,27 @@ mod avx2 {
 
     kernels!("avx2,fma");
 
+    /// `acc[0..64] += x · panel[:, off..off+64]` for a `[K, 128]` panel.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemv64(x: &[f32], panel: *const f32, off: usize, acc: &mut [f32]) {
+        let mut v = [_mm256_setzero_ps(); 8];
+        for (q, r) in v.iter_mut().enumerate() {
+            // SAFETY: acc holds 64 elements.
+            *r = unsafe { _mm256_loadu_ps(acc.as_ptr().add(8 * q)) };
+        }
+        for (k, &xk) in x.iter().enumerate() {
+            let xb = _mm256_set1_ps(xk);
+            for (q, r) in v.iter_mut().enumerate() {
+                // SAFETY: the caller guarantees K x 128 panel elements.
+                *r = _mm256_fmadd_ps(xb, unsafe { _mm256_loadu_ps(panel.add(k * 128 + off + 8 * q)) }, *r);
+            }
+        }
+        for (q, r) in v.iter().enumerate() {
+            // SAFETY: acc holds 64 elements.
+            unsafe { _mm256_storeu_ps(acc.as_mut_ptr().add(8 * q), *r) };
+        }
+    }
+
     /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters` rounds.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn fma_loop(iters: usize) -> (f64, f32) {
@@ -595,6 +644,27 @@ mod avx512 {
     }
 
     kernels!("avx512f");
+
+    /// `acc += x · panel` for a `[K, 128]` panel.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gemv128(x: &[f32], panel: *const f32, acc: &mut [f32; 128]) {
+        let mut v = [_mm512_setzero_ps(); 8];
+        for (q, r) in v.iter_mut().enumerate() {
+            // SAFETY: acc holds 128 elements.
+            *r = unsafe { _mm512_loadu_ps(acc.as_ptr().add(16 * q)) };
+        }
+        for (k, &xk) in x.iter().enumerate() {
+            let xb = _mm512_set1_ps(xk);
+            for (q, r) in v.iter_mut().enumerate() {
+                // SAFETY: the caller guarantees K x 128 panel elements.
+                *r = _mm512_fmadd_ps(xb, unsafe { _mm512_loadu_ps(panel.add(k * 128 + 16 * q)) }, *r);
+            }
+        }
+        for (q, r) in v.iter().enumerate() {
+            // SAFETY: acc holds 128 elements.
+            unsafe { _mm512_storeu_ps(acc.as_mut_ptr().add(16 * q), *r) };
+        }
+    }
 
     /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters` rounds.
     #[target_feature(enable = "avx512f")]
