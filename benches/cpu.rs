@@ -24,21 +24,13 @@ fn train_step(c: &mut Criterion) {
     g.sample_size(30);
     g.throughput(Throughput::Elements(n as u64));
     let mut counter = 0;
-    g.bench_function(
-        format!("reference B16 T64 ({} threads)", be.threads()),
-        |b| {
-            b.iter(|| {
-                counter += 1;
-                let o = StepOptions {
-                    lr: 1e-3,
-                    clip: None,
-                    key: Key::new(0),
-                    counter,
-                };
-                black_box(be.train_step(&x, &y, &o).unwrap())
-            })
-        },
-    );
+    g.bench_function(format!("reference B16 T64 ({} threads)", be.threads()), |b| {
+        b.iter(|| {
+            counter += 1;
+            let o = StepOptions { lr: 1e-3, clip: None, key: Key::new(0), counter };
+            black_box(be.train_step(&x, &y, &o).unwrap())
+        })
+    });
     g.finish();
 }
 
@@ -52,9 +44,7 @@ fn sample_char(c: &mut Criterion) {
         let mut logits = vec![0.0f32; count * 86];
         let toks = tokens(count, 86, 3);
         g.throughput(Throughput::Elements(count as u64));
-        g.bench_function(format!("batch {count}"), |b| {
-            b.iter(|| s.step(black_box(&toks), &mut logits).unwrap())
-        });
+        g.bench_function(format!("batch {count}"), |b| b.iter(|| s.step(black_box(&toks), &mut logits).unwrap()));
     }
     g.finish();
 }

@@ -151,6 +151,91 @@ pub fn col_sums<R: Real>(x: &[R], rows: usize, cols: usize, out: &mut [R]) {
     });
 }
 
+/// Depth of one packed block of B in [`panel_gemm`]: a `[256, 32]` f32 panel is 32 KiB, so a
+/// worker's panels for one block sit in its L2 while every row of A streams past them.
+const KC: usize = 256;
+
+/// `C_j (+)= A_j · B` for each job `(A_j, C_j)`, all sharing `B: [K, N]`, with the engine's
+/// own kernel ([`Real::panel_kernel`]) instead of `matrixmultiply`.
+///
+/// B is packed into `[KC, 32]` column panels, each worker packing only the panels of the
+/// columns it computes (so nothing is packed twice and no worker waits for another); A is read
+/// in place through its strides (a transposed A costs nothing extra), so it is never packed.
+/// Sharing B between jobs packs it once for, e.g., both `dW_hh = H_prevᵀ·dZ` and
+/// `dW_ih = Xᵀ·dZ`. Every element of C is summed in the same order (K blocks in order, each
+/// from zero) whatever the number of workers.
+pub fn panel_gemm<R: Real>(
+    jobs: &mut [(Mat<'_, R>, MatMut<'_, R>)],
+    b: Mat<'_, R>,
+    accumulate: bool,
+    scratch: &mut Vec<R>,
+) {
+    use super::team::{Shared, run_team};
+    use crate::real::PANEL;
+    let (k, n) = (b.rows, b.cols);
+    assert!(b.fits(), "panel_gemm: B reaches outside its buffer");
+    for (a, c) in jobs.iter() {
+        assert!(a.cols == k && a.fits() && c.cols == n && c.rows == a.rows, "panel_gemm: shapes disagree");
+        assert!(c.ld >= n && (c.rows == 0 || (c.rows - 1) * c.ld + n <= c.data.len()), "panel_gemm: C too small");
+    }
+    if k == 0 {
+        if !accumulate {
+            for (_, c) in jobs.iter_mut() {
+                c.data.chunks_mut(c.ld).for_each(|r| r[..n].fill(R::ZERO));
+            }
+        }
+        return;
+    }
+    let np = n.div_ceil(PANEL);
+    scratch.resize(np * KC * PANEL, R::ZERO);
+    let sw = Shared(scratch.as_mut_ptr());
+    let cs: Vec<(Mat<'_, R>, Shared<R>, usize, usize)> =
+        jobs.iter_mut().map(|(a, c)| (*a, Shared(c.data.as_mut_ptr()), c.ld, c.rows)).collect();
+    let nt = rayon::current_num_threads().clamp(1, np);
+    run_team(nt, |me| {
+        let mine = me * np / nt..(me + 1) * np / nt;
+        let mut outs: Vec<&mut [R]> = Vec::with_capacity(8);
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            for p in mine.clone() {
+                let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));
+                // SAFETY: panel p of the scratch lies in it (resized above) and only this worker
+                // writes or reads it.
+                let dst = unsafe { sw.slice_mut(p * KC * PANEL, kc * PANEL) };
+                if b.cs == 1 {
+                    for (kk, d) in dst.chunks_exact_mut(PANEL).enumerate() {
+                        d[..nu].copy_from_slice(&b.data[(k0 + kk) * b.rs + j0..][..nu]);
+                        d[nu..].fill(R::ZERO);
+                    }
+                } else {
+                    dst.fill(R::ZERO);
+                    for j in 0..nu {
+                        for kk in 0..kc {
+                            dst[kk * PANEL + j] = b.data[(k0 + kk) * b.rs + (j0 + j) * b.cs];
+                        }
+                    }
+                }
+            }
+            for &(a, c, ld, m) in &cs {
+                for r0 in (0..m).step_by(8) {
+                    let rows = 8.min(m - r0);
+                    let a_blk = &a.data[r0 * a.rs + k0 * a.cs..];
+                    for p in mine.clone() {
+                        let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));
+                        outs.clear();
+                        // SAFETY: rows r0.. and columns j0..j0+nu of C lie inside it (asserted
+                        // above) and columns of panel p are written by this worker only.
+                        outs.extend((r0..r0 + rows).map(|r| unsafe { c.slice_mut(r * ld + j0, nu) }));
+                        // SAFETY: this worker's own panel, packed above.
+                        let panel = unsafe { sw.slice(p * KC * PANEL, kc * PANEL) };
+                        R::panel_kernel(a_blk, a.rs, a.cs, kc, panel, &mut outs, accumulate || k0 > 0);
+                    }
+                }
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,89 +323,4 @@ mod tests {
             assert_eq!(o, (j + (300 + j) + (600 + j)) as f32);
         }
     }
-}
-
-/// Depth of one packed block of B in [`panel_gemm`]: a `[256, 32]` f32 panel is 32 KiB, so a
-/// worker's panels for one block sit in its L2 while every row of A streams past them.
-const KC: usize = 256;
-
-/// `C_j (+)= A_j · B` for each job `(A_j, C_j)`, all sharing `B: [K, N]`, with the engine's
-/// own kernel ([`Real::panel_kernel`]) instead of `matrixmultiply`.
-///
-/// B is packed into `[KC, 32]` column panels, each worker packing only the panels of the
-/// columns it computes (so nothing is packed twice and no worker waits for another); A is read
-/// in place through its strides (a transposed A costs nothing extra), so it is never packed.
-/// Sharing B between jobs packs it once for, e.g., both `dW_hh = H_prevᵀ·dZ` and
-/// `dW_ih = Xᵀ·dZ`. Every element of C is summed in the same order (K blocks in order, each
-/// from zero) whatever the number of workers.
-pub fn panel_gemm<R: Real>(
-    jobs: &mut [(Mat<'_, R>, MatMut<'_, R>)],
-    b: Mat<'_, R>,
-    accumulate: bool,
-    scratch: &mut Vec<R>,
-) {
-    use super::team::{Shared, run_team};
-    use crate::real::PANEL;
-    let (k, n) = (b.rows, b.cols);
-    assert!(b.fits(), "panel_gemm: B reaches outside its buffer");
-    for (a, c) in jobs.iter() {
-        assert!(a.cols == k && a.fits() && c.cols == n && c.rows == a.rows, "panel_gemm: shapes disagree");
-        assert!(c.ld >= n && (c.rows == 0 || (c.rows - 1) * c.ld + n <= c.data.len()), "panel_gemm: C too small");
-    }
-    if k == 0 {
-        if !accumulate {
-            for (_, c) in jobs.iter_mut() {
-                c.data.chunks_mut(c.ld).for_each(|r| r[..n].fill(R::ZERO));
-            }
-        }
-        return;
-    }
-    let np = n.div_ceil(PANEL);
-    scratch.resize(np * KC * PANEL, R::ZERO);
-    let sw = Shared(scratch.as_mut_ptr());
-    let cs: Vec<(Mat<'_, R>, Shared<R>, usize, usize)> =
-        jobs.iter_mut().map(|(a, c)| (*a, Shared(c.data.as_mut_ptr()), c.ld, c.rows)).collect();
-    let nt = rayon::current_num_threads().clamp(1, np);
-    run_team(nt, |me| {
-        let mine = me * np / nt..(me + 1) * np / nt;
-        let mut outs: Vec<&mut [R]> = Vec::with_capacity(8);
-        for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
-            for p in mine.clone() {
-                let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));
-                // SAFETY: panel p of the scratch lies in it (resized above) and only this worker
-                // writes or reads it.
-                let dst = unsafe { sw.slice_mut(p * KC * PANEL, kc * PANEL) };
-                if b.cs == 1 {
-                    for (kk, d) in dst.chunks_exact_mut(PANEL).enumerate() {
-                        d[..nu].copy_from_slice(&b.data[(k0 + kk) * b.rs + j0..][..nu]);
-                        d[nu..].fill(R::ZERO);
-                    }
-                } else {
-                    dst.fill(R::ZERO);
-                    for j in 0..nu {
-                        for kk in 0..kc {
-                            dst[kk * PANEL + j] = b.data[(k0 + kk) * b.rs + (j0 + j) * b.cs];
-                        }
-                    }
-                }
-            }
-            for &(a, c, ld, m) in &cs {
-                for r0 in (0..m).step_by(8) {
-                    let rows = 8.min(m - r0);
-                    let a_blk = &a.data[r0 * a.rs + k0 * a.cs..];
-                    for p in mine.clone() {
-                        let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));
-                        outs.clear();
-                        // SAFETY: rows r0.. and columns j0..j0+nu of C lie inside it (asserted
-                        // above) and columns of panel p are written by this worker only.
-                        outs.extend((r0..r0 + rows).map(|r| unsafe { c.slice_mut(r * ld + j0, nu) }));
-                        // SAFETY: this worker's own panel, packed above.
-                        let panel = unsafe { sw.slice(p * KC * PANEL, kc * PANEL) };
-                        R::panel_kernel(a_blk, a.rs, a.cs, kc, panel, &mut outs, accumulate || k0 > 0);
-                    }
-                }
-            }
-        }
-    });
 }
