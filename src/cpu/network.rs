@@ -301,6 +301,54 @@ fn layer_forward<R: Real>(
     }
 }
 
+/// Softmax cross-entropy, forward and backward at once, row by row (rows in parallel).
+///
+/// ```text
+/// logits: [N, V], targets: [N]
+/// m = max_j logits[r, j];  s = Σ_j e^(logits[r, j] - m)
+/// loss_r   = -(logits[r, target] - m - ln s)            (row_loss, f64)
+/// correct_r = argmax_j logits[r, j] == target
+/// dlogits[r, j] = (e^(logits[r, j] - m) / s - [j == target]) / N     d mean-loss / d logits
+/// ```
+pub fn softmax_xent<R: Real>(
+    logits: &[R],
+    targets: &[u32],
+    v: usize,
+    dlogits: &mut [R],
+    row_loss: &mut [f64],
+    row_correct: &mut [bool],
+) {
+    let n = targets.len();
+    assert!(logits.len() == n * v && dlogits.len() == n * v && row_loss.len() == n && row_correct.len() == n);
+    let inv_n = R::from_f64(1.0 / n as f64);
+    dlogits.par_chunks_mut(v).zip(row_loss.par_iter_mut()).zip(row_correct.par_iter_mut()).enumerate().for_each(
+        |(r, ((d, loss), correct))| {
+            let row = &logits[r * v..][..v];
+            let target = targets[r] as usize;
+            let (mut best, mut arg) = (row[0], 0);
+            for (j, &x) in row.iter().enumerate() {
+                // Also moves off a NaN, so a NaN row never looks confident.
+                if x > best || (best.to_f64().is_nan() && !x.to_f64().is_nan()) {
+                    best = x;
+                    arg = j;
+                }
+            }
+            let mut sum = R::ZERO;
+            for (dj, &x) in d.iter_mut().zip(row) {
+                *dj = (x - best).exp();
+                sum += *dj;
+            }
+            *loss = -((row[target] - best).to_f64() - sum.to_f64().ln());
+            *correct = arg == target;
+            let inv = inv_n / sum;
+            for dj in d.iter_mut() {
+                *dj *= inv;
+            }
+            d[target] -= inv_n;
+        },
+    );
+}
+
 /// Dense layer and softmax cross-entropy (equations: [`crate::model`], "Output").
 ///
 /// ```text
@@ -323,37 +371,7 @@ fn output_forward<R: Real>(params: &Params<R>, ws: &mut Workspace<R>) -> Loss {
         R::ONE,
         MatMut::new(&mut ws.logits, n, v),
     );
-    let inv_n = R::from_f64(1.0 / n as f64);
-    let (logits, yt) = (&ws.logits, &ws.yt);
-    ws.dlogits
-        .par_chunks_mut(v)
-        .zip(ws.row_loss.par_iter_mut())
-        .zip(ws.row_correct.par_iter_mut())
-        .enumerate()
-        .for_each(|(r, ((d, loss), correct))| {
-            let row = &logits[r * v..][..v];
-            let target = yt[r] as usize;
-            let (mut best, mut arg) = (row[0], 0);
-            for (j, &x) in row.iter().enumerate() {
-                // `!(x <= best)` also moves off a NaN, so a NaN row never looks confident.
-                if x > best || (best.to_f64().is_nan() && !x.to_f64().is_nan()) {
-                    best = x;
-                    arg = j;
-                }
-            }
-            let mut sum = R::ZERO;
-            for (dj, &x) in d.iter_mut().zip(row) {
-                *dj = (x - best).exp();
-                sum += *dj;
-            }
-            *loss = -((row[target] - best).to_f64() - sum.to_f64().ln());
-            *correct = arg == target;
-            let inv = inv_n / sum;
-            for dj in d.iter_mut() {
-                *dj *= inv;
-            }
-            d[target] -= inv_n;
-        });
+    softmax_xent(&ws.logits, &ws.yt, v, &mut ws.dlogits, &mut ws.row_loss, &mut ws.row_correct);
     Loss {
         loss: ws.row_loss.iter().sum::<f64>() / n as f64,
         correct: ws.row_correct.iter().filter(|&&c| c).count() as u32,
