@@ -1,5 +1,5 @@
 //! Matrix views and the GEMM the CPU engine calls: `matrixmultiply` underneath, with C split
-//! over `rayon` workers. The split never changes the bits of the result (see [`split`]), so
+//! over `rayon` workers. The split never changes the bits of the result (see `split`), so
 //! results are identical whatever the thread count.
 
 use crate::real::Real;

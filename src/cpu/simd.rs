@@ -179,11 +179,11 @@ pub fn gemv128(isa: Isa, x: &[f32], panel: &[f32], acc: &mut [f32; GEMV_COLS]) {
     match isa {
         // SAFETY: feature checked above; the panel holds K x 128 elements (checked above).
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { avx512::gemv128(x, panel.as_ptr(), acc) },
+        Isa::Avx512 => unsafe { avx512::gemv(x, panel.as_ptr(), 0, acc) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe {
-            avx2::gemv64(x, panel.as_ptr(), 0, &mut acc[..64]);
-            avx2::gemv64(x, panel.as_ptr(), 64, &mut acc[64..]);
+            avx2::gemv(x, panel.as_ptr(), 0, acc);
+            avx2::gemv(x, panel.as_ptr(), 64, acc);
         },
         _ => {
             for (&xk, w) in x.iter().zip(panel.chunks_exact(GEMV_COLS)) {
@@ -229,10 +229,10 @@ pub fn map(isa: Isa, f: Func, x: &mut [f32]) {
     }
 }
 
-/// The kernels, written once over the primitive operations each instruction-set module defines:
-/// `V` (the vector type), `L` (lanes), `splat`, `load`, `store`, `add`, `sub`, `mul`, `div`,
-/// `fmadd` (a*b+c), `fnmadd` (c-a*b), `min`, `max`, `round_pow2` (nearest integer n of x as
-/// float, and 2^n).
+/// The kernels, written once over the primitive operations each instruction-set module defines
+/// ([`isa_module`]): `V` (the vector type), `L` (lanes), `splat`, `zero`, `load`, `store`,
+/// `add`, `sub`, `mul`, `div`, `fmadd` (a*b+c), `fnmadd` (c-a*b), `min`, `max`, `round_pow2`
+/// (nearest integer n of x as float, and 2^n).
 #[cfg(target_arch = "x86_64")]
 macro_rules! kernels {
     ($feat:literal) => {
@@ -407,317 +407,201 @@ macro_rules! kernels {
                 j += L;
             }
         }
-    };
-}
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::Gates;
-    use std::arch::x86_64::*;
-    type V = __m256;
-    const L: usize = 8;
+        /// Vectors per 32-column panel row.
+        const NV: usize = 32 / L;
 
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn splat(x: f32) -> V {
-        _mm256_set1_ps(x)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn load(p: *const f32) -> V {
-        // SAFETY: the caller guarantees 8 readable floats at p (unaligned load).
-        unsafe { _mm256_loadu_ps(p) }
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn store(p: *mut f32, v: V) {
-        // SAFETY: the caller guarantees 8 writable floats at p (unaligned store).
-        unsafe { _mm256_storeu_ps(p, v) }
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn add(a: V, b: V) -> V {
-        _mm256_add_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn sub(a: V, b: V) -> V {
-        _mm256_sub_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn mul(a: V, b: V) -> V {
-        _mm256_mul_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn div(a: V, b: V) -> V {
-        _mm256_div_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn fmadd(a: V, b: V, c: V) -> V {
-        _mm256_fmadd_ps(a, b, c)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn fnmadd(a: V, b: V, c: V) -> V {
-        _mm256_fnmadd_ps(a, b, c)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn min(a: V, b: V) -> V {
-        _mm256_min_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn max(a: V, b: V) -> V {
-        _mm256_max_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn round_pow2(x: V) -> (V, V) {
-        let n = _mm256_cvtps_epi32(x);
-        let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n, _mm256_set1_epi32(127))));
-        (_mm256_cvtepi32_ps(n), pow2n)
-    }
-
-    kernels!("avx2,fma");
-
-    /// `acc[0..64] += x · panel[:, off..off+64]` for a `[K, 128]` panel.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn gemv64(x: &[f32], panel: *const f32, off: usize, acc: &mut [f32]) {
-        let mut v = [_mm256_setzero_ps(); 8];
-        for (q, r) in v.iter_mut().enumerate() {
-            // SAFETY: acc holds 64 elements.
-            *r = unsafe { _mm256_loadu_ps(acc.as_ptr().add(8 * q)) };
-        }
-        for (k, &xk) in x.iter().enumerate() {
-            let xb = _mm256_set1_ps(xk);
-            for (q, r) in v.iter_mut().enumerate() {
-                // SAFETY: the caller guarantees K x 128 panel elements.
-                *r = _mm256_fmadd_ps(xb, unsafe { _mm256_loadu_ps(panel.add(k * 128 + off + 8 * q)) }, *r);
+        /// `MR` rows x 32 columns of `out (+)= A · panel` in `MR x NV` accumulators: see
+        /// `super::panel_kernel`.
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = $feat)]
+        pub(super) unsafe fn panel<const MR: usize>(
+            a: *const f32,
+            rsa: usize,
+            csa: usize,
+            k: usize,
+            b: *const f32,
+            out: &mut [&mut [f32]],
+            accumulate: bool,
+        ) {
+            let mut acc = [[zero(); NV]; MR];
+            for kk in 0..k {
+                // SAFETY: the caller guarantees K x 32 panel elements and element (r, kk) of A
+                // for r < MR.
+                unsafe {
+                    let mut bv = [zero(); NV];
+                    for (q, v) in bv.iter_mut().enumerate() {
+                        *v = load(b.add(kk * 32 + q * L));
+                    }
+                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                        let av = splat(*a.add(r * rsa + kk * csa));
+                        for q in 0..NV {
+                            acc_r[q] = fmadd(av, bv[q], acc_r[q]);
+                        }
+                    }
+                }
             }
-        }
-        for (q, r) in v.iter().enumerate() {
-            // SAFETY: acc holds 64 elements.
-            unsafe { _mm256_storeu_ps(acc.as_mut_ptr().add(8 * q), *r) };
-        }
-    }
-
-    /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters` rounds.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn fma_loop(iters: usize) -> (f64, f32) {
-        let (m, a) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
-        let mut acc = [_mm256_set1_ps(1.0); 12];
-        for _ in 0..iters {
-            for x in acc.iter_mut() {
-                *x = _mm256_fmadd_ps(*x, m, a);
-            }
-        }
-        let s = acc.iter().fold(_mm256_setzero_ps(), |s, &x| _mm256_add_ps(s, x));
-        // SAFETY: storing into a local array of the vector's width.
-        let sum: f32 = unsafe {
-            {
-                let mut b = [0.0f32; 8];
-                _mm256_storeu_ps(b.as_mut_ptr(), s);
-                b.iter().sum()
-            }
-        };
-        (iters as f64 * 12.0 * 8.0 * 2.0, sum)
-    }
-
-    /// `MR` rows x 32 columns in 4 x MR accumulators: see `super::panel_kernel`.
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn panel<const MR: usize>(
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        k: usize,
-        b: *const f32,
-        out: &mut [&mut [f32]],
-        accumulate: bool,
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); 4]; MR];
-        for kk in 0..k {
-            // SAFETY: the caller guarantees K x 32 panel elements and MR rows of K elements of A.
-            unsafe {
-                let bp = b.add(kk * 32);
-                let bv = [
-                    _mm256_loadu_ps(bp),
-                    _mm256_loadu_ps(bp.add(8)),
-                    _mm256_loadu_ps(bp.add(16)),
-                    _mm256_loadu_ps(bp.add(24)),
-                ];
-                for (r, acc_r) in acc.iter_mut().enumerate() {
-                    let av = _mm256_set1_ps(*a.add(r * rsa + kk * csa));
-                    for q in 0..4 {
-                        acc_r[q] = _mm256_fmadd_ps(av, bv[q], acc_r[q]);
+            for (row, acc_r) in out.iter_mut().zip(&acc) {
+                let p = row.as_mut_ptr();
+                for (q, &v) in acc_r.iter().enumerate() {
+                    // SAFETY: every output row holds 32 elements (checked by the caller).
+                    unsafe {
+                        let v = if accumulate { add(load(p.add(q * L)), v) } else { v };
+                        store(p.add(q * L), v);
                     }
                 }
             }
         }
-        for (row, acc_r) in out.iter_mut().zip(&acc) {
-            let p = row.as_mut_ptr();
-            for (q, &v) in acc_r.iter().enumerate() {
-                // SAFETY: every output row holds 32 elements (checked by the caller).
-                unsafe {
-                    let v = if accumulate { _mm256_add_ps(_mm256_loadu_ps(p.add(8 * q)), v) } else { v };
-                    _mm256_storeu_ps(p.add(8 * q), v);
+
+        /// `acc[off..off + 8L] += x · panel[:, off..off + 8L]` for a `[K, 128]` panel: eight
+        /// independent accumulator vectors (AVX-512 covers the 128 columns in one pass, AVX2 in
+        /// two, staying within its 16 registers).
+        #[target_feature(enable = $feat)]
+        pub(super) unsafe fn gemv(x: &[f32], panel: *const f32, off: usize, acc: &mut [f32]) {
+            let mut v = [zero(); 8];
+            for (q, r) in v.iter_mut().enumerate() {
+                // SAFETY: acc holds 8L elements from off.
+                *r = unsafe { load(acc.as_ptr().add(off + q * L)) };
+            }
+            for (k, &xk) in x.iter().enumerate() {
+                let xb = splat(xk);
+                for (q, r) in v.iter_mut().enumerate() {
+                    // SAFETY: the caller guarantees K x 128 panel elements.
+                    *r = fmadd(xb, unsafe { load(panel.add(k * 128 + off + q * L)) }, *r);
                 }
             }
+            for (q, r) in v.iter().enumerate() {
+                // SAFETY: acc holds 8L elements from off.
+                unsafe { store(acc.as_mut_ptr().add(off + q * L), *r) };
+            }
         }
-    }
+
+        /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters`
+        /// rounds; returns the FLOPs done and a sum that keeps the loop from being optimised away.
+        #[target_feature(enable = $feat)]
+        pub(super) unsafe fn fma_loop(iters: usize) -> (f64, f32) {
+            let (m, c) = (splat(0.999_999), splat(1e-7));
+            let mut acc = [splat(1.0); 12];
+            for _ in 0..iters {
+                for x in acc.iter_mut() {
+                    *x = fmadd(*x, m, c);
+                }
+            }
+            let mut buf = [0.0f32; L];
+            let sum = acc.iter().fold(zero(), |s, &x| add(s, x));
+            // SAFETY: buf holds L floats.
+            unsafe { store(buf.as_mut_ptr(), sum) };
+            (iters as f64 * 12.0 * L as f64 * 2.0, buf.iter().sum())
+        }
+    };
+}
+
+/// Defines one instruction set's primitive operations from its intrinsics, then expands the
+/// shared kernels over them.
+#[cfg(target_arch = "x86_64")]
+macro_rules! isa_module {
+    ($name:ident, $feat:literal, $v:ty, $lanes:literal,
+     splat: $splat:ident, load: $load:ident, store: $store:ident, zero: $zero:ident,
+     add: $add:ident, sub: $sub:ident, mul: $mul:ident, div: $div:ident,
+     fmadd: $fmadd:ident, fnmadd: $fnmadd:ident, min: $min:ident, max: $max:ident,
+     cvt: $cvt:ident, cvt_back: $cvtb:ident, add_i: $addi:ident, splat_i: $spli:ident,
+     shl23: $shl:ident, cast: $cast:ident) => {
+        mod $name {
+            use super::Gates;
+            use std::arch::x86_64::*;
+            type V = $v;
+            const L: usize = $lanes;
+
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn splat(x: f32) -> V {
+                $splat(x)
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn zero() -> V {
+                $zero()
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            unsafe fn load(p: *const f32) -> V {
+                // SAFETY: the caller guarantees L readable floats at p (unaligned load).
+                unsafe { $load(p) }
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            unsafe fn store(p: *mut f32, v: V) {
+                // SAFETY: the caller guarantees L writable floats at p (unaligned store).
+                unsafe { $store(p, v) }
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn add(a: V, b: V) -> V {
+                $add(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn sub(a: V, b: V) -> V {
+                $sub(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn mul(a: V, b: V) -> V {
+                $mul(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn div(a: V, b: V) -> V {
+                $div(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn fmadd(a: V, b: V, c: V) -> V {
+                $fmadd(a, b, c)
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn fnmadd(a: V, b: V, c: V) -> V {
+                $fnmadd(a, b, c)
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn min(a: V, b: V) -> V {
+                $min(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn max(a: V, b: V) -> V {
+                $max(a, b)
+            }
+            /// The nearest integer n of each lane (as float) and 2^n.
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn round_pow2(x: V) -> (V, V) {
+                let n = $cvt(x);
+                (($cvtb(n)), $cast($shl::<23>($addi(n, $spli(127)))))
+            }
+
+            kernels!($feat);
+        }
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::Gates;
-    use std::arch::x86_64::*;
-    type V = __m512;
-    const L: usize = 16;
+isa_module!(avx2, "avx2,fma", __m256, 8,
+    splat: _mm256_set1_ps, load: _mm256_loadu_ps, store: _mm256_storeu_ps, zero: _mm256_setzero_ps,
+    add: _mm256_add_ps, sub: _mm256_sub_ps, mul: _mm256_mul_ps, div: _mm256_div_ps,
+    fmadd: _mm256_fmadd_ps, fnmadd: _mm256_fnmadd_ps, min: _mm256_min_ps, max: _mm256_max_ps,
+    cvt: _mm256_cvtps_epi32, cvt_back: _mm256_cvtepi32_ps, add_i: _mm256_add_epi32, splat_i: _mm256_set1_epi32,
+    shl23: _mm256_slli_epi32, cast: _mm256_castsi256_ps);
 
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn splat(x: f32) -> V {
-        _mm512_set1_ps(x)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn load(p: *const f32) -> V {
-        // SAFETY: the caller guarantees 16 readable floats at p (unaligned load).
-        unsafe { _mm512_loadu_ps(p) }
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn store(p: *mut f32, v: V) {
-        // SAFETY: the caller guarantees 16 writable floats at p (unaligned store).
-        unsafe { _mm512_storeu_ps(p, v) }
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn add(a: V, b: V) -> V {
-        _mm512_add_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn sub(a: V, b: V) -> V {
-        _mm512_sub_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn mul(a: V, b: V) -> V {
-        _mm512_mul_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn div(a: V, b: V) -> V {
-        _mm512_div_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn fmadd(a: V, b: V, c: V) -> V {
-        _mm512_fmadd_ps(a, b, c)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn fnmadd(a: V, b: V, c: V) -> V {
-        _mm512_fnmadd_ps(a, b, c)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn min(a: V, b: V) -> V {
-        _mm512_min_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn max(a: V, b: V) -> V {
-        _mm512_max_ps(a, b)
-    }
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn round_pow2(x: V) -> (V, V) {
-        let n = _mm512_cvtps_epi32(x);
-        let pow2n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n, _mm512_set1_epi32(127))));
-        (_mm512_cvtepi32_ps(n), pow2n)
-    }
-
-    kernels!("avx512f");
-
-    /// `acc += x · panel` for a `[K, 128]` panel.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn gemv128(x: &[f32], panel: *const f32, acc: &mut [f32; 128]) {
-        let mut v = [_mm512_setzero_ps(); 8];
-        for (q, r) in v.iter_mut().enumerate() {
-            // SAFETY: acc holds 128 elements.
-            *r = unsafe { _mm512_loadu_ps(acc.as_ptr().add(16 * q)) };
-        }
-        for (k, &xk) in x.iter().enumerate() {
-            let xb = _mm512_set1_ps(xk);
-            for (q, r) in v.iter_mut().enumerate() {
-                // SAFETY: the caller guarantees K x 128 panel elements.
-                *r = _mm512_fmadd_ps(xb, unsafe { _mm512_loadu_ps(panel.add(k * 128 + 16 * q)) }, *r);
-            }
-        }
-        for (q, r) in v.iter().enumerate() {
-            // SAFETY: acc holds 128 elements.
-            unsafe { _mm512_storeu_ps(acc.as_mut_ptr().add(16 * q), *r) };
-        }
-    }
-
-    /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters` rounds.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn fma_loop(iters: usize) -> (f64, f32) {
-        let (m, a) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
-        let mut acc = [_mm512_set1_ps(1.0); 12];
-        for _ in 0..iters {
-            for x in acc.iter_mut() {
-                *x = _mm512_fmadd_ps(*x, m, a);
-            }
-        }
-        let s = acc.iter().fold(_mm512_setzero_ps(), |s, &x| _mm512_add_ps(s, x));
-        let sum: f32 = _mm512_reduce_add_ps(s);
-        (iters as f64 * 12.0 * 16.0 * 2.0, sum)
-    }
-
-    /// `MR` rows x 32 columns in 2 x MR accumulators: see `super::panel_kernel`.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn panel<const MR: usize>(
-        a: *const f32,
-        rsa: usize,
-        csa: usize,
-        k: usize,
-        b: *const f32,
-        out: &mut [&mut [f32]],
-        accumulate: bool,
-    ) {
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-        for kk in 0..k {
-            // SAFETY: the caller guarantees K x 32 panel elements and MR rows of K elements of A.
-            unsafe {
-                let bp = b.add(kk * 32);
-                let (b0, b1) = (_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16)));
-                for (r, acc_r) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*a.add(r * rsa + kk * csa));
-                    acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);
-                    acc_r[1] = _mm512_fmadd_ps(av, b1, acc_r[1]);
-                }
-            }
-        }
-        for (row, acc_r) in out.iter_mut().zip(&acc) {
-            let p = row.as_mut_ptr();
-            for (q, &v) in acc_r.iter().enumerate() {
-                // SAFETY: every output row holds 32 elements (checked by the caller).
-                unsafe {
-                    let v = if accumulate { _mm512_add_ps(_mm512_loadu_ps(p.add(16 * q)), v) } else { v };
-                    _mm512_storeu_ps(p.add(16 * q), v);
-                }
-            }
-        }
-    }
-}
+#[cfg(target_arch = "x86_64")]
+isa_module!(avx512, "avx512f", __m512, 16,
+    splat: _mm512_set1_ps, load: _mm512_loadu_ps, store: _mm512_storeu_ps, zero: _mm512_setzero_ps,
+    add: _mm512_add_ps, sub: _mm512_sub_ps, mul: _mm512_mul_ps, div: _mm512_div_ps,
+    fmadd: _mm512_fmadd_ps, fnmadd: _mm512_fnmadd_ps, min: _mm512_min_ps, max: _mm512_max_ps,
+    cvt: _mm512_cvtps_epi32, cvt_back: _mm512_cvtepi32_ps, add_i: _mm512_add_epi32, splat_i: _mm512_set1_epi32,
+    shl23: _mm512_slli_epi32, cast: _mm512_castsi512_ps);
 
 /// Runs `iters` rounds of 12 independent fused multiply-adds on full vectors of `isa`;
 /// returns the FLOPs done (to keep the loop from being optimised away, the result is folded in).
