@@ -321,7 +321,7 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
         .num_threads(a.threads.unwrap_or(0))
         .build()
         .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
-    let peak = pool.install(|| folklstm::cpu::simd::fma_peak_gflops(0.3));
+    let peak = pool.install(|| folklstm::cpu::simd::fma_peak_gflops(0.2));
     let mut rows = Vec::new();
     if a.device != BenchDevice::Gpu {
         let mut t = folklstm::cpu::CpuBackend::new(params.clone(), None, batch, a.threads)?;

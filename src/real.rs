@@ -246,96 +246,62 @@ pub fn cell_backward_scalar<R: Real>(
     }
 }
 
+/// The methods `f32` and `f64` implement the same way: the std functions and matrixmultiply's
+/// GEMM of that precision.
+macro_rules! real_common {
+    ($t:ident, $name:literal, $gemm:path) => {
+        const ZERO: Self = 0.0;
+        const ONE: Self = 1.0;
+        const NAME: &'static str = $name;
+        fn from_f64(x: f64) -> Self {
+            x as $t
+        }
+        fn to_f64(self) -> f64 {
+            self as f64
+        }
+        fn exp(self) -> Self {
+            $t::exp(self)
+        }
+        fn ln(self) -> Self {
+            $t::ln(self)
+        }
+        fn tanh(self) -> Self {
+            $t::tanh(self)
+        }
+        fn sqrt(self) -> Self {
+            $t::sqrt(self)
+        }
+        fn is_finite(self) -> bool {
+            $t::is_finite(self)
+        }
+        unsafe fn gemm_raw(
+            m: usize,
+            k: usize,
+            n: usize,
+            alpha: Self,
+            a: *const Self,
+            rsa: isize,
+            csa: isize,
+            b: *const Self,
+            rsb: isize,
+            csb: isize,
+            beta: Self,
+            c: *mut Self,
+            rsc: isize,
+            csc: isize,
+        ) {
+            // SAFETY: forwarded contract of `gemm_raw`.
+            unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+        }
+    };
+}
+
 impl Real for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const NAME: &'static str = "f64";
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn exp(self) -> Self {
-        f64::exp(self)
-    }
-    fn ln(self) -> Self {
-        f64::ln(self)
-    }
-    fn tanh(self) -> Self {
-        f64::tanh(self)
-    }
-    fn sqrt(self) -> Self {
-        f64::sqrt(self)
-    }
-    fn is_finite(self) -> bool {
-        f64::is_finite(self)
-    }
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    ) {
-        // SAFETY: forwarded contract of `gemm_raw`.
-        unsafe { matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
-    }
+    real_common!(f64, "f64", matrixmultiply::dgemm);
 }
 
 impl Real for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const NAME: &'static str = "f32";
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn exp(self) -> Self {
-        f32::exp(self)
-    }
-    fn ln(self) -> Self {
-        f32::ln(self)
-    }
-    fn tanh(self) -> Self {
-        f32::tanh(self)
-    }
-    fn sqrt(self) -> Self {
-        f32::sqrt(self)
-    }
-    fn is_finite(self) -> bool {
-        f32::is_finite(self)
-    }
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    ) {
-        // SAFETY: forwarded contract of `gemm_raw`.
-        unsafe { matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
-    }
+    real_common!(f32, "f32", matrixmultiply::sgemm);
     fn cell_forward(z: Gates<'_, f32>, c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
         crate::cpu::simd::cell_forward(crate::cpu::simd::isa(), z, c_prev, c, tc, h)
     }

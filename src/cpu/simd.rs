@@ -625,8 +625,8 @@ fn fma_loop(isa: Isa, iters: usize) -> (f64, f32) {
 }
 
 /// The machine's peak single-precision FMA rate in GFLOP/s, measured: every thread of the
-/// current rayon pool runs an FMA loop of the widest instruction set for about `seconds`, and
-/// the per-thread rates are added up.
+/// current rayon pool runs an FMA loop of the widest instruction set for about `seconds`, the
+/// per-thread rates are added up, and the best of three such runs is kept.
 pub fn fma_peak_gflops(seconds: f64) -> f64 {
     let isa = isa();
     // Calibrate the iteration count on one thread, then run on all at once.
@@ -641,13 +641,16 @@ pub fn fma_peak_gflops(seconds: f64) -> f64 {
         }
         iters *= 4;
     }
-    let threads = rayon::current_num_threads();
-    let rates: Vec<f64> = rayon::broadcast(|_| {
-        let t0 = std::time::Instant::now();
-        let (flops, sink) = fma_loop(isa, iters);
-        std::hint::black_box(sink);
-        flops / t0.elapsed().as_secs_f64()
-    });
-    debug_assert_eq!(rates.len(), threads);
-    rates.iter().sum::<f64>() / 1e9
+    // The best of three runs: a peak is what the machine can do, not what a busy moment allows.
+    (0..3)
+        .map(|_| {
+            let rates: Vec<f64> = rayon::broadcast(|_| {
+                let t0 = std::time::Instant::now();
+                let (flops, sink) = fma_loop(isa, iters);
+                std::hint::black_box(sink);
+                flops / t0.elapsed().as_secs_f64()
+            });
+            rates.iter().sum::<f64>() / 1e9
+        })
+        .fold(0.0, f64::max)
 }
