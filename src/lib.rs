@@ -4,6 +4,7 @@ pub mod backend;
 pub mod corpus;
 pub mod cpu;
 pub mod error;
+pub mod gpu;
 pub mod model;
 pub mod optim;
 pub mod real;
