@@ -26,14 +26,54 @@ struct LstmParams {
 
 @group(0) @binding(0) var<uniform> p: LstmParams;
 
-const RB: u32 = 4u;   // batch rows per workgroup
-const KS: u32 = 4u;   // the reduction is split into KS slices, one per invocation row
-const KC: u32 = 256u; // chunk of the reduction staged in workgroup memory
-const FU: u32 = 32u;  // hidden units per workgroup, forward
-const BU: u32 = 64u;  // hidden units per workgroup, backward
+const RB: u32 = 16u;  // batch rows per workgroup
+const FU: u32 = 64u;  // hidden units per workgroup (one per invocation)
+const KC: u32 = 128u; // chunk of the reduction staged in workgroup memory
 
-var<workgroup> tile: array<f32, 1024>; // [RB][KC]: rows of h_{t-1} (forward) or dz_{t+1} (backward)
-var<workgroup> part: array<f32, 2048>; // partial sums of the KS slices
+// [RB][KC]: rows b0 .. b0+RB of h_{t-1} (forward) or dz_{t+1} (backward), one chunk of k.
+var<workgroup> tile: array<f32, 2048>; // RB·KC
+
+// Stages tile[r][kk] = src[off + (b0 + r)·width + k0 + kk], zero past the edges.
+fn stage(off: u32, width: u32, b0: u32, k0: u32, li: u32) {
+    for (var q = 0u; q < RB * KC / FU; q++) {
+        let l = li + FU * q;
+        let b = b0 + l / KC;
+        let k = k0 + l % KC;
+        var v = 0.0;
+        if (b < p.b && k < width) {
+            v = work[off + b * width + k];
+        }
+        tile[l] = v;
+    }
+}
+
+// The cell of batch row b, unit j, given Σ_k h_{t-1}[b, k]·W_hh[k, (i f g o)·H + j]:
+//   i = σ(z_i), f = σ(z_f), g = tanh(z_g), o = σ(z_o)      (stored over z_t)
+//   c_t = f ⊙ c_{t-1} + i ⊙ g,   tc = tanh(c_t),   h_t = o ⊙ tc,   y_t = h_t ⊙ mask_t
+fn finish_forward(b: u32, j: u32, rec: vec4<f32>) {
+    let hd = p.h;
+    if (b >= p.b || j >= hd) {
+        return;
+    }
+    let zr = p.z_off + b * 4u * hd + j;
+    let z = vec4<f32>(work[zr], work[zr + hd], work[zr + 2u * hd], work[zr + 3u * hd]) + rec;
+    let ig = sigmoid(z.x);
+    let fg = sigmoid(z.y);
+    let gg = tanh_safe(z.z);
+    let og = sigmoid(z.w);
+    let at = b * hd + j;
+    let c = fg * work[p.cprev_off + at] + ig * gg;
+    let tc = tanh_safe(c);
+    let h = og * tc;
+    work[zr] = ig;
+    work[zr + hd] = fg;
+    work[zr + 2u * hd] = gg;
+    work[zr + 3u * hd] = og;
+    work[p.c_off + at] = c;
+    work[p.tc_off + at] = tc;
+    work[p.h_off + at] = h;
+    work[p.y_off + at] = h * dropout_mult(p.layer, p.row0 + b, j, hd);
+}
 
 // Forward, one step (src/cpu/network.rs `layer_forward`, cell: src/real.rs `cell_forward_scalar`):
 //
@@ -44,171 +84,182 @@ var<workgroup> part: array<f32, 2048>; // partial sums of the KS slices
 //   h_t      = o ⊙ tc
 //   y_t      = h_t ⊙ mask_t            mask ∈ {0, 1/(1-p)} (1 when dropout is off)
 //
-// Workgroup (32, 4): 32 hidden units j × KS slices of the H-long dot products, for RB batch
-// rows. Each invocation accumulates 4 gates × RB rows = 16 outputs over its slice; the slices
-// meet in workgroup memory, then invocation (u, s) finishes the cell of batch row b0 + s.
-@compute @workgroup_size(32, 4)
-fn forward_step(
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-    @builtin(workgroup_id) wg: vec3<u32>,
-) {
-    let u = lid.x;
-    let s = lid.y;
+// Workgroup of 64 invocations, one hidden unit j each, for RB = 16 batch rows: each invocation
+// keeps the four gate sums of its unit for 16 rows (64 outputs, sixteen vec4s). h_{t-1} is staged
+// in workgroup memory and read by all invocations at once (a broadcast); each invocation loads
+// its unit's four W_hh columns once per k and uses them for all 16 rows.
+@compute @workgroup_size(64)
+fn forward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let hd = p.h;
     let g4 = 4u * hd;
-    let j = wg.x * FU + u;
+    let j = wg.x * FU + li;
+    let jj = min(j, hd - 1u); // past the edge: compute on a valid column, store nothing
     let b0 = wg.y * RB;
-    var acc: array<f32, 16>; // [row][gate]
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0);
+    var a9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0);
+    var a11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0);
+    var a13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0);
+    var a15 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < hd; k0 += KC) {
-        for (var q = 0u; q < 8u; q++) {
-            let l = li + 128u * q;
-            let r = l / KC;
-            let k = k0 + l % KC;
-            var v = 0.0;
-            if (b0 + r < p.b && k < hd) {
-                v = work[p.hprev_off + (b0 + r) * hd + k];
-            }
-            tile[l] = v;
-        }
+        stage(p.hprev_off, hd, b0, k0, li);
         workgroupBarrier();
-        let ka = s * (KC / KS);
-        let kb = min(ka + KC / KS, hd - k0);
-        if (j < hd) {
-            for (var kk = ka; kk < kb; kk++) {
-                let w = p.w_off + (k0 + kk) * g4 + j;
-                let wi = params[w];
-                let wf = params[w + hd];
-                let wgg = params[w + 2u * hd];
-                let wo = params[w + 3u * hd];
-                for (var r = 0u; r < RB; r++) {
-                    let hv = tile[r * KC + kk];
-                    acc[r * 4u] = fma(hv, wi, acc[r * 4u]);
-                    acc[r * 4u + 1u] = fma(hv, wf, acc[r * 4u + 1u]);
-                    acc[r * 4u + 2u] = fma(hv, wgg, acc[r * 4u + 2u]);
-                    acc[r * 4u + 3u] = fma(hv, wo, acc[r * 4u + 3u]);
-                }
-            }
+        let kend = min(KC, hd - k0);
+        for (var kk = 0u; kk < kend; kk++) {
+            let wr = p.w_off + (k0 + kk) * g4 + jj;
+            let w = vec4<f32>(params[wr], params[wr + hd], params[wr + 2u * hd], params[wr + 3u * hd]);
+                a0 = fma(vec4<f32>(tile[0u * KC + kk]), w, a0);
+                a1 = fma(vec4<f32>(tile[1u * KC + kk]), w, a1);
+                a2 = fma(vec4<f32>(tile[2u * KC + kk]), w, a2);
+                a3 = fma(vec4<f32>(tile[3u * KC + kk]), w, a3);
+                a4 = fma(vec4<f32>(tile[4u * KC + kk]), w, a4);
+                a5 = fma(vec4<f32>(tile[5u * KC + kk]), w, a5);
+                a6 = fma(vec4<f32>(tile[6u * KC + kk]), w, a6);
+                a7 = fma(vec4<f32>(tile[7u * KC + kk]), w, a7);
+                a8 = fma(vec4<f32>(tile[8u * KC + kk]), w, a8);
+                a9 = fma(vec4<f32>(tile[9u * KC + kk]), w, a9);
+                a10 = fma(vec4<f32>(tile[10u * KC + kk]), w, a10);
+                a11 = fma(vec4<f32>(tile[11u * KC + kk]), w, a11);
+                a12 = fma(vec4<f32>(tile[12u * KC + kk]), w, a12);
+                a13 = fma(vec4<f32>(tile[13u * KC + kk]), w, a13);
+                a14 = fma(vec4<f32>(tile[14u * KC + kk]), w, a14);
+                a15 = fma(vec4<f32>(tile[15u * KC + kk]), w, a15);
         }
         workgroupBarrier();
     }
-    // part[s][r][gate][u]
-    for (var x = 0u; x < 16u; x++) {
-        part[(s * 16u + x) * FU + u] = acc[x];
-    }
-    workgroupBarrier();
-    let b = b0 + s;
-    if (j >= hd || b >= p.b) {
-        return;
-    }
-    let zr = p.z_off + b * g4;
-    var z: array<f32, 4>;
-    for (var gate = 0u; gate < 4u; gate++) {
-        var sum = 0.0;
-        for (var sl = 0u; sl < KS; sl++) {
-            sum += part[(sl * 16u + s * 4u + gate) * FU + u];
-        }
-        z[gate] = work[zr + gate * hd + j] + sum;
-    }
-    let ig = sigmoid(z[0]);
-    let fg = sigmoid(z[1]);
-    let gg = tanh_safe(z[2]);
-    let og = sigmoid(z[3]);
-    let c = fg * work[p.cprev_off + b * hd + j] + ig * gg;
-    let tc = tanh_safe(c);
-    let h = og * tc;
-    work[zr + j] = ig;
-    work[zr + hd + j] = fg;
-    work[zr + 2u * hd + j] = gg;
-    work[zr + 3u * hd + j] = og;
-    work[p.c_off + b * hd + j] = c;
-    work[p.tc_off + b * hd + j] = tc;
-    work[p.h_off + b * hd + j] = h;
-    work[p.y_off + b * hd + j] = h * dropout_mult(p.layer, p.row0 + b, j, hd);
+    finish_forward(b0 + 0u, j, a0);
+    finish_forward(b0 + 1u, j, a1);
+    finish_forward(b0 + 2u, j, a2);
+    finish_forward(b0 + 3u, j, a3);
+    finish_forward(b0 + 4u, j, a4);
+    finish_forward(b0 + 5u, j, a5);
+    finish_forward(b0 + 6u, j, a6);
+    finish_forward(b0 + 7u, j, a7);
+    finish_forward(b0 + 8u, j, a8);
+    finish_forward(b0 + 9u, j, a9);
+    finish_forward(b0 + 10u, j, a10);
+    finish_forward(b0 + 11u, j, a11);
+    finish_forward(b0 + 12u, j, a12);
+    finish_forward(b0 + 13u, j, a13);
+    finish_forward(b0 + 14u, j, a14);
+    finish_forward(b0 + 15u, j, a15);
 }
 
-// Backward, one step (src/cpu/network.rs `layer_backward`, cell: src/real.rs
-// `cell_backward_scalar`), run for t = T-1 down to 0:
-//
-//   dh_rec  = dz_{t+1} · W_hhᵀ          inverts z_{t+1} += h_t·W_hh (0 at t = T-1: truncation)
+// The cell backward of batch row b, unit j, given dh_rec = Σ_k dz_{t+1}[b, k]·W_hh[j, k]:
 //   dh      = dy_t ⊙ mask_t + dh_rec    inverts y_t = h_t ⊙ mask_t
 //   do      = dh ⊙ tc                   from h = o ⊙ tc
 //   dc     += dh ⊙ o ⊙ (1 - tc²)        from tc = tanh(c); dc arrives holding dc_{t+1}·f_{t+1}
 //   di = dc ⊙ g,  dg = dc ⊙ i,  df = dc ⊙ c_{t-1}        from c = f ⊙ c_{t-1} + i ⊙ g
 //   dz_i = di·i(1-i), dz_f = df·f(1-f), dz_g = dg·(1-g²), dz_o = do·o(1-o)   (stored over act_t)
 //   dc      = dc ⊙ f                    carried to step t-1
-//
-// W_hhᵀ ([4H, H], made by the transpose kernel) makes the 4H-long dot products read W in
-// order across neighbouring invocations. Workgroup (64, 4): 64 hidden units × KS slices, for RB
-// batch rows.
-@compute @workgroup_size(64, 4)
-fn backward_step(
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-    @builtin(workgroup_id) wg: vec3<u32>,
-) {
-    let u = lid.x;
-    let s = lid.y;
+fn finish_backward(b: u32, j: u32, dh_rec: f32) {
     let hd = p.h;
-    let g4 = 4u * hd;
-    let j = wg.x * BU + u;
-    let b0 = wg.y * RB;
-    var acc: array<f32, 4>; // [row]
-    if (p.dznext_off != NONE) {
-        for (var k0 = 0u; k0 < g4; k0 += KC) {
-            for (var q = 0u; q < 4u; q++) {
-                let l = li + 256u * q;
-                let r = l / KC;
-                let k = k0 + l % KC;
-                var v = 0.0;
-                if (b0 + r < p.b && k < g4) {
-                    v = work[p.dznext_off + (b0 + r) * g4 + k];
-                }
-                tile[l] = v;
-            }
-            workgroupBarrier();
-            let ka = s * (KC / KS);
-            let kb = min(ka + KC / KS, g4 - k0);
-            if (j < hd) {
-                for (var kk = ka; kk < kb; kk++) {
-                    let w = work[p.w_off + (k0 + kk) * hd + j];
-                    for (var r = 0u; r < RB; r++) {
-                        acc[r] = fma(tile[r * KC + kk], w, acc[r]);
-                    }
-                }
-            }
-            workgroupBarrier();
-        }
-    }
-    // part[s][r][u]
-    for (var r = 0u; r < RB; r++) {
-        part[(s * RB + r) * BU + u] = acc[r];
-    }
-    workgroupBarrier();
-    let b = b0 + s;
-    if (j >= hd || b >= p.b) {
+    if (b >= p.b || j >= hd) {
         return;
-    }
-    var dh_rec = 0.0;
-    for (var sl = 0u; sl < KS; sl++) {
-        dh_rec += part[(sl * RB + s) * BU + u];
     }
     let at = b * hd + j;
     let dh = work[p.dy_off + at] * dropout_mult(p.layer, p.row0 + b, j, hd) + dh_rec;
-    let zr = p.z_off + b * g4;
-    let ig = work[zr + j];
-    let fg = work[zr + hd + j];
-    let gg = work[zr + 2u * hd + j];
-    let og = work[zr + 3u * hd + j];
+    let zr = p.z_off + b * 4u * hd + j;
+    let ig = work[zr];
+    let fg = work[zr + hd];
+    let gg = work[zr + 2u * hd];
+    let og = work[zr + 3u * hd];
     let tc = work[p.tc_off + at];
     var dc_next = 0.0;
     if (p.dznext_off != NONE) {
         dc_next = work[p.dc_off + at];
     }
     let dc = dc_next + dh * og * (1.0 - tc * tc);
-    work[zr + j] = dc * gg * ig * (1.0 - ig);
-    work[zr + hd + j] = dc * work[p.cprev_off + at] * fg * (1.0 - fg);
-    work[zr + 2u * hd + j] = dc * ig * (1.0 - gg * gg);
-    work[zr + 3u * hd + j] = dh * tc * og * (1.0 - og);
+    work[zr] = dc * gg * ig * (1.0 - ig);
+    work[zr + hd] = dc * work[p.cprev_off + at] * fg * (1.0 - fg);
+    work[zr + 2u * hd] = dc * ig * (1.0 - gg * gg);
+    work[zr + 3u * hd] = dh * tc * og * (1.0 - og);
     work[p.dc_off + at] = dc * fg;
+}
+
+// Backward, one step (src/cpu/network.rs `layer_backward`, cell: src/real.rs
+// `cell_backward_scalar`), run for t = T-1 down to 0:
+//
+//   dh_rec  = dz_{t+1} · W_hhᵀ          inverts z_{t+1} += h_t·W_hh (0 at t = T-1: truncation)
+//   then the cell backward above.
+//
+// W_hhᵀ ([4H, H], made by the transpose kernel) lets the 64 invocations read 64 neighbouring
+// words per k. Same shape as the forward: one unit per invocation, RB = 16 rows, dz_{t+1}
+// staged in workgroup memory and broadcast.
+@compute @workgroup_size(64)
+fn backward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let hd = p.h;
+    let g4 = 4u * hd;
+    let j = wg.x * FU + li;
+    let jj = min(j, hd - 1u);
+    let b0 = wg.y * RB;
+    var d0 = 0.0;
+    var d1 = 0.0;
+    var d2 = 0.0;
+    var d3 = 0.0;
+    var d4 = 0.0;
+    var d5 = 0.0;
+    var d6 = 0.0;
+    var d7 = 0.0;
+    var d8 = 0.0;
+    var d9 = 0.0;
+    var d10 = 0.0;
+    var d11 = 0.0;
+    var d12 = 0.0;
+    var d13 = 0.0;
+    var d14 = 0.0;
+    var d15 = 0.0;
+    if (p.dznext_off != NONE) {
+        for (var k0 = 0u; k0 < g4; k0 += KC) {
+            stage(p.dznext_off, g4, b0, k0, li);
+            workgroupBarrier();
+            let kend = min(KC, g4 - k0);
+            for (var kk = 0u; kk < kend; kk++) {
+                let w = work[p.w_off + (k0 + kk) * hd + jj];
+                d0 = fma(tile[0u * KC + kk], w, d0);
+                d1 = fma(tile[1u * KC + kk], w, d1);
+                d2 = fma(tile[2u * KC + kk], w, d2);
+                d3 = fma(tile[3u * KC + kk], w, d3);
+                d4 = fma(tile[4u * KC + kk], w, d4);
+                d5 = fma(tile[5u * KC + kk], w, d5);
+                d6 = fma(tile[6u * KC + kk], w, d6);
+                d7 = fma(tile[7u * KC + kk], w, d7);
+                d8 = fma(tile[8u * KC + kk], w, d8);
+                d9 = fma(tile[9u * KC + kk], w, d9);
+                d10 = fma(tile[10u * KC + kk], w, d10);
+                d11 = fma(tile[11u * KC + kk], w, d11);
+                d12 = fma(tile[12u * KC + kk], w, d12);
+                d13 = fma(tile[13u * KC + kk], w, d13);
+                d14 = fma(tile[14u * KC + kk], w, d14);
+                d15 = fma(tile[15u * KC + kk], w, d15);
+            }
+            workgroupBarrier();
+        }
+    }
+    finish_backward(b0 + 0u, j, d0);
+    finish_backward(b0 + 1u, j, d1);
+    finish_backward(b0 + 2u, j, d2);
+    finish_backward(b0 + 3u, j, d3);
+    finish_backward(b0 + 4u, j, d4);
+    finish_backward(b0 + 5u, j, d5);
+    finish_backward(b0 + 6u, j, d6);
+    finish_backward(b0 + 7u, j, d7);
+    finish_backward(b0 + 8u, j, d8);
+    finish_backward(b0 + 9u, j, d9);
+    finish_backward(b0 + 10u, j, d10);
+    finish_backward(b0 + 11u, j, d11);
+    finish_backward(b0 + 12u, j, d12);
+    finish_backward(b0 + 13u, j, d13);
+    finish_backward(b0 + 14u, j, d14);
+    finish_backward(b0 + 15u, j, d15);
 }

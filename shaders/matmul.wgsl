@@ -1,16 +1,20 @@
 // matmul.wgsl: the tiled GEMM behind every dense product of the step (src/gpu/matmul.rs).
 //
-//   C[M, N] = op(A)[M, K] · op(B)[K, N]  (+ C when acc = 1)  (+ bias[N] when bias_off != NONE)
+//   C[M, N] = op(A)[M, K] · op(B)[K, N]  (+ bias[N] when bias_off != NONE)  (+ C when acc = 1)
 //
 // with A(i, k) = bufA[a_off + i·a_rs + k·a_cs], B(k, j) = bufB[b_off + k·b_rs + j·b_cs] and
 // C(i, j) = bufC[c_off + i·c_rs + j]: a transposed operand is the same matrix with its strides
 // swapped, as in src/cpu/gemm.rs (`Mat::t()`). Which buffer A, B and C live in is an override
 // constant, fixed when the pipeline is built (0 params, 1 grads, 2 work); bias is in params.
 //
-// Each workgroup computes a 64 x 64 tile of C with 16 x 16 invocations, each owning a 4 x 4 block
-// of outputs (rows ty + 16·a, columns tx + 16·b). K is walked in chunks of 16: the A and B
-// chunks are staged in workgroup memory, zero-padded past the matrix edges, so M, N and K need
-// not be multiples of the tile.
+// Each workgroup computes a 32 x 128 tile of C with 64 invocations; invocation x owns columns
+// x and x + 64 for all 32 rows (64 outputs, as sixteen vec4 running sums over row quads). K is
+// walked in chunks of 16: the A panel [32 rows x 16 k] is staged in workgroup memory, where
+// every invocation reads the same element at the same time (a broadcast), and each B element
+// is loaded once, by the invocation that owns its column, and reused for 32 rows from
+// registers. (Per-invocation loads are what a software rasteriser such as lavapipe pays most
+// for, and what a GPU's memory system likes least; 32 FMAs per loaded B element keep both low.) Rows, columns and k past the matrix edges are zero-padded or skipped, so M, N and
+// K need not be multiples of the tile.
 
 struct MatmulParams {
     m: u32,
@@ -34,12 +38,12 @@ override A_BUF: u32 = 2u;
 override B_BUF: u32 = 0u;
 override C_BUF: u32 = 2u;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
+const BM: u32 = 32u;
+const BN: u32 = 128u;
 const BK: u32 = 16u;
 
-var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
-var<workgroup> b_tile: array<f32, 1024>; // [BK][BN]
+// a_tile[kk·8 + q] = A(row0 + 4q .. row0 + 4q + 3, k0 + kk).
+var<workgroup> a_tile: array<vec4<f32>, 128>;
 
 fn load(buf: u32, i: u32) -> f32 {
     if (buf == 0u) {
@@ -50,95 +54,135 @@ fn load(buf: u32, i: u32) -> f32 {
     return work[i];
 }
 
-fn load_c(i: u32) -> f32 {
-    if (C_BUF == 1u) {
-        return grads[i];
+fn load_a(i: u32, k: u32) -> f32 {
+    if (i < p.m && k < p.k) {
+        return load(A_BUF, p.a_off + i * p.a_rs + k * p.a_cs);
     }
-    return work[i];
+    return 0.0;
 }
 
-fn store_c(i: u32, v: f32) {
+fn load_b(k: u32, j: u32) -> f32 {
+    if (j < p.n) {
+        return load(B_BUF, p.b_off + k * p.b_rs + j * p.b_cs);
+    }
+    return 0.0;
+}
+
+// C(i, j) = v (+ C(i, j) when acc) (+ bias[j]), inside the matrix only.
+fn store(i: u32, j: u32, v: f32) {
+    if (i >= p.m || j >= p.n) {
+        return;
+    }
+    let at = p.c_off + i * p.c_rs + j;
+    var x = v;
+    if (p.bias_off != NONE) {
+        x += params[p.bias_off + j];
+    }
     if (C_BUF == 1u) {
-        grads[i] = v;
+        if (p.acc == 1u) {
+            x += grads[at];
+        }
+        grads[at] = x;
     } else {
-        work[i] = v;
+        if (p.acc == 1u) {
+            x += work[at];
+        }
+        work[at] = x;
     }
 }
 
-@compute @workgroup_size(16, 16)
-fn main(
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-    @builtin(workgroup_id) wg: vec3<u32>,
-) {
+fn store4(i: u32, j: u32, v: vec4<f32>) {
+    store(i, j, v.x);
+    store(i + 1u, j, v.y);
+    store(i + 2u, j, v.z);
+    store(i + 3u, j, v.w);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let row0 = wg.y * BM;
-    let col0 = wg.x * BN;
-    var acc: array<array<f32, 4>, 4>;
+    let j0 = wg.x * BN + li;
+    let j1 = j0 + 64u;
+    // c<col><quad>: column j0 or j1, rows row0 + 4·quad .. + 3.
+    var c00 = vec4<f32>(0.0);
+    var c01 = vec4<f32>(0.0);
+    var c02 = vec4<f32>(0.0);
+    var c03 = vec4<f32>(0.0);
+    var c04 = vec4<f32>(0.0);
+    var c05 = vec4<f32>(0.0);
+    var c06 = vec4<f32>(0.0);
+    var c07 = vec4<f32>(0.0);
+    var c10 = vec4<f32>(0.0);
+    var c11 = vec4<f32>(0.0);
+    var c12 = vec4<f32>(0.0);
+    var c13 = vec4<f32>(0.0);
+    var c14 = vec4<f32>(0.0);
+    var c15 = vec4<f32>(0.0);
+    var c16 = vec4<f32>(0.0);
+    var c17 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        // Stage A[row0.., k0..] and B[k0.., col0..]: 1024 values each, 4 per invocation. The walk
-        // order follows whichever stride is 1, so neighbouring invocations read neighbouring words.
-        for (var q = 0u; q < 4u; q++) {
-            let l = li + 256u * q;
-            var i: u32;
-            var ka: u32;
+        // Stage the A panel: 128 vec4s, two per invocation, walking the stride-1 side of A.
+        for (var h = 0u; h < 2u; h++) {
+            let l = li + 64u * h;
+            var kk: u32;
+            var q: u32;
             if (p.a_cs == 1u) {
-                ka = l % BK;
-                i = l / BK;
+                kk = l % BK;
+                q = l / BK;
             } else {
-                i = l % BM;
-                ka = l / BM;
+                kk = l / 8u;
+                q = l % 8u;
             }
-            var av = 0.0;
-            if (row0 + i < p.m && k0 + ka < p.k) {
-                av = load(A_BUF, p.a_off + (row0 + i) * p.a_rs + (k0 + ka) * p.a_cs);
-            }
-            a_tile[ka * BM + i] = av;
-            var j: u32;
-            var kb: u32;
-            if (p.b_cs == 1u) {
-                j = l % BN;
-                kb = l / BN;
-            } else {
-                kb = l % BK;
-                j = l / BK;
-            }
-            var bv = 0.0;
-            if (k0 + kb < p.k && col0 + j < p.n) {
-                bv = load(B_BUF, p.b_off + (k0 + kb) * p.b_rs + (col0 + j) * p.b_cs);
-            }
-            b_tile[kb * BN + j] = bv;
+            let i = row0 + 4u * q;
+            let k = k0 + kk;
+            a_tile[kk * 8u + q] = vec4<f32>(load_a(i, k), load_a(i + 1u, k), load_a(i + 2u, k), load_a(i + 3u, k));
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var x = 0u; x < 4u; x++) {
-                a[x] = a_tile[kk * BM + lid.y + 16u * x];
-                b[x] = b_tile[kk * BN + lid.x + 16u * x];
-            }
-            for (var x = 0u; x < 4u; x++) {
-                for (var y = 0u; y < 4u; y++) {
-                    acc[x][y] = fma(a[x], b[y], acc[x][y]);
-                }
-            }
+        let kend = min(BK, p.k - k0);
+        for (var t = 0u; t < kend; t++) {
+            let b0 = vec4<f32>(load_b(k0 + t, j0));
+            let b1 = vec4<f32>(load_b(k0 + t, j1));
+            let a0 = a_tile[t * 8u + 0u];
+            let a1 = a_tile[t * 8u + 1u];
+            let a2 = a_tile[t * 8u + 2u];
+            let a3 = a_tile[t * 8u + 3u];
+            let a4 = a_tile[t * 8u + 4u];
+            let a5 = a_tile[t * 8u + 5u];
+            let a6 = a_tile[t * 8u + 6u];
+            let a7 = a_tile[t * 8u + 7u];
+            c00 = fma(a0, b0, c00);
+            c01 = fma(a1, b0, c01);
+            c02 = fma(a2, b0, c02);
+            c03 = fma(a3, b0, c03);
+            c04 = fma(a4, b0, c04);
+            c05 = fma(a5, b0, c05);
+            c06 = fma(a6, b0, c06);
+            c07 = fma(a7, b0, c07);
+            c10 = fma(a0, b1, c10);
+            c11 = fma(a1, b1, c11);
+            c12 = fma(a2, b1, c12);
+            c13 = fma(a3, b1, c13);
+            c14 = fma(a4, b1, c14);
+            c15 = fma(a5, b1, c15);
+            c16 = fma(a6, b1, c16);
+            c17 = fma(a7, b1, c17);
         }
         workgroupBarrier();
     }
-    for (var x = 0u; x < 4u; x++) {
-        let i = row0 + lid.y + 16u * x;
-        for (var y = 0u; y < 4u; y++) {
-            let j = col0 + lid.x + 16u * y;
-            if (i < p.m && j < p.n) {
-                let at = p.c_off + i * p.c_rs + j;
-                var v = acc[x][y];
-                if (p.acc == 1u) {
-                    v += load_c(at);
-                }
-                if (p.bias_off != NONE) {
-                    v += params[p.bias_off + j];
-                }
-                store_c(at, v);
-            }
-        }
-    }
+    store4(row0 + 0u, j0, c00);
+    store4(row0 + 4u, j0, c01);
+    store4(row0 + 8u, j0, c02);
+    store4(row0 + 12u, j0, c03);
+    store4(row0 + 16u, j0, c04);
+    store4(row0 + 20u, j0, c05);
+    store4(row0 + 24u, j0, c06);
+    store4(row0 + 28u, j0, c07);
+    store4(row0 + 0u, j1, c10);
+    store4(row0 + 4u, j1, c11);
+    store4(row0 + 8u, j1, c12);
+    store4(row0 + 12u, j1, c13);
+    store4(row0 + 16u, j1, c14);
+    store4(row0 + 20u, j1, c15);
+    store4(row0 + 24u, j1, c16);
+    store4(row0 + 28u, j1, c17);
 }

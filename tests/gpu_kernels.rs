@@ -1,6 +1,6 @@
 //! Every GPU kernel against its CPU counterpart on random inputs, with shapes that are not
-//! multiples of the kernels' tiles (GEMM 64 x 64 x 16; LSTM step 32 or 64 units x 4 rows, 256-long
-//! reduction chunks; reductions of 256 and 4096).
+//! multiples of the kernels' tiles (GEMM 32 rows x 128 columns x 16 k; LSTM step 64 units x 16
+//! rows with 128-long reduction chunks; reductions of 256 and 4096).
 //!
 //! Tolerances: a dot product of length K computed in f32 in any order (with or without fma)
 //! differs from the exact one by at most γ_K·Σ|a_k b_k|, γ_K ≈ K·u, u = 2^-24 (Higham, "Accuracy
@@ -54,7 +54,8 @@ fn matmul_matches_f64_within_the_summation_bound_for_every_shape_transpose_and_b
     let Some(g) = runner() else { return };
     let shapes = [
         (1, 1, 1),
-        (64, 64, 16),
+        (32, 128, 16),
+        (33, 129, 17),
         (65, 67, 17),
         (3, 130, 200),
         (130, 5, 33),
@@ -164,8 +165,9 @@ fn dropout_mask(d: &StepDropout, b: usize, h: usize) -> Vec<f32> {
 #[test]
 fn lstm_forward_step_matches_the_cpu_cell_and_dropout_masks_are_bit_identical() {
     let Some(g) = runner() else { return };
-    // (B, H): B not a multiple of 4, H not a multiple of 32, and H > 256 (two reduction chunks).
-    for (case, &(b, h)) in [(5, 37), (1, 300), (8, 64), (3, 1)].iter().enumerate() {
+    // (B, H): B below and above the 16-row tile, H below and above the 64-unit tile, and
+    // H > 128 (three reduction chunks).
+    for (case, &(b, h)) in [(5, 37), (1, 300), (17, 70), (3, 1)].iter().enumerate() {
         let seed = 100 * case as u64;
         let z: Vec<f32> = noise(b * 4 * h, seed + 1).iter().map(|v| 2.0 * v).collect();
         let hp = noise(b * h, seed + 2);
@@ -220,7 +222,8 @@ fn lstm_forward_step_matches_the_cpu_cell_and_dropout_masks_are_bit_identical() 
 #[test]
 fn lstm_backward_step_matches_the_cpu_cell_backward() {
     let Some(g) = runner() else { return };
-    for (case, &(b, h)) in [(5, 37), (2, 70), (4, 64), (1, 1)].iter().enumerate() {
+    // The reduction is 4H long: 148, 280 and 520 cross one, two and four 128-long chunks.
+    for (case, &(b, h)) in [(5, 37), (2, 70), (17, 130), (1, 1)].iter().enumerate() {
         let seed = 1000 + 100 * case as u64;
         // Activations in their ranges: i, f, o in (0, 1), g in (-1, 1).
         let raw = noise(b * 4 * h, seed + 1);

@@ -483,6 +483,7 @@ impl Storage {
 struct Op {
     pipeline: wgpu::ComputePipeline,
     groups: [u32; 3],
+    name: &'static str,
 }
 
 /// Collects the dispatches of a program.
@@ -513,7 +514,11 @@ impl<'g> ProgramBuilder<'g> {
             return Ok(());
         }
         let pipeline = self.gpu.pipeline(k)?;
-        self.ops.push(Op { pipeline, groups });
+        self.ops.push(Op {
+            pipeline,
+            groups,
+            name: k.entry,
+        });
         self.blocks.push(block);
         Ok(())
     }
@@ -597,6 +602,39 @@ impl Program {
             pass.set_bind_group(0, &self.bind_group, &[i as u32 * self.stride]);
             pass.dispatch_workgroups(op.groups[0], op.groups[1], op.groups[2]);
         }
+    }
+
+    /// Runs every dispatch as its own submission and waits for it: wall time per kernel entry
+    /// point, summed, in recording order of first use. For tuning only (a real step is one
+    /// submission).
+    pub fn profile(&self, gpu: &Gpu) -> Result<Vec<(&'static str, f64)>> {
+        let mut out: Vec<(&'static str, f64)> = Vec::new();
+        for (i, op) in self.ops.iter().enumerate() {
+            let mut enc = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&op.pipeline);
+                pass.set_bind_group(0, &self.bind_group, &[i as u32 * self.stride]);
+                pass.dispatch_workgroups(op.groups[0], op.groups[1], op.groups[2]);
+            }
+            let t0 = std::time::Instant::now();
+            gpu.queue.submit([enc.finish()]);
+            gpu.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+            let dt = t0.elapsed().as_secs_f64();
+            match out.iter_mut().find(|(n, _)| *n == op.name) {
+                Some(e) => e.1 += dt,
+                None => out.push((op.name, dt)),
+            }
+        }
+        gpu.check()?;
+        Ok(out)
     }
 
     /// Runs the program in one submission and, when `readback` names a buffer region

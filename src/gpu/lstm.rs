@@ -7,11 +7,9 @@ use crate::error::Result;
 const FORWARD: Kernel = Kernel::new(Family::Lstm, "forward_step");
 const BACKWARD: Kernel = Kernel::new(Family::Lstm, "backward_step");
 
-/// Batch rows per workgroup (RB in the shader).
-const RB: usize = 4;
-/// Hidden units per workgroup, forward (FU) and backward (BU).
-const FU: usize = 32;
-const BU: usize = 64;
+/// Batch rows (RB) and hidden units (FU) per workgroup, as in the shader.
+const RB: usize = 16;
+const FU: usize = 64;
 
 /// Word offsets in `work` (and `params` for `w` in the forward step) of one step's tensors.
 /// Shapes: `z, dznext: [B, 4H]`; `hprev, cprev, c, h, tc, y, dy, dc: [B, H]`;
@@ -76,6 +74,6 @@ pub(crate) fn backward_step(pb: &mut ProgramBuilder, a: &StepArgs) -> Result<()>
     pb.dispatch(
         BACKWARD,
         block(&a.words()),
-        [cdiv(a.h, BU), cdiv(a.b, RB), 1],
+        [cdiv(a.h, FU), cdiv(a.b, RB), 1],
     )
 }

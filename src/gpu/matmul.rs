@@ -33,8 +33,9 @@ impl Operand {
     }
 }
 
-/// Output tile size of the kernel (rows and columns of C per workgroup).
-const TILE: usize = 64;
+/// Rows and columns of C per workgroup.
+const TILE_M: usize = 32;
+const TILE_N: usize = 128;
 
 /// Records `C[m, n] = op(A)[m, k] · op(B)[k, n]`, plus C's old value when `acc`, plus
 /// `params[bias..bias+n]` on every row when `bias` is set. `c` is row-major with `c_ld` columns
@@ -69,5 +70,5 @@ pub(crate) fn matmul(
         bias.unwrap_or(u32::MAX as usize),
         acc as usize,
     ];
-    pb.dispatch(kernel, block(&words), [cdiv(n, TILE), cdiv(m, TILE), 1])
+    pb.dispatch(kernel, block(&words), [cdiv(n, TILE_N), cdiv(m, TILE_M), 1])
 }

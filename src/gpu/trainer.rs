@@ -180,6 +180,29 @@ impl GpuTrainer {
         Ok(self.stats(&s, true))
     }
 
+    /// Runs one training step's dispatches one submission each and returns the seconds spent
+    /// per kernel entry point (matmul variants together as "main"). For tuning: the timings
+    /// include a full queue round trip per dispatch, and the step *is* applied.
+    pub fn profile_step(
+        &mut self,
+        x: &[u32],
+        y: &[u32],
+        opts: &StepOptions,
+    ) -> Result<Vec<(&'static str, f64)>> {
+        let dropout = Some(Dropout {
+            key: opts.key,
+            counter: opts.counter,
+        });
+        let u = self.uniform(opts.lr, opts.clip, dropout);
+        let ids = self.net.ids_for(x, Some(y))?;
+        self.gpu.write(&self.storage.ids, 0, &ids);
+        self.gpu
+            .write(&self.storage.step, 0, std::slice::from_ref(&u));
+        let out = self.train.profile(&self.gpu)?;
+        self.adam_step += 1;
+        Ok(out)
+    }
+
     /// The gradients of the last step, before clipping (copied from the device).
     pub fn grads(&self) -> Result<Params<f32>> {
         let mut g = Params::zeros(&self.net.cfg);
