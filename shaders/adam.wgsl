@@ -71,7 +71,7 @@ fn norm(@builtin(local_invocation_index) li: u32) {
         let nrm = sqrt(red[0]);
         let finite = !not_finite(nrm) && !not_finite(work[p.out_off]);
         var scale = 1.0;
-        if (S.clip >= 0.0 && !not_finite(nrm) && nrm > S.clip) {
+        if (!is_nan(S.clip) && !not_finite(nrm) && nrm > S.clip) {
             scale = S.clip / nrm;
         }
         work[p.out_off + 2u] = nrm;

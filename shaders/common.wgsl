@@ -20,7 +20,7 @@ struct Step {
     one_minus_b1: f32,
     one_minus_b2: f32,
     eps: f32,
-    // Max global gradient norm; negative: no clipping.
+    // Max global gradient norm; NaN: no clipping.
     clip: f32,
     // Dropout: p, the kept scale 1/(1-p) (rounded from f64 as the CPU does), on (1) or off (0).
     drop_p: f32,

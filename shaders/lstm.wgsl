@@ -30,20 +30,32 @@ const RB: u32 = 16u;  // batch rows per workgroup
 const FU: u32 = 64u;  // hidden units per workgroup (one per invocation)
 const KC: u32 = 128u; // chunk of the reduction staged in workgroup memory
 
-// [RB][KC]: rows b0 .. b0+RB of h_{t-1} (forward) or dz_{t+1} (backward), one chunk of k.
-var<workgroup> tile: array<f32, 2048>; // RB·KC
+// tile[kk·RB/4 + q] = rows b0 + 4q .. b0 + 4q + 3 of h_{t-1} (forward) or dz_{t+1}
+// (backward) at reduction index k0 + kk: the RB rows of one k are four vec4s.
+var<workgroup> tile: array<vec4<f32>, 512>; // KC·RB/4
 
-// Stages tile[r][kk] = src[off + (b0 + r)·width + k0 + kk], zero past the edges.
+fn src(off: u32, width: u32, b: u32, k: u32) -> f32 {
+    if (b < p.b && k < width) {
+        return work[off + b * width + k];
+    }
+    return 0.0;
+}
+
+// Stages one chunk: tile for k0 .. k0 + KC, zero past the edges. Invocation li fills
+// 8 vec4s; neighbouring invocations read neighbouring k.
 fn stage(off: u32, width: u32, b0: u32, k0: u32, li: u32) {
-    for (var q = 0u; q < RB * KC / FU; q++) {
-        let l = li + FU * q;
-        let b = b0 + l / KC;
-        let k = k0 + l % KC;
-        var v = 0.0;
-        if (b < p.b && k < width) {
-            v = work[off + b * width + k];
+    for (var q = 0u; q < RB / 4u; q++) {
+        for (var h = 0u; h < KC / FU; h++) {
+            let kk = li + FU * h;
+            let k = k0 + kk;
+            let b = b0 + 4u * q;
+            tile[kk * (RB / 4u) + q] = vec4<f32>(
+                src(off, width, b, k),
+                src(off, width, b + 1u, k),
+                src(off, width, b + 2u, k),
+                src(off, width, b + 3u, k),
+            );
         }
-        tile[l] = v;
     }
 }
 
@@ -86,8 +98,8 @@ fn finish_forward(b: u32, j: u32, rec: vec4<f32>) {
 //
 // Workgroup of 64 invocations, one hidden unit j each, for RB = 16 batch rows: each invocation
 // keeps the four gate sums of its unit for 16 rows (64 outputs, sixteen vec4s). h_{t-1} is staged
-// in workgroup memory and read by all invocations at once (a broadcast); each invocation loads
-// its unit's four W_hh columns once per k and uses them for all 16 rows.
+// in workgroup memory, four rows to a vec4, and read by all invocations at once (a broadcast);
+// each invocation loads its unit's four W_hh columns once per k and uses them for all 16 rows.
 @compute @workgroup_size(64)
 fn forward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let hd = p.h;
@@ -118,22 +130,26 @@ fn forward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id)
         for (var kk = 0u; kk < kend; kk++) {
             let wr = p.w_off + (k0 + kk) * g4 + jj;
             let w = vec4<f32>(params[wr], params[wr + hd], params[wr + 2u * hd], params[wr + 3u * hd]);
-                a0 = fma(vec4<f32>(tile[0u * KC + kk]), w, a0);
-                a1 = fma(vec4<f32>(tile[1u * KC + kk]), w, a1);
-                a2 = fma(vec4<f32>(tile[2u * KC + kk]), w, a2);
-                a3 = fma(vec4<f32>(tile[3u * KC + kk]), w, a3);
-                a4 = fma(vec4<f32>(tile[4u * KC + kk]), w, a4);
-                a5 = fma(vec4<f32>(tile[5u * KC + kk]), w, a5);
-                a6 = fma(vec4<f32>(tile[6u * KC + kk]), w, a6);
-                a7 = fma(vec4<f32>(tile[7u * KC + kk]), w, a7);
-                a8 = fma(vec4<f32>(tile[8u * KC + kk]), w, a8);
-                a9 = fma(vec4<f32>(tile[9u * KC + kk]), w, a9);
-                a10 = fma(vec4<f32>(tile[10u * KC + kk]), w, a10);
-                a11 = fma(vec4<f32>(tile[11u * KC + kk]), w, a11);
-                a12 = fma(vec4<f32>(tile[12u * KC + kk]), w, a12);
-                a13 = fma(vec4<f32>(tile[13u * KC + kk]), w, a13);
-                a14 = fma(vec4<f32>(tile[14u * KC + kk]), w, a14);
-                a15 = fma(vec4<f32>(tile[15u * KC + kk]), w, a15);
+                let h0 = tile[kk * 4u + 0u];
+                let h1 = tile[kk * 4u + 1u];
+                let h2 = tile[kk * 4u + 2u];
+                let h3 = tile[kk * 4u + 3u];
+                a0 = fma(vec4<f32>(h0.x), w, a0);
+                a1 = fma(vec4<f32>(h0.y), w, a1);
+                a2 = fma(vec4<f32>(h0.z), w, a2);
+                a3 = fma(vec4<f32>(h0.w), w, a3);
+                a4 = fma(vec4<f32>(h1.x), w, a4);
+                a5 = fma(vec4<f32>(h1.y), w, a5);
+                a6 = fma(vec4<f32>(h1.z), w, a6);
+                a7 = fma(vec4<f32>(h1.w), w, a7);
+                a8 = fma(vec4<f32>(h2.x), w, a8);
+                a9 = fma(vec4<f32>(h2.y), w, a9);
+                a10 = fma(vec4<f32>(h2.z), w, a10);
+                a11 = fma(vec4<f32>(h2.w), w, a11);
+                a12 = fma(vec4<f32>(h3.x), w, a12);
+                a13 = fma(vec4<f32>(h3.y), w, a13);
+                a14 = fma(vec4<f32>(h3.z), w, a14);
+                a15 = fma(vec4<f32>(h3.w), w, a15);
         }
         workgroupBarrier();
     }
@@ -203,22 +219,10 @@ fn backward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id
     let j = wg.x * FU + li;
     let jj = min(j, hd - 1u);
     let b0 = wg.y * RB;
-    var d0 = 0.0;
-    var d1 = 0.0;
-    var d2 = 0.0;
-    var d3 = 0.0;
-    var d4 = 0.0;
-    var d5 = 0.0;
-    var d6 = 0.0;
-    var d7 = 0.0;
-    var d8 = 0.0;
-    var d9 = 0.0;
-    var d10 = 0.0;
-    var d11 = 0.0;
-    var d12 = 0.0;
-    var d13 = 0.0;
-    var d14 = 0.0;
-    var d15 = 0.0;
+    var d0 = vec4<f32>(0.0); // rows 0 .. 3
+    var d1 = vec4<f32>(0.0); // rows 4 .. 7
+    var d2 = vec4<f32>(0.0); // rows 8 .. 11
+    var d3 = vec4<f32>(0.0); // rows 12 .. 15
     if (p.dznext_off != NONE) {
         for (var k0 = 0u; k0 < g4; k0 += KC) {
             stage(p.dznext_off, g4, b0, k0, li);
@@ -226,40 +230,32 @@ fn backward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id
             let kend = min(KC, g4 - k0);
             for (var kk = 0u; kk < kend; kk++) {
                 let w = work[p.w_off + (k0 + kk) * hd + jj];
-                d0 = fma(tile[0u * KC + kk], w, d0);
-                d1 = fma(tile[1u * KC + kk], w, d1);
-                d2 = fma(tile[2u * KC + kk], w, d2);
-                d3 = fma(tile[3u * KC + kk], w, d3);
-                d4 = fma(tile[4u * KC + kk], w, d4);
-                d5 = fma(tile[5u * KC + kk], w, d5);
-                d6 = fma(tile[6u * KC + kk], w, d6);
-                d7 = fma(tile[7u * KC + kk], w, d7);
-                d8 = fma(tile[8u * KC + kk], w, d8);
-                d9 = fma(tile[9u * KC + kk], w, d9);
-                d10 = fma(tile[10u * KC + kk], w, d10);
-                d11 = fma(tile[11u * KC + kk], w, d11);
-                d12 = fma(tile[12u * KC + kk], w, d12);
-                d13 = fma(tile[13u * KC + kk], w, d13);
-                d14 = fma(tile[14u * KC + kk], w, d14);
-                d15 = fma(tile[15u * KC + kk], w, d15);
+                let z0 = tile[kk * 4u + 0u];
+                let z1 = tile[kk * 4u + 1u];
+                let z2 = tile[kk * 4u + 2u];
+                let z3 = tile[kk * 4u + 3u];
+                d0 = fma(z0, vec4<f32>(w), d0);
+                d1 = fma(z1, vec4<f32>(w), d1);
+                d2 = fma(z2, vec4<f32>(w), d2);
+                d3 = fma(z3, vec4<f32>(w), d3);
             }
             workgroupBarrier();
         }
     }
-    finish_backward(b0 + 0u, j, d0);
-    finish_backward(b0 + 1u, j, d1);
-    finish_backward(b0 + 2u, j, d2);
-    finish_backward(b0 + 3u, j, d3);
-    finish_backward(b0 + 4u, j, d4);
-    finish_backward(b0 + 5u, j, d5);
-    finish_backward(b0 + 6u, j, d6);
-    finish_backward(b0 + 7u, j, d7);
-    finish_backward(b0 + 8u, j, d8);
-    finish_backward(b0 + 9u, j, d9);
-    finish_backward(b0 + 10u, j, d10);
-    finish_backward(b0 + 11u, j, d11);
-    finish_backward(b0 + 12u, j, d12);
-    finish_backward(b0 + 13u, j, d13);
-    finish_backward(b0 + 14u, j, d14);
-    finish_backward(b0 + 15u, j, d15);
+    finish_backward(b0 + 0u, j, d0.x);
+    finish_backward(b0 + 1u, j, d0.y);
+    finish_backward(b0 + 2u, j, d0.z);
+    finish_backward(b0 + 3u, j, d0.w);
+    finish_backward(b0 + 4u, j, d1.x);
+    finish_backward(b0 + 5u, j, d1.y);
+    finish_backward(b0 + 6u, j, d1.z);
+    finish_backward(b0 + 7u, j, d1.w);
+    finish_backward(b0 + 8u, j, d2.x);
+    finish_backward(b0 + 9u, j, d2.y);
+    finish_backward(b0 + 10u, j, d2.z);
+    finish_backward(b0 + 11u, j, d2.w);
+    finish_backward(b0 + 12u, j, d3.x);
+    finish_backward(b0 + 13u, j, d3.y);
+    finish_backward(b0 + 14u, j, d3.z);
+    finish_backward(b0 + 15u, j, d3.w);
 }

@@ -7,14 +7,12 @@
 // swapped, as in src/cpu/gemm.rs (`Mat::t()`). Which buffer A, B and C live in is an override
 // constant, fixed when the pipeline is built (0 params, 1 grads, 2 work); bias is in params.
 //
-// Each workgroup computes a 32 x 128 tile of C with 64 invocations; invocation x owns columns
-// x and x + 64 for all 32 rows (64 outputs, as sixteen vec4 running sums over row quads). K is
-// walked in chunks of 16: the A panel [32 rows x 16 k] is staged in workgroup memory, where
-// every invocation reads the same element at the same time (a broadcast), and each B element
-// is loaded once, by the invocation that owns its column, and reused for 32 rows from
-// registers. (Per-invocation loads are what a software rasteriser such as lavapipe pays most
-// for, and what a GPU's memory system likes least; 32 FMAs per loaded B element keep both low.) Rows, columns and k past the matrix edges are zero-padded or skipped, so M, N and
-// K need not be multiples of the tile.
+// Each workgroup computes a 64 x 64 tile of C with 8 x 8 invocations; each invocation owns an
+// 8 x 8 block of it (rows 8·ty .., columns 8·tx ..), sixty-four running sums held as sixteen
+// vec4s. K is walked in chunks of 16: both panels, A [64 rows x 16 k] and B [16 k x 64 columns],
+// are staged in workgroup memory as vec4s, so each step of k costs an invocation four vec4
+// reads (two of A, two of B) for 64 multiply-adds. Past the matrix edges the panels are
+// zero-padded and the stores skipped, so M, N and K need not be multiples of the tile.
 
 struct MatmulParams {
     m: u32,
@@ -38,12 +36,14 @@ override A_BUF: u32 = 2u;
 override B_BUF: u32 = 0u;
 override C_BUF: u32 = 2u;
 
-const BM: u32 = 32u;
-const BN: u32 = 128u;
+const TM: u32 = 64u;
+const TN: u32 = 64u;
 const BK: u32 = 16u;
 
-// a_tile[kk·8 + q] = A(row0 + 4q .. row0 + 4q + 3, k0 + kk).
-var<workgroup> a_tile: array<vec4<f32>, 128>;
+// a_tile[kk·16 + q] = A(row0 + 4q .. row0 + 4q + 3, k0 + kk);
+// b_tile[kk·16 + q] = B(k0 + kk, col0 + 4q .. col0 + 4q + 3).
+var<workgroup> a_tile: array<vec4<f32>, 256>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
 
 fn load(buf: u32, i: u32) -> f32 {
     if (buf == 0u) {
@@ -62,13 +62,13 @@ fn load_a(i: u32, k: u32) -> f32 {
 }
 
 fn load_b(k: u32, j: u32) -> f32 {
-    if (j < p.n) {
+    if (k < p.k && j < p.n) {
         return load(B_BUF, p.b_off + k * p.b_rs + j * p.b_cs);
     }
     return 0.0;
 }
 
-// C(i, j) = v (+ C(i, j) when acc) (+ bias[j]), inside the matrix only.
+// C(i, j) = v (+ bias[j]) (+ C(i, j) when acc), inside the matrix only.
 fn store(i: u32, j: u32, v: f32) {
     if (i >= p.m || j >= p.n) {
         return;
@@ -91,98 +91,105 @@ fn store(i: u32, j: u32, v: f32) {
     }
 }
 
+// Row i, columns j .. j+3.
 fn store4(i: u32, j: u32, v: vec4<f32>) {
     store(i, j, v.x);
-    store(i + 1u, j, v.y);
-    store(i + 2u, j, v.z);
-    store(i + 3u, j, v.w);
+    store(i, j + 1u, v.y);
+    store(i, j + 2u, v.z);
+    store(i, j + 3u, v.w);
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let row0 = wg.y * BM;
-    let j0 = wg.x * BN + li;
-    let j1 = j0 + 64u;
-    // c<col><quad>: column j0 or j1, rows row0 + 4·quad .. + 3.
+@compute @workgroup_size(8, 8)
+fn main(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(workgroup_id) wg: vec3<u32>,
+) {
+    let row0 = wg.y * TM;
+    let col0 = wg.x * TN;
+    // c<r><h>: row 8·ty + r, columns 8·tx + 4h .. + 3.
     var c00 = vec4<f32>(0.0);
     var c01 = vec4<f32>(0.0);
-    var c02 = vec4<f32>(0.0);
-    var c03 = vec4<f32>(0.0);
-    var c04 = vec4<f32>(0.0);
-    var c05 = vec4<f32>(0.0);
-    var c06 = vec4<f32>(0.0);
-    var c07 = vec4<f32>(0.0);
     var c10 = vec4<f32>(0.0);
     var c11 = vec4<f32>(0.0);
-    var c12 = vec4<f32>(0.0);
-    var c13 = vec4<f32>(0.0);
-    var c14 = vec4<f32>(0.0);
-    var c15 = vec4<f32>(0.0);
-    var c16 = vec4<f32>(0.0);
-    var c17 = vec4<f32>(0.0);
+    var c20 = vec4<f32>(0.0);
+    var c21 = vec4<f32>(0.0);
+    var c30 = vec4<f32>(0.0);
+    var c31 = vec4<f32>(0.0);
+    var c40 = vec4<f32>(0.0);
+    var c41 = vec4<f32>(0.0);
+    var c50 = vec4<f32>(0.0);
+    var c51 = vec4<f32>(0.0);
+    var c60 = vec4<f32>(0.0);
+    var c61 = vec4<f32>(0.0);
+    var c70 = vec4<f32>(0.0);
+    var c71 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        // Stage the A panel: 128 vec4s, two per invocation, walking the stride-1 side of A.
-        for (var h = 0u; h < 2u; h++) {
-            let l = li + 64u * h;
-            var kk: u32;
-            var q: u32;
+        // Stage both panels, four vec4s each per invocation, walking each operand's stride-1
+        // side across neighbouring invocations.
+        for (var h = 0u; h < 4u; h++) {
+            let v = li + 64u * h;
+            var ka = v / 16u;
+            var qa = v % 16u;
             if (p.a_cs == 1u) {
-                kk = l % BK;
-                q = l / BK;
-            } else {
-                kk = l / 8u;
-                q = l % 8u;
+                ka = v % 16u;
+                qa = v / 16u;
             }
-            let i = row0 + 4u * q;
-            let k = k0 + kk;
-            a_tile[kk * 8u + q] = vec4<f32>(load_a(i, k), load_a(i + 1u, k), load_a(i + 2u, k), load_a(i + 3u, k));
+            let i = row0 + 4u * qa;
+            let k = k0 + ka;
+            a_tile[ka * 16u + qa] = vec4<f32>(load_a(i, k), load_a(i + 1u, k), load_a(i + 2u, k), load_a(i + 3u, k));
+            var kb = v / 16u;
+            var qb = v % 16u;
+            if (p.b_cs != 1u) {
+                kb = v % 16u;
+                qb = v / 16u;
+            }
+            let j = col0 + 4u * qb;
+            let kx = k0 + kb;
+            b_tile[kb * 16u + qb] = vec4<f32>(load_b(kx, j), load_b(kx, j + 1u), load_b(kx, j + 2u), load_b(kx, j + 3u));
         }
         workgroupBarrier();
         let kend = min(BK, p.k - k0);
         for (var t = 0u; t < kend; t++) {
-            let b0 = vec4<f32>(load_b(k0 + t, j0));
-            let b1 = vec4<f32>(load_b(k0 + t, j1));
-            let a0 = a_tile[t * 8u + 0u];
-            let a1 = a_tile[t * 8u + 1u];
-            let a2 = a_tile[t * 8u + 2u];
-            let a3 = a_tile[t * 8u + 3u];
-            let a4 = a_tile[t * 8u + 4u];
-            let a5 = a_tile[t * 8u + 5u];
-            let a6 = a_tile[t * 8u + 6u];
-            let a7 = a_tile[t * 8u + 7u];
-            c00 = fma(a0, b0, c00);
-            c01 = fma(a1, b0, c01);
-            c02 = fma(a2, b0, c02);
-            c03 = fma(a3, b0, c03);
-            c04 = fma(a4, b0, c04);
-            c05 = fma(a5, b0, c05);
-            c06 = fma(a6, b0, c06);
-            c07 = fma(a7, b0, c07);
-            c10 = fma(a0, b1, c10);
-            c11 = fma(a1, b1, c11);
-            c12 = fma(a2, b1, c12);
-            c13 = fma(a3, b1, c13);
-            c14 = fma(a4, b1, c14);
-            c15 = fma(a5, b1, c15);
-            c16 = fma(a6, b1, c16);
-            c17 = fma(a7, b1, c17);
+            let a0 = a_tile[t * 16u + 2u * lid.y];
+            let a1 = a_tile[t * 16u + 2u * lid.y + 1u];
+            let b0 = b_tile[t * 16u + 2u * lid.x];
+            let b1 = b_tile[t * 16u + 2u * lid.x + 1u];
+            c00 = fma(vec4<f32>(a0.x), b0, c00);
+            c01 = fma(vec4<f32>(a0.x), b1, c01);
+            c10 = fma(vec4<f32>(a0.y), b0, c10);
+            c11 = fma(vec4<f32>(a0.y), b1, c11);
+            c20 = fma(vec4<f32>(a0.z), b0, c20);
+            c21 = fma(vec4<f32>(a0.z), b1, c21);
+            c30 = fma(vec4<f32>(a0.w), b0, c30);
+            c31 = fma(vec4<f32>(a0.w), b1, c31);
+            c40 = fma(vec4<f32>(a1.x), b0, c40);
+            c41 = fma(vec4<f32>(a1.x), b1, c41);
+            c50 = fma(vec4<f32>(a1.y), b0, c50);
+            c51 = fma(vec4<f32>(a1.y), b1, c51);
+            c60 = fma(vec4<f32>(a1.z), b0, c60);
+            c61 = fma(vec4<f32>(a1.z), b1, c61);
+            c70 = fma(vec4<f32>(a1.w), b0, c70);
+            c71 = fma(vec4<f32>(a1.w), b1, c71);
         }
         workgroupBarrier();
     }
-    store4(row0 + 0u, j0, c00);
-    store4(row0 + 4u, j0, c01);
-    store4(row0 + 8u, j0, c02);
-    store4(row0 + 12u, j0, c03);
-    store4(row0 + 16u, j0, c04);
-    store4(row0 + 20u, j0, c05);
-    store4(row0 + 24u, j0, c06);
-    store4(row0 + 28u, j0, c07);
-    store4(row0 + 0u, j1, c10);
-    store4(row0 + 4u, j1, c11);
-    store4(row0 + 8u, j1, c12);
-    store4(row0 + 12u, j1, c13);
-    store4(row0 + 16u, j1, c14);
-    store4(row0 + 20u, j1, c15);
-    store4(row0 + 24u, j1, c16);
-    store4(row0 + 28u, j1, c17);
+    let i0 = row0 + 8u * lid.y;
+    let j0 = col0 + 8u * lid.x;
+    store4(i0 + 0u, j0, c00);
+    store4(i0 + 0u, j0 + 4u, c01);
+    store4(i0 + 1u, j0, c10);
+    store4(i0 + 1u, j0 + 4u, c11);
+    store4(i0 + 2u, j0, c20);
+    store4(i0 + 2u, j0 + 4u, c21);
+    store4(i0 + 3u, j0, c30);
+    store4(i0 + 3u, j0 + 4u, c31);
+    store4(i0 + 4u, j0, c40);
+    store4(i0 + 4u, j0 + 4u, c41);
+    store4(i0 + 5u, j0, c50);
+    store4(i0 + 5u, j0 + 4u, c51);
+    store4(i0 + 6u, j0, c60);
+    store4(i0 + 6u, j0 + 4u, c61);
+    store4(i0 + 7u, j0, c70);
+    store4(i0 + 7u, j0 + 4u, c71);
 }

@@ -84,11 +84,10 @@ fn one_step_loss_and_every_gradient_tensor_match_the_cpu() {
     assert!(lg.finite);
 
     // Gradients: every tensor, as max |Δ| / max |g|. Both engines round each product and sum
-    // in f32 in a different order (GEMM tiles, split reductions, per-symbol sums); the CPU's
-    // own f32 error against PyTorch's f64 is below 1e-5 on the fixtures. The error is
-    // measured against the f64 engine too, and the GPU must be no worse than 1e-4 there, i.e.
-    // 10x the CPU engine's fixture tolerance, to leave room for a different rounding path
-    // through the 7 recurrent steps (observed: a few 1e-7 on both devices, see the output).
+    // in f32, in different orders (GEMM tiles, per-symbol sums, fused recurrent steps). The CPU
+    // engine is held to 1e-5 of PyTorch's f64 on the fixtures; the GPU is held to the same bar
+    // against the f64 engine here, and so to 2e-5 against the CPU. Observed: ≤ 6e-7 for every
+    // tensor on lavapipe (printed below).
     let gc = cpu.grads().clone();
     let gg = gpu.grads().unwrap();
     let tensors = p.layout.tensors();
@@ -100,8 +99,8 @@ fn one_step_loss_and_every_gradient_tensor_match_the_cpu() {
             "{:12} gpu-cpu {e_gc:.2e}  gpu-f64 {e_g64:.2e}  cpu-f64 {e_c64:.2e}",
             t.name
         );
-        assert!(e_gc <= 1e-4, "{}: gpu vs cpu {e_gc:e}", t.name);
-        assert!(e_g64 <= 1e-4, "{}: gpu vs f64 {e_g64:e}", t.name);
+        assert!(e_gc <= 2e-5, "{}: gpu vs cpu {e_gc:e}", t.name);
+        assert!(e_g64 <= 1e-5, "{}: gpu vs f64 {e_g64:e}", t.name);
     }
     // Layer 0's per-symbol scatter leaves the embedding rows of absent symbols at exactly 0.
     let present: Vec<bool> = (0..cfg.vocab as u32).map(|v| x.contains(&v)).collect();
@@ -152,8 +151,9 @@ fn training_steps_clipping_and_evaluation_follow_the_cpu() {
             "step {k}: loss {} vs {}, norm {} vs {}",
             sg.loss, sc.loss, sg.grad_norm, sc.grad_norm
         );
-        // Six Adam steps of 3e-3 from the same start: parameters differ by f32 rounding only
-        // (see the 20-step test for why Adam does not amplify it into the loss).
+        // Six Adam steps of 3e-3 from the same start: the parameters differ by f32 rounding
+        // only, so the losses agree to a few ulp and the norms (two-stage f32 sums over ~7,500
+        // squares, against the CPU's f64) to well under 1e-4.
         assert!(
             (sg.loss - sc.loss).abs() <= 1e-5 * sc.loss,
             "step {k}: loss"
@@ -169,24 +169,24 @@ fn training_steps_clipping_and_evaluation_follow_the_cpu() {
         clipped += clip.is_some_and(|c| sc.grad_norm > c) as u32;
     }
     assert!(clipped > 0, "no step was clipped: raise the test's clip");
+    // Parameters after 6 steps: each Adam step moves an entry by about lr·m/sqrt(v), and the
+    // gradients differ by ≤ 2e-5 relative, so well-conditioned entries differ by ~1e-7 of
+    // their scale; 1e-4 leaves room for entries whose gradient is near 0, where m/sqrt(v) is
+    // sensitive (observed ≤ 6e-7).
     let (pc, pg) = (cpu.params().unwrap(), gpu.params().unwrap());
     for t in pc.layout.tensors() {
         let e = rel_err(pg.get(t), pc.get(t));
+        eprintln!("{:12} params after 6 steps: {e:.1e}", t.name);
         assert!(e <= 1e-4, "{} after 6 steps: {e:e}", t.name);
     }
     let (ac, ag) = (cpu.adam_state().unwrap(), gpu.adam_state().unwrap());
     assert_eq!(ac.step, ag.step);
-    // m is an average of gradients (tolerance as for gradients); v of their squares.
-    assert!(
-        rel_err(&ag.m, &ac.m) <= 1e-4,
-        "m {:e}",
-        rel_err(&ag.m, &ac.m)
-    );
-    assert!(
-        rel_err(&ag.v, &ac.v) <= 2e-4,
-        "v {:e}",
-        rel_err(&ag.v, &ac.v)
-    );
+    // m is an average of (clipped) gradients: the gradients' bar; v averages their squares,
+    // which doubles a relative error.
+    let (em, ev) = (rel_err(&ag.m, &ac.m), rel_err(&ag.v, &ac.v));
+    eprintln!("adam moments after 6 steps: m {em:.1e}, v {ev:.1e}");
+    assert!(em <= 2e-5, "m {em:e}");
+    assert!(ev <= 4e-5, "v {ev:e}");
     // Evaluation carries the state on and turns dropout off, on both.
     for k in 0..2u64 {
         let x = tokens(n, cfg.vocab, 300 + k);
@@ -362,7 +362,7 @@ fn twenty_reference_steps_give_the_same_loss_curve() {
     }
     eprintln!("worst relative loss difference over 20 steps: {worst:.1e}");
     eprintln!(
-        "20 steps: cpu {:.1} s, gpu ({}) {:.1} s",
+        "20 steps: cpu {:.1} s, {} {:.1} s",
         time_cpu.as_secs_f64(),
         gpu.describe(),
         time_gpu.as_secs_f64()

@@ -125,10 +125,14 @@ fn adapter() -> Result<wgpu::Adapter> {
     .map_err(|e| Error::Gpu(format!("{NO_ADAPTER} ({e})")))
 }
 
-/// "name (backend, device type)", e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (vulkan, cpu)".
+/// "name (backend)", with ", software" for a CPU implementation such as lavapipe.
 pub(crate) fn describe_info(info: &wgpu::AdapterInfo) -> String {
-    let kind = format!("{:?}", info.device_type).to_lowercase();
-    format!("{} ({}, {kind})", info.name, info.backend)
+    let soft = if info.device_type == wgpu::DeviceType::Cpu {
+        ", software"
+    } else {
+        ""
+    };
+    format!("{} ({}{soft})", info.name, info.backend)
 }
 
 /// Name and backend of the adapter, or [`Error::Gpu`] when there is none.
@@ -234,7 +238,7 @@ impl Gpu {
         Ok(gpu)
     }
 
-    /// "name (backend, type)".
+    /// "name (backend)".
     pub fn describe(&self) -> String {
         describe_info(&self.info)
     }

@@ -154,7 +154,7 @@ impl KernelRunner {
         Ok(KernelRunner { gpu: Gpu::new()? })
     }
 
-    /// The adapter in use: "name (backend, type)".
+    /// The adapter in use: "name (backend)".
     pub fn adapter(&self) -> String {
         self.gpu.describe()
     }
@@ -525,7 +525,7 @@ impl KernelRunner {
             one_minus_b1: 1.0 - cfg.beta1,
             one_minus_b2: 1.0 - cfg.beta2,
             eps: cfg.eps,
-            clip: clip.unwrap_or(-1.0),
+            clip: clip.unwrap_or(f32::NAN),
             ..Default::default()
         };
         let st = self.run(&ar, u, |pb| {

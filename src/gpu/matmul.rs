@@ -34,8 +34,8 @@ impl Operand {
 }
 
 /// Rows and columns of C per workgroup.
-const TILE_M: usize = 32;
-const TILE_N: usize = 128;
+const TILE_M: usize = 64;
+const TILE_N: usize = 64;
 
 /// Records `C[m, n] = op(A)[m, k] · op(B)[k, n]`, plus C's old value when `acc`, plus
 /// `params[bias..bias+n]` on every row when `bias` is set. `c` is row-major with `c_ld` columns

@@ -11,8 +11,25 @@
 //! bind-group layout all kernels share, and programs (dispatch lists submitted at once).
 //!
 //! A training step is one queue submission: the window's token ids and a 48-byte uniform go up,
-//! every dispatch of forward, loss, backward, clipping and Adam runs, and five numbers (loss
-//! sum, hits, ‖g‖, finiteness, clip scale) come back.
+//! every dispatch of forward, loss, backward, clipping and Adam runs (419 for the reference
+//! model: 64 fused recurrent steps per layer each way, 14 GEMMs and the helpers), and five
+//! numbers (loss sum, hits, ‖g‖, finiteness, clip scale) come back. Parameters, gradients,
+//! Adam's moments, activations and the carried (h, c) never leave the device; `params()` and
+//! `adam_state()` copy them out for checkpoints, in the CPU engine's layout, so a run can move
+//! between devices.
+//!
+//! Numbers: f32 throughout, as on the CPU; dropout masks are bit-identical to the CPU's (the
+//! counter RNG is integer-only); everything else differs from the CPU by summation order only
+//! (`tests/gpu_*.rs` hold each kernel, a step's gradients, a 20-step loss curve and sampled tunes
+//! against the CPU engine).
+//!
+//! Tuning: the kernels keep many outputs per invocation (GEMM: an 8 × 8 block of a 64 × 64 tile;
+//! recurrent step: 16 batch rows × 4 gates of one unit) and read workgroup memory as vec4s,
+//! because loads are what a software driver pays most for (lavapipe runs every load as a
+//! loop over lanes) and what a GPU has least of. At B = 16 the recurrent step runs only
+//! H/64 workgroups, which a large GPU would find thin; splitting the reduction across
+//! workgroups is the next thing to try there, with a profile in hand
+//! ([`GpuTrainer::profile_step`]).
 
 mod adam;
 mod context;

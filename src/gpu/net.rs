@@ -423,3 +423,61 @@ impl Net {
         self.layers.iter().map(|s| (s.h, s.c)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Net {
+        let cfg = ModelConfig {
+            vocab: 4,
+            embed: 3,
+            hidden: 2,
+            layers: 2,
+            dropout: 0.0,
+        };
+        Net::new(&cfg, 2, 3).unwrap()
+    }
+
+    #[test]
+    fn ids_are_time_major_with_the_rows_of_each_symbol_in_order() {
+        let net = tiny();
+        // x: [B=2, T=3] batch-major; time-major rows r = t*B + b.
+        let x = [1, 3, 1, 0, 1, 2];
+        let y = [3, 1, 0, 1, 2, 2];
+        let ids = net.ids_for(&x, Some(&y)).unwrap();
+        assert_eq!(&ids[net.ids_x..net.ids_x + 6], &[1, 0, 3, 1, 1, 2]);
+        assert_eq!(&ids[net.ids_y..net.ids_y + 6], &[3, 1, 1, 2, 0, 2]);
+        // Symbol 0: row 1; symbol 1: rows 0, 3, 4; symbol 2: row 5; symbol 3: row 2.
+        assert_eq!(&ids[net.ids_csr..net.ids_csr + 5], &[0, 1, 4, 5, 6]);
+        assert_eq!(&ids[net.ids_rows..net.ids_rows + 6], &[1, 0, 3, 4, 5, 2]);
+    }
+
+    #[test]
+    fn bad_windows_are_errors() {
+        let net = tiny();
+        assert!(net.ids_for(&[0; 5], None).is_err());
+        assert!(net.ids_for(&[0; 6], Some(&[0; 7])).is_err());
+        assert!(net.ids_for(&[0, 0, 0, 0, 0, 4], None).is_err());
+        assert!(net.ids_for(&[0; 6], Some(&[9, 0, 0, 0, 0, 0])).is_err());
+    }
+
+    #[test]
+    fn work_regions_do_not_overlap() {
+        let net = tiny();
+        let (n, h, g4, v) = (6, 2, 8, 4);
+        let mut regions: Vec<(usize, usize)> = Vec::new();
+        for s in &net.layers {
+            regions.extend([(s.act, n * g4), (s.h, 4 * 2 * h), (s.c, 4 * 2 * h)]);
+            regions.extend([(s.tc, n * h), (s.y, n * h)]);
+        }
+        regions.extend([(net.p0, v * g4), (net.g0, v * g4), (net.logits, n * v)]);
+        regions.extend([(net.dlogits, n * v), (net.dy, n * h), (net.dc, 2 * h)]);
+        regions.extend([(net.wt, g4 * h), (net.rows, 2 * n), (net.scalars, SCALARS)]);
+        regions.sort();
+        for w in regions.windows(2) {
+            assert!(w[0].0 + w[0].1 <= w[1].0, "{w:?}");
+        }
+        assert!(regions.last().unwrap().0 + regions.last().unwrap().1 <= net.work_len);
+    }
+}

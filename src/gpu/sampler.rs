@@ -46,7 +46,7 @@ impl GpuSampler {
         })
     }
 
-    /// The adapter in use: "name (backend, type)".
+    /// The adapter in use: "name (backend)".
     pub fn adapter(&self) -> String {
         self.gpu.describe()
     }

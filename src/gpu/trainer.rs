@@ -86,7 +86,7 @@ impl GpuTrainer {
         })
     }
 
-    /// The adapter in use: "name (backend, type)".
+    /// The adapter in use: "name (backend)".
     pub fn adapter(&self) -> String {
         self.gpu.describe()
     }
@@ -140,7 +140,7 @@ impl GpuTrainer {
             one_minus_b1: 1.0 - cfg.beta1,
             one_minus_b2: 1.0 - cfg.beta2,
             eps: cfg.eps,
-            clip: clip.unwrap_or(-1.0),
+            clip: clip.unwrap_or(f32::NAN),
             drop_p: p,
             drop_keep: (1.0 / (1.0 - p as f64)) as f32,
             drop_on,
@@ -199,7 +199,12 @@ impl GpuTrainer {
         self.gpu
             .write(&self.storage.step, 0, std::slice::from_ref(&u));
         let out = self.train.profile(&self.gpu)?;
-        self.adam_step += 1;
+        let s: Vec<f32> = self
+            .gpu
+            .read(&self.storage.work, self.net.scalars, SCALARS)?;
+        if s[3] != 0.0 {
+            self.adam_step += 1;
+        }
         Ok(out)
     }
 
@@ -228,7 +233,13 @@ impl GpuTrainer {
 
 impl Trainer for GpuTrainer {
     fn describe(&self) -> String {
-        format!("gpu ({})", self.gpu.describe())
+        let info = &self.gpu.info;
+        let soft = if info.device_type == wgpu::DeviceType::Cpu {
+            ", software"
+        } else {
+            ""
+        };
+        format!("gpu ({}, {}{soft})", info.name, info.backend)
     }
 
     fn config(&self) -> &ModelConfig {
