@@ -14,9 +14,7 @@ use std::time::Duration;
 
 /// `n` token ids below `vocab` from a fixed pattern (benchmarks need tokens, not text).
 fn ids(n: usize, vocab: usize, seed: u32) -> Vec<u32> {
-    (0..n as u32)
-        .map(|i| folklstm::rng::fmix32(i ^ seed.wrapping_mul(0x9e37_79b9)) % vocab as u32)
-        .collect()
+    (0..n as u32).map(|i| folklstm::rng::fmix32(i ^ seed.wrapping_mul(0x9e37_79b9)) % vocab as u32).collect()
 }
 
 fn gpu(c: &mut Criterion) {
@@ -36,25 +34,15 @@ fn gpu(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("gpu");
     // Ten samples is criterion's minimum; a software driver needs seconds per step.
-    g.sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
 
     let mut trainer = GpuTrainer::new(params.clone(), None, batch).expect("GPU trainer");
-    eprintln!(
-        "train step: {} dispatches in one submission",
-        trainer.dispatches_per_step()
-    );
+    eprintln!("train step: {} dispatches in one submission", trainer.dispatches_per_step());
     let mut counter = 0u32;
     g.bench_function("train_step_reference_b16_t64", |b| {
         b.iter(|| {
             counter += 1;
-            let o = StepOptions {
-                lr: 1e-3,
-                clip: Some(5.0),
-                key: Key::new(1),
-                counter,
-            };
+            let o = StepOptions { lr: 1e-3, clip: Some(5.0), key: Key::new(1), counter };
             black_box(trainer.train_step(&x, &y, &o).expect("train step"))
         })
     });

@@ -55,6 +55,10 @@ pub trait Trainer {
     fn params(&self) -> Result<Params<f32>>;
     /// A copy of the optimizer state (moments and step count).
     fn adam_state(&self) -> Result<AdamState>;
+    /// The carried `(h, c)`, `[L, B, H]` each (saved when training stops mid-epoch).
+    fn state(&self) -> Result<(Vec<f32>, Vec<f32>)>;
+    /// Restores a carried state returned by [`Trainer::state`].
+    fn set_state(&mut self, h: &[f32], c: &[f32]) -> Result<()>;
 }
 
 /// Generates text: runs the network one character at a time for N independent streams.

@@ -73,15 +73,8 @@ impl Vocab {
         if missing.is_empty() {
             Ok(ids)
         } else {
-            let chars = missing
-                .iter()
-                .map(|c| format!("{:?}", c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            Err(Error::OutOfVocabulary {
-                what: what.into(),
-                chars,
-            })
+            let chars = missing.iter().map(|c| format!("{:?}", c)).collect::<Vec<_>>().join(", ");
+            Err(Error::OutOfVocabulary { what: what.into(), chars })
         }
     }
 
@@ -112,9 +105,7 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::CorpusMissing {
-                path: path.to_path_buf(),
-            });
+            return Err(Error::CorpusMissing { path: path.to_path_buf() });
         }
         Err(e) => return Err(Error::io(path, e)),
     };
@@ -126,10 +117,7 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(Error::Corpus {
-                path: path.to_path_buf(),
-                reason: "the folder holds no .abc files".into(),
-            });
+            return Err(Error::Corpus { path: path.to_path_buf(), reason: "the folder holds no .abc files".into() });
         }
         files
     } else {
@@ -157,10 +145,7 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
         text.push_str(&s.replace("\r\n", "\n").replace('\r', "\n"));
     }
     if text.is_empty() {
-        return Err(Error::Corpus {
-            path: path.to_path_buf(),
-            reason: "the corpus is empty".into(),
-        });
+        return Err(Error::Corpus { path: path.to_path_buf(), reason: "the corpus is empty".into() });
     }
     Ok((text, files))
 }
@@ -170,20 +155,19 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
 /// the text back.
 pub fn split_tunes(text: &str) -> Vec<&str> {
     let mut starts = vec![0];
-    let mut pos = 0;
+    let (mut pos, mut seen_x) = (0, false);
     for line in text.split_inclusive('\n') {
-        if line.starts_with("X:") && pos > 0 {
-            starts.push(pos);
+        if line.starts_with("X:") {
+            if seen_x {
+                starts.push(pos);
+            }
+            seen_x = true;
         }
         pos += line.len();
     }
     starts.push(text.len());
     starts.dedup();
-    starts
-        .windows(2)
-        .map(|w| &text[w[0]..w[1]])
-        .filter(|s| !s.is_empty())
-        .collect()
+    starts.windows(2).map(|w| &text[w[0]..w[1]]).filter(|s| !s.is_empty()).collect()
 }
 
 /// Splits whole tunes into (train, validation) texts. About `fraction` of the tunes go to
@@ -234,11 +218,7 @@ impl Batches {
         cfg.validate()?;
         let stream_len = ids.len() / cfg.batch;
         // As the reference: window starts are range(0, stream_len - T, T).
-        let steps = if stream_len > cfg.seq {
-            (stream_len - cfg.seq).div_ceil(cfg.seq)
-        } else {
-            0
-        };
+        let steps = if stream_len > cfg.seq { (stream_len - cfg.seq).div_ceil(cfg.seq) } else { 0 };
         if steps == 0 {
             return Err(Error::Config(format!(
                 "{} characters make no window: needs at least batch*(seq+1) = {}*{} = {}",
@@ -248,12 +228,7 @@ impl Batches {
                 cfg.batch * (cfg.seq + 1)
             )));
         }
-        Ok(Batches {
-            ids,
-            cfg,
-            stream_len,
-            steps,
-        })
+        Ok(Batches { ids, cfg, stream_len, steps })
     }
 
     /// Number of windows in an epoch.
@@ -322,9 +297,7 @@ mod tests {
 
     #[test]
     fn too_short_corpus_names_the_numbers() {
-        let err = Batches::new(vec![0; 100], BatchConfig { batch: 16, seq: 64 })
-            .unwrap_err()
-            .to_string();
+        let err = Batches::new(vec![0; 100], BatchConfig { batch: 16, seq: 64 }).unwrap_err().to_string();
         assert!(err.contains("100") && err.contains("1040"), "{err}");
     }
 }

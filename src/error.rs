@@ -62,6 +62,10 @@ pub enum Error {
     #[error("{0}")]
     Gpu(String),
 
+    /// ABC parsing, checking or MIDI writing failed.
+    #[error(transparent)]
+    Abc(#[from] crate::abc::AbcError),
+
     /// An I/O error, with the path it happened on.
     #[error("{path}: {source}")]
     Io {
@@ -75,9 +79,6 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

@@ -1,1 +1,449 @@
-fn main() {}
+//! The `folklstm` command line: parse, call the library, print. No math here.
+
+use clap::{Args, Parser, Subcommand};
+use folklstm::train::{Device, ModelFlags, Outcome, TrainOptions};
+use folklstm::{Error, Result, checkpoint, sample};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A from-scratch LSTM that learns folk tunes in ABC notation and writes new ones.
+#[derive(Parser, Debug)]
+#[command(name = "folklstm", version, about, max_term_width = 100, args_override_self = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train the model on an ABC corpus, writing checkpoints and a CSV log.
+    Train(TrainArgs),
+    /// Write new tunes with a trained checkpoint.
+    Sample(SampleArgs),
+    /// Measure a checkpoint's loss and accuracy on any ABC text.
+    Eval(EvalArgs),
+    /// Draw the loss and accuracy curves of a training log as an SVG image.
+    Plot(PlotArgs),
+    /// Check ABC files: does each tune parse, and is it musically well formed?
+    Check(folklstm::abc::cli::CheckArgs),
+    /// Render ABC tunes as standard MIDI files (melody and chord tracks).
+    Midi(folklstm::abc::cli::MidiArgs),
+    /// Measure training and sampling speed of the reference model, CPU and GPU side by side.
+    Bench(BenchArgs),
+    /// Write a weights-only copy of a checkpoint (a third of the size; enough to sample, not to resume).
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// Which checkpoint: an epoch number or `latest`.
+    epoch: String,
+    /// Folder holding the checkpoints.
+    #[arg(long, default_value = "model")]
+    model_dir: PathBuf,
+    /// The file to write.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Which engines to measure.
+    #[arg(long, value_enum, default_value_t = BenchDevice::Cpu)]
+    device: BenchDevice,
+    /// Training steps to time (after 3 warm-up steps); the table shows the median.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Streams of the batched sampling measurement.
+    #[arg(long, default_value_t = 64)]
+    count: usize,
+    /// CPU worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Also show where a CPU training step's time goes, phase by phase.
+    #[arg(long)]
+    profile: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BenchDevice {
+    Cpu,
+    Gpu,
+    All,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Which checkpoint: an epoch number or `latest`.
+    epoch: String,
+    /// ABC files (or folders of .abc files) to evaluate on.
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Folder holding the checkpoints.
+    #[arg(long, default_value = "model")]
+    model_dir: PathBuf,
+    /// Parallel streams the text is cut into (as in training).
+    #[arg(long, default_value_t = 16)]
+    streams: usize,
+    /// Engine: cpu, gpu, or auto.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// CPU worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct PlotArgs {
+    /// The training log to draw.
+    #[arg(long, default_value = "logs/training_log.csv")]
+    log: PathBuf,
+    /// The SVG file to write.
+    #[arg(short, long, default_value = "logs/training_log.svg")]
+    output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Corpus: an ABC text file, or a folder whose .abc files are read in name order.
+    #[arg(long, default_value = "data/input.txt")]
+    data: PathBuf,
+    /// Train until this many epochs are complete.
+    #[arg(long, default_value_t = 100)]
+    epochs: u32,
+    /// Save a checkpoint every N epochs (and after the last).
+    #[arg(long, default_value_t = 10)]
+    freq: u32,
+    /// Folder for checkpoints (weights.EPOCH.safetensors).
+    #[arg(long, default_value = "model")]
+    model_dir: PathBuf,
+    /// Folder for training_log.csv.
+    #[arg(long, default_value = "logs")]
+    log_dir: PathBuf,
+    /// Seed of the initial weights, the dropout masks and the validation split.
+    #[arg(long, default_value_t = 0)]
+    rng_seed: u64,
+    /// Engine: cpu, gpu, or auto (the GPU when a Vulkan adapter exists).
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// Parallel streams per window [default: 16].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Characters per window (steps of truncated BPTT) [default: 64].
+    #[arg(long)]
+    seq: Option<usize>,
+    /// Embedding width [default: 512].
+    #[arg(long)]
+    embed: Option<usize>,
+    /// LSTM hidden width [default: 256].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Stacked LSTM layers [default: 3].
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Dropout after each LSTM layer [default: 0.2].
+    #[arg(long, allow_negative_numbers = true)]
+    dropout: Option<f32>,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    lr: f32,
+    /// Clip the global gradient norm to this value before each update [default: no clipping].
+    #[arg(long, allow_negative_numbers = true)]
+    clip: Option<f32>,
+    /// Fraction of whole tunes held out for validation (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    val_fraction: f64,
+    /// Continue from the latest checkpoint in --model-dir, or from the given epoch (e.g. 40).
+    #[arg(long, num_args = 0..=1, default_missing_value = "latest", value_name = "EPOCH")]
+    resume: Option<String>,
+    /// CPU worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct SampleArgs {
+    /// Which checkpoint: an epoch number (model/weights.EPOCH.safetensors) or `latest`.
+    epoch: String,
+    /// Folder holding the checkpoints.
+    #[arg(long, default_value = "model")]
+    model_dir: PathBuf,
+    /// Text to prime the network with; printed first. Default: one random character.
+    #[arg(long)]
+    seed: Option<String>,
+    /// Characters to generate after the seed.
+    #[arg(long, default_value_t = 512)]
+    len: usize,
+    /// Softmax temperature: below 1 is more conservative, above 1 more adventurous.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    temperature: f32,
+    /// Draw only from the K most likely characters.
+    #[arg(long, value_name = "K")]
+    top_k: Option<usize>,
+    /// Seed of the random draws (same seed, same tunes) [default: a new one each run].
+    #[arg(long)]
+    rng_seed: Option<u64>,
+    /// Independent tunes to generate, as one batch, separated by blank lines.
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// Engine: cpu, gpu, or auto.
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    device: Device,
+    /// CPU worker threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Also write the tunes as MIDI files (OUT-1.mid, OUT-2.mid, ... when several).
+    #[arg(long, value_name = "OUT.mid")]
+    midi: Option<PathBuf>,
+}
+
+/// The most characters one `sample` call generates per tune, and the most tunes: together
+/// about 1 GB of output text and state at the extreme.
+const MAX_LEN: usize = 1_000_000;
+const MAX_COUNT: usize = 4096;
+
+fn run_train(a: TrainArgs) -> Result<ExitCode> {
+    let opts = TrainOptions {
+        data: a.data,
+        epochs: a.epochs,
+        freq: a.freq,
+        model_dir: a.model_dir.clone(),
+        log_dir: a.log_dir,
+        rng_seed: a.rng_seed,
+        device: a.device,
+        model: ModelFlags {
+            embed: a.embed,
+            hidden: a.hidden,
+            layers: a.layers,
+            dropout: a.dropout,
+            batch: a.batch,
+            seq: a.seq,
+        },
+        lr: a.lr,
+        clip: a.clip,
+        val_fraction: a.val_fraction,
+        resume: a.resume.map(|r| if r == "latest" { None } else { Some(r) }),
+        threads: a.threads,
+        progress_bar: std::io::stdout().is_terminal(),
+    };
+    let mut out = std::io::stdout();
+    match folklstm::train::train(&opts, &mut out)? {
+        Outcome::Finished { checkpoint } => {
+            let _ = writeln!(out, "done; latest checkpoint {}", checkpoint.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Interrupted { checkpoint, id } => {
+            eprintln!(
+                "interrupted: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction)",
+                checkpoint.display(),
+                a.model_dir.display()
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
+}
+
+/// A sampler on the chosen device.
+fn make_sampler(
+    device: Device,
+    params: &folklstm::model::Params<f32>,
+    threads: Option<usize>,
+) -> Result<Box<dyn folklstm::backend::Sampler>> {
+    let cpu =
+        || -> Result<Box<dyn folklstm::backend::Sampler>> { Ok(Box::new(sample::CpuSampler::new(params, threads)?)) };
+    match device {
+        Device::Cpu => cpu(),
+        Device::Gpu => folklstm::device::gpu_sampler(params),
+        Device::Auto => folklstm::device::gpu_sampler(params).or_else(|e| {
+            eprintln!("no usable GPU ({e}); using the CPU");
+            cpu()
+        }),
+    }
+}
+
+fn run_eval(a: EvalArgs) -> Result<ExitCode> {
+    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let ck = checkpoint::load(&path)?;
+    let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
+    let mut out = std::io::stdout().lock();
+    let (mut nats, mut bits, mut correct, mut scored, mut unknown) = (0.0, 0.0, 0.0, 0u64, 0u64);
+    let _ = writeln!(
+        out,
+        "{:<40} {:>10} {:>10} {:>9} {:>10} {:>8}",
+        "corpus", "nats/char", "bits/char", "accuracy", "chars", "unknown"
+    );
+    for d in &a.data {
+        let (text, _) = folklstm::corpus::load_text(d)?;
+        let r = folklstm::eval::evaluate(sampler.as_mut(), &ck.vocab, &text, a.streams)?;
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10.4} {:>10.4} {:>9.4} {:>10} {:>8}",
+            d.display().to_string(),
+            r.nats,
+            r.bits,
+            r.accuracy,
+            r.scored,
+            r.unknown
+        );
+        nats += r.nats * r.scored as f64;
+        bits += r.bits * r.scored as f64;
+        correct += r.accuracy * r.scored as f64;
+        scored += r.scored;
+        unknown += r.unknown;
+    }
+    if a.data.len() > 1 {
+        let n = scored as f64;
+        let _ = writeln!(
+            out,
+            "{:<40} {:>10.4} {:>10.4} {:>9.4} {:>10} {:>8}",
+            "all",
+            nats / n,
+            bits / n,
+            correct / n,
+            scored,
+            unknown
+        );
+    }
+    if unknown > 0 {
+        eprintln!("{unknown} character(s) outside the model's vocabulary were skipped (neither fed nor scored)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_bench(a: BenchArgs) -> Result<ExitCode> {
+    use folklstm::bench;
+    if a.steps == 0 || a.count == 0 {
+        return Err(Error::Config("--steps and --count must be at least 1".into()));
+    }
+    let (cfg, batch, params) = bench::reference_setup();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
+    let peak = pool.install(|| folklstm::cpu::simd::fma_peak_gflops(0.3));
+    let mut rows = Vec::new();
+    if a.device != BenchDevice::Gpu {
+        let mut t = folklstm::cpu::CpuBackend::new(params.clone(), None, batch, a.threads)?;
+        let mut s = sample::CpuSampler::new(&params, a.threads)?;
+        let name = folklstm::backend::Trainer::describe(&t);
+        eprintln!("measuring {name} ...");
+        rows.push(bench::bench_engine(name, &mut t, &mut s, &batch, a.steps, a.count)?);
+        if a.profile {
+            let phases = bench::profile_train(&mut t, &batch, a.steps)?;
+            let total: f64 = phases.iter().map(|p| p.1).sum();
+            println!("CPU training step by phase (mean of {} steps):", a.steps + 3);
+            for (name, ms) in &phases {
+                println!("  {name:<32} {ms:8.2} ms  {:5.1}%", 100.0 * ms / total);
+            }
+            println!("  {:<32} {total:8.2} ms", "sum");
+        }
+    }
+    if a.device != BenchDevice::Cpu {
+        match (folklstm::device::gpu_trainer(params.clone(), None, batch), folklstm::device::gpu_sampler(&params)) {
+            (Ok(mut t), Ok(mut s)) => {
+                let name = t.describe();
+                eprintln!("measuring {name} ...");
+                rows.push(bench::bench_engine(name, t.as_mut(), s.as_mut(), &batch, a.steps, a.count)?);
+            }
+            (Err(e), _) | (_, Err(e)) if a.device == BenchDevice::Gpu => return Err(e),
+            (Err(e), _) | (_, Err(e)) => eprintln!("GPU skipped: {e}"),
+        }
+    }
+    bench::print_table(&mut std::io::stdout(), &rows, &cfg, &batch, peak);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_export(a: ExportArgs) -> Result<ExitCode> {
+    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let mut ck = checkpoint::load(&path)?;
+    ck.adam = None;
+    ck.state = None;
+    ck.meta.window = 0;
+    ck.meta.partial = None;
+    checkpoint::save(&a.output, &ck)?;
+    println!("wrote {} (weights of {}, no optimizer state)", a.output.display(), path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_plot(a: PlotArgs) -> Result<ExitCode> {
+    let rows = folklstm::plot::read_log(&a.log)?;
+    folklstm::plot::plot_log(&rows, &a.output, "folklstm training")?;
+    println!("wrote {}", a.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_sample(a: SampleArgs) -> Result<ExitCode> {
+    if a.len > MAX_LEN {
+        return Err(Error::Config(format!("--len {} is more than the limit of {MAX_LEN} characters", a.len)));
+    }
+    if a.count > MAX_COUNT {
+        return Err(Error::Config(format!("--count {} is more than the limit of {MAX_COUNT} tunes", a.count)));
+    }
+    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let ck = checkpoint::load(&path)?;
+    let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
+    let rng_seed = a.rng_seed.unwrap_or_else(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        (t as u64) ^ ((std::process::id() as u64) << 32)
+    });
+    let opts = sample::SampleOptions {
+        seed_text: a.seed,
+        len: a.len,
+        temperature: a.temperature,
+        top_k: a.top_k,
+        rng_seed,
+        count: a.count,
+    };
+    let tunes = sample::generate(sampler.as_mut(), &ck.vocab, &opts)?;
+    let mut out = std::io::stdout().lock();
+    let text = tunes.join("\n\n");
+    writeln!(out, "{text}").map_err(|e| Error::io("stdout", e))?;
+    drop(out);
+    let (n, valid) = folklstm::abc::count_valid(&text);
+    eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
+    if let Some(midi) = &a.midi {
+        let (written, skipped) = folklstm::abc::write_midi_lenient(&text, midi);
+        for p in &written {
+            eprintln!("wrote {}", p.display());
+        }
+        for (k, e) in &skipped {
+            eprintln!("tune {k} has no MIDI file: {e}");
+        }
+    }
+    if a.rng_seed.is_none() {
+        eprintln!("(rng seed {rng_seed}: pass --rng-seed {rng_seed} to get these tunes again)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => run_train(a),
+        Command::Sample(a) => run_sample(a),
+        Command::Eval(a) => run_eval(a),
+        Command::Plot(a) => run_plot(a),
+        Command::Bench(a) => run_bench(a),
+        Command::Export(a) => run_export(a),
+        Command::Check(a) => {
+            let mut out = std::io::stdout().lock();
+            folklstm::abc::cli::run_check(&a, &mut out).map(|code| ExitCode::from(code as u8)).map_err(Error::from)
+        }
+        Command::Midi(a) => folklstm::abc::cli::run_midi(&a)
+            .map(|paths| {
+                for p in paths {
+                    println!("wrote {}", p.display());
+                }
+                ExitCode::SUCCESS
+            })
+            .map_err(Error::from),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

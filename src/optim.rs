@@ -27,11 +27,7 @@ pub struct AdamConfig {
 impl Default for AdamConfig {
     /// The reference defaults: β1 0.9, β2 0.999, ε 1e-7.
     fn default() -> Self {
-        AdamConfig {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-7,
-        }
+        AdamConfig { beta1: 0.9, beta2: 0.999, eps: 1e-7 }
     }
 }
 
@@ -49,11 +45,7 @@ pub struct AdamState {
 impl AdamState {
     /// Zero moments for `n` parameters.
     pub fn new(n: usize) -> Self {
-        AdamState {
-            step: 0,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-        }
+        AdamState { step: 0, m: vec![0.0; n], v: vec![0.0; n] }
     }
 }
 
@@ -61,20 +53,11 @@ impl AdamState {
 const CHUNK: usize = 1 << 14;
 
 /// One Adam update of `params` with gradient `grads` (see the module docs for the formula).
-pub fn adam_update(
-    params: &mut [f32],
-    grads: &[f32],
-    st: &mut AdamState,
-    cfg: &AdamConfig,
-    lr: f32,
-) {
-    assert!(
-        params.len() == grads.len() && st.m.len() == params.len() && st.v.len() == params.len()
-    );
+pub fn adam_update(params: &mut [f32], grads: &[f32], st: &mut AdamState, cfg: &AdamConfig, lr: f32) {
+    assert!(params.len() == grads.len() && st.m.len() == params.len() && st.v.len() == params.len());
     st.step += 1;
     let t = st.step.min(i32::MAX as u64) as i32;
-    let alpha = (lr as f64 * (1.0 - (cfg.beta2 as f64).powi(t)).sqrt()
-        / (1.0 - (cfg.beta1 as f64).powi(t))) as f32;
+    let alpha = (lr as f64 * (1.0 - (cfg.beta2 as f64).powi(t)).sqrt() / (1.0 - (cfg.beta1 as f64).powi(t))) as f32;
     let (b1, b2, eps) = (1.0 - cfg.beta1, 1.0 - cfg.beta2, cfg.eps);
     params
         .par_chunks_mut(CHUNK)
@@ -93,10 +76,7 @@ pub fn adam_update(
 
 /// The global L2 norm of `g`, summed in f64 over fixed chunks in order (deterministic).
 pub fn global_norm(g: &[f32]) -> f64 {
-    let parts: Vec<f64> = g
-        .par_chunks(CHUNK)
-        .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum())
-        .collect();
+    let parts: Vec<f64> = g.par_chunks(CHUNK).map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum()).collect();
     parts.iter().sum::<f64>().sqrt()
 }
 
@@ -105,8 +85,7 @@ pub fn clip_global_norm(g: &mut [f32], max_norm: f32) -> f64 {
     let norm = global_norm(g);
     if norm.is_finite() && norm > max_norm as f64 {
         let s = (max_norm as f64 / norm) as f32;
-        g.par_chunks_mut(CHUNK)
-            .for_each(|c| c.iter_mut().for_each(|x| *x *= s));
+        g.par_chunks_mut(CHUNK).for_each(|c| c.iter_mut().for_each(|x| *x *= s));
     }
     norm
 }

@@ -74,20 +74,14 @@ pub trait Real:
 
     /// The LSTM cell forward on one row; see [`cell_forward_scalar`]. `f32` overrides this
     /// with SIMD.
-    fn cell_forward(
-        z: &mut [Self],
-        c_prev: &[Self],
-        c: &mut [Self],
-        tc: &mut [Self],
-        h: &mut [Self],
-    ) {
+    fn cell_forward(z: Gates<'_, Self>, c_prev: &[Self], c: &mut [Self], tc: &mut [Self], h: &mut [Self]) {
         cell_forward_scalar(z, c_prev, c, tc, h)
     }
 
     /// The LSTM cell backward on one row; see [`cell_backward_scalar`]. `f32` overrides this
     /// with SIMD.
     fn cell_backward(
-        act: &mut [Self],
+        act: Gates<'_, Self>,
         c_prev: &[Self],
         tc: &[Self],
         dh_up: &[Self],
@@ -95,6 +89,85 @@ pub trait Real:
         dc: &mut [Self],
     ) {
         cell_backward_scalar(act, c_prev, tc, dh_up, dh_rec, dc)
+    }
+
+    /// The panel kernel's block: `out[r][j] (+)= Σ_k a[r·rsa + k·csa] · panel[k·32 + j]` for
+    /// every row `r` of `out` (at most 8) and `j < out[r].len() <= 32`; `panel: [K, 32]`.
+    /// Accumulates into `out` when `accumulate`, else overwrites. `f32` overrides with SIMD.
+    #[allow(clippy::too_many_arguments)]
+    fn panel_kernel(
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        k: usize,
+        panel: &[Self],
+        out: &mut [&mut [Self]],
+        accumulate: bool,
+    ) {
+        panel_kernel_scalar(a, rsa, csa, k, panel, out, accumulate)
+    }
+}
+
+/// Width of a packed weight panel in the recurrent kernels (columns).
+pub const PANEL: usize = 32;
+
+/// The scalar recurrent block kernel (see [`Real::panel_kernel`]).
+#[allow(clippy::too_many_arguments)]
+pub fn panel_kernel_scalar<R: Real>(
+    a: &[R],
+    rsa: usize,
+    csa: usize,
+    k: usize,
+    panel: &[R],
+    out: &mut [&mut [R]],
+    accumulate: bool,
+) {
+    for (r, row) in out.iter_mut().enumerate() {
+        let mut acc = [R::ZERO; PANEL];
+        for (kk, w) in panel.chunks_exact(PANEL).take(k).enumerate() {
+            let av = a[r * rsa + kk * csa];
+            for (x, &wv) in acc.iter_mut().zip(w) {
+                *x += av * wv;
+            }
+        }
+        for (o, &x) in row.iter_mut().zip(&acc) {
+            *o = if accumulate { *o + x } else { x };
+        }
+    }
+}
+
+/// The four gate slices (i, f, g, o) of one batch row, each `[n]`: the whole row of a `[4H]`
+/// pre-activation vector ([`Gates::split`]), or a block of hidden units of it.
+#[derive(Debug)]
+pub struct Gates<'a, R> {
+    /// Input gate.
+    pub i: &'a mut [R],
+    /// Forget gate.
+    pub f: &'a mut [R],
+    /// Cell candidate.
+    pub g: &'a mut [R],
+    /// Output gate.
+    pub o: &'a mut [R],
+}
+
+impl<'a, R> Gates<'a, R> {
+    /// Splits a contiguous `[4H]` row (gate order i, f, g, o) into its gates.
+    pub fn split(z: &'a mut [R]) -> Self {
+        let hd = z.len() / 4;
+        let (i, rest) = z.split_at_mut(hd);
+        let (f, rest) = rest.split_at_mut(hd);
+        let (g, o) = rest.split_at_mut(hd);
+        Gates { i, f, g, o: &mut o[..hd] }
+    }
+
+    /// Units per gate.
+    pub fn len(&self) -> usize {
+        self.i.len()
+    }
+
+    /// True when the gates hold no unit.
+    pub fn is_empty(&self) -> bool {
+        self.i.is_empty()
     }
 }
 
@@ -109,28 +182,19 @@ pub fn sigmoid<R: Real>(x: R) -> R {
     }
 }
 
-/// LSTM cell forward for one batch row (scalar reference; gate order i, f, g, o).
+/// LSTM cell forward for one batch row, or a block of its units (scalar reference).
 ///
 /// ```text
-/// z    : [4H] pre-activations x·W_ih + h_prev·W_hh + b; on return the activations
+/// z    : [4H] pre-activations (as four gate slices) x·W_ih + h_prev·W_hh + b; on return the activations
 ///        i = σ(z_i), f = σ(z_f), g = tanh(z_g), o = σ(z_o)
 /// c    = f ⊙ c_prev + i ⊙ g          c_prev, c : [H]
 /// tc   = tanh(c)                      (kept for the backward pass)
 /// h    = o ⊙ tc
 /// ```
 #[inline]
-pub fn cell_forward_scalar<R: Real>(
-    z: &mut [R],
-    c_prev: &[R],
-    c: &mut [R],
-    tc: &mut [R],
-    h: &mut [R],
-) {
-    let hd = c.len();
-    let (zi, rest) = z.split_at_mut(hd);
-    let (zf, rest) = rest.split_at_mut(hd);
-    let (zg, zo) = rest.split_at_mut(hd);
-    for j in 0..hd {
+pub fn cell_forward_scalar<R: Real>(z: Gates<'_, R>, c_prev: &[R], c: &mut [R], tc: &mut [R], h: &mut [R]) {
+    let Gates { i: zi, f: zf, g: zg, o: zo } = z;
+    for j in 0..c.len() {
         let i = sigmoid(zi[j]);
         let f = sigmoid(zf[j]);
         let g = zg[j].tanh();
@@ -158,21 +222,18 @@ pub fn cell_forward_scalar<R: Real>(
 /// dz_i   = di ⊙ i(1-i),  dz_f = df ⊙ f(1-f),  dz_g = dg ⊙ (1-g²),  dz_o = do ⊙ o(1-o)
 /// dc_prev = dc ⊙ f                         (returned in `dc`, carried to step t-1)
 /// ```
-/// `act: [4H]` holds (i, f, g, o) on entry and (dz_i, dz_f, dz_g, dz_o) on return.
+/// `act` holds (i, f, g, o) on entry and (dz_i, dz_f, dz_g, dz_o) on return.
 #[inline]
 pub fn cell_backward_scalar<R: Real>(
-    act: &mut [R],
+    act: Gates<'_, R>,
     c_prev: &[R],
     tc: &[R],
     dh_up: &[R],
     dh_rec: &[R],
     dc: &mut [R],
 ) {
-    let hd = dc.len();
-    let (ai, rest) = act.split_at_mut(hd);
-    let (af, rest) = rest.split_at_mut(hd);
-    let (ag, ao) = rest.split_at_mut(hd);
-    for j in 0..hd {
+    let Gates { i: ai, f: af, g: ag, o: ao } = act;
+    for j in 0..dc.len() {
         let (i, f, g, o) = (ai[j], af[j], ag[j], ao[j]);
         let dh = dh_up[j] + dh_rec[j];
         let t = tc[j];
@@ -227,9 +288,7 @@ impl Real for f64 {
         csc: isize,
     ) {
         // SAFETY: forwarded contract of `gemm_raw`.
-        unsafe {
-            matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
-        }
+        unsafe { matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
     }
 }
 
@@ -275,21 +334,23 @@ impl Real for f32 {
         csc: isize,
     ) {
         // SAFETY: forwarded contract of `gemm_raw`.
-        unsafe {
-            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
-        }
+        unsafe { matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
     }
-    fn cell_forward(z: &mut [f32], c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
+    fn cell_forward(z: Gates<'_, f32>, c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
         crate::cpu::simd::cell_forward(crate::cpu::simd::isa(), z, c_prev, c, tc, h)
     }
-    fn cell_backward(
-        act: &mut [f32],
-        c_prev: &[f32],
-        tc: &[f32],
-        dh_up: &[f32],
-        dh_rec: &[f32],
-        dc: &mut [f32],
-    ) {
+    fn cell_backward(act: Gates<'_, f32>, c_prev: &[f32], tc: &[f32], dh_up: &[f32], dh_rec: &[f32], dc: &mut [f32]) {
         crate::cpu::simd::cell_backward(crate::cpu::simd::isa(), act, c_prev, tc, dh_up, dh_rec, dc)
+    }
+    fn panel_kernel(
+        a: &[f32],
+        rsa: usize,
+        csa: usize,
+        k: usize,
+        panel: &[f32],
+        out: &mut [&mut [f32]],
+        accumulate: bool,
+    ) {
+        crate::cpu::simd::panel_kernel(crate::cpu::simd::isa(), a, rsa, csa, k, panel, out, accumulate)
     }
 }

@@ -40,9 +40,15 @@ impl Key {
     /// The random word for position `index` of stream `stream` at step `counter`.
     #[inline(always)]
     pub fn word(&self, counter: u32, stream: u32, index: u32) -> u32 {
+        fmix32(self.base(counter, stream) ^ index)
+    }
+
+    /// The part of [`Key::word`] that does not depend on `index`: loops over many indices
+    /// compute it once and call [`uniform_at`].
+    #[inline(always)]
+    pub fn base(&self, counter: u32, stream: u32) -> u32 {
         let h = fmix32(self.k0 ^ counter.wrapping_mul(0x9e37_79b9));
-        let h = fmix32(h ^ self.k1 ^ stream.wrapping_mul(0x85eb_ca6b));
-        fmix32(h ^ index)
+        fmix32(h ^ self.k1 ^ stream.wrapping_mul(0x85eb_ca6b))
     }
 
     /// A uniform number in [0, 1) with 24 random bits (exact in f32, so identical on every device).
@@ -50,6 +56,12 @@ impl Key {
     pub fn uniform(&self, counter: u32, stream: u32, index: u32) -> f32 {
         (self.word(counter, stream, index) >> 8) as f32 * (1.0 / 16_777_216.0)
     }
+}
+
+/// [`Key::uniform`] from a precomputed [`Key::base`]: `uniform_at(k.base(c, s), i) == k.uniform(c, s, i)`.
+#[inline(always)]
+pub fn uniform_at(base: u32, index: u32) -> f32 {
+    (fmix32(base ^ index) >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
 /// Stream ids, so that dropout of layer l and sampling never reuse each other's numbers.
@@ -90,5 +102,6 @@ mod tests {
         assert_ne!(k.word(0, 0, 0), k.word(0, 0, 1));
         assert_ne!(Key::new(1).word(0, 0, 0), Key::new(2).word(0, 0, 0));
         assert_ne!(Key::new(1), Key::new(1 << 32));
+        assert_eq!(uniform_at(k.base(5, 6), 7), k.uniform(5, 6, 7));
     }
 }

@@ -21,10 +21,7 @@ fn random_params(cfg: &ModelConfig, seed: u64) -> Params<f64> {
 }
 
 fn random_tokens(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
-    noise(n, seed)
-        .into_iter()
-        .map(|u| (((u + 1.0) / 2.0) * vocab as f64) as u32 % vocab as u32)
-        .collect()
+    noise(n, seed).into_iter().map(|u| (((u + 1.0) / 2.0) * vocab as f64) as u32 % vocab as u32).collect()
 }
 
 #[test]
@@ -43,13 +40,7 @@ fn parameter_count_of_the_reference_model() {
 /// fixed (they are a function of key and counter), all in f64 through the production code path.
 #[test]
 fn gradient_check_every_parameter_and_initial_state() {
-    let cfg = ModelConfig {
-        vocab: 7,
-        embed: 5,
-        hidden: 4,
-        layers: 2,
-        dropout: 0.3,
-    };
+    let cfg = ModelConfig { vocab: 7, embed: 5, hidden: 4, layers: 2, dropout: 0.3 };
     let (b, t) = (2, 5);
     let params = random_params(&cfg, 11);
     let x = random_tokens(b * t, cfg.vocab, 12);
@@ -57,24 +48,15 @@ fn gradient_check_every_parameter_and_initial_state() {
     let n_state = cfg.layers * b * cfg.hidden;
     let h0: Vec<f64> = noise(n_state, 14).iter().map(|v| 0.5 * v).collect();
     let c0: Vec<f64> = noise(n_state, 15).iter().map(|v| 0.5 * v).collect();
-    let drop = Some(Dropout {
-        key: Key::new(99),
-        counter: 3,
-    });
+    let drop = Some(Dropout { key: Key::new(99), counter: 3 });
     let mut ws = Workspace::<f64>::new(&cfg, b, t);
 
     let loss_of = |p: &Params<f64>, h0: &[f64], c0: &[f64], ws: &mut Workspace<f64>| {
-        let mut st = State {
-            h: h0.to_vec(),
-            c: c0.to_vec(),
-        };
+        let mut st = State { h: h0.to_vec(), c: c0.to_vec() };
         forward(p, ws, &x, &y, &mut st, drop).unwrap().loss
     };
     let mut grads = Params::<f64>::zeros(&cfg);
-    let mut st = State {
-        h: h0.clone(),
-        c: c0.clone(),
-    };
+    let mut st = State { h: h0.clone(), c: c0.clone() };
     forward(&params, &mut ws, &x, &y, &mut st, drop).unwrap();
     backward(&params, &mut grads, &mut ws).unwrap();
     let (dh0, dc0) = (ws.dh0.clone(), ws.dc0.clone());
@@ -91,9 +73,7 @@ fn gradient_check_every_parameter_and_initial_state() {
     // ratio meaningful for gradients that are nearly zero.
     let h = 1e-3;
     let rel = |a: f64, n: f64| (a - n).abs() / (a.abs() + n.abs()).max(1e-4);
-    let five_point = |f: &mut dyn FnMut(f64) -> f64| {
-        (8.0 * (f(h) - f(-h)) - (f(2.0 * h) - f(-2.0 * h))) / (12.0 * h)
-    };
+    let five_point = |f: &mut dyn FnMut(f64) -> f64| (8.0 * (f(h) - f(-h)) - (f(2.0 * h) - f(-2.0 * h))) / (12.0 * h);
     let mut worst = Vec::new();
     for tr in params.layout.tensors() {
         let mut w = 0.0f64;
@@ -132,13 +112,7 @@ fn gradient_check_every_parameter_and_initial_state() {
 /// The fused, SIMD, per-symbol-projection f32 engine against the naive per-gate reference.
 #[test]
 fn fused_forward_equals_naive_per_gate_forward() {
-    let cfg = ModelConfig {
-        vocab: 13,
-        embed: 24,
-        hidden: 20,
-        layers: 3,
-        dropout: 0.0,
-    };
+    let cfg = ModelConfig { vocab: 13, embed: 24, hidden: 20, layers: 3, dropout: 0.0 };
     let (b, t) = (3, 9);
     let p64 = random_params(&cfg, 21);
     let p32 = p64.map(|x| x as f32);
@@ -150,18 +124,10 @@ fn fused_forward_equals_naive_per_gate_forward() {
     // Reference in f64 on the f32-rounded weights, so only the engine's arithmetic differs.
     let p_ref = p32.map(|x| x as f64);
     let want = reference::forward(&p_ref, &x, b, &h0, &c0);
-    let mut st = State {
-        h: h0.iter().map(|&v| v as f32).collect(),
-        c: c0.iter().map(|&v| v as f32).collect(),
-    };
+    let mut st = State { h: h0.iter().map(|&v| v as f32).collect(), c: c0.iter().map(|&v| v as f32).collect() };
     let mut ws = Workspace::<f32>::new(&cfg, b, t);
     forward(&p32, &mut ws, &x, &y, &mut st, None).unwrap();
-    let max_diff = |a: &[f32], b: &[f64]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (*x as f64 - y).abs())
-            .fold(0.0, f64::max)
-    };
+    let max_diff = |a: &[f32], b: &[f64]| a.iter().zip(b).map(|(x, y)| (*x as f64 - y).abs()).fold(0.0, f64::max);
     // Values are O(1); f32 rounding (6e-8) through sums of <= 24 terms per dot product and 9
     // steps gives differences of a few 1e-7; 1e-5 is the bound the design asks for.
     let d = max_diff(&ws.logits_bt(), &want.logits);
@@ -172,13 +138,7 @@ fn fused_forward_equals_naive_per_gate_forward() {
 /// A sequence fed as two windows, carrying (h, c), gives what it gives when fed whole.
 #[test]
 fn stateful_carry_equals_one_long_window() {
-    let cfg = ModelConfig {
-        vocab: 9,
-        embed: 6,
-        hidden: 5,
-        layers: 2,
-        dropout: 0.0,
-    };
+    let cfg = ModelConfig { vocab: 9, embed: 6, hidden: 5, layers: 2, dropout: 0.0 };
     let (b, t) = (2, 8);
     let params = random_params(&cfg, 31);
     let x = random_tokens(b * t, cfg.vocab, 32);
@@ -188,24 +148,13 @@ fn stateful_carry_equals_one_long_window() {
     forward(&params, &mut ws, &x, &y, &mut whole, None).unwrap();
     let logits_whole = ws.logits_bt();
 
-    let half = |v: &[u32], k: usize| -> Vec<u32> {
-        (0..b)
-            .flat_map(|r| v[r * t + k * t / 2..][..t / 2].to_vec())
-            .collect()
-    };
+    let half =
+        |v: &[u32], k: usize| -> Vec<u32> { (0..b).flat_map(|r| v[r * t + k * t / 2..][..t / 2].to_vec()).collect() };
     let mut parts = State::<f64>::zeros(&cfg, b);
     let mut ws2 = Workspace::<f64>::new(&cfg, b, t / 2);
     let v = cfg.vocab;
     for k in 0..2 {
-        forward(
-            &params,
-            &mut ws2,
-            &half(&x, k),
-            &half(&y, k),
-            &mut parts,
-            None,
-        )
-        .unwrap();
+        forward(&params, &mut ws2, &half(&x, k), &half(&y, k), &mut parts, None).unwrap();
         let lg = ws2.logits_bt();
         for r in 0..b {
             for s in 0..t / 2 {
@@ -218,12 +167,7 @@ fn stateful_carry_equals_one_long_window() {
             }
         }
     }
-    for (a, w) in parts
-        .h
-        .iter()
-        .chain(&parts.c)
-        .zip(whole.h.iter().chain(&whole.c))
-    {
+    for (a, w) in parts.h.iter().chain(&parts.c).zip(whole.h.iter().chain(&whole.c)) {
         assert!((a - w).abs() < 1e-12);
     }
 }
@@ -236,28 +180,14 @@ fn one_and_two_threads_give_identical_bits() {
     let n = batch.batch * batch.seq;
     let x = random_tokens(n, 86, 41);
     let y = random_tokens(n, 86, 42);
-    let opts = StepOptions {
-        lr: 1e-3,
-        clip: Some(1.0),
-        key: Key::new(5),
-        counter: 0,
-    };
+    let opts = StepOptions { lr: 1e-3, clip: Some(1.0), key: Key::new(5), counter: 0 };
     let run = |threads| {
         let mut be = CpuBackend::new(init_params(&cfg, 7), None, batch, Some(threads)).unwrap();
         assert_eq!(be.threads(), threads);
         let s1 = be.train_step(&x, &y, &opts).unwrap();
         let g1 = be.grads().data.clone();
-        let s2 = be
-            .train_step(&y, &x, &StepOptions { counter: 1, ..opts })
-            .unwrap();
-        (
-            s1,
-            s2,
-            g1,
-            be.grads().data.clone(),
-            be.params().unwrap().data,
-            be.state().clone(),
-        )
+        let s2 = be.train_step(&y, &x, &StepOptions { counter: 1, ..opts }).unwrap();
+        (s1, s2, g1, be.grads().data.clone(), be.params().unwrap().data, be.state().clone())
     };
     let one = run(1);
     let two = run(2);
@@ -267,10 +197,7 @@ fn one_and_two_threads_give_identical_bits() {
     assert!(same(&one.2, &two.2), "step 1 gradients differ");
     assert!(same(&one.3, &two.3), "step 2 gradients differ");
     assert!(same(&one.4, &two.4), "parameters differ");
-    assert!(
-        same(&one.5.h, &two.5.h) && same(&one.5.c, &two.5.c),
-        "carried state differs"
-    );
+    assert!(same(&one.5.h, &two.5.h) && same(&one.5.c, &two.5.c), "carried state differs");
 }
 
 /// Forward, backward and Adam together: a tiny model learns a repeating string whose next
@@ -279,13 +206,7 @@ fn one_and_two_threads_give_identical_bits() {
 fn tiny_model_learns_a_repeating_string() {
     let text = "abcabd".repeat(200);
     let vocab = Vocab::from_text(&text);
-    let cfg = ModelConfig {
-        vocab: vocab.len(),
-        embed: 8,
-        hidden: 32,
-        layers: 2,
-        dropout: 0.0,
-    };
+    let cfg = ModelConfig { vocab: vocab.len(), embed: 8, hidden: 32, layers: 2, dropout: 0.0 };
     let batch = BatchConfig { batch: 4, seq: 16 };
     let batches = Batches::new(vocab.encode(&text, "text").unwrap(), batch).unwrap();
     let mut be = CpuBackend::new(init_params(&cfg, 1), None, batch, Some(1)).unwrap();
@@ -296,12 +217,7 @@ fn tiny_model_learns_a_repeating_string() {
         be.reset_state();
         for k in 0..batches.len() {
             batches.window(k, &mut x, &mut y);
-            let opts = StepOptions {
-                lr: 1e-2,
-                clip: None,
-                key: Key::new(0),
-                counter: step,
-            };
+            let opts = StepOptions { lr: 1e-2, clip: None, key: Key::new(0), counter: step };
             last = be.train_step(&x, &y, &opts).unwrap().loss;
             step += 1;
             if step >= 400 {
@@ -336,30 +252,13 @@ fn batching_follows_the_reference() {
 
 #[test]
 fn bad_windows_are_errors_not_panics() {
-    let cfg = ModelConfig {
-        vocab: 5,
-        embed: 3,
-        hidden: 2,
-        layers: 1,
-        dropout: 0.0,
-    };
+    let cfg = ModelConfig { vocab: 5, embed: 3, hidden: 2, layers: 1, dropout: 0.0 };
     let params = Params::<f64>::zeros(&cfg);
     let mut ws = Workspace::<f64>::new(&cfg, 2, 3);
     let mut st = State::zeros(&cfg, 2);
-    let e = forward(&params, &mut ws, &[0; 5], &[0; 6], &mut st, None)
-        .unwrap_err()
-        .to_string();
+    let e = forward(&params, &mut ws, &[0; 5], &[0; 6], &mut st, None).unwrap_err().to_string();
     assert!(e.contains("batch*seq"), "{e}");
-    let e = forward(
-        &params,
-        &mut ws,
-        &[0, 1, 2, 3, 4, 5],
-        &[0; 6],
-        &mut st,
-        None,
-    )
-    .unwrap_err()
-    .to_string();
+    let e = forward(&params, &mut ws, &[0, 1, 2, 3, 4, 5], &[0; 6], &mut st, None).unwrap_err().to_string();
     assert!(e.contains("token id 5"), "{e}");
     let mut st_bad = State::<f64>::zeros(&cfg, 3);
     assert!(forward(&params, &mut ws, &[0; 6], &[0; 6], &mut st_bad, None).is_err());

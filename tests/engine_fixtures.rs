@@ -19,46 +19,22 @@ fn run_fixture<R: Real>(bytes: &[u8]) -> Vec<(String, f64)> {
     let x = tensor_ids(&st, "x");
     let y = tensor_ids(&st, "y");
     let conv = |v: Vec<f64>| v.into_iter().map(R::from_f64).collect::<Vec<R>>();
-    let mut state = State {
-        h: conv(tensor_f64(&st, "h0")),
-        c: conv(tensor_f64(&st, "c0")),
-    };
+    let mut state = State { h: conv(tensor_f64(&st, "h0")), c: conv(tensor_f64(&st, "c0")) };
     let mut ws = Workspace::<R>::new(&cfg, b, t);
     let mut grads = Params::<R>::zeros(&cfg);
     let loss = forward(&params, &mut ws, &x, &y, &mut state, None).unwrap();
     backward(&params, &mut grads, &mut ws).unwrap();
     let mut errs = vec![
-        (
-            "loss".to_string(),
-            rel_err(&[R::from_f64(loss.loss)], &tensor_f64(&st, "expected.loss")),
-        ),
-        (
-            "logits".into(),
-            rel_err(&ws.logits_bt(), &tensor_f64(&st, "expected.logits")),
-        ),
-        (
-            "hT".into(),
-            rel_err(&state.h, &tensor_f64(&st, "expected.hT")),
-        ),
-        (
-            "cT".into(),
-            rel_err(&state.c, &tensor_f64(&st, "expected.cT")),
-        ),
-        (
-            "grad.h0".into(),
-            rel_err(&ws.dh0, &tensor_f64(&st, "grad.h0")),
-        ),
-        (
-            "grad.c0".into(),
-            rel_err(&ws.dc0, &tensor_f64(&st, "grad.c0")),
-        ),
+        ("loss".to_string(), rel_err(&[R::from_f64(loss.loss)], &tensor_f64(&st, "expected.loss"))),
+        ("logits".into(), rel_err(&ws.logits_bt(), &tensor_f64(&st, "expected.logits"))),
+        ("hT".into(), rel_err(&state.h, &tensor_f64(&st, "expected.hT"))),
+        ("cT".into(), rel_err(&state.c, &tensor_f64(&st, "expected.cT"))),
+        ("grad.h0".into(), rel_err(&ws.dh0, &tensor_f64(&st, "grad.h0"))),
+        ("grad.c0".into(), rel_err(&ws.dc0, &tensor_f64(&st, "grad.c0"))),
     ];
     for tr in grads.layout.tensors() {
         let name = format!("grad.{}", tr.name);
-        errs.push((
-            name.clone(),
-            rel_err(grads.get(tr), &tensor_f64(&st, &name)),
-        ));
+        errs.push((name.clone(), rel_err(grads.get(tr), &tensor_f64(&st, &name))));
     }
     for (n, e) in &errs {
         eprintln!("{:>22}  {:e}", n, e);

@@ -12,7 +12,7 @@ mod gpu_common;
 use folklstm::gpu::KernelRunner;
 use folklstm::gpu::kernels::{Place, StepDropout};
 use folklstm::optim::{AdamConfig, AdamState, adam_update, clip_global_norm};
-use folklstm::real::{cell_backward_scalar, cell_forward_scalar};
+use folklstm::real::{Gates, cell_backward_scalar, cell_forward_scalar};
 use folklstm::rng::{Key, stream};
 use gpu_common::{gpu_or_skip, noise, tokens};
 
@@ -26,13 +26,7 @@ fn runner() -> Option<KernelRunner> {
 
 /// `op(A)·op(B)` in f64 and the error bound Σ_k |a b| per output.
 #[allow(clippy::too_many_arguments)]
-fn gemm_ref(
-    (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    a_t: bool,
-    b: &[f32],
-    b_t: bool,
-) -> (Vec<f64>, Vec<f64>) {
+fn gemm_ref((m, n, k): (usize, usize, usize), a: &[f32], a_t: bool, b: &[f32], b_t: bool) -> (Vec<f64>, Vec<f64>) {
     let at = |i: usize, kk: usize| if a_t { a[kk * m + i] } else { a[i * k + kk] } as f64;
     let bt = |kk: usize, j: usize| if b_t { b[j * k + kk] } else { b[kk * n + j] } as f64;
     let mut c = vec![0.0; m * n];
@@ -52,15 +46,7 @@ fn gemm_ref(
 #[test]
 fn matmul_matches_f64_within_the_summation_bound_for_every_shape_transpose_and_buffer() {
     let Some(g) = runner() else { return };
-    let shapes = [
-        (1, 1, 1),
-        (32, 128, 16),
-        (33, 129, 17),
-        (65, 67, 17),
-        (3, 130, 200),
-        (130, 5, 33),
-        (7, 9, 300),
-    ];
+    let shapes = [(1, 1, 1), (32, 128, 16), (33, 129, 17), (65, 67, 17), (3, 130, 200), (130, 5, 33), (7, 9, 300)];
     let placements = [
         (Place::Work, Place::Params, Place::Work),
         (Place::Params, Place::Work, Place::Grads),
@@ -75,26 +61,15 @@ fn matmul_matches_f64_within_the_summation_bound_for_every_shape_transpose_and_b
             let a = noise(m * k, 10 + case);
             let b = noise(k * n, 20 + case);
             // Every other case adds a bias, every third accumulates onto C.
-            let bias = (case % 2 == 0).then(|| noise(n, 30 + case));
-            let c0 = (case % 3 == 0).then(|| noise(m * n, 40 + case));
-            let got = g
-                .matmul(
-                    (m, n, k),
-                    &a,
-                    a_t,
-                    &b,
-                    b_t,
-                    bias.as_deref(),
-                    c0.as_deref(),
-                    place,
-                )
-                .unwrap();
+            let bias = case.is_multiple_of(2).then(|| noise(n, 30 + case));
+            let c0 = case.is_multiple_of(3).then(|| noise(m * n, 40 + case));
+            let got = g.matmul((m, n, k), &a, a_t, &b, b_t, bias.as_deref(), c0.as_deref(), place).unwrap();
             let (mut want, mut bound) = gemm_ref((m, n, k), &a, a_t, &b, b_t);
             for i in 0..m {
                 for j in 0..n {
                     let w = &mut want[i * n + j];
-                    let extra = bias.as_ref().map_or(0.0, |b| b[j] as f64)
-                        + c0.as_ref().map_or(0.0, |c| c[i * n + j] as f64);
+                    let extra =
+                        bias.as_ref().map_or(0.0, |b| b[j] as f64) + c0.as_ref().map_or(0.0, |c| c[i * n + j] as f64);
                     *w += extra;
                     // K products, plus up to two more additions (bias, C).
                     bound[i * n + j] = (k + 2) as f64 * U * (bound[i * n + j] + extra.abs());
@@ -114,13 +89,7 @@ fn matmul_matches_f64_within_the_summation_bound_for_every_shape_transpose_and_b
 /// The CPU LSTM step in f64: z += h_prev·W_hh, then src/real.rs's cell. Returns
 /// (activations, c, tanh c, h, Σ|h w| per gate pre-activation).
 type StepRef = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
-fn lstm_forward_ref(
-    (b, h): (usize, usize),
-    z: &[f32],
-    h_prev: &[f32],
-    c_prev: &[f32],
-    w: &[f32],
-) -> StepRef {
+fn lstm_forward_ref((b, h): (usize, usize), z: &[f32], h_prev: &[f32], c_prev: &[f32], w: &[f32]) -> StepRef {
     let g4 = 4 * h;
     let mut zz: Vec<f64> = z.iter().map(|&v| v as f64).collect();
     let mut bound = vec![0.0; b * g4];
@@ -138,7 +107,7 @@ fn lstm_forward_ref(
     for bi in 0..b {
         let s = bi * h..(bi + 1) * h;
         cell_forward_scalar::<f64>(
-            &mut zz[bi * g4..(bi + 1) * g4],
+            Gates::split(&mut zz[bi * g4..(bi + 1) * g4]),
             &cp[s.clone()],
             &mut c[s.clone()],
             &mut tc[s.clone()],
@@ -154,9 +123,7 @@ fn dropout_mask(d: &StepDropout, b: usize, h: usize) -> Vec<f32> {
         .map(|i| {
             let (bi, j) = (i / h, i % h);
             let r = d.row0 as usize + bi;
-            let u = d
-                .key
-                .uniform(d.counter, stream::DROPOUT + d.layer, (r * h + j) as u32);
+            let u = d.key.uniform(d.counter, stream::DROPOUT + d.layer, (r * h + j) as u32);
             if u >= d.p { keep } else { 0.0 }
         })
         .collect()
@@ -172,10 +139,7 @@ fn lstm_forward_step_matches_the_cpu_cell_and_dropout_masks_are_bit_identical() 
         let z: Vec<f32> = noise(b * 4 * h, seed + 1).iter().map(|v| 2.0 * v).collect();
         let hp = noise(b * h, seed + 2);
         let cp: Vec<f32> = noise(b * h, seed + 3).iter().map(|v| 3.0 * v).collect();
-        let w: Vec<f32> = noise(h * 4 * h, seed + 4)
-            .iter()
-            .map(|v| v / (h as f32).sqrt())
-            .collect();
+        let w: Vec<f32> = noise(h * 4 * h, seed + 4).iter().map(|v| v / (h as f32).sqrt()).collect();
         let drop = (case % 2 == 0).then_some(StepDropout {
             key: Key::new(7 + case as u64),
             counter: 11,
@@ -188,17 +152,12 @@ fn lstm_forward_step_matches_the_cpu_cell_and_dropout_masks_are_bit_identical() 
         // The gate pre-activation carries the dot-product bound; σ and tanh have slope ≤ 1 and
         // add a few ulp (1e-6 covers it on values of order 1); c and h combine at most three
         // such terms with factors ≤ |c_prev| ≤ 3.
-        let zerr: f64 = bound
-            .iter()
-            .fold(0.0, |m, &s| m.max((h + 1) as f64 * U * s));
+        let zerr: f64 = bound.iter().fold(0.0, |m, &s| m.max((h + 1) as f64 * U * s));
         let tol_gate = zerr + 1e-6;
         let tol_c = 4.0 * tol_gate;
         let check = |name: &str, got: &[f32], want: &[f64], tol: f64| {
             for (i, (&x, &w)) in got.iter().zip(want).enumerate() {
-                assert!(
-                    (x as f64 - w).abs() <= tol,
-                    "(B, H) = ({b}, {h}) {name}[{i}] = {x}, want {w} ± {tol}"
-                );
+                assert!((x as f64 - w).abs() <= tol, "(B, H) = ({b}, {h}) {name}[{i}] = {x}, want {w} ± {tol}");
             }
         };
         check("act", &got.act, &act, tol_gate);
@@ -230,33 +189,16 @@ fn lstm_backward_step_matches_the_cpu_cell_backward() {
         let act: Vec<f32> = raw
             .iter()
             .enumerate()
-            .map(|(i, &v)| {
-                if (i % (4 * h)) / h == 2 {
-                    0.9 * v
-                } else {
-                    0.5 + 0.45 * v
-                }
-            })
+            .map(|(i, &v)| if (i % (4 * h)) / h == 2 { 0.9 * v } else { 0.5 + 0.45 * v })
             .collect();
         let cp: Vec<f32> = noise(b * h, seed + 2).iter().map(|v| 2.0 * v).collect();
         let tc: Vec<f32> = noise(b * h, seed + 3).iter().map(|v| 0.95 * v).collect();
         let dy = noise(b * h, seed + 4);
         let dc = noise(b * h, seed + 5);
-        let w: Vec<f32> = noise(h * 4 * h, seed + 6)
-            .iter()
-            .map(|v| v / (h as f32).sqrt())
-            .collect();
+        let w: Vec<f32> = noise(h * 4 * h, seed + 6).iter().map(|v| v / (h as f32).sqrt()).collect();
         let dzn = (case != 3).then(|| noise(b * 4 * h, seed + 7));
-        let drop = (case % 2 == 1).then_some(StepDropout {
-            key: Key::new(3),
-            counter: 5,
-            layer: 1,
-            row0: 0,
-            p: 0.25,
-        });
-        let (dz, dc_prev) = g
-            .lstm_backward_step((b, h), &act, &cp, &tc, &dy, &w, dzn.as_deref(), &dc, drop)
-            .unwrap();
+        let drop = (case % 2 == 1).then_some(StepDropout { key: Key::new(3), counter: 5, layer: 1, row0: 0, p: 0.25 });
+        let (dz, dc_prev) = g.lstm_backward_step((b, h), &act, &cp, &tc, &dy, &w, dzn.as_deref(), &dc, drop).unwrap();
         // CPU: dh_rec = dz_next · W_hhᵀ (f64), dh_up = dy ⊙ mask, then the scalar cell backward.
         let mask = drop.map_or(vec![1.0; b * h], |d| dropout_mask(&d, b, h));
         let g4 = 4 * h;
@@ -276,22 +218,14 @@ fn lstm_backward_step_matches_the_cpu_cell_backward() {
             }
         }
         let mut want: Vec<f64> = act.iter().map(|&v| v as f64).collect();
-        let mut dcw: Vec<f64> = if dzn.is_some() {
-            dc.iter().map(|&v| v as f64).collect()
-        } else {
-            vec![0.0; b * h]
-        };
-        let dh_up: Vec<f64> = dy
-            .iter()
-            .zip(&mask)
-            .map(|(&a, &m)| (a * m) as f64)
-            .collect();
+        let mut dcw: Vec<f64> = if dzn.is_some() { dc.iter().map(|&v| v as f64).collect() } else { vec![0.0; b * h] };
+        let dh_up: Vec<f64> = dy.iter().zip(&mask).map(|(&a, &m)| (a * m) as f64).collect();
         let cp64: Vec<f64> = cp.iter().map(|&v| v as f64).collect();
         let tc64: Vec<f64> = tc.iter().map(|&v| v as f64).collect();
         for bi in 0..b {
             let s = bi * h..(bi + 1) * h;
             cell_backward_scalar::<f64>(
-                &mut want[bi * g4..(bi + 1) * g4],
+                Gates::split(&mut want[bi * g4..(bi + 1) * g4]),
                 &cp64[s.clone()],
                 &tc64[s.clone()],
                 &dh_up[s.clone()],
@@ -303,16 +237,10 @@ fn lstm_backward_step_matches_the_cpu_cell_backward() {
         // and adds a handful of f32 roundings on values of order 1.
         let tol = 4.0 * bound + 1e-6;
         for (i, (&x, &w)) in dz.iter().zip(&want).enumerate() {
-            assert!(
-                (x as f64 - w).abs() <= tol,
-                "(B, H) = ({b}, {h}) dz[{i}] = {x}, want {w} ± {tol}"
-            );
+            assert!((x as f64 - w).abs() <= tol, "(B, H) = ({b}, {h}) dz[{i}] = {x}, want {w} ± {tol}");
         }
         for (i, (&x, &w)) in dc_prev.iter().zip(&dcw).enumerate() {
-            assert!(
-                (x as f64 - w).abs() <= tol,
-                "(B, H) = ({b}, {h}) dc[{i}] = {x}, want {w} ± {tol}"
-            );
+            assert!((x as f64 - w).abs() <= tol, "(B, H) = ({b}, {h}) dc[{i}] = {x}, want {w} ± {tol}");
         }
     }
 }
@@ -328,11 +256,7 @@ fn embedding_helpers_are_exact() {
     let z = g.gather_rows(&p, cols, &x, &bias).unwrap();
     for r in 0..rows {
         for c in 0..cols {
-            assert_eq!(
-                z[r * cols + c],
-                p[x[r] as usize * cols + c] + bias[c],
-                "Z[{r}, {c}]"
-            );
+            assert_eq!(z[r * cols + c], p[x[r] as usize * cols + c] + bias[c], "Z[{r}, {c}]");
         }
     }
     // Scatter-add: rows summed in ascending order from 0, as src/cpu/network.rs does: identical.
@@ -389,11 +313,7 @@ fn softmax_cross_entropy_matches_f64() {
         loss_sum += loss;
         hits += (arg == y[r] as usize) as u32;
         // exp and log in f32 on arguments up to |12|: a few ulp of the row's scale (≤ 16).
-        assert!(
-            (out.loss[r] as f64 - loss).abs() < 1e-5,
-            "loss[{r}] {} vs {loss}",
-            out.loss[r]
-        );
+        assert!((out.loss[r] as f64 - loss).abs() < 1e-5, "loss[{r}] {} vs {loss}", out.loss[r]);
         assert_eq!(out.hit[r], (arg == y[r] as usize) as u32 as f32, "hit[{r}]");
         for (j, &lj) in row.iter().enumerate() {
             let p = (lj - best).exp() / sum;
@@ -423,51 +343,28 @@ fn adam_and_clipping_match_src_optim() {
         let out = g.adam(&p0, &grads, &m0, &v0, 1.5, lr, step, clip).unwrap();
         let mut p = p0.clone();
         let mut gr = grads.clone();
-        let mut st = AdamState {
-            step: step - 1,
-            m: m0.clone(),
-            v: v0.clone(),
-        };
+        let mut st = AdamState { step: step - 1, m: m0.clone(), v: v0.clone() };
         let norm = match clip {
             Some(c) => clip_global_norm(&mut gr, c),
             None => folklstm::optim::global_norm(&gr),
         };
         adam_update(&mut p, &gr, &mut st, &cfg, lr);
         // ‖g‖²: runs of 16 then two 256-wide trees: error ≤ ~40·u relative; 1e-5 is generous.
-        assert!(
-            ((out.norm as f64) - norm).abs() <= 1e-5 * norm,
-            "norm {} vs {norm}",
-            out.norm
-        );
+        assert!(((out.norm as f64) - norm).abs() <= 1e-5 * norm, "norm {} vs {norm}", out.norm);
         assert!(out.finite);
         // The clip scale clip/‖g‖ is computed in f32 from a ‖g‖ within 1e-5: relative error
         // ≤ 2e-5 on the clipped gradient; m and v follow it linearly (v quadratically).
-        let tol = if clip.is_some_and(|c| (c as f64) < norm) {
-            5e-5
-        } else {
-            1e-6
-        };
+        let tol = if clip.is_some_and(|c| (c as f64) < norm) { 5e-5 } else { 1e-6 };
         for i in 0..n {
             let dm = (out.m[i] - st.m[i]).abs() as f64;
             let dv = (out.v[i] - st.v[i]).abs() as f64;
-            assert!(
-                dm <= tol * st.m[i].abs() as f64 + 1e-12,
-                "m[{i}] {} vs {}",
-                out.m[i],
-                st.m[i]
-            );
-            assert!(
-                dv <= 2.0 * tol * st.v[i].abs() as f64 + 1e-15,
-                "v[{i}] {} vs {}",
-                out.v[i],
-                st.v[i]
-            );
+            assert!(dm <= tol * st.m[i].abs() as f64 + 1e-12, "m[{i}] {} vs {}", out.m[i], st.m[i]);
+            assert!(dv <= 2.0 * tol * st.v[i].abs() as f64 + 1e-15, "v[{i}] {} vs {}", out.v[i], st.v[i]);
             // The step α·m/(sqrt(v)+ε) is ≤ ~α·|m|/sqrt(v) ≈ lr-sized; compare the step itself.
             let step_gpu = (out.params[i] - p0[i]) as f64;
             let step_cpu = (p[i] - p0[i]) as f64;
             assert!(
-                (step_gpu - step_cpu).abs()
-                    <= 4.0 * tol * step_cpu.abs() + 4.0 * U * p0[i].abs() as f64,
+                (step_gpu - step_cpu).abs() <= 4.0 * tol * step_cpu.abs() + 4.0 * U * p0[i].abs() as f64,
                 "θ[{i}] step {step_gpu} vs {step_cpu}"
             );
         }

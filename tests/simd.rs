@@ -10,35 +10,14 @@ use folklstm::cpu::simd::{self, Func, Isa};
 fn inputs() -> Vec<f32> {
     let mut v: Vec<f32> = (-4000..=4000).map(|i| i as f32 / 200.0).collect();
     for (k, scale) in [0.01f64, 1.0, 10.0, 100.0].into_iter().enumerate() {
-        v.extend(
-            noise(1001, 60 + k as u64)
-                .into_iter()
-                .map(|u| (u * scale) as f32),
-        );
+        v.extend(noise(1001, 60 + k as u64).into_iter().map(|u| (u * scale) as f32));
     }
-    v.extend([
-        87.0,
-        88.5,
-        89.0,
-        -87.0,
-        -88.5,
-        -104.0,
-        1e30,
-        -1e30,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        0.0,
-        -0.0,
-        1e-30,
-    ]);
+    v.extend([87.0, 88.5, 89.0, -87.0, -88.5, -104.0, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e-30]);
     v
 }
 
 fn vector_isas() -> Vec<Isa> {
-    let v: Vec<Isa> = Isa::all_available()
-        .into_iter()
-        .filter(|&i| i != Isa::Scalar)
-        .collect();
+    let v: Vec<Isa> = Isa::all_available().into_iter().filter(|&i| i != Isa::Scalar).collect();
     if v.is_empty() {
         eprintln!("skipped: this CPU has no AVX2+FMA or AVX-512; only the scalar path runs");
     }
@@ -80,10 +59,7 @@ fn vector_functions_match_scalar_and_stay_finite() {
                 Func::Sigmoid => 4.8e-7,
                 Func::Tanh => 4.8e-7,
             };
-            assert!(
-                worst_rel <= bound,
-                "{isa:?} {f:?}: relative error {worst_rel:e} > {bound:e}"
-            );
+            assert!(worst_rel <= bound, "{isa:?} {f:?}: relative error {worst_rel:e} > {bound:e}");
         }
     }
 }
@@ -94,10 +70,7 @@ fn nan_stays_nan() {
         for f in [Func::Exp, Func::Sigmoid, Func::Tanh] {
             let mut x = vec![f32::NAN; 19];
             simd::map(isa, f, &mut x);
-            assert!(
-                x.iter().all(|v| v.is_nan()),
-                "{isa:?} {f:?} hid a NaN: {x:?}"
-            );
+            assert!(x.iter().all(|v| v.is_nan()), "{isa:?} {f:?} hid a NaN: {x:?}");
         }
     }
 }
@@ -108,36 +81,60 @@ fn nan_stays_nan() {
 fn cell_kernels_match_scalar() {
     for isa in vector_isas() {
         for hd in [1usize, 7, 19, 256] {
-            let z0: Vec<f32> = noise(4 * hd, 70 + hd as u64)
-                .iter()
-                .map(|&u| (u * 8.0) as f32)
-                .collect();
+            let z0: Vec<f32> = noise(4 * hd, 70 + hd as u64).iter().map(|&u| (u * 8.0) as f32).collect();
             let cp: Vec<f32> = noise(hd, 71).iter().map(|&u| (u * 3.0) as f32).collect();
             let run = |isa: Isa| {
-                let (mut z, mut c, mut tc, mut h) =
-                    (z0.clone(), vec![0.0; hd], vec![0.0; hd], vec![0.0; hd]);
-                simd::cell_forward(isa, &mut z, &cp, &mut c, &mut tc, &mut h);
+                let (mut z, mut c, mut tc, mut h) = (z0.clone(), vec![0.0; hd], vec![0.0; hd], vec![0.0; hd]);
+                simd::cell_forward(isa, folklstm::real::Gates::split(&mut z), &cp, &mut c, &mut tc, &mut h);
                 let dh_up: Vec<f32> = noise(hd, 72).iter().map(|&u| u as f32).collect();
                 let dh_rec: Vec<f32> = noise(hd, 73).iter().map(|&u| u as f32).collect();
                 let mut dc: Vec<f32> = noise(hd, 74).iter().map(|&u| u as f32).collect();
                 let mut act = z.clone();
-                simd::cell_backward(isa, &mut act, &cp, &tc, &dh_up, &dh_rec, &mut dc);
+                simd::cell_backward(isa, folklstm::real::Gates::split(&mut act), &cp, &tc, &dh_up, &dh_rec, &mut dc);
                 [z, c, tc, h, act, dc]
             };
             let want = run(Isa::Scalar);
             let got = run(isa);
             for (k, (w, g)) in want.iter().zip(&got).enumerate() {
-                let d = w
-                    .iter()
-                    .zip(g)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
+                let d = w.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
                 // All quantities are O(1) (activations in [-1, 1], c and the gradients below
                 // ~10). Each output is a handful of operations on values carrying <= 4 ulp of
                 // approximation error, and FMA contraction changes rounding by 1 ulp per
                 // operation: 2e-6 absolute (about 16 ulp at magnitude 1) covers that, while a
                 // wrong formula is off by O(0.1) or more.
                 assert!(d < 2e-6, "{isa:?} H={hd} output {k}: max difference {d:e}");
+            }
+        }
+    }
+}
+
+/// The recurrent block kernel: every vector path against the scalar one, for row counts that
+/// exercise the 8-row (AVX-512) and 4-row (AVX2) tiles and the 1-row remainder, with and
+/// without accumulation.
+#[test]
+fn panel_kernel_matches_scalar() {
+    let k = 37;
+    let lda = 40;
+    let a: Vec<f32> = noise(11 * lda, 80).iter().map(|&u| u as f32).collect();
+    let panel: Vec<f32> = noise(k * 32, 81).iter().map(|&u| u as f32).collect();
+    let init: Vec<f32> = noise(11 * 32, 82).iter().map(|&u| u as f32).collect();
+    for isa in vector_isas() {
+        for rows in [1usize, 3, 4, 8, 11] {
+            for accumulate in [false, true] {
+                let run = |isa: Isa| {
+                    let mut c = init.clone();
+                    let mut outs: Vec<&mut [f32]> = c.chunks_mut(32).take(rows).collect();
+                    simd::panel_kernel(isa, &a, lda, 1, k, &panel, &mut outs, accumulate);
+                    c
+                };
+                let (want, got) = (run(Isa::Scalar), run(isa));
+                for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                    // 37 products of values in [-1, 1]: sums are below 37 in magnitude; FMA and
+                    // the scalar path round differently, at most 37 ulps of 37 = 1e-4 apart in
+                    // the worst case, typically far less. A wrong index is off by O(1).
+                    assert!((w - g).abs() < 1e-4, "{isa:?} rows={rows} acc={accumulate} element {i}: {w} vs {g}");
+                }
+                assert_eq!(&want[rows * 32..], &init[rows * 32..], "rows past the output were touched");
             }
         }
     }

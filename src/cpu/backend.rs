@@ -32,10 +32,7 @@ impl CpuBackend {
         let n = params.data.len();
         let adam = adam.unwrap_or_else(|| AdamState::new(n));
         if adam.m.len() != n || adam.v.len() != n {
-            return Err(Error::Shape(format!(
-                "optimizer state holds {} moments for {n} parameters",
-                adam.m.len()
-            )));
+            return Err(Error::Shape(format!("optimizer state holds {} moments for {n} parameters", adam.m.len())));
         }
         if threads == Some(0) {
             return Err(Error::Config("--threads 0: needs at least 1".into()));
@@ -64,20 +61,8 @@ impl CpuBackend {
     }
 
     /// Forward and backward without an update (gradients stay in [`Self::grads`]).
-    pub fn forward_backward(
-        &mut self,
-        x: &[u32],
-        y: &[u32],
-        dropout: Option<Dropout>,
-    ) -> Result<Loss> {
-        let CpuBackend {
-            params,
-            grads,
-            ws,
-            state,
-            pool,
-            ..
-        } = self;
+    pub fn forward_backward(&mut self, x: &[u32], y: &[u32], dropout: Option<Dropout>) -> Result<Loss> {
+        let CpuBackend { params, grads, ws, state, pool, .. } = self;
         pool.install(|| {
             let loss = forward(params, ws, x, y, state, dropout)?;
             backward(params, grads, ws)?;
@@ -103,11 +88,7 @@ impl CpuBackend {
 
 impl Trainer for CpuBackend {
     fn describe(&self) -> String {
-        format!(
-            "cpu ({} threads, {})",
-            self.threads(),
-            super::simd::isa().name()
-        )
+        format!("cpu ({} threads, {})", self.threads(), super::simd::isa().name())
     }
 
     fn config(&self) -> &ModelConfig {
@@ -119,23 +100,10 @@ impl Trainer for CpuBackend {
     }
 
     fn train_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<StepStats> {
-        let loss = self.forward_backward(
-            x,
-            y,
-            Some(Dropout {
-                key: opts.key,
-                counter: opts.counter,
-            }),
-        )?;
-        let CpuBackend {
-            params,
-            grads,
-            adam,
-            adam_cfg,
-            pool,
-            ..
-        } = self;
+        let loss = self.forward_backward(x, y, Some(Dropout { key: opts.key, counter: opts.counter }))?;
+        let CpuBackend { params, grads, adam, adam_cfg, pool, .. } = self;
         pool.install(|| {
+            let _sp = super::profile::span("gradient norm + Adam");
             let norm = match opts.clip {
                 Some(c) => clip_global_norm(&mut grads.data, c),
                 None => crate::optim::global_norm(&grads.data),
@@ -155,13 +123,7 @@ impl Trainer for CpuBackend {
     }
 
     fn eval_step(&mut self, x: &[u32], y: &[u32]) -> Result<StepStats> {
-        let CpuBackend {
-            params,
-            ws,
-            state,
-            pool,
-            ..
-        } = self;
+        let CpuBackend { params, ws, state, pool, .. } = self;
         let loss = pool.install(|| forward(params, ws, x, y, state, None))?;
         Ok(StepStats {
             loss: loss.loss as f32,
@@ -178,5 +140,19 @@ impl Trainer for CpuBackend {
 
     fn adam_state(&self) -> Result<AdamState> {
         Ok(self.adam.clone())
+    }
+
+    fn state(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.state.h.clone(), self.state.c.clone()))
+    }
+
+    fn set_state(&mut self, h: &[f32], c: &[f32]) -> Result<()> {
+        let n = self.state.h.len();
+        if h.len() != n || c.len() != n {
+            return Err(Error::Shape(format!("state of {} and {} values, the model needs {n}", h.len(), c.len())));
+        }
+        self.state.h.copy_from_slice(h);
+        self.state.c.copy_from_slice(c);
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
-//! Matrix views and the GEMM the CPU engine calls: `matrixmultiply` underneath, with C's
-//! columns split over `rayon` in chunks whose widths depend only on the shapes, never on the
-//! number of threads, so results are bit-identical whatever the thread count.
+//! Matrix views and the GEMM the CPU engine calls: `matrixmultiply` underneath, with C split
+//! over `rayon` workers. The split never changes the bits of the result (see [`split`]), so
+//! results are identical whatever the thread count.
 
 use crate::real::Real;
 use rayon::prelude::*;
@@ -23,30 +23,16 @@ pub struct Mat<'a, R> {
 impl<'a, R> Mat<'a, R> {
     /// A row-major `rows x cols` matrix stored densely at the start of `data`.
     pub fn new(data: &'a [R], rows: usize, cols: usize) -> Self {
-        Mat {
-            data,
-            rows,
-            cols,
-            rs: cols,
-            cs: 1,
-        }
+        Mat { data, rows, cols, rs: cols, cs: 1 }
     }
 
     /// The transpose (a view; nothing is copied).
     pub fn t(self) -> Self {
-        Mat {
-            data: self.data,
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-        }
+        Mat { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
 
     fn fits(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
     }
 }
 
@@ -66,12 +52,7 @@ pub struct MatMut<'a, R> {
 impl<'a, R> MatMut<'a, R> {
     /// A dense row-major `rows x cols` matrix at the start of `data`.
     pub fn new(data: &'a mut [R], rows: usize, cols: usize) -> Self {
-        MatMut {
-            data,
-            rows,
-            cols,
-            ld: cols,
-        }
+        MatMut { data, rows, cols, ld: cols }
     }
 }
 
@@ -88,10 +69,16 @@ unsafe impl<R> Sync for SendPtr<R> {}
 /// more than it saves).
 const PAR_MIN_MACS: usize = 1 << 18;
 
-/// The column chunk width for a C with `n` columns: about n/8, rounded up to 16 (a multiple of
-/// every matrixmultiply kernel's NR), so large GEMMs have enough pieces for a few cores.
-fn chunk_width(n: usize) -> usize {
-    n.div_ceil(8).next_multiple_of(16).max(16)
+/// How to split a GEMM over `threads` workers: along M (rows of C) when M is the larger side,
+/// else along N, in `threads` pieces aligned to 16 (a multiple of every matrixmultiply kernel's
+/// MR and NR). matrixmultiply blocks only the K dimension in a way that affects rounding (its
+/// KC blocks are summed in order), and every tile of C runs the same kernel, so element (i, j)
+/// gets the same bits whichever piece computes it: the split changes speed, never results.
+/// Fewer, larger pieces matter: each piece packs the whole of the other operand.
+fn split(m: usize, n: usize, threads: usize) -> (bool, usize) {
+    let by_rows = m > n;
+    let len = if by_rows { m } else { n };
+    (by_rows, len.div_ceil(threads.max(1)).next_multiple_of(16).max(16))
 }
 
 /// `C = alpha * A·B + beta * C`.
@@ -100,56 +87,51 @@ fn chunk_width(n: usize) -> usize {
 /// every shape here derives from a validated model configuration).
 pub fn gemm<R: Real>(alpha: R, a: Mat<'_, R>, b: Mat<'_, R>, beta: R, c: MatMut<'_, R>) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(
-        b.rows == k && c.rows == m && c.cols == n,
-        "gemm: [{m}x{k}]·[{}x{n}] into [{}x{}]",
-        b.rows,
-        c.rows,
-        c.cols
-    );
-    assert!(
-        a.fits() && b.fits(),
-        "gemm: an input view reaches outside its buffer"
-    );
-    assert!(
-        c.ld >= n && (m == 0 || n == 0 || (m - 1) * c.ld + n <= c.data.len()),
-        "gemm: output too small"
-    );
+    assert!(b.rows == k && c.rows == m && c.cols == n, "gemm: [{m}x{k}]·[{}x{n}] into [{}x{}]", b.rows, c.rows, c.cols);
+    assert!(a.fits() && b.fits(), "gemm: an input view reaches outside its buffer");
+    assert!(c.ld >= n && (m == 0 || n == 0 || (m - 1) * c.ld + n <= c.data.len()), "gemm: output too small");
     if m == 0 || n == 0 {
         return;
     }
     let cp = SendPtr(c.data.as_mut_ptr());
     let ld = c.ld;
-    let run = |j0: usize, j1: usize| {
+    // Computes the block rows i0..i1, columns j0..j1 of C.
+    let run = |i0: usize, i1: usize, j0: usize, j1: usize| {
+        // Rebinding makes the closure capture the Send wrapper, not its raw-pointer field.
+        #[allow(clippy::redundant_locals)]
         let cp = cp;
-        // SAFETY: the views were bounds-checked above; columns j0..j1 of B and C lie inside
-        // their buffers, and C does not alias A or B (C is borrowed mutably, they immutably).
+        // SAFETY: the views were bounds-checked above, so rows i0..i1 of A, columns j0..j1 of B
+        // and that block of C lie inside their buffers; blocks given to different tasks are
+        // disjoint; C does not alias A or B (C is borrowed mutably, they immutably).
         unsafe {
             R::gemm_raw(
-                m,
+                i1 - i0,
                 k,
                 j1 - j0,
                 alpha,
-                a.data.as_ptr(),
+                a.data.as_ptr().add(i0 * a.rs),
                 a.rs as isize,
                 a.cs as isize,
                 b.data.as_ptr().add(j0 * b.cs),
                 b.rs as isize,
                 b.cs as isize,
                 beta,
-                cp.0.add(j0),
+                cp.0.add(i0 * ld + j0),
                 ld as isize,
                 1,
             )
         }
     };
-    if m * n * k < PAR_MIN_MACS {
-        run(0, n);
+    let threads = rayon::current_num_threads();
+    if m * n * k < PAR_MIN_MACS || threads == 1 {
+        run(0, m, 0, n);
     } else {
-        let w = chunk_width(n);
-        (0..n.div_ceil(w))
-            .into_par_iter()
-            .for_each(|ci| run(ci * w, ((ci + 1) * w).min(n)));
+        let (by_rows, w) = split(m, n, threads);
+        let len = if by_rows { m } else { n };
+        (0..len.div_ceil(w)).into_par_iter().for_each(|ci| {
+            let (p0, p1) = (ci * w, ((ci + 1) * w).min(len));
+            if by_rows { run(p0, p1, 0, n) } else { run(0, m, p0, p1) }
+        });
     }
 }
 
@@ -187,21 +169,11 @@ mod tests {
     fn gemm_matches_naive_including_transposes_and_parallel_split() {
         // 70 x 130 x 90 crosses PAR_MIN_MACS, so the column split is exercised.
         let (m, k, n) = (70, 130, 90);
-        let a: Vec<f64> = (0..m * k)
-            .map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0)
-            .collect();
-        let b: Vec<f64> = (0..k * n)
-            .map(|i| ((i * 104_729) % 97) as f64 / 48.0 - 1.0)
-            .collect();
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 104_729) % 97) as f64 / 48.0 - 1.0).collect();
         let want = naive(&a, &b, m, k, n);
         let mut c = vec![1.0; m * n];
-        gemm(
-            1.0,
-            Mat::new(&a, m, k),
-            Mat::new(&b, k, n),
-            0.0,
-            MatMut::new(&mut c, m, n),
-        );
+        gemm(1.0, Mat::new(&a, m, k), Mat::new(&b, k, n), 0.0, MatMut::new(&mut c, m, n));
         // Integer-valued products over 2^-6 grids sum exactly in f64 for these magnitudes,
         // so any summation order gives the same result up to 1e-12.
         for (x, y) in c.iter().zip(&want) {
@@ -215,17 +187,46 @@ mod tests {
             }
         }
         let mut c2 = want.clone();
-        gemm(
-            1.0,
-            Mat::new(&at, k, m).t(),
-            Mat::new(&b, k, n),
-            -1.0,
-            MatMut::new(&mut c2, m, n),
-        );
-        assert!(
-            c2.iter().all(|x| x.abs() < 1e-9),
-            "beta=-1 should cancel exactly"
-        );
+        gemm(1.0, Mat::new(&at, k, m).t(), Mat::new(&b, k, n), -1.0, MatMut::new(&mut c2, m, n));
+        assert!(c2.iter().all(|x| x.abs() < 1e-9), "beta=-1 should cancel exactly");
+    }
+
+    #[test]
+    fn panel_gemm_matches_naive() {
+        // K = 600 spans three K blocks; M = 21 leaves a 5-row tail; N = 70 a 6-column panel.
+        let (m, k, n) = (21, 600, 70);
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 31) % 17) as f64 / 8.0 - 1.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 7) % 13) as f64 / 8.0 - 0.75).collect();
+        let want = naive(&a, &b, m, k, n);
+        // A given transposed ([k, m] storage viewed as its transpose), B given transposed too.
+        let mut at = vec![0.0; k * m];
+        let mut bt = vec![0.0; n * k];
+        for i in 0..m {
+            for p in 0..k {
+                at[p * m + i] = a[i * k + p];
+            }
+        }
+        for p in 0..k {
+            for j in 0..n {
+                bt[j * k + p] = b[p * n + j];
+            }
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let mut scratch = Vec::new();
+        let (mut c1, mut c2) = (vec![7.0; m * n], vec![1.0; m * n]);
+        pool.install(|| {
+            let mut jobs = [
+                (Mat::new(&a, m, k), MatMut::new(&mut c1, m, n)),
+                (Mat::new(&at, k, m).t(), MatMut::new(&mut c2, m, n)),
+            ];
+            panel_gemm(&mut jobs, Mat::new(&bt, n, k).t(), false, &mut scratch);
+        });
+        // Sums of products of multiples of 1/8 below 2^20 are exact in f64 in any order.
+        assert_eq!(c1, want);
+        assert_eq!(c2, want);
+        let mut c3 = want.clone();
+        panel_gemm(&mut [(Mat::new(&a, m, k), MatMut::new(&mut c3, m, n))], Mat::new(&b, k, n), true, &mut scratch);
+        assert!(c3.iter().zip(&want).all(|(x, w)| *x == 2.0 * w), "accumulate adds");
     }
 
     #[test]
@@ -233,8 +234,93 @@ mod tests {
         let x: Vec<f32> = (0..3 * 300).map(|i| i as f32).collect();
         let mut out = vec![0.0; 300];
         col_sums(&x, 3, 300, &mut out);
-        for j in 0..300 {
-            assert_eq!(out[j], (j + (300 + j) + (600 + j)) as f32);
+        for (j, &o) in out.iter().enumerate() {
+            assert_eq!(o, (j + (300 + j) + (600 + j)) as f32);
         }
     }
+}
+
+/// Depth of one packed block of B in [`panel_gemm`]: a `[256, 32]` f32 panel is 32 KiB, so a
+/// worker's panels for one block sit in its L2 while every row of A streams past them.
+const KC: usize = 256;
+
+/// `C_j (+)= A_j · B` for each job `(A_j, C_j)`, all sharing `B: [K, N]`, with the engine's
+/// own kernel ([`Real::panel_kernel`]) instead of `matrixmultiply`.
+///
+/// B is packed into `[KC, 32]` column panels, each worker packing only the panels of the
+/// columns it computes (so nothing is packed twice and no worker waits for another); A is read
+/// in place through its strides (a transposed A costs nothing extra), so it is never packed.
+/// Sharing B between jobs packs it once for, e.g., both `dW_hh = H_prevᵀ·dZ` and
+/// `dW_ih = Xᵀ·dZ`. Every element of C is summed in the same order (K blocks in order, each
+/// from zero) whatever the number of workers.
+pub fn panel_gemm<R: Real>(
+    jobs: &mut [(Mat<'_, R>, MatMut<'_, R>)],
+    b: Mat<'_, R>,
+    accumulate: bool,
+    scratch: &mut Vec<R>,
+) {
+    use super::team::{Shared, run_team};
+    use crate::real::PANEL;
+    let (k, n) = (b.rows, b.cols);
+    assert!(b.fits(), "panel_gemm: B reaches outside its buffer");
+    for (a, c) in jobs.iter() {
+        assert!(a.cols == k && a.fits() && c.cols == n && c.rows == a.rows, "panel_gemm: shapes disagree");
+        assert!(c.ld >= n && (c.rows == 0 || (c.rows - 1) * c.ld + n <= c.data.len()), "panel_gemm: C too small");
+    }
+    if k == 0 {
+        if !accumulate {
+            for (_, c) in jobs.iter_mut() {
+                c.data.chunks_mut(c.ld).for_each(|r| r[..n].fill(R::ZERO));
+            }
+        }
+        return;
+    }
+    let np = n.div_ceil(PANEL);
+    scratch.resize(np * KC * PANEL, R::ZERO);
+    let sw = Shared(scratch.as_mut_ptr());
+    let cs: Vec<(Mat<'_, R>, Shared<R>, usize, usize)> =
+        jobs.iter_mut().map(|(a, c)| (*a, Shared(c.data.as_mut_ptr()), c.ld, c.rows)).collect();
+    let nt = rayon::current_num_threads().clamp(1, np);
+    run_team(nt, |me| {
+        let mine = me * np / nt..(me + 1) * np / nt;
+        let mut outs: Vec<&mut [R]> = Vec::with_capacity(8);
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            for p in mine.clone() {
+                let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));
+                // SAFETY: panel p of the scratch lies in it (resized above) and only this worker
+                // writes or reads it.
+                let dst = unsafe { sw.slice_mut(p * KC * PANEL, kc * PANEL) };
+                if b.cs == 1 {
+                    for (kk, d) in dst.chunks_exact_mut(PANEL).enumerate() {
+                        d[..nu].copy_from_slice(&b.data[(k0 + kk) * b.rs + j0..][..nu]);
+                        d[nu..].fill(R::ZERO);
+                    }
+                } else {
+                    dst.fill(R::ZERO);
+                    for j in 0..nu {
+                        for kk in 0..kc {
+                            dst[kk * PANEL + j] = b.data[(k0 + kk) * b.rs + (j0 + j) * b.cs];
+                        }
+                    }
+                }
+            }
+            for &(a, c, ld, m) in &cs {
+                for r0 in (0..m).step_by(8) {
+                    let rows = 8.min(m - r0);
+                    let a_blk = &a.data[r0 * a.rs + k0 * a.cs..];
+                    for p in mine.clone() {
+                        let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));
+                        outs.clear();
+                        // SAFETY: rows r0.. and columns j0..j0+nu of C lie inside it (asserted
+                        // above) and columns of panel p are written by this worker only.
+                        outs.extend((r0..r0 + rows).map(|r| unsafe { c.slice_mut(r * ld + j0, nu) }));
+                        // SAFETY: this worker's own panel, packed above.
+                        let panel = unsafe { sw.slice(p * KC * PANEL, kc * PANEL) };
+                        R::panel_kernel(a_blk, a.rs, a.cs, kc, panel, &mut outs, accumulate || k0 > 0);
+                    }
+                }
+            }
+        }
+    });
 }

@@ -4,7 +4,10 @@
 pub mod backend;
 pub mod gemm;
 pub mod network;
+pub mod profile;
+pub mod recurrent;
 pub mod simd;
+pub mod team;
 
 pub use backend::CpuBackend;
 pub use network::{Dropout, Loss, State, Workspace, backward, forward};

@@ -6,11 +6,13 @@
 //! one block). Inputs and targets arrive batch-major `[B, T]` and are transposed once.
 //! The equations are in [`crate::model`]; each function below names the ones it implements.
 
-use super::gemm::{Mat, MatMut, col_sums, gemm};
+use super::gemm::{Mat, MatMut, col_sums, gemm, panel_gemm};
+use super::profile::span;
+use super::recurrent::{self, Panels};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Params};
 use crate::real::Real;
-use crate::rng::{Key, stream};
+use crate::rng::{Key, stream, uniform_at};
 use rayon::prelude::*;
 
 /// The carried state: `h, c: [L, B, H]`.
@@ -26,10 +28,7 @@ impl<R: Real> State<R> {
     /// All-zero state for `batch` streams.
     pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
         let n = cfg.layers * batch * cfg.hidden;
-        State {
-            h: vec![R::ZERO; n],
-            c: vec![R::ZERO; n],
-        }
+        State { h: vec![R::ZERO; n], c: vec![R::ZERO; n] }
     }
 }
 
@@ -97,6 +96,10 @@ pub struct Workspace<R> {
     dc: Vec<R>,
     /// `[V, 4H]` dz of layer 0 summed per input symbol.
     g0: Vec<R>,
+    /// The current layer's W_hh (forward) or W_hhᵀ (backward), packed for the recurrent steps.
+    panels: Panels<R>,
+    /// Packed panels of [`panel_gemm`].
+    gemm_scratch: Vec<R>,
     /// `[L, B, H]` d loss / d h0 of the last backward pass.
     pub dh0: Vec<R>,
     /// `[L, B, H]` d loss / d c0 of the last backward pass.
@@ -136,6 +139,8 @@ impl<R: Real> Workspace<R> {
             dh_rec: z(b * h),
             dc: z(b * h),
             g0: z(v * 4 * h),
+            panels: Panels::default(),
+            gemm_scratch: Vec::new(),
             dh0: z(cfg.layers * b * h),
             dc0: z(cfg.layers * b * h),
         }
@@ -168,11 +173,7 @@ impl<R: Real> Workspace<R> {
 
 /// A layer's output y: h_0..h_{T-1} (blocks 1..=T of the cache) or, with dropout, h ⊙ mask.
 fn layer_out<R>(cache: &LayerCache<R>, bh: usize) -> &[R] {
-    if cache.mask.is_empty() {
-        &cache.h[bh..]
-    } else {
-        &cache.y
-    }
+    if cache.mask.is_empty() { &cache.h[bh..] } else { &cache.y }
 }
 
 /// Checks a window's token ids against the vocabulary and the workspace, and stores them
@@ -189,9 +190,7 @@ fn load_window<R: Real>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> 
     }
     for (name, ids) in [("input", Some(x)), ("target", y)] {
         if let Some(bad) = ids.and_then(|ids| ids.iter().find(|&&i| i >= v)) {
-            return Err(Error::Shape(format!(
-                "{name} token id {bad} is outside the vocabulary of {v}"
-            )));
+            return Err(Error::Shape(format!("{name} token id {bad} is outside the vocabulary of {v}")));
         }
     }
     for bi in 0..b {
@@ -209,13 +208,9 @@ fn load_window<R: Real>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> 
 /// work. Each row is independent, so the result does not depend on the split.
 fn for_rows<R: Real>(buf: &mut [R], width: usize, f: impl Fn(usize, &mut [R]) + Sync + Send) {
     if buf.len() >= 1 << 15 {
-        buf.par_chunks_mut(width)
-            .enumerate()
-            .for_each(|(r, row)| f(r, row));
+        buf.par_chunks_mut(width).enumerate().for_each(|(r, row)| f(r, row));
     } else {
-        buf.chunks_mut(width)
-            .enumerate()
-            .for_each(|(r, row)| f(r, row));
+        buf.chunks_mut(width).enumerate().for_each(|(r, row)| f(r, row));
     }
 }
 
@@ -239,6 +234,7 @@ fn layer_forward<R: Real>(
     let g4 = 4 * h;
     let lay = &params.layout.lstm[l];
     let bias = params.get(&lay.b);
+    let sp = span("forward: input projection");
     // Z = X·W_ih + b for all positions at once.
     if l == 0 {
         // Per-symbol projection: P = embedding · W_ih0, [V, 4H]; then Z[r] = P[x_r] + b.
@@ -261,46 +257,19 @@ fn layer_forward<R: Real>(
         let (below, this) = ws.layers.split_at_mut(l);
         let x = layer_out(&below[l - 1], b * h);
         for_rows(&mut this[0].act, g4, |_, row| row.copy_from_slice(bias));
-        gemm(
-            R::ONE,
-            Mat::new(x, t * b, h),
-            Mat::new(params.get(&lay.w_ih), h, g4),
-            R::ONE,
-            MatMut::new(&mut this[0].act, t * b, g4),
-        );
+        let mut jobs = [(Mat::new(x, t * b, h), MatMut::new(&mut this[0].act, t * b, g4))];
+        panel_gemm(&mut jobs, Mat::new(params.get(&lay.w_ih), h, g4), true, &mut ws.gemm_scratch);
     }
-    let w_hh = params.get(&lay.w_hh);
     let cache = &mut ws.layers[l];
     let bh = b * h;
     cache.h[..bh].copy_from_slice(&state.h[l * bh..][..bh]);
     cache.c[..bh].copy_from_slice(&state.c[l * bh..][..bh]);
-    for ti in 0..t {
-        let z = &mut cache.act[ti * b * g4..][..b * g4];
-        let (h_prev, h_next) = cache.h.split_at_mut((ti + 1) * bh);
-        let h_prev = &h_prev[ti * bh..];
-        let h_next = &mut h_next[..bh];
-        // z_t += h_{t-1} · W_hh
-        gemm(
-            R::ONE,
-            Mat::new(h_prev, b, h),
-            Mat::new(w_hh, h, g4),
-            R::ONE,
-            MatMut::new(z, b, g4),
-        );
-        let (c_prev, c_next) = cache.c.split_at_mut((ti + 1) * bh);
-        let c_prev = &c_prev[ti * bh..];
-        let tc = &mut cache.tc[ti * bh..][..bh];
-        for bi in 0..b {
-            let s = bi * h..(bi + 1) * h;
-            R::cell_forward(
-                &mut z[bi * g4..(bi + 1) * g4],
-                &c_prev[s.clone()],
-                &mut c_next[s.clone()],
-                &mut tc[s.clone()],
-                &mut h_next[s],
-            );
-        }
-    }
+    drop(sp);
+    let sp = span("forward: recurrent steps");
+    let w_hh = params.get(&lay.w_hh);
+    recurrent::forward(&mut cache.act, &mut cache.h, &mut cache.c, &mut cache.tc, w_hh, &mut ws.panels, b, t, h);
+    drop(sp);
+    let _sp = span("forward: dropout");
     // Carry the final state to the next window.
     state.h[l * bh..][..bh].copy_from_slice(&cache.h[t * bh..]);
     state.c[l * bh..][..bh].copy_from_slice(&cache.c[t * bh..]);
@@ -311,17 +280,19 @@ fn layer_forward<R: Real>(
             let keep = R::from_f64(1.0 / (1.0 - p as f64));
             cache.mask.resize(t * bh, R::ZERO);
             cache.y.resize(t * bh, R::ZERO);
-            let s = stream::DROPOUT + l as u32;
-            for_rows(&mut cache.mask, h, |r, row| {
-                for (j, m) in row.iter_mut().enumerate() {
-                    let u = d.key.uniform(d.counter, s, (r * h + j) as u32);
-                    *m = if u >= p { keep } else { R::ZERO };
-                }
-            });
+            let base = d.key.base(d.counter, stream::DROPOUT + l as u32);
+            // mask index = (t*B + b)*H + j, the flat position in the time-major [T*B, H] output.
+            const CH: usize = 1 << 14;
             let hs = &cache.h[bh..];
-            for ((y, &hv), &m) in cache.y.iter_mut().zip(hs).zip(&cache.mask) {
-                *y = hv * m;
-            }
+            cache.mask.par_chunks_mut(CH).zip(cache.y.par_chunks_mut(CH)).zip(hs.par_chunks(CH)).enumerate().for_each(
+                |(ci, ((m, y), hv))| {
+                    for (j, ((m, y), &hv)) in m.iter_mut().zip(y.iter_mut()).zip(hv).enumerate() {
+                        let u = uniform_at(base, (ci * CH + j) as u32);
+                        *m = if u >= p { keep } else { R::ZERO };
+                        *y = hv * *m;
+                    }
+                },
+            );
         }
         _ => {
             cache.mask.clear();
@@ -339,6 +310,7 @@ fn layer_forward<R: Real>(
 /// dlogits = (p - onehot(target)) / N
 /// ```
 fn output_forward<R: Real>(params: &Params<R>, ws: &mut Workspace<R>) -> Loss {
+    let _sp = span("forward: dense + softmax");
     let cfg = ws.cfg;
     let (n, v, h) = (ws.b * ws.t, cfg.vocab, cfg.hidden);
     let db = params.get(&params.layout.dense_b);
@@ -364,7 +336,7 @@ fn output_forward<R: Real>(params: &Params<R>, ws: &mut Workspace<R>) -> Loss {
             let (mut best, mut arg) = (row[0], 0);
             for (j, &x) in row.iter().enumerate() {
                 // `!(x <= best)` also moves off a NaN, so a NaN row never looks confident.
-                if x > best || (best != best && x == x) {
+                if x > best || (best.to_f64().is_nan() && !x.to_f64().is_nan()) {
                     best = x;
                     arg = j;
                 }
@@ -410,10 +382,7 @@ pub fn forward<R: Real>(
 
 fn check_params<R: Real>(params: &Params<R>, ws: &Workspace<R>, state: &State<R>) -> Result<()> {
     if params.config != ws.cfg {
-        return Err(Error::Shape(format!(
-            "parameters are for {:?}, the workspace for {:?}",
-            params.config, ws.cfg
-        )));
+        return Err(Error::Shape(format!("parameters are for {:?}, the workspace for {:?}", params.config, ws.cfg)));
     }
     let n = ws.cfg.layers * ws.b * ws.cfg.hidden;
     if state.h.len() != n || state.c.len() != n {
@@ -442,13 +411,7 @@ fn check_params<R: Real>(params: &Params<R>, ws: &Workspace<R>, state: &State<R>
 /// dW_ih = Xᵀ · dZ,   dX = dZ · W_ihᵀ                inverts Z = X·W_ih + b
 /// layer 0: G[v] = Σ_{r: x_r = v} dZ[r];  dW_ih0 = Eᵀ·G;  dE = G·W_ih0ᵀ
 /// ```
-fn layer_backward<R: Real>(
-    params: &Params<R>,
-    grads: &mut Params<R>,
-    ws: &mut Workspace<R>,
-    l: usize,
-    cur: usize,
-) {
+fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>, l: usize, cur: usize) {
     let cfg = ws.cfg;
     let (b, t, h) = (ws.b, ws.t, cfg.hidden);
     let (g4, bh, n) = (4 * h, b * h, b * t);
@@ -464,63 +427,45 @@ fn layer_backward<R: Real>(
                 *d *= m;
             }
         }
-        ws.dh_rec.fill(R::ZERO);
-        ws.dc.fill(R::ZERO);
-        for ti in (0..t).rev() {
-            let dz = &mut cache.act[ti * b * g4..][..b * g4];
-            let c_prev = &cache.c[ti * bh..][..bh];
-            let tc = &cache.tc[ti * bh..][..bh];
-            let dh_up = &dy[ti * bh..][..bh];
-            for bi in 0..b {
-                let s = bi * h..(bi + 1) * h;
-                R::cell_backward(
-                    &mut dz[bi * g4..(bi + 1) * g4],
-                    &c_prev[s.clone()],
-                    &tc[s.clone()],
-                    &dh_up[s.clone()],
-                    &ws.dh_rec[s.clone()],
-                    &mut ws.dc[s],
-                );
-            }
-            // dh_rec = dz_t · W_hhᵀ: [B, 4H] x [4H, H]
-            gemm(
-                R::ONE,
-                Mat::new(dz, b, g4),
-                Mat::new(w_hh, h, g4).t(),
-                R::ZERO,
-                MatMut::new(&mut ws.dh_rec, b, h),
-            );
-        }
+        let _sp = span("backward: recurrent steps");
+        let db = grads.get_mut(&lay.b);
+        recurrent::backward(
+            &mut cache.act,
+            &cache.c,
+            &cache.tc,
+            dy,
+            &mut ws.dh_rec,
+            &mut ws.dc,
+            db,
+            w_hh,
+            &mut ws.panels,
+            b,
+            t,
+            h,
+        );
         ws.dh0[l * bh..][..bh].copy_from_slice(&ws.dh_rec);
         ws.dc0[l * bh..][..bh].copy_from_slice(&ws.dc);
     }
+    let sp = span("backward: dW_hh, dW_ih");
     let cache = &ws.layers[l];
     let dz = &cache.act[..];
-    // dW_hh = H_prevᵀ · dZ, H_prev = [h_{-1}, ..., h_{T-2}] = blocks 0..T of cache.h
-    gemm(
-        R::ONE,
-        Mat::new(&cache.h[..n * h], n, h).t(),
-        Mat::new(dz, n, g4),
-        R::ZERO,
-        MatMut::new(grads.get_mut(&lay.w_hh), h, g4),
-    );
-    col_sums(dz, n, g4, grads.get_mut(&lay.b));
+    // dW_hh = H_prevᵀ · dZ, H_prev = [h_{-1}, ..., h_{T-2}] = blocks 0..T of cache.h, and for
+    // l > 0 dW_ih = Xᵀ · dZ in the same pass (dZ is packed once for both).
+    let h_prev = Mat::new(&cache.h[..n * h], n, h).t();
+    let (g_ih, g_hh) = two_mut(&mut grads.data, lay.w_ih.range.clone(), lay.w_hh.range.clone());
     if l > 0 {
         let x = layer_out(&ws.layers[l - 1], bh);
-        gemm(
-            R::ONE,
-            Mat::new(x, n, h).t(),
-            Mat::new(dz, n, g4),
-            R::ZERO,
-            MatMut::new(grads.get_mut(&lay.w_ih), h, g4),
-        );
-        gemm(
-            R::ONE,
-            Mat::new(dz, n, g4),
-            Mat::new(params.get(&lay.w_ih), h, g4).t(),
-            R::ZERO,
-            MatMut::new(&mut dx[..n * h], n, h),
-        );
+        let mut jobs = [(h_prev, MatMut::new(g_hh, h, g4)), (Mat::new(x, n, h).t(), MatMut::new(g_ih, h, g4))];
+        panel_gemm(&mut jobs, Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
+    } else {
+        panel_gemm(&mut [(h_prev, MatMut::new(g_hh, h, g4))], Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
+    }
+    drop(sp);
+    let _sp = span("backward: dX, layer 0");
+    if l > 0 {
+        // dX = dZ · W_ihᵀ
+        let mut jobs = [(Mat::new(dz, n, g4), MatMut::new(&mut dx[..n * h], n, h))];
+        panel_gemm(&mut jobs, Mat::new(params.get(&lay.w_ih), h, g4).t(), false, &mut ws.gemm_scratch);
     } else {
         let (v, e) = (cfg.vocab, cfg.embed);
         let xt = &ws.xt;
@@ -552,13 +497,21 @@ fn layer_backward<R: Real>(
     }
 }
 
+/// Two disjoint mutable ranges of one buffer.
+fn two_mut<R>(data: &mut [R], a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> (&mut [R], &mut [R]) {
+    assert!(a.end <= b.start || b.end <= a.start, "overlapping ranges");
+    if a.start < b.start {
+        let (lo, hi) = data.split_at_mut(b.start);
+        (&mut lo[a], &mut hi[..b.len()])
+    } else {
+        let (lo, hi) = data.split_at_mut(a.start);
+        (&mut hi[..a.len()], &mut lo[b])
+    }
+}
+
 /// Backward pass of the whole network after [`forward`]: fills `grads` with d loss / d params and
 /// `ws.dh0`, `ws.dc0` with d loss / d (h0, c0).
-pub fn backward<R: Real>(
-    params: &Params<R>,
-    grads: &mut Params<R>,
-    ws: &mut Workspace<R>,
-) -> Result<()> {
+pub fn backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>) -> Result<()> {
     if grads.config != params.config {
         return Err(Error::Shape("gradient buffer is for another model".into()));
     }
@@ -567,6 +520,7 @@ pub fn backward<R: Real>(
     let lo = &params.layout;
     // Output layer: dW_d = y_topᵀ · dlogits, db_d = Σ dlogits, dy_top = dlogits · W_dᵀ.
     {
+        let _sp = span("backward: dense");
         let top = layer_out(&ws.layers[cfg.layers - 1], ws.b * h);
         gemm(
             R::ONE,

@@ -11,7 +11,7 @@
 //! |x| = 7.9053 (beyond which tanh rounds to ±1 in f32); `sigmoid(x) = 1 / (1 + exp(-x))` with
 //! `exp`'s argument clamped to [-87.3, 88.4], so no input (even ±inf) makes NaN or Inf.
 
-use crate::real::{cell_backward_scalar, cell_forward_scalar};
+use crate::real::{Gates, PANEL, cell_backward_scalar, cell_forward_scalar, panel_kernel_scalar};
 use std::sync::OnceLock;
 
 /// An instruction set the elementwise kernels can run on.
@@ -50,10 +50,7 @@ impl Isa {
 
     /// Every instruction set this CPU can run, scalar first.
     pub fn all_available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
-            .into_iter()
-            .filter(|i| i.available())
-            .collect()
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.available()).collect()
     }
 }
 
@@ -72,30 +69,16 @@ pub fn isa() -> Isa {
     })
 }
 
-fn check_cell(hd: usize, z: usize, others: &[usize]) {
-    assert!(
-        z == 4 * hd && others.iter().all(|&n| n == hd),
-        "cell kernel: inconsistent row lengths"
-    );
+fn check_cell(hd: usize, gates: &[usize], others: &[usize]) {
+    assert!(gates.iter().chain(others).all(|&n| n == hd), "cell kernel: inconsistent lengths");
 }
 
-/// LSTM cell forward on one row with instruction set `isa` (see
+/// LSTM cell forward on one row (or a block of its units) with instruction set `isa` (see
 /// [`crate::real::cell_forward_scalar`] for the equations). Panics if `isa` is not available
 /// on this CPU or the slice lengths disagree (both are programming errors).
-pub fn cell_forward(
-    isa: Isa,
-    z: &mut [f32],
-    c_prev: &[f32],
-    c: &mut [f32],
-    tc: &mut [f32],
-    h: &mut [f32],
-) {
-    check_cell(c.len(), z.len(), &[c_prev.len(), tc.len(), h.len()]);
-    assert!(
-        isa.available(),
-        "{} is not available on this CPU",
-        isa.name()
-    );
+pub fn cell_forward(isa: Isa, z: Gates<'_, f32>, c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
+    check_cell(c.len(), &[z.i.len(), z.f.len(), z.g.len(), z.o.len()], &[c_prev.len(), tc.len(), h.len()]);
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
     match isa {
         Isa::Scalar => cell_forward_scalar(z, c_prev, c, tc, h),
         // SAFETY: the feature is present (checked above) and the lengths agree (checked above),
@@ -109,11 +92,11 @@ pub fn cell_forward(
     }
 }
 
-/// LSTM cell backward on one row with instruction set `isa` (see
+/// LSTM cell backward on one row (or a block of its units) with instruction set `isa` (see
 /// [`crate::real::cell_backward_scalar`] for the equations).
 pub fn cell_backward(
     isa: Isa,
-    act: &mut [f32],
+    act: Gates<'_, f32>,
     c_prev: &[f32],
     tc: &[f32],
     dh_up: &[f32],
@@ -122,14 +105,10 @@ pub fn cell_backward(
 ) {
     check_cell(
         dc.len(),
-        act.len(),
+        &[act.i.len(), act.f.len(), act.g.len(), act.o.len()],
         &[c_prev.len(), tc.len(), dh_up.len(), dh_rec.len()],
     );
-    assert!(
-        isa.available(),
-        "{} is not available on this CPU",
-        isa.name()
-    );
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
     match isa {
         Isa::Scalar => cell_backward_scalar(act, c_prev, tc, dh_up, dh_rec, dc),
         // SAFETY: as in `cell_forward`.
@@ -139,6 +118,52 @@ pub fn cell_backward(
         Isa::Avx512 => unsafe { avx512::cell_backward(act, c_prev, tc, dh_up, dh_rec, dc) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!(),
+    }
+}
+
+/// The recurrent kernel's block (see [`crate::real::Real::panel_kernel`]) with instruction set
+/// `isa`: rows in register tiles of 8 (AVX-512: 2 x 16 lanes per row) or 4 (AVX2: 4 x 8 lanes),
+/// the weight panel streamed once per tile. Partial panels (fewer than 32 columns, only when H
+/// is not a multiple of 32) take the scalar path.
+#[allow(clippy::too_many_arguments)]
+pub fn panel_kernel(
+    isa: Isa,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    k: usize,
+    panel: &[f32],
+    out: &mut [&mut [f32]],
+    accumulate: bool,
+) {
+    let rows = out.len();
+    assert!(panel.len() >= k * PANEL, "panel_kernel: panel shorter than K x 32");
+    assert!(rows == 0 || k == 0 || (rows - 1) * rsa + (k - 1) * csa < a.len(), "panel_kernel: A too short");
+    if isa == Isa::Scalar || k == 0 || out.iter().any(|r| r.len() != PANEL) {
+        return panel_kernel_scalar(a, rsa, csa, k, panel, out, accumulate);
+    }
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut r0 = 0;
+        let tile = if isa == Isa::Avx512 { 8 } else { 4 };
+        while r0 < rows {
+            let n = if rows - r0 >= tile { tile } else { 1 };
+            let o = &mut out[r0..r0 + n];
+            let ap = a[r0 * rsa..].as_ptr();
+            // SAFETY: the feature is present (checked above); element (r, kk) of A for r < rows,
+            // kk < K lies inside `a` and every output row holds 32 (both checked above); the
+            // panel holds K x 32.
+            unsafe {
+                match (isa, n) {
+                    (Isa::Avx512, 8) => avx512::panel::<8>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
+                    (Isa::Avx512, _) => avx512::panel::<1>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
+                    (_, 4) => avx2::panel::<4>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
+                    _ => avx2::panel::<1>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
+                }
+            }
+            r0 += n;
+        }
     }
 }
 
@@ -155,11 +180,7 @@ pub enum Func {
 
 /// Applies `f` in place to every element with instruction set `isa`.
 pub fn map(isa: Isa, f: Func, x: &mut [f32]) {
-    assert!(
-        isa.available(),
-        "{} is not available on this CPU",
-        isa.name()
-    );
+    assert!(isa.available(), "{} is not available on this CPU", isa.name());
     match isa {
         Isa::Scalar => {
             for v in x.iter_mut() {
@@ -236,7 +257,7 @@ macro_rules! kernels {
             p = fmadd(p, r, splat(8.333_452e-3));
             p = fmadd(p, r, splat(4.166_579_6e-2));
             p = fmadd(p, r, splat(1.666_666_5e-1));
-            p = fmadd(p, r, splat(5.000_000_1e-1));
+            p = fmadd(p, r, splat(0.5)); // Cephes: 5.0000001201e-1, which rounds to 0.5 in f32
             let y = fmadd(p, mul(r, r), add(r, splat(1.0)));
             mul(y, pow2n)
         }
@@ -271,29 +292,29 @@ macro_rules! kernels {
         /// See [`crate::real::cell_forward_scalar`].
         #[target_feature(enable = $feat)]
         pub(super) unsafe fn cell_forward(
-            z: &mut [f32],
+            z: Gates<'_, f32>,
             c_prev: &[f32],
             c: &mut [f32],
             tc: &mut [f32],
             h: &mut [f32],
         ) {
             let hd = c.len();
-            let zp = z.as_mut_ptr();
+            let (zi, zf, zg, zo) = (z.i.as_mut_ptr(), z.f.as_mut_ptr(), z.g.as_mut_ptr(), z.o.as_mut_ptr());
             let mut j = 0;
             while j < hd {
                 let n = L.min(hd - j);
-                // SAFETY: j + n <= hd, z has 4*hd elements and the others hd (checked by the caller).
+                // SAFETY: j + n <= hd and every slice holds hd elements (checked by the caller).
                 unsafe {
-                    let i = vsigmoid(ld(zp.add(j), n));
-                    let f = vsigmoid(ld(zp.add(hd + j), n));
-                    let g = vtanh(ld(zp.add(2 * hd + j), n));
-                    let o = vsigmoid(ld(zp.add(3 * hd + j), n));
+                    let i = vsigmoid(ld(zi.add(j), n));
+                    let f = vsigmoid(ld(zf.add(j), n));
+                    let g = vtanh(ld(zg.add(j), n));
+                    let o = vsigmoid(ld(zo.add(j), n));
                     let cn = fmadd(f, ld(c_prev.as_ptr().add(j), n), mul(i, g));
                     let t = vtanh(cn);
-                    st(zp.add(j), i, n);
-                    st(zp.add(hd + j), f, n);
-                    st(zp.add(2 * hd + j), g, n);
-                    st(zp.add(3 * hd + j), o, n);
+                    st(zi.add(j), i, n);
+                    st(zf.add(j), f, n);
+                    st(zg.add(j), g, n);
+                    st(zo.add(j), o, n);
                     st(c.as_mut_ptr().add(j), cn, n);
                     st(tc.as_mut_ptr().add(j), t, n);
                     st(h.as_mut_ptr().add(j), mul(o, t), n);
@@ -305,7 +326,7 @@ macro_rules! kernels {
         /// See [`crate::real::cell_backward_scalar`].
         #[target_feature(enable = $feat)]
         pub(super) unsafe fn cell_backward(
-            act: &mut [f32],
+            act: Gates<'_, f32>,
             c_prev: &[f32],
             tc: &[f32],
             dh_up: &[f32],
@@ -313,25 +334,25 @@ macro_rules! kernels {
             dc: &mut [f32],
         ) {
             let hd = dc.len();
-            let ap = act.as_mut_ptr();
+            let (pi, pf, pg, po) = (act.i.as_mut_ptr(), act.f.as_mut_ptr(), act.g.as_mut_ptr(), act.o.as_mut_ptr());
             let one = splat(1.0);
             let mut j = 0;
             while j < hd {
                 let n = L.min(hd - j);
                 // SAFETY: as in cell_forward.
                 unsafe {
-                    let i = ld(ap.add(j), n);
-                    let f = ld(ap.add(hd + j), n);
-                    let g = ld(ap.add(2 * hd + j), n);
-                    let o = ld(ap.add(3 * hd + j), n);
+                    let i = ld(pi.add(j), n);
+                    let f = ld(pf.add(j), n);
+                    let g = ld(pg.add(j), n);
+                    let o = ld(po.add(j), n);
                     let t = ld(tc.as_ptr().add(j), n);
                     let cp = ld(c_prev.as_ptr().add(j), n);
                     let dh = add(ld(dh_up.as_ptr().add(j), n), ld(dh_rec.as_ptr().add(j), n));
                     let dct = fmadd(mul(dh, o), fnmadd(t, t, one), ld(dc.as_ptr().add(j), n));
-                    st(ap.add(j), mul(mul(dct, g), mul(i, sub(one, i))), n);
-                    st(ap.add(hd + j), mul(mul(dct, cp), mul(f, sub(one, f))), n);
-                    st(ap.add(2 * hd + j), mul(mul(dct, i), fnmadd(g, g, one)), n);
-                    st(ap.add(3 * hd + j), mul(mul(dh, t), mul(o, sub(one, o))), n);
+                    st(pi.add(j), mul(mul(dct, g), mul(i, sub(one, i))), n);
+                    st(pf.add(j), mul(mul(dct, cp), mul(f, sub(one, f))), n);
+                    st(pg.add(j), mul(mul(dct, i), fnmadd(g, g, one)), n);
+                    st(po.add(j), mul(mul(dh, t), mul(o, sub(one, o))), n);
                     st(dc.as_mut_ptr().add(j), mul(dct, f), n);
                 }
                 j += L;
@@ -363,6 +384,7 @@ macro_rules! kernels {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::Gates;
     use std::arch::x86_64::*;
     type V = __m256;
     const L: usize = 8;
@@ -428,18 +450,81 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     fn round_pow2(x: V) -> (V, V) {
         let n = _mm256_cvtps_epi32(x);
-        let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
-            n,
-            _mm256_set1_epi32(127),
-        )));
+        let pow2n = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n, _mm256_set1_epi32(127))));
         (_mm256_cvtepi32_ps(n), pow2n)
     }
 
     kernels!("avx2,fma");
+
+    /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters` rounds.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn fma_loop(iters: usize) -> (f64, f32) {
+        let (m, a) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        let mut acc = [_mm256_set1_ps(1.0); 12];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm256_fmadd_ps(*x, m, a);
+            }
+        }
+        let s = acc.iter().fold(_mm256_setzero_ps(), |s, &x| _mm256_add_ps(s, x));
+        // SAFETY: storing into a local array of the vector's width.
+        let sum: f32 = unsafe {
+            {
+                let mut b = [0.0f32; 8];
+                _mm256_storeu_ps(b.as_mut_ptr(), s);
+                b.iter().sum()
+            }
+        };
+        (iters as f64 * 12.0 * 8.0 * 2.0, sum)
+    }
+
+    /// `MR` rows x 32 columns in 4 x MR accumulators: see `super::panel_kernel`.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn panel<const MR: usize>(
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        k: usize,
+        b: *const f32,
+        out: &mut [&mut [f32]],
+        accumulate: bool,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); 4]; MR];
+        for kk in 0..k {
+            // SAFETY: the caller guarantees K x 32 panel elements and MR rows of K elements of A.
+            unsafe {
+                let bp = b.add(kk * 32);
+                let bv = [
+                    _mm256_loadu_ps(bp),
+                    _mm256_loadu_ps(bp.add(8)),
+                    _mm256_loadu_ps(bp.add(16)),
+                    _mm256_loadu_ps(bp.add(24)),
+                ];
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let av = _mm256_set1_ps(*a.add(r * rsa + kk * csa));
+                    for q in 0..4 {
+                        acc_r[q] = _mm256_fmadd_ps(av, bv[q], acc_r[q]);
+                    }
+                }
+            }
+        }
+        for (row, acc_r) in out.iter_mut().zip(&acc) {
+            let p = row.as_mut_ptr();
+            for (q, &v) in acc_r.iter().enumerate() {
+                // SAFETY: every output row holds 32 elements (checked by the caller).
+                unsafe {
+                    let v = if accumulate { _mm256_add_ps(_mm256_loadu_ps(p.add(8 * q)), v) } else { v };
+                    _mm256_storeu_ps(p.add(8 * q), v);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use super::Gates;
     use std::arch::x86_64::*;
     type V = __m512;
     const L: usize = 16;
@@ -505,12 +590,110 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     fn round_pow2(x: V) -> (V, V) {
         let n = _mm512_cvtps_epi32(x);
-        let pow2n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
-            n,
-            _mm512_set1_epi32(127),
-        )));
+        let pow2n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n, _mm512_set1_epi32(127))));
         (_mm512_cvtepi32_ps(n), pow2n)
     }
 
     kernels!("avx512f");
+
+    /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters` rounds.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn fma_loop(iters: usize) -> (f64, f32) {
+        let (m, a) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_set1_ps(1.0); 12];
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm512_fmadd_ps(*x, m, a);
+            }
+        }
+        let s = acc.iter().fold(_mm512_setzero_ps(), |s, &x| _mm512_add_ps(s, x));
+        let sum: f32 = _mm512_reduce_add_ps(s);
+        (iters as f64 * 12.0 * 16.0 * 2.0, sum)
+    }
+
+    /// `MR` rows x 32 columns in 2 x MR accumulators: see `super::panel_kernel`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn panel<const MR: usize>(
+        a: *const f32,
+        rsa: usize,
+        csa: usize,
+        k: usize,
+        b: *const f32,
+        out: &mut [&mut [f32]],
+        accumulate: bool,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for kk in 0..k {
+            // SAFETY: the caller guarantees K x 32 panel elements and MR rows of K elements of A.
+            unsafe {
+                let bp = b.add(kk * 32);
+                let (b0, b1) = (_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16)));
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(r * rsa + kk * csa));
+                    acc_r[0] = _mm512_fmadd_ps(av, b0, acc_r[0]);
+                    acc_r[1] = _mm512_fmadd_ps(av, b1, acc_r[1]);
+                }
+            }
+        }
+        for (row, acc_r) in out.iter_mut().zip(&acc) {
+            let p = row.as_mut_ptr();
+            for (q, &v) in acc_r.iter().enumerate() {
+                // SAFETY: every output row holds 32 elements (checked by the caller).
+                unsafe {
+                    let v = if accumulate { _mm512_add_ps(_mm512_loadu_ps(p.add(16 * q)), v) } else { v };
+                    _mm512_storeu_ps(p.add(16 * q), v);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `iters` rounds of 12 independent fused multiply-adds on full vectors of `isa`;
+/// returns the FLOPs done (to keep the loop from being optimised away, the result is folded in).
+fn fma_loop(isa: Isa, iters: usize) -> (f64, f32) {
+    match isa {
+        // SAFETY: the feature is checked by `available` before this is reached.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.available() => unsafe { avx512::fma_loop(iters) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if isa.available() => unsafe { avx2::fma_loop(iters) },
+        _ => {
+            let mut acc = [1.0f32; 12];
+            for _ in 0..iters {
+                for a in acc.iter_mut() {
+                    *a = a.mul_add(0.999_999, 1e-7);
+                }
+            }
+            (iters as f64 * 24.0, acc.iter().sum())
+        }
+    }
+}
+
+/// The machine's peak single-precision FMA rate in GFLOP/s, measured: every thread of the
+/// current rayon pool runs an FMA loop of the widest instruction set for about `seconds`, and
+/// the per-thread rates are added up.
+pub fn fma_peak_gflops(seconds: f64) -> f64 {
+    let isa = isa();
+    // Calibrate the iteration count on one thread, then run on all at once.
+    let mut iters = 1 << 16;
+    loop {
+        let t0 = std::time::Instant::now();
+        std::hint::black_box(fma_loop(isa, iters));
+        let dt = t0.elapsed().as_secs_f64();
+        if dt > seconds / 8.0 || iters > 1 << 30 {
+            iters = ((iters as f64) * seconds / dt.max(1e-9)) as usize;
+            break;
+        }
+        iters *= 4;
+    }
+    let threads = rayon::current_num_threads();
+    let rates: Vec<f64> = rayon::broadcast(|_| {
+        let t0 = std::time::Instant::now();
+        let (flops, sink) = fma_loop(isa, iters);
+        std::hint::black_box(sink);
+        flops / t0.elapsed().as_secs_f64()
+    });
+    debug_assert_eq!(rates.len(), threads);
+    rates.iter().sum::<f64>() / 1e9
 }

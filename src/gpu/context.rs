@@ -62,11 +62,7 @@ pub(crate) struct Kernel {
 
 impl Kernel {
     pub const fn new(family: Family, entry: &'static str) -> Self {
-        Kernel {
-            family,
-            entry,
-            bufs: None,
-        }
+        Kernel { family, entry, bufs: None }
     }
 }
 
@@ -104,9 +100,7 @@ pub(crate) struct Gpu {
 
 fn instance() -> Result<wgpu::Instance> {
     if wgpu::Instance::enabled_backend_features().is_empty() {
-        return Err(Error::Gpu(format!(
-            "{NO_ADAPTER} (this build has no wgpu backend for the platform)"
-        )));
+        return Err(Error::Gpu(format!("{NO_ADAPTER} (this build has no wgpu backend for the platform)")));
     }
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::VULKAN.with_env();
@@ -127,11 +121,7 @@ fn adapter() -> Result<wgpu::Adapter> {
 
 /// "name (backend)", with ", software" for a CPU implementation such as lavapipe.
 pub(crate) fn describe_info(info: &wgpu::AdapterInfo) -> String {
-    let soft = if info.device_type == wgpu::DeviceType::Cpu {
-        ", software"
-    } else {
-        ""
-    };
+    let soft = if info.device_type == wgpu::DeviceType::Cpu { ", software" } else { "" };
     format!("{} ({}{soft})", info.name, info.backend)
 }
 
@@ -178,9 +168,7 @@ impl Gpu {
         {
             let slot = errors.clone();
             // Without a handler wgpu panics on the first validation error; we turn it into Err.
-            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-                record(&slot, format!("GPU error: {e}"))
-            }));
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&slot, format!("GPU error: {e}"))));
             let slot = errors.clone();
             device.set_device_lost_callback(move |reason, msg| {
                 record(&slot, format!("GPU device lost ({reason:?}): {msg}"))
@@ -209,10 +197,8 @@ impl Gpu {
             },
         ];
         entries.extend((2..7).map(storage_entry));
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("folklstm"),
-            entries: &entries,
-        });
+        let layout = device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("folklstm"), entries: &entries });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("folklstm"),
             bind_group_layouts: &[Some(&layout)],
@@ -229,9 +215,7 @@ impl Gpu {
             modules: Mutex::default(),
             pipelines: Mutex::default(),
             block_stride,
-            max_binding: limits
-                .max_storage_buffer_binding_size
-                .min(limits.max_buffer_size),
+            max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
             max_groups: limits.max_compute_workgroups_per_dimension,
         };
         gpu.check()?;
@@ -253,24 +237,15 @@ impl Gpu {
     }
 
     fn module(&self, family: Family) -> Result<wgpu::ShaderModule> {
-        let mut modules = self
-            .modules
-            .lock()
-            .map_err(|_| Error::Gpu("shader cache poisoned".into()))?;
+        let mut modules = self.modules.lock().map_err(|_| Error::Gpu("shader cache poisoned".into()))?;
         if let Some(m) = modules.get(&family) {
             return Ok(m.clone());
         }
-        let src = format!(
-            "{}\n{}",
-            include_str!("../../shaders/common.wgsl"),
-            family.source()
-        );
-        let m = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(&format!("{family:?}")),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
+        let src = format!("{}\n{}", include_str!("../../shaders/common.wgsl"), family.source());
+        let m = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&format!("{family:?}")),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
         self.check()?;
         modules.insert(family, m.clone());
         Ok(m)
@@ -278,42 +253,28 @@ impl Gpu {
 
     /// The pipeline of `k`, built on first use.
     pub fn pipeline(&self, k: Kernel) -> Result<wgpu::ComputePipeline> {
-        if let Some(p) = self
-            .pipelines
-            .lock()
-            .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?
-            .get(&k)
-        {
+        if let Some(p) = self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?.get(&k) {
             return Ok(p.clone());
         }
         let module = self.module(k.family)?;
         let constants: Vec<(&str, f64)> = match k.bufs {
-            Some((a, b, c)) => vec![
-                ("A_BUF", a as u32 as f64),
-                ("B_BUF", b as u32 as f64),
-                ("C_BUF", c as u32 as f64),
-            ],
+            Some((a, b, c)) => vec![("A_BUF", a as u32 as f64), ("B_BUF", b as u32 as f64), ("C_BUF", c as u32 as f64)],
             None => Vec::new(),
         };
-        let p = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(k.entry),
-                layout: Some(&self.pipeline_layout),
-                module: &module,
-                entry_point: Some(k.entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
-                    // Every kernel writes its workgroup memory before reading it.
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
+        let p = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(k.entry),
+            layout: Some(&self.pipeline_layout),
+            module: &module,
+            entry_point: Some(k.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                // Every kernel writes its workgroup memory before reading it.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
         self.check()?;
-        self.pipelines
-            .lock()
-            .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?
-            .insert(k, p.clone());
+        self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?.insert(k, p.clone());
         Ok(p)
     }
 
@@ -330,9 +291,7 @@ impl Gpu {
         let b = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
         self.check()?;
@@ -340,15 +299,8 @@ impl Gpu {
     }
 
     /// Copies `words` 4-byte words from `buf` at word `offset` to the host (its own submission).
-    pub fn read<T: bytemuck::Pod>(
-        &self,
-        buf: &wgpu::Buffer,
-        offset: usize,
-        words: usize,
-    ) -> Result<Vec<T>> {
-        let mut enc = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    pub fn read<T: bytemuck::Pod>(&self, buf: &wgpu::Buffer, offset: usize, words: usize) -> Result<Vec<T>> {
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         let staging = self.staging(words)?;
         enc.copy_buffer_to_buffer(buf, offset as u64 * 4, &staging, 0, words as u64 * 4);
         self.queue.submit([enc.finish()]);
@@ -368,11 +320,7 @@ impl Gpu {
     }
 
     /// Waits for the queue, then reads the first `words` words of a submitted staging buffer.
-    pub fn map_read<T: bytemuck::Pod>(
-        &self,
-        staging: &wgpu::Buffer,
-        words: usize,
-    ) -> Result<Vec<T>> {
+    pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer, words: usize) -> Result<Vec<T>> {
         let slice = staging.slice(..words.max(1) as u64 * 4);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -386,9 +334,7 @@ impl Gpu {
             .map_err(|_| Error::Gpu("the GPU never answered the readback".into()))?
             .map_err(|e| Error::Gpu(format!("cannot read GPU memory: {e}")))?;
         let out = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("cannot read GPU memory: {e}")))?;
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("cannot read GPU memory: {e}")))?;
             bytemuck::cast_slice::<u8, T>(&view)[..words].to_vec()
         };
         staging.unmap();
@@ -398,8 +344,7 @@ impl Gpu {
     /// Uploads `data` into `buf` at word `offset` (ordered before the next submission).
     pub fn write<T: bytemuck::Pod>(&self, buf: &wgpu::Buffer, offset: usize, data: &[T]) {
         if !data.is_empty() {
-            self.queue
-                .write_buffer(buf, offset as u64 * 4, bytemuck::cast_slice(data));
+            self.queue.write_buffer(buf, offset as u64 * 4, bytemuck::cast_slice(data));
         }
     }
 }
@@ -438,14 +383,7 @@ pub(crate) struct Storage {
 
 impl Storage {
     /// Zeroed buffers of the given lengths (words).
-    pub fn new(
-        gpu: &Gpu,
-        params: usize,
-        grads: usize,
-        opt: usize,
-        work: usize,
-        ids: usize,
-    ) -> Result<Self> {
+    pub fn new(gpu: &Gpu, params: usize, grads: usize, opt: usize, work: usize, ids: usize) -> Result<Self> {
         Self::with_params(gpu, gpu.storage("params", params)?, grads, opt, work, ids)
     }
 
@@ -499,11 +437,7 @@ pub(crate) struct ProgramBuilder<'g> {
 
 impl<'g> ProgramBuilder<'g> {
     pub fn new(gpu: &'g Gpu) -> Self {
-        ProgramBuilder {
-            gpu,
-            ops: Vec::new(),
-            blocks: Vec::new(),
-        }
+        ProgramBuilder { gpu, ops: Vec::new(), blocks: Vec::new() }
     }
 
     /// Appends one dispatch of `k` with parameter block `block` and `groups` workgroups.
@@ -518,11 +452,7 @@ impl<'g> ProgramBuilder<'g> {
             return Ok(());
         }
         let pipeline = self.gpu.pipeline(k)?;
-        self.ops.push(Op {
-            pipeline,
-            groups,
-            name: k.entry,
-        });
+        self.ops.push(Op { pipeline, groups, name: k.entry });
         self.blocks.push(block);
         Ok(())
     }
@@ -545,10 +475,7 @@ impl<'g> ProgramBuilder<'g> {
         }
         gpu.queue.write_buffer(&uniforms, 0, &bytes);
         fn whole(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-            wgpu::BindGroupEntry {
-                binding,
-                resource: buffer.as_entire_binding(),
-            }
+            wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }
         }
         let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("folklstm"),
@@ -571,12 +498,7 @@ impl<'g> ProgramBuilder<'g> {
             ],
         });
         gpu.check()?;
-        Ok(Program {
-            ops: self.ops,
-            stride: stride as u32,
-            bind_group,
-            _uniforms: uniforms,
-        })
+        Ok(Program { ops: self.ops, stride: stride as u32, bind_group, _uniforms: uniforms })
     }
 }
 
@@ -597,10 +519,8 @@ impl Program {
     /// Records every dispatch into one compute pass of `enc` (wgpu puts a barrier between
     /// dispatches that touch a read-write buffer, so each sees the previous one's writes).
     pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("folklstm"),
-            timestamp_writes: None,
-        });
+        let mut pass =
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("folklstm"), timestamp_writes: None });
         for (i, op) in self.ops.iter().enumerate() {
             pass.set_pipeline(&op.pipeline);
             pass.set_bind_group(0, &self.bind_group, &[i as u32 * self.stride]);
@@ -614,14 +534,10 @@ impl Program {
     pub fn profile(&self, gpu: &Gpu) -> Result<Vec<(&'static str, f64)>> {
         let mut out: Vec<(&'static str, f64)> = Vec::new();
         for (i, op) in self.ops.iter().enumerate() {
-            let mut enc = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: None,
-                    timestamp_writes: None,
-                });
+                let mut pass =
+                    enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
                 pass.set_pipeline(&op.pipeline);
                 pass.set_bind_group(0, &self.bind_group, &[i as u32 * self.stride]);
                 pass.dispatch_workgroups(op.groups[0], op.groups[1], op.groups[2]);
@@ -648,9 +564,7 @@ impl Program {
         gpu: &Gpu,
         readback: Option<(&wgpu::Buffer, usize, usize, &wgpu::Buffer)>,
     ) -> Result<Vec<T>> {
-        let mut enc = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         self.record(&mut enc);
         if let Some((buf, off, words, staging)) = readback {
             enc.copy_buffer_to_buffer(buf, off as u64 * 4, staging, 0, words as u64 * 4);

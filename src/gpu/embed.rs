@@ -37,24 +37,14 @@ pub(crate) fn scatter_rows(
 }
 
 /// `grads[dst + c] = Σ_r work[src + r·cols + c]`: the bias gradient of `[rows, cols]` dZ.
-pub(crate) fn col_sums(
-    pb: &mut ProgramBuilder,
-    (rows, cols): (usize, usize),
-    src: usize,
-    dst: usize,
-) -> Result<()> {
+pub(crate) fn col_sums(pb: &mut ProgramBuilder, (rows, cols): (usize, usize), src: usize, dst: usize) -> Result<()> {
     let k = Kernel::new(Family::Embed, "col_sums");
     let w = [rows, cols, src, dst, NONE, 0, 0, 0];
     pb.dispatch(k, block(&w), [cdiv(cols, 64), 1, 1])
 }
 
 /// `work[dst..]: [cols, rows] = params[src..]: [rows, cols]ᵀ`.
-pub(crate) fn transpose(
-    pb: &mut ProgramBuilder,
-    (rows, cols): (usize, usize),
-    src: usize,
-    dst: usize,
-) -> Result<()> {
+pub(crate) fn transpose(pb: &mut ProgramBuilder, (rows, cols): (usize, usize), src: usize, dst: usize) -> Result<()> {
     let k = Kernel::new(Family::Embed, "transpose");
     let w = [rows, cols, src, dst, NONE, 0, 0, 0];
     pb.dispatch(k, block(&w), [cdiv(cols, 16), cdiv(rows, 16), 1])

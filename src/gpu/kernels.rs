@@ -135,10 +135,7 @@ impl Arena {
 
 fn check_len(what: &str, data: &[f32], want: usize) -> Result<()> {
     if data.len() != want {
-        return Err(Error::Shape(format!(
-            "{what} holds {} values, needs {want}",
-            data.len()
-        )));
+        return Err(Error::Shape(format!("{what} holds {} values, needs {want}", data.len())));
     }
     Ok(())
 }
@@ -209,9 +206,7 @@ impl KernelRunner {
         check_len("A", a, m * k)?;
         check_len("B", b, k * n)?;
         if place.2 == Place::Params {
-            return Err(Error::Shape(
-                "the GEMM cannot write the parameter buffer".into(),
-            ));
+            return Err(Error::Shape("the GEMM cannot write the parameter buffer".into()));
         }
         let mut ar = Arena::default();
         let (pa, pb_, pc) = (place.0.buf(), place.1.buf(), place.2.buf());
@@ -231,26 +226,10 @@ impl KernelRunner {
             }
             None => None,
         };
-        let opa = if a_t {
-            matmul::Operand::mat(pa, oa, m).t()
-        } else {
-            matmul::Operand::mat(pa, oa, k)
-        };
-        let opb = if b_t {
-            matmul::Operand::mat(pb_, ob, k).t()
-        } else {
-            matmul::Operand::mat(pb_, ob, n)
-        };
+        let opa = if a_t { matmul::Operand::mat(pa, oa, m).t() } else { matmul::Operand::mat(pa, oa, k) };
+        let opb = if b_t { matmul::Operand::mat(pb_, ob, k).t() } else { matmul::Operand::mat(pb_, ob, n) };
         let st = self.run(&ar, StepUniform::default(), |p| {
-            matmul::matmul(
-                p,
-                (m, n, k),
-                opa,
-                opb,
-                matmul::Operand::mat(pc, oc, n),
-                obias,
-                c0.is_some(),
-            )
+            matmul::matmul(p, (m, n, k), opa, opb, matmul::Operand::mat(pc, oc, n), obias, c0.is_some())
         })?;
         self.read(&st, pc, oc, m * n)
     }
@@ -312,9 +291,7 @@ impl KernelRunner {
             w,
             ..Default::default()
         };
-        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| {
-            lstm::forward_step(p, &args)
-        })?;
+        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| lstm::forward_step(p, &args))?;
         Ok(LstmForward {
             act: self.read(&st, Buf::Work, zo, b * 4 * h)?,
             c: self.read(&st, Buf::Work, co, b * h)?,
@@ -379,17 +356,13 @@ impl KernelRunner {
             embed::transpose(p, (h, 4 * h), w, wt)?;
             lstm::backward_step(p, &args)
         })?;
-        Ok((
-            self.read(&st, Buf::Work, zo, b * 4 * h)?,
-            self.read(&st, Buf::Work, dco, b * h)?,
-        ))
+        Ok((self.read(&st, Buf::Work, zo, b * 4 * h)?, self.read(&st, Buf::Work, dco, b * h)?))
     }
 
     /// `Z[r, :] = P[x_r, :] + bias`: `p: [V, cols]`, `x: [rows]`, `bias: [cols]`.
     pub fn gather_rows(&self, p: &[f32], cols: usize, x: &[u32], bias: &[f32]) -> Result<Vec<f32>> {
         check_len("bias", bias, cols)?;
-        if cols == 0 || p.len() % cols != 0 || x.iter().any(|&i| (i as usize + 1) * cols > p.len())
-        {
+        if cols == 0 || !p.len().is_multiple_of(cols) || x.iter().any(|&i| (i as usize + 1) * cols > p.len()) {
             return Err(Error::Shape("gather: ids outside the table".into()));
         }
         let rows = x.len();
@@ -398,20 +371,13 @@ impl KernelRunner {
         let bo = ar.put(Buf::Params, bias);
         let xo = ar.put_ids(x);
         let zo = ar.reserve(Buf::Work, rows * cols);
-        let st = self.run(&ar, StepUniform::default(), |pb| {
-            embed::gather_rows(pb, (rows, cols), po, zo, xo, Some(bo))
-        })?;
+        let st =
+            self.run(&ar, StepUniform::default(), |pb| embed::gather_rows(pb, (rows, cols), po, zo, xo, Some(bo)))?;
         self.read(&st, Buf::Work, zo, rows * cols)
     }
 
     /// `G[v, :] = Σ_{r: x_r = v} dz[r, :]`: `dz: [rows, cols]`, `x: [rows]` ids below `vocab`.
-    pub fn scatter_rows(
-        &self,
-        dz: &[f32],
-        cols: usize,
-        x: &[u32],
-        vocab: usize,
-    ) -> Result<Vec<f32>> {
+    pub fn scatter_rows(&self, dz: &[f32], cols: usize, x: &[u32], vocab: usize) -> Result<Vec<f32>> {
         check_len("dz", dz, x.len() * cols)?;
         if x.iter().any(|&i| i as usize >= vocab) {
             return Err(Error::Shape("scatter: id outside the vocabulary".into()));
@@ -422,9 +388,8 @@ impl KernelRunner {
         let go = ar.reserve(Buf::Work, vocab * cols);
         let csr = ar.put_ids(&starts);
         let ro = ar.put_ids(&rows_by_sym);
-        let st = self.run(&ar, StepUniform::default(), |pb| {
-            embed::scatter_rows(pb, (vocab, cols), dzo, go, ro, csr)
-        })?;
+        let st =
+            self.run(&ar, StepUniform::default(), |pb| embed::scatter_rows(pb, (vocab, cols), dzo, go, ro, csr))?;
         self.read(&st, Buf::Work, go, vocab * cols)
     }
 
@@ -434,9 +399,7 @@ impl KernelRunner {
         let mut ar = Arena::default();
         let xo = ar.put(Buf::Work, x);
         let o = ar.reserve(Buf::Grads, cols);
-        let st = self.run(&ar, StepUniform::default(), |pb| {
-            embed::col_sums(pb, (rows, cols), xo, o)
-        })?;
+        let st = self.run(&ar, StepUniform::default(), |pb| embed::col_sums(pb, (rows, cols), xo, o))?;
         self.read(&st, Buf::Grads, o, cols)
     }
 
@@ -446,9 +409,7 @@ impl KernelRunner {
         let mut ar = Arena::default();
         let xo = ar.put(Buf::Params, x);
         let o = ar.reserve(Buf::Work, rows * cols);
-        let st = self.run(&ar, StepUniform::default(), |pb| {
-            embed::transpose(pb, (rows, cols), xo, o)
-        })?;
+        let st = self.run(&ar, StepUniform::default(), |pb| embed::transpose(pb, (rows, cols), xo, o))?;
         self.read(&st, Buf::Work, o, rows * cols)
     }
 
@@ -465,18 +426,8 @@ impl KernelRunner {
         let ro = ar.reserve(Buf::Work, 2 * n);
         let out = ar.reserve(Buf::Work, 2);
         let to = ar.put_ids(targets);
-        let args = xent::XentArgs {
-            rows: n,
-            v,
-            logits: lo,
-            dlogits: Some(dlo),
-            targets: to,
-            rows_out: ro,
-            out,
-        };
-        let st = self.run(&ar, StepUniform::default(), |pb| {
-            xent::softmax_xent(pb, &args)
-        })?;
+        let args = xent::XentArgs { rows: n, v, logits: lo, dlogits: Some(dlo), targets: to, rows_out: ro, out };
+        let st = self.run(&ar, StepUniform::default(), |pb| xent::softmax_xent(pb, &args))?;
         let rows = self.read(&st, Buf::Work, ro, 2 * n)?;
         let sums = self.read(&st, Buf::Work, out, 2)?;
         Ok(XentOut {
@@ -509,15 +460,10 @@ impl KernelRunner {
         }
         let cfg = crate::optim::AdamConfig::default();
         let t = step.clamp(1, i32::MAX as u64) as i32;
-        let alpha = (lr as f64 * (1.0 - (cfg.beta2 as f64).powi(t)).sqrt()
-            / (1.0 - (cfg.beta1 as f64).powi(t))) as f32;
+        let alpha = (lr as f64 * (1.0 - (cfg.beta2 as f64).powi(t)).sqrt() / (1.0 - (cfg.beta1 as f64).powi(t))) as f32;
         // Adam indexes all of params, grads, m and v from 0: each gets its own buffer, alone.
-        let mut ar = Arena {
-            params: params.to_vec(),
-            grads: grads.to_vec(),
-            opt: [m, v].concat(),
-            ..Default::default()
-        };
+        let mut ar =
+            Arena { params: params.to_vec(), grads: grads.to_vec(), opt: [m, v].concat(), ..Default::default() };
         let parts = ar.reserve(Buf::Work, adam::norm_parts(n));
         let out = ar.put(Buf::Work, &[loss, f32::NAN, f32::NAN, f32::NAN, f32::NAN]);
         let u = StepUniform {

@@ -61,19 +61,11 @@ impl StepArgs {
 /// Records one forward step: `z_t += h_{t-1}·W_hh`, the gates, `c_t`, `tanh(c_t)`, `h_t`, and
 /// `y_t = h_t ⊙ mask_t`.
 pub(crate) fn forward_step(pb: &mut ProgramBuilder, a: &StepArgs) -> Result<()> {
-    pb.dispatch(
-        FORWARD,
-        block(&a.words()),
-        [cdiv(a.h, FU), cdiv(a.b, RB), 1],
-    )
+    pb.dispatch(FORWARD, block(&a.words()), [cdiv(a.h, FU), cdiv(a.b, RB), 1])
 }
 
 /// Records one backward step: `dh_rec = dz_{t+1}·W_hhᵀ`, then the cell backward, leaving dz_t over
 /// the activations at `z` and `dc_{t-1}` in `dc`.
 pub(crate) fn backward_step(pb: &mut ProgramBuilder, a: &StepArgs) -> Result<()> {
-    pb.dispatch(
-        BACKWARD,
-        block(&a.words()),
-        [cdiv(a.h, FU), cdiv(a.b, RB), 1],
-    )
+    pb.dispatch(BACKWARD, block(&a.words()), [cdiv(a.h, FU), cdiv(a.b, RB), 1])
 }

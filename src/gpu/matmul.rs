@@ -15,21 +15,12 @@ pub(crate) struct Operand {
 impl Operand {
     /// A row-major matrix with `cols` columns starting at word `off` of `buf`.
     pub fn mat(buf: Buf, off: usize, cols: usize) -> Self {
-        Operand {
-            buf,
-            off,
-            rs: cols,
-            cs: 1,
-        }
+        Operand { buf, off, rs: cols, cs: 1 }
     }
 
     /// The same matrix, transposed (strides swapped, nothing moves).
     pub fn t(self) -> Self {
-        Operand {
-            rs: self.cs,
-            cs: self.rs,
-            ..self
-        }
+        Operand { rs: self.cs, cs: self.rs, ..self }
     }
 }
 
@@ -51,24 +42,8 @@ pub(crate) fn matmul(
     acc: bool,
 ) -> Result<()> {
     debug_assert!(c.cs == 1, "C is row-major");
-    let kernel = Kernel {
-        bufs: Some((a.buf, b.buf, c.buf)),
-        ..Kernel::new(Family::Matmul, "main")
-    };
-    let words = [
-        m,
-        n,
-        k,
-        a.off,
-        a.rs,
-        a.cs,
-        b.off,
-        b.rs,
-        b.cs,
-        c.off,
-        c.rs,
-        bias.unwrap_or(u32::MAX as usize),
-        acc as usize,
-    ];
+    let kernel = Kernel { bufs: Some((a.buf, b.buf, c.buf)), ..Kernel::new(Family::Matmul, "main") };
+    let words =
+        [m, n, k, a.off, a.rs, a.cs, b.off, b.rs, b.cs, c.off, c.rs, bias.unwrap_or(u32::MAX as usize), acc as usize];
     pb.dispatch(kernel, block(&words), [cdiv(n, TILE_N), cdiv(m, TILE_M), 1])
 }

@@ -155,9 +155,7 @@ impl Net {
         }
         for (name, ids) in [("input", Some(x)), ("target", y)] {
             if let Some(bad) = ids.and_then(|ids| ids.iter().find(|&&i| i as usize >= v)) {
-                return Err(Error::Shape(format!(
-                    "{name} token id {bad} is outside the vocabulary of {v}"
-                )));
+                return Err(Error::Shape(format!("{name} token id {bad} is outside the vocabulary of {v}")));
             }
         }
         let mut out = vec![0u32; self.ids_len];
@@ -209,14 +207,7 @@ impl Net {
         for (l, s) in self.layers.iter().enumerate() {
             let lay = &lo.lstm[l];
             if l == 0 {
-                gather_rows(
-                    pb,
-                    (n, g4),
-                    self.p0,
-                    s.act,
-                    self.ids_x,
-                    Some(lay.b.range.start),
-                )?;
+                gather_rows(pb, (n, g4), self.p0, s.act, self.ids_x, Some(lay.b.range.start))?;
             } else {
                 matmul(
                     pb,
@@ -289,13 +280,7 @@ impl Net {
     ///     l = 0: G[v] = Σ_{r: x_r = v} dZ[r];  dW_ih0 = Eᵀ·G;  dE = G·W_ih0ᵀ
     /// ```
     pub fn record_backward(&self, pb: &mut ProgramBuilder) -> Result<()> {
-        let (b, t, h, v, e) = (
-            self.b,
-            self.t,
-            self.cfg.hidden,
-            self.cfg.vocab,
-            self.cfg.embed,
-        );
+        let (b, t, h, v, e) = (self.b, self.t, self.cfg.hidden, self.cfg.vocab, self.cfg.embed);
         let (n, g4, bh) = (self.n(), 4 * h, b * h);
         let lo = &self.layout;
         let top = self.layers[self.cfg.layers - 1].y;
@@ -429,13 +414,7 @@ mod tests {
     use super::*;
 
     fn tiny() -> Net {
-        let cfg = ModelConfig {
-            vocab: 4,
-            embed: 3,
-            hidden: 2,
-            layers: 2,
-            dropout: 0.0,
-        };
+        let cfg = ModelConfig { vocab: 4, embed: 3, hidden: 2, layers: 2, dropout: 0.0 };
         Net::new(&cfg, 2, 3).unwrap()
     }
 

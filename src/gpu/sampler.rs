@@ -38,12 +38,7 @@ impl GpuSampler {
         let gpu = Gpu::new()?;
         let buf = gpu.storage("params", params.data.len())?;
         gpu.write(&buf, 0, &params.data);
-        Ok(GpuSampler {
-            gpu,
-            cfg: params.config,
-            params: buf,
-            streams: None,
-        })
+        Ok(GpuSampler { gpu, cfg: params.config, params: buf, streams: None })
     }
 
     /// The adapter in use: "name (backend)".
@@ -54,17 +49,9 @@ impl GpuSampler {
     fn build(&self, count: usize) -> Result<Streams> {
         let gpu = &self.gpu;
         let net = Net::new(&self.cfg, count, 1)?;
-        let storage =
-            Storage::with_params(gpu, self.params.clone(), 1, 1, net.work_len, net.ids_len)?;
+        let storage = Storage::with_params(gpu, self.params.clone(), 1, 1, net.work_len, net.ids_len)?;
         // Dropout off: every kernel reads the step uniform, which stays all zero but this.
-        gpu.write(
-            &storage.step,
-            0,
-            std::slice::from_ref(&StepUniform {
-                drop_on: 0,
-                ..Default::default()
-            }),
-        );
+        gpu.write(&storage.step, 0, std::slice::from_ref(&StepUniform { drop_on: 0, ..Default::default() }));
         // P = embedding · W_ih0 once: the weights do not change while sampling.
         let mut pb = ProgramBuilder::new(gpu);
         net.record_p0(&mut pb)?;
@@ -74,12 +61,7 @@ impl GpuSampler {
         net.record_carry(&mut pb)?;
         let step = pb.finish(&storage)?;
         let staging = gpu.staging(count * self.cfg.vocab)?;
-        Ok(Streams {
-            net,
-            storage,
-            step,
-            staging,
-        })
+        Ok(Streams { net, storage, step, staging })
     }
 }
 
@@ -109,9 +91,10 @@ impl Sampler for GpuSampler {
     }
 
     fn step(&mut self, tokens: &[u32], logits: &mut [f32]) -> Result<()> {
-        let s = self.streams.as_ref().ok_or_else(|| {
-            Error::Config("the sampler needs reset(count) before its first step".into())
-        })?;
+        let s = self
+            .streams
+            .as_ref()
+            .ok_or_else(|| Error::Config("the sampler needs reset(count) before its first step".into()))?;
         let n = s.net.b;
         let v = self.cfg.vocab;
         if logits.len() != n * v {
@@ -123,10 +106,7 @@ impl Sampler for GpuSampler {
         }
         let ids = s.net.ids_for(tokens, None)?;
         self.gpu.write(&s.storage.ids, 0, &ids);
-        let out: Vec<f32> = s.step.run(
-            &self.gpu,
-            Some((&s.storage.work, s.net.logits, n * v, &s.staging)),
-        )?;
+        let out: Vec<f32> = s.step.run(&self.gpu, Some((&s.storage.work, s.net.logits, n * v, &s.staging)))?;
         logits.copy_from_slice(&out);
         Ok(())
     }

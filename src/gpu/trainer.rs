@@ -3,7 +3,7 @@
 use super::context::{Gpu, Program, ProgramBuilder, StepUniform, Storage};
 use super::net::{Net, SCALARS};
 use crate::backend::{StepOptions, StepStats, Trainer};
-use crate::cpu::{Dropout, State};
+use crate::cpu::Dropout;
 use crate::error::{Error, Result};
 use crate::model::{BatchConfig, ModelConfig, Params};
 use crate::optim::{AdamConfig, AdamState};
@@ -42,10 +42,7 @@ impl GpuTrainer {
         }
         let adam = adam.unwrap_or_else(|| AdamState::new(total));
         if adam.m.len() != total || adam.v.len() != total {
-            return Err(Error::Shape(format!(
-                "optimizer state holds {} moments for {total} parameters",
-                adam.m.len()
-            )));
+            return Err(Error::Shape(format!("optimizer state holds {} moments for {total} parameters", adam.m.len())));
         }
         let gpu = Gpu::new()?;
         let net = Net::new(&params.config, batch.batch, batch.seq)?;
@@ -103,21 +100,12 @@ impl GpuTrainer {
 
     /// Uploads the window and the step's uniform, runs `prog` in one submission and reads the
     /// scalars back.
-    fn run(
-        &self,
-        prog: &Program,
-        x: &[u32],
-        y: &[u32],
-        uniform: &StepUniform,
-    ) -> Result<[f32; SCALARS]> {
+    fn run(&self, prog: &Program, x: &[u32], y: &[u32], uniform: &StepUniform) -> Result<[f32; SCALARS]> {
         let ids = self.net.ids_for(x, Some(y))?;
         self.gpu.write(&self.storage.ids, 0, &ids);
-        self.gpu
-            .write(&self.storage.step, 0, std::slice::from_ref(uniform));
-        let out: Vec<f32> = prog.run(
-            &self.gpu,
-            Some((&self.storage.work, self.net.scalars, SCALARS, &self.staging)),
-        )?;
+        self.gpu.write(&self.storage.step, 0, std::slice::from_ref(uniform));
+        let out: Vec<f32> =
+            prog.run(&self.gpu, Some((&self.storage.work, self.net.scalars, SCALARS, &self.staging)))?;
         let mut s = [0.0; SCALARS];
         s.copy_from_slice(&out);
         Ok(s)
@@ -128,8 +116,7 @@ impl GpuTrainer {
         let cfg = &self.adam_cfg;
         let t = (self.adam_step + 1).min(i32::MAX as u64) as i32;
         // As src/optim.rs `adam_update` computes it: in f64, rounded once.
-        let alpha = (lr as f64 * (1.0 - (cfg.beta2 as f64).powi(t)).sqrt()
-            / (1.0 - (cfg.beta1 as f64).powi(t))) as f32;
+        let alpha = (lr as f64 * (1.0 - (cfg.beta2 as f64).powi(t)).sqrt() / (1.0 - (cfg.beta1 as f64).powi(t))) as f32;
         let p = self.net.cfg.dropout;
         let (drop_on, key0, key1, counter) = match dropout {
             Some(d) if p > 0.0 => (1, d.key.k0, d.key.k1, d.counter),
@@ -159,22 +146,13 @@ impl GpuTrainer {
             correct: s[1] as u32,
             tokens: n as u32,
             grad_norm: if backward { s[2] } else { 0.0 },
-            finite: if backward {
-                s[3] != 0.0
-            } else {
-                loss.is_finite()
-            },
+            finite: if backward { s[3] != 0.0 } else { loss.is_finite() },
         }
     }
 
     /// Forward and backward without an update: the gradients stay on the device
     /// ([`GpuTrainer::grads`]) and the final (h, c) is carried. `x, y: [B, T]`.
-    pub fn forward_backward(
-        &mut self,
-        x: &[u32],
-        y: &[u32],
-        dropout: Option<Dropout>,
-    ) -> Result<StepStats> {
+    pub fn forward_backward(&mut self, x: &[u32], y: &[u32], dropout: Option<Dropout>) -> Result<StepStats> {
         let u = self.uniform(0.0, None, dropout);
         let s = self.run(&self.fwd_bwd, x, y, &u)?;
         Ok(self.stats(&s, true))
@@ -183,25 +161,14 @@ impl GpuTrainer {
     /// Runs one training step's dispatches one submission each and returns the seconds spent
     /// per kernel entry point (matmul variants together as "main"). For tuning: the timings
     /// include a full queue round trip per dispatch, and the step *is* applied.
-    pub fn profile_step(
-        &mut self,
-        x: &[u32],
-        y: &[u32],
-        opts: &StepOptions,
-    ) -> Result<Vec<(&'static str, f64)>> {
-        let dropout = Some(Dropout {
-            key: opts.key,
-            counter: opts.counter,
-        });
+    pub fn profile_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<Vec<(&'static str, f64)>> {
+        let dropout = Some(Dropout { key: opts.key, counter: opts.counter });
         let u = self.uniform(opts.lr, opts.clip, dropout);
         let ids = self.net.ids_for(x, Some(y))?;
         self.gpu.write(&self.storage.ids, 0, &ids);
-        self.gpu
-            .write(&self.storage.step, 0, std::slice::from_ref(&u));
+        self.gpu.write(&self.storage.step, 0, std::slice::from_ref(&u));
         let out = self.train.profile(&self.gpu)?;
-        let s: Vec<f32> = self
-            .gpu
-            .read(&self.storage.work, self.net.scalars, SCALARS)?;
+        let s: Vec<f32> = self.gpu.read(&self.storage.work, self.net.scalars, SCALARS)?;
         if s[3] != 0.0 {
             self.adam_step += 1;
         }
@@ -211,34 +178,15 @@ impl GpuTrainer {
     /// The gradients of the last step, before clipping (copied from the device).
     pub fn grads(&self) -> Result<Params<f32>> {
         let mut g = Params::zeros(&self.net.cfg);
-        g.data = self
-            .gpu
-            .read(&self.storage.grads, 0, self.net.layout.total)?;
+        g.data = self.gpu.read(&self.storage.grads, 0, self.net.layout.total)?;
         Ok(g)
-    }
-
-    /// The carried state `h, c: [L, B, H]` (copied from the device).
-    pub fn state(&self) -> Result<State<f32>> {
-        let bh = self.net.b * self.net.cfg.hidden;
-        let mut st = State::zeros(&self.net.cfg, self.net.b);
-        for (l, (h, c)) in self.net.state_slots().into_iter().enumerate() {
-            let hv: Vec<f32> = self.gpu.read(&self.storage.work, h, bh)?;
-            let cv: Vec<f32> = self.gpu.read(&self.storage.work, c, bh)?;
-            st.h[l * bh..][..bh].copy_from_slice(&hv);
-            st.c[l * bh..][..bh].copy_from_slice(&cv);
-        }
-        Ok(st)
     }
 }
 
 impl Trainer for GpuTrainer {
     fn describe(&self) -> String {
         let info = &self.gpu.info;
-        let soft = if info.device_type == wgpu::DeviceType::Cpu {
-            ", software"
-        } else {
-            ""
-        };
+        let soft = if info.device_type == wgpu::DeviceType::Cpu { ", software" } else { "" };
         format!("gpu ({}, {}{soft})", info.name, info.backend)
     }
 
@@ -255,10 +203,7 @@ impl Trainer for GpuTrainer {
     }
 
     fn train_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<StepStats> {
-        let dropout = Some(Dropout {
-            key: opts.key,
-            counter: opts.counter,
-        });
+        let dropout = Some(Dropout { key: opts.key, counter: opts.counter });
         let u = self.uniform(opts.lr, opts.clip, dropout);
         let s = self.run(&self.train, x, y, &u)?;
         let stats = self.stats(&s, true);
@@ -277,19 +222,40 @@ impl Trainer for GpuTrainer {
 
     fn params(&self) -> Result<Params<f32>> {
         let mut p = Params::zeros(&self.net.cfg);
-        p.data = self
-            .gpu
-            .read(&self.storage.params, 0, self.net.layout.total)?;
+        p.data = self.gpu.read(&self.storage.params, 0, self.net.layout.total)?;
         Ok(p)
+    }
+
+    fn state(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let bh = self.net.b * self.net.cfg.hidden;
+        let (mut h, mut c) = (Vec::new(), Vec::new());
+        for (ho, co) in self.net.state_slots() {
+            h.extend(self.gpu.read::<f32>(&self.storage.work, ho, bh)?);
+            c.extend(self.gpu.read::<f32>(&self.storage.work, co, bh)?);
+        }
+        Ok((h, c))
+    }
+
+    fn set_state(&mut self, h: &[f32], c: &[f32]) -> Result<()> {
+        let bh = self.net.b * self.net.cfg.hidden;
+        let n = self.net.cfg.layers * bh;
+        if h.len() != n || c.len() != n {
+            return Err(Error::Shape(format!(
+                "state of {} and {} values, the model needs layers*batch*hidden = {n}",
+                h.len(),
+                c.len()
+            )));
+        }
+        for (l, (ho, co)) in self.net.state_slots().into_iter().enumerate() {
+            self.gpu.write(&self.storage.work, ho, &h[l * bh..][..bh]);
+            self.gpu.write(&self.storage.work, co, &c[l * bh..][..bh]);
+        }
+        self.gpu.check()
     }
 
     fn adam_state(&self) -> Result<AdamState> {
         let n = self.net.layout.total;
         let mv: Vec<f32> = self.gpu.read(&self.storage.opt, 0, 2 * n)?;
-        Ok(AdamState {
-            step: self.adam_step,
-            m: mv[..n].to_vec(),
-            v: mv[n..].to_vec(),
-        })
+        Ok(AdamState { step: self.adam_step, m: mv[..n].to_vec(), v: mv[n..].to_vec() })
     }
 }

@@ -24,20 +24,8 @@ pub(crate) struct XentArgs {
 
 /// Records the per-row loss, hit and `dlogits = (softmax - onehot) / N`, then their sums.
 pub(crate) fn softmax_xent(pb: &mut ProgramBuilder, a: &XentArgs) -> Result<()> {
-    let mut w = block(&[
-        a.rows,
-        a.v,
-        a.logits,
-        a.dlogits.unwrap_or(u32::MAX as usize),
-        a.targets,
-        a.rows_out,
-        a.out,
-    ]);
+    let mut w = block(&[a.rows, a.v, a.logits, a.dlogits.unwrap_or(u32::MAX as usize), a.targets, a.rows_out, a.out]);
     w[7] = fbits((1.0 / a.rows as f64) as f32);
-    pb.dispatch(
-        Kernel::new(Family::Xent, "softmax_xent"),
-        w,
-        [cdiv(a.rows, 64), 1, 1],
-    )?;
+    pb.dispatch(Kernel::new(Family::Xent, "softmax_xent"), w, [cdiv(a.rows, 64), 1, 1])?;
     pb.dispatch(Kernel::new(Family::Xent, "reduce_loss"), w, [1, 1, 1])
 }

@@ -21,13 +21,7 @@ pub struct ModelConfig {
 impl ModelConfig {
     /// The reference design for a given vocabulary: E=512, H=256, L=3, dropout 0.2.
     pub fn reference(vocab: usize) -> Self {
-        ModelConfig {
-            vocab,
-            embed: 512,
-            hidden: 256,
-            layers: 3,
-            dropout: 0.2,
-        }
+        ModelConfig { vocab, embed: 512, hidden: 256, layers: 3, dropout: 0.2 }
     }
 
     /// Input width of LSTM layer `l`: E for the first layer, H above it.
@@ -39,26 +33,17 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         if self.vocab < 2 {
-            return bad(format!(
-                "vocabulary has {} symbols, needs at least 2",
-                self.vocab
-            ));
+            return bad(format!("vocabulary has {} symbols, needs at least 2", self.vocab));
         }
         if self.vocab > u32::MAX as usize / 2 {
             return bad(format!("vocabulary of {} symbols is too large", self.vocab));
         }
-        for (name, v) in [
-            ("embed", self.embed),
-            ("hidden", self.hidden),
-            ("layers", self.layers),
-        ] {
+        for (name, v) in [("embed", self.embed), ("hidden", self.hidden), ("layers", self.layers)] {
             if v == 0 {
                 return bad(format!("--{name} is 0, needs at least 1"));
             }
             if v > 1 << 16 {
-                return bad(format!(
-                    "--{name} is {v}, the most this engine supports is 65536"
-                ));
+                return bad(format!("--{name} is {v}, the most this engine supports is 65536"));
             }
         }
         if !(0.0..1.0).contains(&self.dropout) || self.dropout.is_nan() {
@@ -93,10 +78,7 @@ impl BatchConfig {
             )));
         }
         if self.batch > 1 << 16 || self.seq > 1 << 16 {
-            return Err(Error::Config(format!(
-                "--batch {} or --seq {} is larger than 65536",
-                self.batch, self.seq
-            )));
+            return Err(Error::Config(format!("--batch {} or --seq {} is larger than 65536", self.batch, self.seq)));
         }
         Ok(())
     }

@@ -53,9 +53,7 @@ fn normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
 pub fn orthogonal(rng: &mut Xoshiro256PlusPlus, rows: usize, cols: usize) -> Vec<f64> {
     // Work on a tall matrix A [m, k], m >= k, stored column by column.
     let (m, k) = (rows.max(cols), rows.min(cols));
-    let mut q: Vec<Vec<f64>> = (0..k)
-        .map(|_| (0..m).map(|_| normal(rng)).collect())
-        .collect();
+    let mut q: Vec<Vec<f64>> = (0..k).map(|_| (0..m).map(|_| normal(rng)).collect()).collect();
     // Modified Gram-Schmidt, twice over ("twice is enough" for full orthogonality in floating
     // point). r_jj > 0 by construction, which is the QR with sign(diag R) folded in.
     for j in 0..k {
@@ -91,21 +89,13 @@ mod tests {
 
     #[test]
     fn recurrent_weights_have_orthonormal_rows_and_biases_follow_keras() {
-        let cfg = ModelConfig {
-            vocab: 9,
-            embed: 7,
-            hidden: 6,
-            layers: 2,
-            dropout: 0.2,
-        };
+        let cfg = ModelConfig { vocab: 9, embed: 7, hidden: 6, layers: 2, dropout: 0.2 };
         let p = init_params(&cfg, 3);
         for lay in &p.layout.lstm {
             let w = p.get(&lay.w_hh);
             for a in 0..6 {
                 for b in 0..6 {
-                    let dot: f64 = (0..24)
-                        .map(|j| w[a * 24 + j] as f64 * w[b * 24 + j] as f64)
-                        .sum();
+                    let dot: f64 = (0..24).map(|j| w[a * 24 + j] as f64 * w[b * 24 + j] as f64).sum();
                     let want = if a == b { 1.0 } else { 0.0 };
                     // f32 storage rounds each entry by 2^-24 relative; 24 terms keep the dot
                     // product within ~1e-6 of exact.

@@ -71,11 +71,7 @@ impl ParamLayout {
         let mut off = 0;
         let mut next = |name: String, shape: Vec<usize>| {
             let n: usize = shape.iter().product();
-            let t = TensorRef {
-                name,
-                shape,
-                range: off..off + n,
-            };
+            let t = TensorRef { name, shape, range: off..off + n };
             off += n;
             t
         };
@@ -90,13 +86,7 @@ impl ParamLayout {
             .collect();
         let dense_w = next("dense.w".into(), vec![h, v]);
         let dense_b = next("dense.b".into(), vec![v]);
-        ParamLayout {
-            embedding,
-            lstm,
-            dense_w,
-            dense_b,
-            total: off,
-        }
+        ParamLayout { embedding, lstm, dense_w, dense_b, total: off }
     }
 
     /// Every tensor, in buffer order.
@@ -131,11 +121,7 @@ impl<R: Copy + Default> Params<R> {
     pub fn zeros(cfg: &ModelConfig) -> Self {
         let layout = ParamLayout::new(cfg);
         let data = vec![R::default(); layout.total];
-        Params {
-            config: *cfg,
-            layout,
-            data,
-        }
+        Params { config: *cfg, layout, data }
     }
 
     /// The elements of one tensor.
@@ -150,10 +136,7 @@ impl<R: Copy + Default> Params<R> {
 
     /// The elements of the tensor called `name`.
     pub fn by_name(&self, name: &str) -> Result<&[R]> {
-        let t = self
-            .layout
-            .find(name)
-            .ok_or_else(|| Error::Shape(format!("the model has no tensor named {name}")))?;
+        let t = self.layout.find(name).ok_or_else(|| Error::Shape(format!("the model has no tensor named {name}")))?;
         Ok(&self.data[t.range.clone()])
     }
 
@@ -170,10 +153,6 @@ impl<R: Copy + Default> Params<R> {
 
     /// Converts every element with `f` (e.g. f32 <-> f64), keeping the layout.
     pub fn map<S>(&self, f: impl Fn(R) -> S) -> Params<S> {
-        Params {
-            config: self.config,
-            layout: self.layout.clone(),
-            data: self.data.iter().map(|&x| f(x)).collect(),
-        }
+        Params { config: self.config, layout: self.layout.clone(), data: self.data.iter().map(|&x| f(x)).collect() }
     }
 }

@@ -35,9 +35,8 @@ pub fn forward<R: Real + LinalgScalar>(
     let lo = &params.layout;
     let emb = view2(params.get(&lo.embedding), v, e);
     // inputs[t]: [B, in] for the current layer; starts as the embedding rows of the tokens.
-    let mut inputs: Vec<Array2<R>> = (0..t_len)
-        .map(|t| Array2::from_shape_fn((batch, e), |(b, j)| emb[[x[b * t_len + t] as usize, j]]))
-        .collect();
+    let mut inputs: Vec<Array2<R>> =
+        (0..t_len).map(|t| Array2::from_shape_fn((batch, e), |(b, j)| emb[[x[b * t_len + t] as usize, j]])).collect();
     let (mut h_out, mut c_out) = (Vec::new(), Vec::new());
     for (l, lay) in lo.lstm.iter().enumerate() {
         let n_in = cfg.layer_input(l);
@@ -53,12 +52,8 @@ pub fn forward<R: Real + LinalgScalar>(
             )
         };
         let (gi, gf, gg, go) = (gate(0), gate(1), gate(2), gate(3));
-        let mut h =
-            Array2::from_shape_vec((batch, hd), h0[l * batch * hd..][..batch * hd].to_vec())
-                .expect("h0");
-        let mut c =
-            Array2::from_shape_vec((batch, hd), c0[l * batch * hd..][..batch * hd].to_vec())
-                .expect("c0");
+        let mut h = Array2::from_shape_vec((batch, hd), h0[l * batch * hd..][..batch * hd].to_vec()).expect("h0");
+        let mut c = Array2::from_shape_vec((batch, hd), c0[l * batch * hd..][..batch * hd].to_vec()).expect("c0");
         for x_t in inputs.iter_mut() {
             let pre = |(wx, wh, b): &(ArrayView2<R>, ArrayView2<R>, ArrayView1<R>)| -> Array2<R> {
                 x_t.dot(wx) + h.dot(wh) + b
@@ -85,9 +80,5 @@ pub fn forward<R: Real + LinalgScalar>(
             }
         }
     }
-    ReferenceOutput {
-        logits,
-        h: h_out,
-        c: c_out,
-    }
+    ReferenceOutput { logits, h: h_out, c: c_out }
 }

@@ -19,10 +19,7 @@ pub fn shared_dir(sub: &str) -> Option<PathBuf> {
     if std::env::var("FOLKLSTM_REQUIRE_DATA").as_deref() == Ok("1") {
         panic!("{} is missing and FOLKLSTM_REQUIRE_DATA=1", dir.display());
     }
-    eprintln!(
-        "skipped: {} not found (set FOLKLSTM_SHARED to the shared folder)",
-        dir.display()
-    );
+    eprintln!("skipped: {} not found (set FOLKLSTM_SHARED to the shared folder)", dir.display());
     None
 }
 
@@ -34,23 +31,12 @@ pub fn fixture_bytes(name: &str) -> Option<Vec<u8>> {
 
 /// A tensor of a fixture as f64, whatever its stored float or int type.
 pub fn tensor_f64(st: &SafeTensors, name: &str) -> Vec<f64> {
-    let t = st
-        .tensor(name)
-        .unwrap_or_else(|e| panic!("fixture lacks {name}: {e}"));
+    let t = st.tensor(name).unwrap_or_else(|e| panic!("fixture lacks {name}: {e}"));
     let d = t.data();
     match t.dtype() {
-        Dtype::F64 => d
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-            .collect(),
-        Dtype::F32 => d
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
-            .collect(),
-        Dtype::I64 => d
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64)
-            .collect(),
+        Dtype::F64 => d.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect(),
+        Dtype::F32 => d.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
+        Dtype::I64 => d.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
         other => panic!("unexpected dtype {other:?}"),
     }
 }
@@ -65,13 +51,8 @@ pub fn fixture_config(bytes: &[u8]) -> (ModelConfig, usize, usize) {
     let (_, meta) = SafeTensors::read_metadata(bytes).expect("header");
     let m = meta.metadata().as_ref().expect("metadata");
     let g = |k: &str| m[k].parse::<usize>().expect(k);
-    let cfg = ModelConfig {
-        vocab: g("vocab"),
-        embed: g("embed"),
-        hidden: g("hidden"),
-        layers: g("layers"),
-        dropout: 0.0,
-    };
+    let cfg =
+        ModelConfig { vocab: g("vocab"), embed: g("embed"), hidden: g("hidden"), layers: g("layers"), dropout: 0.0 };
     (cfg, g("batch"), g("steps"))
 }
 
@@ -92,11 +73,7 @@ pub fn fixture_params<R: Real>(st: &SafeTensors, cfg: &ModelConfig) -> Params<R>
 pub fn rel_err<R: Real>(a: &[R], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x.to_f64() - y).abs())
-        .fold(0.0, f64::max)
-        / scale
+    a.iter().zip(b).map(|(x, y)| (x.to_f64() - y).abs()).fold(0.0, f64::max) / scale
 }
 
 /// A small deterministic pseudo-random sequence in [-1, 1) (tests need numbers, not quality).

@@ -56,13 +56,6 @@ pub fn random_params(cfg: &ModelConfig, seed: u64, scale: f32) -> Params<f32> {
 /// max |a - b| / max |b|: the error relative to the tensor's scale.
 pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
-    let scale = b
-        .iter()
-        .fold(0.0f64, |m, &x| m.max(x.abs() as f64))
-        .max(1e-30);
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).abs())
-        .fold(0.0, f64::max)
-        / scale
+    let scale = b.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64)).max(1e-30);
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).abs()).fold(0.0, f64::max) / scale
 }

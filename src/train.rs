@@ -1,0 +1,526 @@
+//! The epoch loop: batches, steps on any [`Trainer`], validation, the CSV log, checkpoints,
+//! resume, progress, Ctrl-C. Backend-agnostic: it never touches a tensor.
+
+use crate::backend::{StepOptions, StepStats, Trainer};
+use crate::checkpoint::{self, Checkpoint, CheckpointId, PartialEpoch, TrainMeta};
+use crate::corpus::{self, Batches, Vocab};
+use crate::error::{Error, Result};
+use crate::model::{BatchConfig, ModelConfig, init_params};
+use crate::rng::Key;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Which engine runs the steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Device {
+    /// The CPU engine.
+    Cpu,
+    /// The wgpu (Vulkan) engine.
+    Gpu,
+    /// The GPU when an adapter exists, else the CPU.
+    Auto,
+}
+
+/// Model sizes given on the command line; `None` means the default (new run) or the
+/// checkpoint's value (resume).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ModelFlags {
+    /// `--embed`
+    pub embed: Option<usize>,
+    /// `--hidden`
+    pub hidden: Option<usize>,
+    /// `--layers`
+    pub layers: Option<usize>,
+    /// `--dropout`
+    pub dropout: Option<f32>,
+    /// `--batch`
+    pub batch: Option<usize>,
+    /// `--seq`
+    pub seq: Option<usize>,
+}
+
+/// Everything `folklstm train` needs.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Corpus file or folder of `.abc` files.
+    pub data: PathBuf,
+    /// Train until this many epochs are complete.
+    pub epochs: u32,
+    /// Save a checkpoint every `freq` epochs (and at the last).
+    pub freq: u32,
+    /// Where checkpoints go.
+    pub model_dir: PathBuf,
+    /// Where `training_log.csv` goes.
+    pub log_dir: PathBuf,
+    /// Seed of initialisation, dropout masks and the validation split.
+    pub rng_seed: u64,
+    /// Engine.
+    pub device: Device,
+    /// Model and window sizes.
+    pub model: ModelFlags,
+    /// Adam's learning rate.
+    pub lr: f32,
+    /// Global-norm gradient clipping.
+    pub clip: Option<f32>,
+    /// Fraction of tunes held out for validation (0: none).
+    pub val_fraction: f64,
+    /// `None`: fresh run; `Some(None)`: resume from the latest checkpoint; `Some(Some(id))`: from that one.
+    pub resume: Option<Option<String>>,
+    /// CPU worker threads (None: one per core).
+    pub threads: Option<usize>,
+    /// Show a progress bar (else one plain line per epoch).
+    pub progress_bar: bool,
+}
+
+/// How a training run ended without error.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// All epochs done.
+    Finished {
+        /// The last checkpoint written.
+        checkpoint: PathBuf,
+    },
+    /// Stopped by Ctrl-C after saving.
+    Interrupted {
+        /// The checkpoint to resume from.
+        checkpoint: PathBuf,
+        /// Its id (for `--resume ID`).
+        id: CheckpointId,
+    },
+}
+
+/// The header of `training_log.csv`.
+pub const CSV_HEADER: &str = "epoch,loss,acc,val_loss,val_acc,seconds,chars_per_s";
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C (and SIGTERM) handler once per process: it only raises a flag that the
+/// training loop checks after each step.
+pub fn install_interrupt_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                // A second Ctrl-C while saving: the user insists.
+                std::process::exit(130);
+            }
+        });
+    });
+}
+
+/// Asks a running [`train`] to stop after its current step (as Ctrl-C does).
+pub fn request_interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// A trainer for `device`.
+pub fn make_trainer(
+    device: Device,
+    params: crate::model::Params<f32>,
+    adam: Option<crate::optim::AdamState>,
+    batch: BatchConfig,
+    threads: Option<usize>,
+    log: &mut dyn Write,
+) -> Result<Box<dyn Trainer>> {
+    let cpu = |params, adam| -> Result<Box<dyn Trainer>> {
+        Ok(Box::new(crate::cpu::CpuBackend::new(params, adam, batch, threads)?))
+    };
+    match device {
+        Device::Cpu => cpu(params, adam),
+        Device::Gpu => crate::device::gpu_trainer(params, adam, batch),
+        Device::Auto => match crate::device::gpu_trainer(params.clone(), adam.clone(), batch) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                let _ = writeln!(log, "no usable GPU ({e}); training on the CPU");
+                cpu(params, adam)
+            }
+        },
+    }
+}
+
+/// Reads the corpus and cuts it as the run needs: (vocabulary over all text, train ids, val ids, fingerprint).
+fn prepare_corpus(opts: &TrainOptions) -> Result<(Vocab, Vec<u32>, Vec<u32>, String)> {
+    let (text, _files) = corpus::load_text(&opts.data)?;
+    let vocab = Vocab::from_text(&text);
+    if vocab.len() < 2 {
+        return Err(Error::Corpus {
+            path: opts.data.clone(),
+            reason: format!("holds {} distinct character(s); a model needs at least 2", vocab.len()),
+        });
+    }
+    if !(0.0..1.0).contains(&opts.val_fraction) {
+        return Err(Error::Config(format!("--val-fraction {} must be in [0, 1)", opts.val_fraction)));
+    }
+    let (train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
+    let fp = format!("{:016x}", corpus::fingerprint(&text));
+    let ids = |t: &str| vocab.encode(t, "corpus");
+    Ok((vocab.clone(), ids(&train)?, ids(&val)?, fp))
+}
+
+fn check_same<T: PartialEq + std::fmt::Debug>(what: &str, flag: Option<T>, saved: T) -> Result<T> {
+    match flag {
+        Some(v) if v != saved => Err(Error::Config(format!(
+            "--{what} {v:?} differs from the checkpoint's {saved:?}; resume with the checkpoint's value or start a new --model-dir"
+        ))),
+        _ => Ok(saved),
+    }
+}
+
+/// Holds the model folder for one run: a lock file with our pid. A lock whose process is gone
+/// (a crash) is taken over.
+pub struct DirLock {
+    path: PathBuf,
+}
+
+impl DirLock {
+    /// Locks `dir` (creating it), or says which process holds it.
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(".folklstm.lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    let _ = writeln!(f, "{}", std::process::id());
+                    return Ok(DirLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid: Option<u32> = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
+                    match pid {
+                        Some(p) if p != std::process::id() && Path::new(&format!("/proc/{p}")).exists() => {
+                            return Err(Error::Config(format!(
+                                "{} is in use by another training run (pid {p}); wait for it, stop it, or use another --model-dir",
+                                dir.display()
+                            )));
+                        }
+                        _ => {
+                            // Stale (the process is gone): take it over.
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Err(Error::Config(format!("cannot take the lock {}", path.display())))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Rewrites the CSV keeping the header and rows of epochs <= `upto` (resuming from an older
+/// checkpoint redoes the later epochs); creates it with a header when missing.
+fn prepare_csv(path: &Path, upto: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let old = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut out = format!("{CSV_HEADER}\n");
+    let mut dropped = 0;
+    for line in old.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        match line.split(',').next().and_then(|e| e.parse::<u32>().ok()) {
+            Some(e) if e <= upto => out.push_str(&format!("{line}\n")),
+            _ => dropped += 1,
+        }
+    }
+    if old.is_empty() || dropped > 0 || !old.starts_with(CSV_HEADER) {
+        checkpoint::write_atomic(path, out.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn append_csv(path: &Path, row: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+    writeln!(f, "{row}").map_err(|e| Error::io(path, e))?;
+    f.sync_data().map_err(|e| Error::io(path, e))
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.6}")).unwrap_or_default()
+}
+
+/// Runs `folklstm train`. Messages go to `log`; the result says how it ended.
+pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
+    if opts.freq == 0 {
+        return Err(Error::Config("--freq 0: checkpoints need a frequency of at least 1 epoch".into()));
+    }
+    if !(opts.lr > 0.0 && opts.lr.is_finite()) {
+        return Err(Error::Config(format!("--lr {} must be a positive number", opts.lr)));
+    }
+    if opts.clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+        return Err(Error::Config("--clip must be a positive number".into()));
+    }
+    let (vocab, train_ids, val_ids, fingerprint) = prepare_corpus(opts)?;
+    let _lock = DirLock::acquire(&opts.model_dir)?;
+    let mf = opts.model;
+    // Start: a checkpoint, or a fresh model.
+    let (cfg, batch, params, adam, mut meta, mut state) = match &opts.resume {
+        Some(spec) => {
+            let path = checkpoint::resolve(&opts.model_dir, spec.as_deref().unwrap_or("latest"))?;
+            let ck = checkpoint::load(&path)?;
+            let bad = |reason: String| Error::Checkpoint { path: path.clone(), reason };
+            if ck.meta.corpus_fingerprint != fingerprint {
+                return Err(bad(format!(
+                    "was trained on another corpus ({}, fingerprint {}); {} has fingerprint {fingerprint}",
+                    ck.meta.corpus,
+                    ck.meta.corpus_fingerprint,
+                    opts.data.display()
+                )));
+            }
+            if ck.vocab != vocab {
+                return Err(bad("its vocabulary differs from the corpus's".into()));
+            }
+            if ck.adam.is_none() {
+                return Err(bad(
+                    "holds weights only (no optimizer state), so training cannot resume exactly from it".into()
+                ));
+            }
+            if ck.meta.val_fraction != opts.val_fraction || ck.meta.rng_seed != opts.rng_seed {
+                return Err(bad(format!(
+                    "was trained with --val-fraction {} --rng-seed {}; pass the same values to resume",
+                    ck.meta.val_fraction, ck.meta.rng_seed
+                )));
+            }
+            let c = ck.params.config;
+            let cfg = ModelConfig {
+                vocab: c.vocab,
+                embed: check_same("embed", mf.embed, c.embed)?,
+                hidden: check_same("hidden", mf.hidden, c.hidden)?,
+                layers: check_same("layers", mf.layers, c.layers)?,
+                dropout: check_same("dropout", mf.dropout, c.dropout)?,
+            };
+            let batch = BatchConfig {
+                batch: check_same("batch", mf.batch, ck.meta.batch.batch)?,
+                seq: check_same("seq", mf.seq, ck.meta.batch.seq)?,
+            };
+            let _ = writeln!(
+                log,
+                "resuming from {} (epoch {})",
+                path.display(),
+                CheckpointId { epoch: ck.meta.epoch, window: ck.meta.window }
+            );
+            (cfg, batch, ck.params, ck.adam, ck.meta, ck.state)
+        }
+        None => {
+            if !checkpoint::list(&opts.model_dir)?.is_empty() {
+                return Err(Error::Config(format!(
+                    "{} already holds checkpoints; continue them with --resume, or choose another --model-dir",
+                    opts.model_dir.display()
+                )));
+            }
+            let cfg = ModelConfig {
+                vocab: vocab.len(),
+                embed: mf.embed.unwrap_or(512),
+                hidden: mf.hidden.unwrap_or(256),
+                layers: mf.layers.unwrap_or(3),
+                dropout: mf.dropout.unwrap_or(0.2),
+            };
+            cfg.validate()?;
+            let batch = BatchConfig { batch: mf.batch.unwrap_or(16), seq: mf.seq.unwrap_or(64) };
+            batch.validate()?;
+            let meta = TrainMeta {
+                epoch: 0,
+                window: 0,
+                step: 0,
+                rng_seed: opts.rng_seed,
+                batch,
+                lr: opts.lr,
+                clip: opts.clip,
+                val_fraction: opts.val_fraction,
+                corpus_fingerprint: fingerprint.clone(),
+                corpus: opts.data.display().to_string(),
+                partial: None,
+            };
+            (cfg, batch, init_params(&cfg, opts.rng_seed), None, meta, None)
+        }
+    };
+    let in_corpus = |e: Error, what: &str| match e {
+        Error::Config(reason) => Error::Corpus { path: opts.data.clone(), reason: format!("{what}: {reason}") },
+        e => e,
+    };
+    let train_b = Batches::new(train_ids, batch).map_err(|e| in_corpus(e, "training text"))?;
+    let val_b = if val_ids.is_empty() {
+        None
+    } else {
+        Some(Batches::new(val_ids, batch).map_err(|e| {
+            in_corpus(e, "validation text (raise --val-fraction, lower --batch/--seq, or use --val-fraction 0)")
+        })?)
+    };
+    let mut trainer = make_trainer(opts.device, params, adam, batch, opts.threads, log)?;
+    let csv = opts.log_dir.join("training_log.csv");
+    prepare_csv(&csv, meta.epoch)?;
+    let key = Key::new(opts.rng_seed);
+    let steps = train_b.len();
+    let _ = writeln!(
+        log,
+        "training {} parameters on {} ({} chars, {} symbols, {} windows of {}x{} per epoch{}) with {}",
+        crate::model::ParamLayout::new(&cfg).total,
+        opts.data.display(),
+        train_b.len() * batch.batch * batch.seq,
+        cfg.vocab,
+        steps,
+        batch.batch,
+        batch.seq,
+        val_b.as_ref().map(|v| format!(", {} validation windows", v.len())).unwrap_or_default(),
+        trainer.describe()
+    );
+    install_interrupt_handler();
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let mut last_ck: Option<PathBuf> = None;
+    let save = |trainer: &dyn Trainer, meta: &TrainMeta, state: Option<(Vec<f32>, Vec<f32>)>| -> Result<PathBuf> {
+        let id = CheckpointId { epoch: meta.epoch, window: meta.window };
+        let path = checkpoint::path_for(&opts.model_dir, id);
+        let ck = Checkpoint {
+            params: trainer.params()?,
+            vocab: vocab.clone(),
+            adam: Some(trainer.adam_state()?),
+            state,
+            meta: meta.clone(),
+        };
+        checkpoint::save(&path, &ck)?;
+        Ok(path)
+    };
+    while meta.epoch < opts.epochs {
+        let epoch = meta.epoch + 1;
+        let mut part = meta.partial.take().unwrap_or_default();
+        let first = meta.window as usize;
+        match state.take() {
+            Some((h, c)) if first > 0 => trainer.set_state(&h, &c)?,
+            _ => trainer.reset_state(),
+        }
+        let bar = progress_bar(opts.progress_bar, steps as u64, epoch, opts.epochs);
+        bar.set_position(first as u64);
+        let t0 = Instant::now();
+        for k in first..steps {
+            train_b.window(k, &mut x, &mut y);
+            let so = StepOptions { lr: opts.lr, clip: opts.clip, key, counter: meta.step as u32 };
+            let s: StepStats = trainer.train_step(&x, &y, &so)?;
+            if !s.finite {
+                bar.abandon();
+                return Err(Error::Diverged(format!(
+                    "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN or infinite \
+                     (loss {}, gradient norm {}). The parameters were not updated; the last good checkpoint is {}. \
+                     Try --clip 1.0 (global-norm clipping) or a smaller --lr than {}.",
+                    k + 1,
+                    meta.step + 1,
+                    s.loss,
+                    s.grad_norm,
+                    last_ck.as_ref().map_or("none yet".into(), |p| p.display().to_string()),
+                    opts.lr
+                )));
+            }
+            meta.step += 1;
+            part.loss_sum += s.loss as f64;
+            part.correct += s.correct as u64;
+            part.tokens += s.tokens as u64;
+            let done = (k + 1 - first) as f64;
+            let secs = part.seconds + t0.elapsed().as_secs_f64();
+            bar.set_position(k as u64 + 1);
+            bar.set_message(format!(
+                "loss {:.4}  {:.0} chars/s",
+                part.loss_sum / (k + 1) as f64,
+                done * (batch.batch * batch.seq) as f64 / t0.elapsed().as_secs_f64().max(1e-9)
+            ));
+            if INTERRUPTED.load(Ordering::SeqCst) && k + 1 < steps {
+                bar.abandon();
+                meta.window = (k + 1) as u32;
+                meta.partial = Some(PartialEpoch { seconds: secs, ..part });
+                let st = trainer.state()?;
+                let path = save(trainer.as_ref(), &meta, Some(st))?;
+                let id = CheckpointId { epoch: meta.epoch, window: meta.window };
+                return Ok(Outcome::Interrupted { checkpoint: path, id });
+            }
+        }
+        let seconds = part.seconds + t0.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let loss = part.loss_sum / steps as f64;
+        let acc = part.correct as f64 / part.tokens.max(1) as f64;
+        let chars_per_s = (steps * batch.batch * batch.seq) as f64 / seconds.max(1e-9);
+        let (val_loss, val_acc) = match &val_b {
+            Some(vb) => {
+                trainer.reset_state();
+                let (mut ls, mut cor, mut tok) = (0.0f64, 0u64, 0u64);
+                for k in 0..vb.len() {
+                    vb.window(k, &mut x, &mut y);
+                    let s = trainer.eval_step(&x, &y)?;
+                    ls += s.loss as f64;
+                    cor += s.correct as u64;
+                    tok += s.tokens as u64;
+                }
+                (Some(ls / vb.len() as f64), Some(cor as f64 / tok.max(1) as f64))
+            }
+            None => (None, None),
+        };
+        meta.epoch = epoch;
+        meta.window = 0;
+        meta.partial = None;
+        append_csv(
+            &csv,
+            &format!(
+                "{epoch},{loss:.6},{acc:.6},{},{},{seconds:.3},{chars_per_s:.1}",
+                fmt_opt(val_loss),
+                fmt_opt(val_acc)
+            ),
+        )?;
+        let _ = writeln!(
+            log,
+            "epoch {epoch}/{}  loss {loss:.4}  acc {acc:.4}{}  {seconds:.1} s  {chars_per_s:.0} chars/s",
+            opts.epochs,
+            match (val_loss, val_acc) {
+                (Some(l), Some(a)) => format!("  val_loss {l:.4}  val_acc {a:.4}"),
+                _ => String::new(),
+            }
+        );
+        if epoch % opts.freq == 0 || epoch == opts.epochs {
+            let path = save(trainer.as_ref(), &meta, None)?;
+            let _ = writeln!(log, "saved {}", path.display());
+            last_ck = Some(path);
+            // The curves so far, next to the log (a failure to draw is not worth stopping for).
+            let svg = csv.with_extension("svg");
+            if let Err(e) =
+                crate::plot::read_log(&csv).and_then(|rows| crate::plot::plot_log(&rows, &svg, "folklstm training"))
+            {
+                let _ = writeln!(log, "note: could not draw {}: {e}", svg.display());
+            }
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) && epoch < opts.epochs {
+            // Interrupted on the epoch's last step: the epoch is complete; make sure it is saved.
+            let path = match &last_ck {
+                Some(p) if p == &checkpoint::path_for(&opts.model_dir, CheckpointId { epoch, window: 0 }) => p.clone(),
+                _ => save(trainer.as_ref(), &meta, None)?,
+            };
+            return Ok(Outcome::Interrupted { checkpoint: path, id: CheckpointId { epoch, window: 0 } });
+        }
+    }
+    let checkpoint = match last_ck {
+        Some(p) => p,
+        None => {
+            // Nothing left to train (resumed at or past --epochs): point at the newest save.
+            checkpoint::resolve(&opts.model_dir, "latest")?
+        }
+    };
+    Ok(Outcome::Finished { checkpoint })
+}
+
+fn progress_bar(enabled: bool, len: u64, epoch: u32, epochs: u32) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "epoch {epoch}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{msg}} eta {{eta}}"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}

@@ -1,0 +1,342 @@
+//! End-to-end tests of `folklstm train` and `folklstm sample` on small corpora written here.
+
+mod common;
+use assert_cmd::Command;
+use folklstm::checkpoint;
+use std::path::Path;
+
+/// A small ABC-like corpus: 40 short tunes, about 4,000 characters, deterministic.
+fn corpus() -> String {
+    let notes = ["ABc", "dBG", "GAB", "c2A", "BAG", "FGA", "d2e", "fed"];
+    let mut s = String::new();
+    for i in 0..40 {
+        s.push_str(&format!("X: {}\nT:Tune {i}\nM:6/8\nK:G\n", i + 1));
+        for bar in 0..6 {
+            s.push_str(&format!("|\"G\"{} {}", notes[(i + bar) % 8], notes[(i * 3 + bar) % 8]));
+        }
+        s.push_str(":|\n\n\n");
+    }
+    s
+}
+
+/// `folklstm` in `dir` with a small, fast model.
+fn folk(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("folklstm").unwrap();
+    c.current_dir(dir);
+    c
+}
+
+const SMALL: &[&str] =
+    &["--embed", "8", "--hidden", "16", "--layers", "2", "--batch", "4", "--seq", "16", "--threads", "1"];
+
+fn train(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut c = folk(dir);
+    c.args(["train", "--data", "tunes.abc", "--epochs", "2", "--freq", "1"]).args(SMALL).args(extra);
+    c.output().unwrap()
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tunes.abc"), corpus()).unwrap();
+    dir
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The error path: non-zero exit, a message containing `needle`, and no panic.
+fn assert_error(o: &std::process::Output, needle: &str) {
+    let e = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success; stderr: {e}");
+    assert!(e.contains(needle), "stderr lacks {needle:?}: {e}");
+    assert!(!e.contains("panicked") && !e.contains("RUST_BACKTRACE"), "panic: {e}");
+}
+
+#[test]
+fn train_writes_checkpoints_and_log_then_sample_prints_tunes() {
+    let dir = setup();
+    let o = train(dir.path(), &["--val-fraction", "0.2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for e in [1, 2] {
+        assert!(dir.path().join(format!("model/weights.{e}.safetensors")).is_file());
+    }
+    let csv = std::fs::read_to_string(dir.path().join("logs/training_log.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(folklstm::train::CSV_HEADER));
+    let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+    assert_eq!(rows.len(), 2);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.len(), 7);
+        assert_eq!(r[0], (i + 1).to_string());
+        for v in &r[1..] {
+            let x: f64 = v.parse().unwrap_or_else(|_| panic!("not a number: {v:?} in {csv}"));
+            assert!(x.is_finite() && x >= 0.0);
+        }
+    }
+    // Learning happens: the second epoch's loss is below the first's and below ln(V).
+    let l1: f64 = rows[0][1].parse().unwrap();
+    let l2: f64 = rows[1][1].parse().unwrap();
+    assert!(l2 < l1, "loss did not fall: {l1} -> {l2}");
+
+    let vocab: std::collections::HashSet<char> = corpus().chars().collect();
+    let sample =
+        |seed: &str| folk(dir.path()).args(["sample", "2", "--len", "200", "--rng-seed", seed]).output().unwrap();
+    let a = sample("7");
+    assert!(a.status.success(), "{}", stderr(&a));
+    let text = String::from_utf8(a.stdout.clone()).unwrap();
+    let text = text.strip_suffix('\n').unwrap();
+    assert_eq!(text.chars().count(), 200, "{text:?}");
+    assert!(text.chars().all(|c| vocab.contains(&c)));
+    assert_eq!(a.stdout, sample("7").stdout, "same --rng-seed, same text");
+    assert_ne!(a.stdout, sample("8").stdout);
+    // latest == 2; a seed is printed first; --count makes several tunes.
+    let b = folk(dir.path())
+        .args([
+            "sample",
+            "latest",
+            "--len",
+            "50",
+            "--rng-seed",
+            "7",
+            "--seed",
+            "X: 1\n",
+            "--count",
+            "3",
+            "--top-k",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert!(b.status.success(), "{}", stderr(&b));
+    let out = String::from_utf8(b.stdout).unwrap();
+    assert_eq!(out.matches("X: 1\n").count(), 3, "{out}");
+    // 3 tunes of 5 + 50 characters, 2 blank-line separators, a final newline.
+    assert_eq!(out.chars().count(), 3 * 55 + 2 * 2 + 1);
+}
+
+#[test]
+fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
+    let straight = setup();
+    let o = train(straight.path(), &["--epochs", "4", "--rng-seed", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let split = setup();
+    assert!(train(split.path(), &["--epochs", "2", "--rng-seed", "3"]).status.success());
+    let o = train(split.path(), &["--epochs", "4", "--rng-seed", "3", "--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = checkpoint::load(&straight.path().join("model/weights.4.safetensors")).unwrap();
+    let b = checkpoint::load(&split.path().join("model/weights.4.safetensors")).unwrap();
+    assert_eq!(a.params.data, b.params.data, "weights differ");
+    assert_eq!(a.adam, b.adam, "optimizer state differs");
+    let csv = std::fs::read_to_string(split.path().join("logs/training_log.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "header + 4 epochs, appended on resume: {csv}");
+    // Resuming with another model size is refused.
+    let o = train(split.path(), &["--epochs", "5", "--rng-seed", "3", "--resume", "--hidden", "32"]);
+    assert_error(&o, "--hidden");
+}
+
+#[test]
+fn ctrl_c_saves_mid_epoch_and_resume_matches_an_uninterrupted_run() {
+    // Uninterrupted reference.
+    let straight = setup();
+    let args = ["--epochs", "3", "--rng-seed", "5"];
+    assert!(train(straight.path(), &args).status.success());
+    // Interrupted run: SIGINT as soon as the first checkpoint exists (so mid-epoch 2 or later).
+    let dir = setup();
+    let bin = assert_cmd::cargo::cargo_bin("folklstm");
+    let child = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args(["train", "--data", "tunes.abc", "--freq", "1", "--epochs", "3", "--rng-seed", "5"])
+        .args(SMALL)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = dir.path().join("model/weights.1.safetensors");
+    let t0 = std::time::Instant::now();
+    while !first.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    if out.status.code() == Some(0) {
+        // The whole run finished before the signal landed (a very fast machine): nothing to test.
+        eprintln!("skipped: training finished before SIGINT arrived");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("resume with: folklstm train --resume"), "{err}");
+    eprintln!("{err}");
+    let o = train(dir.path(), &["--epochs", "3", "--rng-seed", "5", "--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = checkpoint::load(&straight.path().join("model/weights.3.safetensors")).unwrap();
+    let b = checkpoint::load(&dir.path().join("model/weights.3.safetensors")).unwrap();
+    assert_eq!(a.params.data, b.params.data, "weights differ after Ctrl-C and resume");
+    let csv = std::fs::read_to_string(dir.path().join("logs/training_log.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+}
+
+#[test]
+fn corpus_errors_are_clear() {
+    let dir = setup();
+    let o = folk(dir.path()).args(["train", "--epochs", "1"]).output().unwrap();
+    assert_error(&o, "Nottingham");
+    assert!(stderr(&o).contains("data/input.txt") && stderr(&o).contains("data/README.md"));
+    std::fs::write(dir.path().join("empty.abc"), "").unwrap();
+    assert_error(&folk(dir.path()).args(["train", "--data", "empty.abc"]).output().unwrap(), "empty");
+    std::fs::write(dir.path().join("bin.abc"), [0x58u8, 0x3a, 0xff, 0xfe, 0x00]).unwrap();
+    assert_error(&folk(dir.path()).args(["train", "--data", "bin.abc"]).output().unwrap(), "not UTF-8");
+    std::fs::write(dir.path().join("short.abc"), "X:1\nabc\n").unwrap();
+    let o = folk(dir.path()).args(["train", "--data", "short.abc"]).output().unwrap();
+    assert_error(&o, "short.abc");
+    assert!(stderr(&o).contains("1040"), "{}", stderr(&o));
+    std::fs::create_dir(dir.path().join("nothing")).unwrap();
+    assert_error(&folk(dir.path()).args(["train", "--data", "nothing"]).output().unwrap(), "no .abc files");
+}
+
+#[test]
+fn sample_errors_are_clear() {
+    let dir = setup();
+    assert_error(&folk(dir.path()).args(["sample", "100"]).output().unwrap(), "no checkpoints");
+    assert!(train(dir.path(), &["--epochs", "1"]).status.success());
+    assert_error(&folk(dir.path()).args(["sample", "100"]).output().unwrap(), "epochs available: 1");
+    assert_error(&folk(dir.path()).args(["sample", "1", "--seed", "X:1\n€µ"]).output().unwrap(), "'€', 'µ'");
+    assert_error(&folk(dir.path()).args(["sample", "1", "--temperature", "0"]).output().unwrap(), "--temperature");
+    assert_error(&folk(dir.path()).args(["sample", "1", "--temperature", "-1"]).output().unwrap(), "--temperature");
+    assert_error(&folk(dir.path()).args(["sample", "1", "--len", "0"]).output().unwrap(), "--len 0");
+    assert_error(&folk(dir.path()).args(["sample", "1", "--top-k", "0"]).output().unwrap(), "--top-k 0");
+    // A truncated and a corrupted checkpoint.
+    let path = dir.path().join("model/weights.1.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert_error(&folk(dir.path()).args(["sample", "1"]).output().unwrap(), "truncated or corrupt");
+    let mut flipped = bytes.clone();
+    let n = flipped.len();
+    flipped[n - 10] ^= 0x40;
+    std::fs::write(&path, &flipped).unwrap();
+    assert_error(&folk(dir.path()).args(["sample", "1"]).output().unwrap(), "checksum");
+}
+
+#[test]
+fn checkpoint_round_trip_is_exact() {
+    use folklstm::checkpoint::{Checkpoint, TrainMeta};
+    use folklstm::corpus::Vocab;
+    use folklstm::model::{BatchConfig, ModelConfig, init_params};
+    use folklstm::optim::AdamState;
+    let cfg = ModelConfig { vocab: 5, embed: 3, hidden: 4, layers: 2, dropout: 0.1 };
+    let params = init_params(&cfg, 9);
+    let n = params.data.len();
+    let mut adam = AdamState::new(n);
+    adam.step = 17;
+    adam.m.iter_mut().enumerate().for_each(|(i, x)| *x = i as f32 * 0.5);
+    adam.v.iter_mut().enumerate().for_each(|(i, x)| *x = i as f32 * 0.25);
+    let batch = BatchConfig { batch: 2, seq: 3 };
+    let ck = Checkpoint {
+        params,
+        vocab: Vocab::from_text("abcde"),
+        adam: Some(adam),
+        state: Some((vec![0.5; 16], vec![-0.5; 16])),
+        meta: TrainMeta {
+            epoch: 3,
+            window: 2,
+            step: 99,
+            rng_seed: 4,
+            batch,
+            lr: 1e-3,
+            clip: Some(1.0),
+            val_fraction: 0.1,
+            corpus_fingerprint: "0123456789abcdef".into(),
+            corpus: "x.abc".into(),
+            partial: Some(Default::default()),
+        },
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("weights.3+2.safetensors");
+    checkpoint::save(&path, &ck).unwrap();
+    assert_eq!(checkpoint::load(&path).unwrap(), ck);
+    assert_eq!(checkpoint::resolve(dir.path(), "latest").unwrap(), path);
+    assert_eq!(checkpoint::resolve(dir.path(), "3+2").unwrap(), path);
+    // No temporary files are left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn eval_plot_check_and_midi_commands() {
+    let dir = setup();
+    assert!(train(dir.path(), &[]).status.success());
+    // eval: a text with characters the model never saw; they are counted, not crashed on.
+    std::fs::write(dir.path().join("other.abc"), format!("{}€€\n", corpus())).unwrap();
+    let o = folk(dir.path()).args(["eval", "2", "--data", "tunes.abc", "other.abc"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout.clone()).unwrap();
+    let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    let nats: f64 = rows[0][1].parse().unwrap();
+    let bits: f64 = rows[0][2].parse().unwrap();
+    assert!(nats > 0.0 && (bits - nats / std::f64::consts::LN_2).abs() < 1e-3, "{out}");
+    assert_eq!(rows[1][5], "2", "two unknown characters: {out}");
+    assert!(stderr(&o).contains("outside the model's vocabulary"));
+    // plot: an SVG with both panels.
+    let o = folk(dir.path()).args(["plot"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(dir.path().join("logs/training_log.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("accuracy") && svg.contains("loss"));
+    // check: exit 0 for valid tunes, 1 with a summary line for invalid ones.
+    std::fs::write(dir.path().join("good.abc"), "X:1\nT:t\nM:2/4\nL:1/8\nK:G\nGABc|dedB|G4|]\n").unwrap();
+    let o = folk(dir.path()).args(["check", "good.abc"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    std::fs::write(dir.path().join("bad.abc"), "X:1\nT:t\nM:2/4\nL:1/8\nK:G\nGABc|ded|G4|]\n").unwrap();
+    let o = folk(dir.path()).args(["check", "bad.abc"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 tunes, 0 valid (0.0%)"));
+    // midi, and sample --midi with its checker report.
+    let o = folk(dir.path()).args(["midi", "good.abc", "-o", "good.mid"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(&std::fs::read(dir.path().join("good.mid")).unwrap()[..4], b"MThd");
+    let o = folk(dir.path())
+        .args([
+            "sample",
+            "2",
+            "--rng-seed",
+            "1",
+            "--count",
+            "2",
+            "--seed",
+            "X: 1\nT:Tune 1\nM:6/8\nK:G\n",
+            "--len",
+            "30",
+            "--midi",
+            "s.mid",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("checker: 2 tunes,"), "{}", stderr(&o));
+}
+
+#[test]
+fn export_writes_a_weights_only_checkpoint_that_samples_but_does_not_resume() {
+    let dir = setup();
+    assert!(train(dir.path(), &[]).status.success());
+    let o = folk(dir.path()).args(["export", "2", "-o", "small/weights.2.safetensors"]).output().unwrap();
+    assert!(!o.status.success(), "a missing output folder is an error, not a panic");
+    std::fs::create_dir(dir.path().join("small")).unwrap();
+    let o = folk(dir.path()).args(["export", "2", "-o", "small/weights.2.safetensors"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full = checkpoint::load(&dir.path().join("model/weights.2.safetensors")).unwrap();
+    let small = checkpoint::load(&dir.path().join("small/weights.2.safetensors")).unwrap();
+    assert_eq!(full.params, small.params);
+    assert!(small.adam.is_none());
+    let sample =
+        |d: &str| folk(dir.path()).args(["sample", "2", "--model-dir", d, "--rng-seed", "4"]).output().unwrap().stdout;
+    assert_eq!(sample("model"), sample("small"), "same weights, same tune");
+    let o = folk(dir.path())
+        .args(["train", "--data", "tunes.abc", "--model-dir", "small", "--resume", "--epochs", "3"])
+        .args(SMALL)
+        .output()
+        .unwrap();
+    assert_error(&o, "weights only");
+}
