@@ -8,6 +8,7 @@ pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod gpu;
 pub mod model;
 pub mod optim;
 pub mod plot;

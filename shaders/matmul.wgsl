@@ -1,0 +1,195 @@
+// matmul.wgsl: the tiled GEMM behind every dense product of the step (src/gpu/matmul.rs).
+//
+//   C[M, N] = op(A)[M, K] · op(B)[K, N]  (+ bias[N] when bias_off != NONE)  (+ C when acc = 1)
+//
+// with A(i, k) = bufA[a_off + i·a_rs + k·a_cs], B(k, j) = bufB[b_off + k·b_rs + j·b_cs] and
+// C(i, j) = bufC[c_off + i·c_rs + j]: a transposed operand is the same matrix with its strides
+// swapped, as in src/cpu/gemm.rs (`Mat::t()`). Which buffer A, B and C live in is an override
+// constant, fixed when the pipeline is built (0 params, 1 grads, 2 work); bias is in params.
+//
+// Each workgroup computes a 64 x 64 tile of C with 8 x 8 invocations; each invocation owns an
+// 8 x 8 block of it (rows 8·ty .., columns 8·tx ..), sixty-four running sums held as sixteen
+// vec4s. K is walked in chunks of 16: both panels, A [64 rows x 16 k] and B [16 k x 64 columns],
+// are staged in workgroup memory as vec4s, so each step of k costs an invocation four vec4
+// reads (two of A, two of B) for 64 multiply-adds. Past the matrix edges the panels are
+// zero-padded and the stores skipped, so M, N and K need not be multiples of the tile.
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_off: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_off: u32,
+    b_rs: u32,
+    b_cs: u32,
+    c_off: u32,
+    c_rs: u32,
+    bias_off: u32,
+    acc: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+
+override A_BUF: u32 = 2u;
+override B_BUF: u32 = 0u;
+override C_BUF: u32 = 2u;
+
+const TM: u32 = 64u;
+const TN: u32 = 64u;
+const BK: u32 = 16u;
+
+// a_tile[kk·16 + q] = A(row0 + 4q .. row0 + 4q + 3, k0 + kk);
+// b_tile[kk·16 + q] = B(k0 + kk, col0 + 4q .. col0 + 4q + 3).
+var<workgroup> a_tile: array<vec4<f32>, 256>;
+var<workgroup> b_tile: array<vec4<f32>, 256>;
+
+fn load(buf: u32, i: u32) -> f32 {
+    if (buf == 0u) {
+        return params[i];
+    } else if (buf == 1u) {
+        return grads[i];
+    }
+    return work[i];
+}
+
+fn load_a(i: u32, k: u32) -> f32 {
+    if (i < p.m && k < p.k) {
+        return load(A_BUF, p.a_off + i * p.a_rs + k * p.a_cs);
+    }
+    return 0.0;
+}
+
+fn load_b(k: u32, j: u32) -> f32 {
+    if (k < p.k && j < p.n) {
+        return load(B_BUF, p.b_off + k * p.b_rs + j * p.b_cs);
+    }
+    return 0.0;
+}
+
+// C(i, j) = v (+ bias[j]) (+ C(i, j) when acc), inside the matrix only.
+fn store(i: u32, j: u32, v: f32) {
+    if (i >= p.m || j >= p.n) {
+        return;
+    }
+    let at = p.c_off + i * p.c_rs + j;
+    var x = v;
+    if (p.bias_off != NONE) {
+        x += params[p.bias_off + j];
+    }
+    if (C_BUF == 1u) {
+        if (p.acc == 1u) {
+            x += grads[at];
+        }
+        grads[at] = x;
+    } else {
+        if (p.acc == 1u) {
+            x += work[at];
+        }
+        work[at] = x;
+    }
+}
+
+// Row i, columns j .. j+3.
+fn store4(i: u32, j: u32, v: vec4<f32>) {
+    store(i, j, v.x);
+    store(i, j + 1u, v.y);
+    store(i, j + 2u, v.z);
+    store(i, j + 3u, v.w);
+}
+
+@compute @workgroup_size(8, 8)
+fn main(
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(workgroup_id) wg: vec3<u32>,
+) {
+    let row0 = wg.y * TM;
+    let col0 = wg.x * TN;
+    // c<r><h>: row 8·ty + r, columns 8·tx + 4h .. + 3.
+    var c00 = vec4<f32>(0.0);
+    var c01 = vec4<f32>(0.0);
+    var c10 = vec4<f32>(0.0);
+    var c11 = vec4<f32>(0.0);
+    var c20 = vec4<f32>(0.0);
+    var c21 = vec4<f32>(0.0);
+    var c30 = vec4<f32>(0.0);
+    var c31 = vec4<f32>(0.0);
+    var c40 = vec4<f32>(0.0);
+    var c41 = vec4<f32>(0.0);
+    var c50 = vec4<f32>(0.0);
+    var c51 = vec4<f32>(0.0);
+    var c60 = vec4<f32>(0.0);
+    var c61 = vec4<f32>(0.0);
+    var c70 = vec4<f32>(0.0);
+    var c71 = vec4<f32>(0.0);
+    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+        // Stage both panels, four vec4s each per invocation, walking each operand's stride-1
+        // side across neighbouring invocations.
+        for (var h = 0u; h < 4u; h++) {
+            let v = li + 64u * h;
+            var ka = v / 16u;
+            var qa = v % 16u;
+            if (p.a_cs == 1u) {
+                ka = v % 16u;
+                qa = v / 16u;
+            }
+            let i = row0 + 4u * qa;
+            let k = k0 + ka;
+            a_tile[ka * 16u + qa] = vec4<f32>(load_a(i, k), load_a(i + 1u, k), load_a(i + 2u, k), load_a(i + 3u, k));
+            var kb = v / 16u;
+            var qb = v % 16u;
+            if (p.b_cs != 1u) {
+                kb = v % 16u;
+                qb = v / 16u;
+            }
+            let j = col0 + 4u * qb;
+            let kx = k0 + kb;
+            b_tile[kb * 16u + qb] = vec4<f32>(load_b(kx, j), load_b(kx, j + 1u), load_b(kx, j + 2u), load_b(kx, j + 3u));
+        }
+        workgroupBarrier();
+        let kend = min(BK, p.k - k0);
+        for (var t = 0u; t < kend; t++) {
+            let a0 = a_tile[t * 16u + 2u * lid.y];
+            let a1 = a_tile[t * 16u + 2u * lid.y + 1u];
+            let b0 = b_tile[t * 16u + 2u * lid.x];
+            let b1 = b_tile[t * 16u + 2u * lid.x + 1u];
+            c00 = fma(vec4<f32>(a0.x), b0, c00);
+            c01 = fma(vec4<f32>(a0.x), b1, c01);
+            c10 = fma(vec4<f32>(a0.y), b0, c10);
+            c11 = fma(vec4<f32>(a0.y), b1, c11);
+            c20 = fma(vec4<f32>(a0.z), b0, c20);
+            c21 = fma(vec4<f32>(a0.z), b1, c21);
+            c30 = fma(vec4<f32>(a0.w), b0, c30);
+            c31 = fma(vec4<f32>(a0.w), b1, c31);
+            c40 = fma(vec4<f32>(a1.x), b0, c40);
+            c41 = fma(vec4<f32>(a1.x), b1, c41);
+            c50 = fma(vec4<f32>(a1.y), b0, c50);
+            c51 = fma(vec4<f32>(a1.y), b1, c51);
+            c60 = fma(vec4<f32>(a1.z), b0, c60);
+            c61 = fma(vec4<f32>(a1.z), b1, c61);
+            c70 = fma(vec4<f32>(a1.w), b0, c70);
+            c71 = fma(vec4<f32>(a1.w), b1, c71);
+        }
+        workgroupBarrier();
+    }
+    let i0 = row0 + 8u * lid.y;
+    let j0 = col0 + 8u * lid.x;
+    store4(i0 + 0u, j0, c00);
+    store4(i0 + 0u, j0 + 4u, c01);
+    store4(i0 + 1u, j0, c10);
+    store4(i0 + 1u, j0 + 4u, c11);
+    store4(i0 + 2u, j0, c20);
+    store4(i0 + 2u, j0 + 4u, c21);
+    store4(i0 + 3u, j0, c30);
+    store4(i0 + 3u, j0 + 4u, c31);
+    store4(i0 + 4u, j0, c40);
+    store4(i0 + 4u, j0 + 4u, c41);
+    store4(i0 + 5u, j0, c50);
+    store4(i0 + 5u, j0 + 4u, c51);
+    store4(i0 + 6u, j0, c60);
+    store4(i0 + 6u, j0 + 4u, c61);
+    store4(i0 + 7u, j0, c70);
+    store4(i0 + 7u, j0 + 4u, c71);
+}

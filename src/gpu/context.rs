@@ -1,0 +1,612 @@
+//! The device, the one bind-group layout every kernel shares, the storage buffers, and
+//! "programs": a fixed list of dispatches recorded into one compute pass and submitted once.
+//!
+//! Every kernel sees the same bindings (see `shaders/common.wgsl`): its own parameter block
+//! (a uniform at a dynamic offset), the per-step uniform, and five storage buffers (params,
+//! grads, Adam's moments, work, ids). A program's parameter blocks are written once when it is
+//! built, so a step only uploads its tokens and the per-step uniform, records the dispatches
+//! and submits.
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The message for a machine without a usable adapter.
+pub const NO_ADAPTER: &str =
+    "no GPU adapter found: install a Vulkan driver, e.g. mesa-vulkan-drivers, or use --device cpu";
+
+/// Bytes of one kernel parameter block (16 words); every kernel's `p` struct fits in it.
+const BLOCK_BYTES: u64 = 64;
+
+/// Which storage buffer an operand lives in (the numbering of matmul.wgsl's overrides).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Buf {
+    /// All parameters, flat.
+    Params = 0,
+    /// Their gradients.
+    Grads = 1,
+    /// Activations and scratch.
+    Work = 2,
+}
+
+/// The shader files, one per kernel family; `common.wgsl` is prepended to each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Family {
+    Matmul,
+    Lstm,
+    Embed,
+    Xent,
+    Adam,
+}
+
+impl Family {
+    fn source(self) -> &'static str {
+        match self {
+            Family::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Family::Lstm => include_str!("../../shaders/lstm.wgsl"),
+            Family::Embed => include_str!("../../shaders/embed.wgsl"),
+            Family::Xent => include_str!("../../shaders/xent.wgsl"),
+            Family::Adam => include_str!("../../shaders/adam.wgsl"),
+        }
+    }
+}
+
+/// One compute pipeline: a family's entry point, plus matmul's buffer choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Kernel {
+    pub family: Family,
+    pub entry: &'static str,
+    /// Matmul only: buffers of A, B and C.
+    pub bufs: Option<(Buf, Buf, Buf)>,
+}
+
+impl Kernel {
+    pub const fn new(family: Family, entry: &'static str) -> Self {
+        Kernel { family, entry, bufs: None }
+    }
+}
+
+/// A kernel parameter block: 16 words, f32 values stored by their bits.
+pub(crate) type Block = [u32; 16];
+
+/// First error reported by wgpu (validation, out of memory, device lost) since the last check.
+type ErrorSlot = Arc<Mutex<Option<String>>>;
+
+fn record(slot: &ErrorSlot, msg: String) {
+    if let Ok(mut s) = slot.lock()
+        && s.is_none()
+    {
+        *s = Some(msg);
+    }
+}
+
+/// An open device with the shared layout and a pipeline cache.
+pub(crate) struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    errors: ErrorSlot,
+    layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    modules: Mutex<HashMap<Family, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<Kernel, wgpu::ComputePipeline>>,
+    /// Distance between two parameter blocks in the uniform buffer.
+    pub block_stride: u64,
+    /// Largest storage buffer binding, in bytes.
+    pub max_binding: u64,
+    /// Largest workgroup count per dimension.
+    pub max_groups: u32,
+}
+
+fn instance() -> Result<wgpu::Instance> {
+    if wgpu::Instance::enabled_backend_features().is_empty() {
+        return Err(Error::Gpu(format!("{NO_ADAPTER} (this build has no wgpu backend for the platform)")));
+    }
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::VULKAN.with_env();
+    // No Vulkan validation layers unless asked for (WGPU_VALIDATION=1): wgpu itself still
+    // validates every call.
+    desc.flags = wgpu::InstanceFlags::empty().with_env();
+    Ok(wgpu::Instance::new(desc))
+}
+
+fn adapter() -> Result<wgpu::Adapter> {
+    let inst = instance()?;
+    pollster::block_on(inst.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .map_err(|e| Error::Gpu(format!("{NO_ADAPTER} ({e})")))
+}
+
+/// "name (backend)", with ", software" for a CPU implementation such as lavapipe.
+pub(crate) fn describe_info(info: &wgpu::AdapterInfo) -> String {
+    let soft = if info.device_type == wgpu::DeviceType::Cpu { ", software" } else { "" };
+    format!("{} ({}{soft})", info.name, info.backend)
+}
+
+/// Name and backend of the adapter, or [`Error::Gpu`] when there is none.
+pub fn adapter_info() -> Result<String> {
+    Ok(describe_info(&adapter()?.get_info()))
+}
+
+fn storage_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: false },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+impl Gpu {
+    /// Opens the adapter's device with wgpu's default limits, raised to the adapter's own for
+    /// buffer sizes (a larger model then still fits).
+    pub fn new() -> Result<Self> {
+        let adapter = adapter()?;
+        let info = adapter.get_info();
+        let have = adapter.limits();
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
+            max_buffer_size: have.max_buffer_size,
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("folklstm"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::Gpu(format!("cannot open the GPU {}: {e}", info.name)))?;
+        let errors: ErrorSlot = Arc::default();
+        {
+            let slot = errors.clone();
+            // Without a handler wgpu panics on the first validation error; we turn it into Err.
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&slot, format!("GPU error: {e}"))));
+            let slot = errors.clone();
+            device.set_device_lost_callback(move |reason, msg| {
+                record(&slot, format!("GPU device lost ({reason:?}): {msg}"))
+            });
+        }
+        let mut entries = vec![
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: wgpu::BufferSize::new(BLOCK_BYTES),
+                },
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: wgpu::BufferSize::new(StepUniform::BYTES),
+                },
+                count: None,
+            },
+        ];
+        entries.extend((2..7).map(storage_entry));
+        let layout = device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("folklstm"), entries: &entries });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("folklstm"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let block_stride = BLOCK_BYTES.max(limits.min_uniform_buffer_offset_alignment as u64);
+        let gpu = Gpu {
+            device,
+            queue,
+            info,
+            errors,
+            layout,
+            pipeline_layout,
+            modules: Mutex::default(),
+            pipelines: Mutex::default(),
+            block_stride,
+            max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
+            max_groups: limits.max_compute_workgroups_per_dimension,
+        };
+        gpu.check()?;
+        Ok(gpu)
+    }
+
+    /// "name (backend)".
+    pub fn describe(&self) -> String {
+        describe_info(&self.info)
+    }
+
+    /// Returns the first error wgpu reported since the last check, if any.
+    pub fn check(&self) -> Result<()> {
+        let msg = self.errors.lock().ok().and_then(|mut s| s.take());
+        match msg {
+            Some(m) => Err(Error::Gpu(m)),
+            None => Ok(()),
+        }
+    }
+
+    fn module(&self, family: Family) -> Result<wgpu::ShaderModule> {
+        let mut modules = self.modules.lock().map_err(|_| Error::Gpu("shader cache poisoned".into()))?;
+        if let Some(m) = modules.get(&family) {
+            return Ok(m.clone());
+        }
+        let src = format!("{}\n{}", include_str!("../../shaders/common.wgsl"), family.source());
+        let m = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&format!("{family:?}")),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        self.check()?;
+        modules.insert(family, m.clone());
+        Ok(m)
+    }
+
+    /// The pipeline of `k`, built on first use.
+    pub fn pipeline(&self, k: Kernel) -> Result<wgpu::ComputePipeline> {
+        if let Some(p) = self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?.get(&k) {
+            return Ok(p.clone());
+        }
+        let module = self.module(k.family)?;
+        let constants: Vec<(&str, f64)> = match k.bufs {
+            Some((a, b, c)) => vec![("A_BUF", a as u32 as f64), ("B_BUF", b as u32 as f64), ("C_BUF", c as u32 as f64)],
+            None => Vec::new(),
+        };
+        let p = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(k.entry),
+            layout: Some(&self.pipeline_layout),
+            module: &module,
+            entry_point: Some(k.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                // Every kernel writes its workgroup memory before reading it.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        self.check()?;
+        self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?.insert(k, p.clone());
+        Ok(p)
+    }
+
+    /// A storage buffer of `len` 4-byte words (at least one), zero-filled.
+    pub fn storage(&self, label: &str, len: usize) -> Result<wgpu::Buffer> {
+        let bytes = (len.max(1) * 4) as u64;
+        if bytes > self.max_binding {
+            return Err(Error::Gpu(format!(
+                "{label} needs {bytes} bytes, more than this GPU binds at once ({} bytes); use a \
+                 smaller model or batch, or --device cpu",
+                self.max_binding
+            )));
+        }
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        self.check()?;
+        Ok(b)
+    }
+
+    /// Copies `words` 4-byte words from `buf` at word `offset` to the host (its own submission).
+    pub fn read<T: bytemuck::Pod>(&self, buf: &wgpu::Buffer, offset: usize, words: usize) -> Result<Vec<T>> {
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let staging = self.staging(words)?;
+        enc.copy_buffer_to_buffer(buf, offset as u64 * 4, &staging, 0, words as u64 * 4);
+        self.queue.submit([enc.finish()]);
+        self.map_read(&staging, words)
+    }
+
+    /// A host-readable buffer of `words` words.
+    pub fn staging(&self, words: usize) -> Result<wgpu::Buffer> {
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: (words.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.check()?;
+        Ok(b)
+    }
+
+    /// Waits for the queue, then reads the first `words` words of a submitted staging buffer.
+    pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer, words: usize) -> Result<Vec<T>> {
+        let slice = staging.slice(..words.max(1) as u64 * 4);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("the GPU never answered the readback".into()))?
+            .map_err(|e| Error::Gpu(format!("cannot read GPU memory: {e}")))?;
+        let out = {
+            let view = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("cannot read GPU memory: {e}")))?;
+            bytemuck::cast_slice::<u8, T>(&view)[..words].to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Uploads `data` into `buf` at word `offset` (ordered before the next submission).
+    pub fn write<T: bytemuck::Pod>(&self, buf: &wgpu::Buffer, offset: usize, data: &[T]) {
+        if !data.is_empty() {
+            self.queue.write_buffer(buf, offset as u64 * 4, bytemuck::cast_slice(data));
+        }
+    }
+}
+
+/// The per-step values every kernel can read (`struct Step` in `shaders/common.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct StepUniform {
+    pub alpha: f32,
+    pub one_minus_b1: f32,
+    pub one_minus_b2: f32,
+    pub eps: f32,
+    pub clip: f32,
+    pub drop_p: f32,
+    pub drop_keep: f32,
+    pub drop_on: u32,
+    pub key0: u32,
+    pub key1: u32,
+    pub counter: u32,
+    pub pad0: u32,
+}
+
+impl StepUniform {
+    const BYTES: u64 = std::mem::size_of::<StepUniform>() as u64;
+}
+
+/// The five storage buffers and the step uniform that one model's kernels bind.
+pub(crate) struct Storage {
+    pub params: wgpu::Buffer,
+    pub grads: wgpu::Buffer,
+    pub opt: wgpu::Buffer,
+    pub work: wgpu::Buffer,
+    pub ids: wgpu::Buffer,
+    pub step: wgpu::Buffer,
+}
+
+impl Storage {
+    /// Zeroed buffers of the given lengths (words).
+    pub fn new(gpu: &Gpu, params: usize, grads: usize, opt: usize, work: usize, ids: usize) -> Result<Self> {
+        Self::with_params(gpu, gpu.storage("params", params)?, grads, opt, work, ids)
+    }
+
+    /// Buffers around an existing parameter buffer.
+    pub fn with_params(
+        gpu: &Gpu,
+        params: wgpu::Buffer,
+        grads: usize,
+        opt: usize,
+        work: usize,
+        ids: usize,
+    ) -> Result<Self> {
+        let step = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("step"),
+            size: StepUniform::BYTES,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Storage {
+            params,
+            grads: gpu.storage("grads", grads)?,
+            opt: gpu.storage("adam moments", opt)?,
+            work: gpu.storage("activations", work)?,
+            ids: gpu.storage("token ids", ids)?,
+            step,
+        })
+    }
+
+    /// The buffer behind `b`.
+    pub fn buf(&self, b: Buf) -> &wgpu::Buffer {
+        match b {
+            Buf::Params => &self.params,
+            Buf::Grads => &self.grads,
+            Buf::Work => &self.work,
+        }
+    }
+}
+
+struct Op {
+    pipeline: wgpu::ComputePipeline,
+    groups: [u32; 3],
+    name: &'static str,
+}
+
+/// Collects the dispatches of a program.
+pub(crate) struct ProgramBuilder<'g> {
+    pub gpu: &'g Gpu,
+    ops: Vec<Op>,
+    blocks: Vec<Block>,
+}
+
+impl<'g> ProgramBuilder<'g> {
+    pub fn new(gpu: &'g Gpu) -> Self {
+        ProgramBuilder { gpu, ops: Vec::new(), blocks: Vec::new() }
+    }
+
+    /// Appends one dispatch of `k` with parameter block `block` and `groups` workgroups.
+    pub fn dispatch(&mut self, k: Kernel, block: Block, groups: [u32; 3]) -> Result<()> {
+        if let Some(&g) = groups.iter().find(|&&g| g > self.gpu.max_groups) {
+            return Err(Error::Gpu(format!(
+                "{}: {g} workgroups in one dimension, this GPU allows {}; use a smaller model or batch",
+                k.entry, self.gpu.max_groups
+            )));
+        }
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let pipeline = self.gpu.pipeline(k)?;
+        self.ops.push(Op { pipeline, groups, name: k.entry });
+        self.blocks.push(block);
+        Ok(())
+    }
+
+    /// Uploads the parameter blocks and binds them with `storage`.
+    pub fn finish(self, storage: &Storage) -> Result<Program> {
+        let gpu = self.gpu;
+        let stride = gpu.block_stride;
+        let size = stride * self.blocks.len().max(1) as u64;
+        let uniforms = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel parameters"),
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut bytes = vec![0u8; size as usize];
+        for (i, b) in self.blocks.iter().enumerate() {
+            let at = i * stride as usize;
+            bytes[at..at + BLOCK_BYTES as usize].copy_from_slice(bytemuck::cast_slice(b));
+        }
+        gpu.queue.write_buffer(&uniforms, 0, &bytes);
+        fn whole(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+            wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() }
+        }
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("folklstm"),
+            layout: &gpu.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &uniforms,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(BLOCK_BYTES),
+                    }),
+                },
+                whole(1, &storage.step),
+                whole(2, &storage.params),
+                whole(3, &storage.grads),
+                whole(4, &storage.opt),
+                whole(5, &storage.work),
+                whole(6, &storage.ids),
+            ],
+        });
+        gpu.check()?;
+        Ok(Program { ops: self.ops, stride: stride as u32, bind_group, _uniforms: uniforms })
+    }
+}
+
+/// A fixed sequence of dispatches over one [`Storage`], recorded anew for each submission.
+pub(crate) struct Program {
+    ops: Vec<Op>,
+    stride: u32,
+    bind_group: wgpu::BindGroup,
+    _uniforms: wgpu::Buffer,
+}
+
+impl Program {
+    /// Number of dispatches.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Records every dispatch into one compute pass of `enc` (wgpu puts a barrier between
+    /// dispatches that touch a read-write buffer, so each sees the previous one's writes).
+    pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
+        let mut pass =
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("folklstm"), timestamp_writes: None });
+        for (i, op) in self.ops.iter().enumerate() {
+            pass.set_pipeline(&op.pipeline);
+            pass.set_bind_group(0, &self.bind_group, &[i as u32 * self.stride]);
+            pass.dispatch_workgroups(op.groups[0], op.groups[1], op.groups[2]);
+        }
+    }
+
+    /// Runs every dispatch as its own submission and waits for it: wall time per kernel entry
+    /// point, summed, in recording order of first use. For tuning only (a real step is one
+    /// submission).
+    pub fn profile(&self, gpu: &Gpu) -> Result<Vec<(&'static str, f64)>> {
+        let mut out: Vec<(&'static str, f64)> = Vec::new();
+        for (i, op) in self.ops.iter().enumerate() {
+            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            {
+                let mut pass =
+                    enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+                pass.set_pipeline(&op.pipeline);
+                pass.set_bind_group(0, &self.bind_group, &[i as u32 * self.stride]);
+                pass.dispatch_workgroups(op.groups[0], op.groups[1], op.groups[2]);
+            }
+            let t0 = std::time::Instant::now();
+            gpu.queue.submit([enc.finish()]);
+            gpu.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+            let dt = t0.elapsed().as_secs_f64();
+            match out.iter_mut().find(|(n, _)| *n == op.name) {
+                Some(e) => e.1 += dt,
+                None => out.push((op.name, dt)),
+            }
+        }
+        gpu.check()?;
+        Ok(out)
+    }
+
+    /// Runs the program in one submission and, when `readback` names a buffer region
+    /// (buffer, word offset, words), copies it to the host in the same submission.
+    pub fn run<T: bytemuck::Pod>(
+        &self,
+        gpu: &Gpu,
+        readback: Option<(&wgpu::Buffer, usize, usize, &wgpu::Buffer)>,
+    ) -> Result<Vec<T>> {
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        self.record(&mut enc);
+        if let Some((buf, off, words, staging)) = readback {
+            enc.copy_buffer_to_buffer(buf, off as u64 * 4, staging, 0, words as u64 * 4);
+            gpu.queue.submit([enc.finish()]);
+            gpu.map_read(staging, words)
+        } else {
+            gpu.queue.submit([enc.finish()]);
+            gpu.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+            gpu.check()?;
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// Workgroups for `n` items, `per` items per workgroup, as a 2-D grid when one dimension is not
+/// enough: (x, y, 1) with x·y ≥ ceil(n / per). Kernels index item = gid.x + gid.y·x·per.
+pub(crate) fn grid_1d(n: usize, per: usize, max: u32) -> [u32; 3] {
+    let groups = n.div_ceil(per);
+    let x = groups.min(max as usize).max(1);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+/// ceil(a / b) as u32.
+pub(crate) fn cdiv(a: usize, b: usize) -> u32 {
+    a.div_ceil(b) as u32
+}
+
+/// f32 into a parameter block word.
+pub(crate) fn fbits(x: f32) -> u32 {
+    x.to_bits()
+}
+
+/// A parameter block from up to 16 words (the rest zero). Offsets and sizes are checked to fit
+/// in u32 when the layouts are built (see `net::WorkLayout::new`).
+pub(crate) fn block(words: &[usize]) -> Block {
+    debug_assert!(words.len() <= 16);
+    let mut b = [0u32; 16];
+    for (d, &w) in b.iter_mut().zip(words) {
+        debug_assert!(w <= u32::MAX as usize, "parameter word {w} overflows u32");
+        *d = w as u32;
+    }
+    b
+}

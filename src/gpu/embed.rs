@@ -1,0 +1,59 @@
+//! Host side of `shaders/embed.wgsl`: layer 0's per-symbol gather and scatter-add, bias
+//! gradients, the transpose of W_hh and copies inside `work`.
+
+use super::context::{Family, Kernel, ProgramBuilder, block, cdiv, grid_1d};
+use crate::error::Result;
+
+const NONE: usize = u32::MAX as usize;
+
+/// `Z[r, :] = P[x_r, :] + b`: `P: [V, cols]` at `src` (work), `Z: [rows, cols]` at `dst` (work),
+/// `x: [rows]` at `ids` (ids buffer), `b: [cols]` at `bias` (params).
+pub(crate) fn gather_rows(
+    pb: &mut ProgramBuilder,
+    (rows, cols): (usize, usize),
+    src: usize,
+    dst: usize,
+    ids: usize,
+    bias: Option<usize>,
+) -> Result<()> {
+    let k = Kernel::new(Family::Embed, "gather_rows");
+    let w = [rows, cols, src, dst, bias.unwrap_or(NONE), ids, 0, 0];
+    pb.dispatch(k, block(&w), [cdiv(cols, 64), cdiv(rows, 4), 1])
+}
+
+/// `G[v, :] = Σ_{r: x_r = v} dZ[r, :]`: `dZ: [.., cols]` at `src`, `G: [vocab, cols]` at `dst`
+/// (both work); the rows of symbol v are `ids[rows + csr[v] .. rows + csr[v+1]]`.
+pub(crate) fn scatter_rows(
+    pb: &mut ProgramBuilder,
+    (vocab, cols): (usize, usize),
+    src: usize,
+    dst: usize,
+    rows: usize,
+    csr: usize,
+) -> Result<()> {
+    let k = Kernel::new(Family::Embed, "scatter_rows");
+    let w = [vocab, cols, src, dst, NONE, rows, csr, 0];
+    pb.dispatch(k, block(&w), [cdiv(cols, 64), cdiv(vocab, 4), 1])
+}
+
+/// `grads[dst + c] = Σ_r work[src + r·cols + c]`: the bias gradient of `[rows, cols]` dZ.
+pub(crate) fn col_sums(pb: &mut ProgramBuilder, (rows, cols): (usize, usize), src: usize, dst: usize) -> Result<()> {
+    let k = Kernel::new(Family::Embed, "col_sums");
+    let w = [rows, cols, src, dst, NONE, 0, 0, 0];
+    pb.dispatch(k, block(&w), [cdiv(cols, 64), 1, 1])
+}
+
+/// `work[dst..]: [cols, rows] = params[src..]: [rows, cols]ᵀ`.
+pub(crate) fn transpose(pb: &mut ProgramBuilder, (rows, cols): (usize, usize), src: usize, dst: usize) -> Result<()> {
+    let k = Kernel::new(Family::Embed, "transpose");
+    let w = [rows, cols, src, dst, NONE, 0, 0, 0];
+    pb.dispatch(k, block(&w), [cdiv(cols, 16), cdiv(rows, 16), 1])
+}
+
+/// `work[dst..dst+n] = work[src..src+n]` (the ranges must not overlap).
+pub(crate) fn copy(pb: &mut ProgramBuilder, n: usize, src: usize, dst: usize) -> Result<()> {
+    let k = Kernel::new(Family::Embed, "copy");
+    let w = [n, 1, src, dst, NONE, 0, 0, 0];
+    let g = grid_1d(n, 256, pb.gpu.max_groups);
+    pb.dispatch(k, block(&w), g)
+}

@@ -1,0 +1,48 @@
+//! The GPU backend: the whole training step and sampling in WGSL compute shaders, through
+//! `wgpu` (Vulkan).
+//!
+//! Start with [`GpuTrainer`] and [`GpuSampler`], the twins of [`crate::cpu::CpuBackend`] and
+//! the CPU sampler. `net.rs` is the GPU twin of `src/cpu/network.rs`: it lays out every
+//! activation in one device buffer and records the step as a list of kernel dispatches. Each
+//! kernel family has a shader in `shaders/` and a small Rust file here that fills its
+//! parameter block: `matmul` (tiled GEMM), `lstm` (fused recurrent step, forward and backward),
+//! `embed` (per-symbol gather/scatter, bias sums, transpose, copy), `xent` (softmax
+//! cross-entropy), `adam` (norm, clipping, update). `context.rs` holds the device, the one
+//! bind-group layout all kernels share, and programs (dispatch lists submitted at once).
+//!
+//! A training step is one queue submission: the window's token ids and a 48-byte uniform go up,
+//! every dispatch of forward, loss, backward, clipping and Adam runs (419 for the reference
+//! model: 64 fused recurrent steps per layer each way, 14 GEMMs and the helpers), and five
+//! numbers (loss sum, hits, ‖g‖, finiteness, clip scale) come back. Parameters, gradients,
+//! Adam's moments, activations and the carried (h, c) never leave the device; `params()` and
+//! `adam_state()` copy them out for checkpoints, in the CPU engine's layout, so a run can move
+//! between devices.
+//!
+//! Numbers: f32 throughout, as on the CPU; dropout masks are bit-identical to the CPU's (the
+//! counter RNG is integer-only); everything else differs from the CPU by summation order only
+//! (`tests/gpu_*.rs` hold each kernel, a step's gradients, a 20-step loss curve and sampled tunes
+//! against the CPU engine).
+//!
+//! Tuning: the kernels keep many outputs per invocation (GEMM: an 8 × 8 block of a 64 × 64 tile;
+//! recurrent step: 16 batch rows × 4 gates of one unit) and read workgroup memory as vec4s,
+//! because loads are what a software driver pays most for (lavapipe runs every load as a
+//! loop over lanes) and what a GPU has least of. At B = 16 the recurrent step runs only
+//! H/64 workgroups, which a large GPU would find thin; splitting the reduction across
+//! workgroups is the next thing to try there, with a profile in hand
+//! ([`GpuTrainer::profile_step`]).
+
+mod adam;
+mod context;
+mod embed;
+pub mod kernels;
+mod lstm;
+mod matmul;
+mod net;
+mod sampler;
+mod trainer;
+mod xent;
+
+pub use context::{NO_ADAPTER, adapter_info};
+pub use kernels::KernelRunner;
+pub use sampler::GpuSampler;
+pub use trainer::GpuTrainer;

@@ -1,0 +1,462 @@
+//! The whole network as a sequence of kernels: where every activation lives in `work`, and the
+//! forward pass, loss, backward pass and state carry recorded as programs. This file is the GPU
+//! twin of `src/cpu/network.rs` and follows it function by function.
+
+use super::adam;
+use super::context::{Buf, ProgramBuilder};
+use super::embed::{col_sums, copy, gather_rows, scatter_rows, transpose};
+use super::kernels::rows_by_symbol;
+use super::lstm::{StepArgs, backward_step, forward_step};
+use super::matmul::{Operand, matmul};
+use super::xent::{XentArgs, softmax_xent};
+use crate::error::{Error, Result};
+use crate::model::{ModelConfig, ParamLayout};
+
+/// Where one layer's activations live in `work` (word offsets, time-major rows r = t·B + b).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LayerSlots {
+    /// `[T·B, 4H]`: pre-activations, then activations (i, f, g, o); in the backward pass, dz.
+    pub act: usize,
+    /// `[(T+1)·B, H]`: block 0 holds the carried h0, block t+1 holds h_t.
+    pub h: usize,
+    /// `[(T+1)·B, H]`: block 0 holds the carried c0, block t+1 holds c_t.
+    pub c: usize,
+    /// `[T·B, H]`: tanh(c_t).
+    pub tc: usize,
+    /// `[T·B, H]`: the layer's output y = h ⊙ mask (= h when dropout is off).
+    pub y: usize,
+}
+
+/// Scalars of a step, at `Net::scalars`: Σ loss, Σ hits, ‖g‖, finite (1/0), clip scale.
+pub(crate) const SCALARS: usize = 8;
+
+/// The network for one window shape `(B, T)`: the layout of `work` and `ids`.
+#[derive(Clone, Debug)]
+pub(crate) struct Net {
+    pub cfg: ModelConfig,
+    pub layout: ParamLayout,
+    pub b: usize,
+    pub t: usize,
+    pub layers: Vec<LayerSlots>,
+    /// `[V, 4H]` per-symbol layer-0 projection P = embedding · W_ih0.
+    pub p0: usize,
+    /// `[V, 4H]` dz of layer 0 summed per input symbol.
+    pub g0: usize,
+    /// `[T·B, V]` logits.
+    pub logits: usize,
+    /// `[T·B, V]` d loss / d logits.
+    pub dlogits: usize,
+    /// `[T·B, H]` d loss / d (output of the current layer).
+    pub dy: usize,
+    /// `[B, H]` the carried dc of the backward time loop.
+    pub dc: usize,
+    /// `[4H, H]` W_hhᵀ of the layer being differentiated.
+    pub wt: usize,
+    /// `[2·T·B]` per-row loss, then per-row hit.
+    pub rows: usize,
+    /// Partial sums of ‖g‖².
+    pub parts: usize,
+    /// `[SCALARS]` the step's results.
+    pub scalars: usize,
+    /// Words of `work`.
+    pub work_len: usize,
+    /// ids: `[T·B]` inputs, `[T·B]` targets, `[V+1]` row-list starts, `[T·B]` rows by symbol.
+    pub ids_x: usize,
+    pub ids_y: usize,
+    pub ids_csr: usize,
+    pub ids_rows: usize,
+    /// Words of `ids`.
+    pub ids_len: usize,
+}
+
+impl Net {
+    /// Lays out `work` and `ids` for windows of `b` streams × `t` steps.
+    pub fn new(cfg: &ModelConfig, b: usize, t: usize) -> Result<Self> {
+        cfg.validate()?;
+        let layout = ParamLayout::new(cfg);
+        let (v, h) = (cfg.vocab, cfg.hidden);
+        let n = b * t;
+        let mut off = 0usize;
+        let mut take = |len: usize| {
+            let at = off;
+            off += len;
+            at
+        };
+        let layers = (0..cfg.layers)
+            .map(|_| LayerSlots {
+                act: take(n * 4 * h),
+                h: take((t + 1) * b * h),
+                c: take((t + 1) * b * h),
+                tc: take(n * h),
+                y: take(n * h),
+            })
+            .collect();
+        let p0 = take(v * 4 * h);
+        let g0 = take(v * 4 * h);
+        let logits = take(n * v);
+        let dlogits = take(n * v);
+        let dy = take(n * h);
+        let dc = take(b * h);
+        let wt = take(4 * h * h);
+        let rows = take(2 * n);
+        let parts = take(adam::norm_parts(layout.total));
+        let scalars = take(SCALARS);
+        let work_len = off;
+        let ids_len = 3 * n + v + 1;
+        let biggest = work_len.max(2 * layout.total).max(ids_len);
+        if biggest > u32::MAX as usize / 4 {
+            return Err(Error::Gpu(format!(
+                "the model needs {biggest} words in one GPU buffer, more than 32-bit indices reach; \
+                 use a smaller model or batch, or --device cpu"
+            )));
+        }
+        Ok(Net {
+            cfg: *cfg,
+            layout,
+            b,
+            t,
+            layers,
+            p0,
+            g0,
+            logits,
+            dlogits,
+            dy,
+            dc,
+            wt,
+            rows,
+            parts,
+            scalars,
+            work_len,
+            ids_x: 0,
+            ids_y: n,
+            ids_csr: 2 * n,
+            ids_rows: 2 * n + v + 1,
+            ids_len,
+        })
+    }
+
+    /// `N = T·B`.
+    pub fn n(&self) -> usize {
+        self.b * self.t
+    }
+
+    /// The `ids` contents for a window: `x, y: [B, T]` batch-major token ids, stored
+    /// time-major, then the rows of each input symbol (ascending) for the layer-0 scatter.
+    /// `y` may be None (sampling). Checks lengths and the vocabulary, as the CPU engine does.
+    pub fn ids_for(&self, x: &[u32], y: Option<&[u32]>) -> Result<Vec<u32>> {
+        let (b, t, v) = (self.b, self.t, self.cfg.vocab);
+        let n = b * t;
+        if x.len() != n || y.is_some_and(|y| y.len() != n) {
+            return Err(Error::Shape(format!(
+                "window has {} inputs and {} targets, the GPU backend expects batch*seq = {b}*{t} = {n}",
+                x.len(),
+                y.map_or(0, |y| y.len())
+            )));
+        }
+        for (name, ids) in [("input", Some(x)), ("target", y)] {
+            if let Some(bad) = ids.and_then(|ids| ids.iter().find(|&&i| i as usize >= v)) {
+                return Err(Error::Shape(format!("{name} token id {bad} is outside the vocabulary of {v}")));
+            }
+        }
+        let mut out = vec![0u32; self.ids_len];
+        for bi in 0..b {
+            for ti in 0..t {
+                out[self.ids_x + ti * b + bi] = x[bi * t + ti];
+                if let Some(y) = y {
+                    out[self.ids_y + ti * b + bi] = y[bi * t + ti];
+                }
+            }
+        }
+        // The rows of each input symbol, ascending, for the layer-0 scatter-add.
+        let (starts, rows) = rows_by_symbol(&out[self.ids_x..self.ids_x + n], v);
+        out[self.ids_csr..self.ids_csr + v + 1].copy_from_slice(&starts);
+        out[self.ids_rows..self.ids_rows + n].copy_from_slice(&rows);
+        Ok(out)
+    }
+
+    /// Records `P = embedding · W_ih0` (`[V, E] x [E, 4H]`).
+    pub fn record_p0(&self, pb: &mut ProgramBuilder) -> Result<()> {
+        let (v, e, g4) = (self.cfg.vocab, self.cfg.embed, 4 * self.cfg.hidden);
+        let lo = &self.layout;
+        matmul(
+            pb,
+            (v, g4, e),
+            Operand::mat(Buf::Params, lo.embedding.range.start, e),
+            Operand::mat(Buf::Params, lo.lstm[0].w_ih.range.start, g4),
+            Operand::mat(Buf::Work, self.p0, g4),
+            None,
+            false,
+        )
+    }
+
+    /// Records the forward pass over the window (src/cpu/network.rs `forward`): every layer,
+    /// then the logits. `with_p0`: recompute P first (training: the weights change every step).
+    ///
+    /// ```text
+    /// Z_l      = Y_{l-1}·W_ih + b       one GEMM for all T·B rows (layer 0: gathered from P)
+    /// for t:   z_t += h_{t-1}·W_hh; cell; y_t = h_t ⊙ mask_t      one fused kernel per step
+    /// logits   = Y_top·W_d + b_d
+    /// ```
+    pub fn record_forward(&self, pb: &mut ProgramBuilder, with_p0: bool) -> Result<()> {
+        let (b, t, h, v) = (self.b, self.t, self.cfg.hidden, self.cfg.vocab);
+        let (n, g4, bh) = (self.n(), 4 * h, b * h);
+        let lo = &self.layout;
+        if with_p0 {
+            self.record_p0(pb)?;
+        }
+        for (l, s) in self.layers.iter().enumerate() {
+            let lay = &lo.lstm[l];
+            if l == 0 {
+                gather_rows(pb, (n, g4), self.p0, s.act, self.ids_x, Some(lay.b.range.start))?;
+            } else {
+                matmul(
+                    pb,
+                    (n, g4, h),
+                    Operand::mat(Buf::Work, self.layers[l - 1].y, h),
+                    Operand::mat(Buf::Params, lay.w_ih.range.start, g4),
+                    Operand::mat(Buf::Work, s.act, g4),
+                    Some(lay.b.range.start),
+                    false,
+                )?;
+            }
+            for ti in 0..t {
+                forward_step(
+                    pb,
+                    &StepArgs {
+                        b,
+                        h,
+                        layer: l,
+                        row0: ti * b,
+                        z: s.act + ti * b * g4,
+                        hprev: s.h + ti * bh,
+                        cprev: s.c + ti * bh,
+                        c: s.c + (ti + 1) * bh,
+                        h_out: s.h + (ti + 1) * bh,
+                        tc: s.tc + ti * bh,
+                        y: s.y + ti * bh,
+                        w: lay.w_hh.range.start,
+                        ..Default::default()
+                    },
+                )?;
+            }
+        }
+        let top = self.layers[self.cfg.layers - 1].y;
+        matmul(
+            pb,
+            (n, v, h),
+            Operand::mat(Buf::Work, top, h),
+            Operand::mat(Buf::Params, lo.dense_w.range.start, v),
+            Operand::mat(Buf::Work, self.logits, v),
+            Some(lo.dense_b.range.start),
+            false,
+        )
+    }
+
+    /// Records the softmax cross-entropy and the loss/hit sums; `grad`: also d loss / d logits.
+    pub fn record_loss(&self, pb: &mut ProgramBuilder, grad: bool) -> Result<()> {
+        softmax_xent(
+            pb,
+            &XentArgs {
+                rows: self.n(),
+                v: self.cfg.vocab,
+                logits: self.logits,
+                dlogits: grad.then_some(self.dlogits),
+                targets: self.ids_y,
+                rows_out: self.rows,
+                out: self.scalars,
+            },
+        )
+    }
+
+    /// Records the backward pass (src/cpu/network.rs `backward` and `layer_backward`): every
+    /// gradient tensor into `grads`, each fully overwritten.
+    ///
+    /// ```text
+    /// dW_d = Y_topᵀ·dlogits,  db_d = Σ_rows dlogits,  dY_top = dlogits·W_dᵀ
+    /// per layer, top first:
+    ///     for t = T-1 .. 0: dz_t, dc = step_backward(...)            one fused kernel per step
+    ///     dW_hh = H_prevᵀ·dZ,  db = Σ_rows dZ
+    ///     l > 0: dW_ih = Y_{l-1}ᵀ·dZ,  dY_{l-1} = dZ·W_ihᵀ
+    ///     l = 0: G[v] = Σ_{r: x_r = v} dZ[r];  dW_ih0 = Eᵀ·G;  dE = G·W_ih0ᵀ
+    /// ```
+    pub fn record_backward(&self, pb: &mut ProgramBuilder) -> Result<()> {
+        let (b, t, h, v, e) = (self.b, self.t, self.cfg.hidden, self.cfg.vocab, self.cfg.embed);
+        let (n, g4, bh) = (self.n(), 4 * h, b * h);
+        let lo = &self.layout;
+        let top = self.layers[self.cfg.layers - 1].y;
+        matmul(
+            pb,
+            (h, v, n),
+            Operand::mat(Buf::Work, top, h).t(),
+            Operand::mat(Buf::Work, self.dlogits, v),
+            Operand::mat(Buf::Grads, lo.dense_w.range.start, v),
+            None,
+            false,
+        )?;
+        col_sums(pb, (n, v), self.dlogits, lo.dense_b.range.start)?;
+        matmul(
+            pb,
+            (n, h, v),
+            Operand::mat(Buf::Work, self.dlogits, v),
+            Operand::mat(Buf::Params, lo.dense_w.range.start, v).t(),
+            Operand::mat(Buf::Work, self.dy, h),
+            None,
+            false,
+        )?;
+        for l in (0..self.cfg.layers).rev() {
+            let s = &self.layers[l];
+            let lay = &lo.lstm[l];
+            transpose(pb, (h, g4), lay.w_hh.range.start, self.wt)?;
+            for ti in (0..t).rev() {
+                backward_step(
+                    pb,
+                    &StepArgs {
+                        b,
+                        h,
+                        layer: l,
+                        row0: ti * b,
+                        z: s.act + ti * b * g4,
+                        cprev: s.c + ti * bh,
+                        tc: s.tc + ti * bh,
+                        w: self.wt,
+                        dy: self.dy + ti * bh,
+                        dc: self.dc,
+                        dznext: (ti + 1 < t).then(|| s.act + (ti + 1) * b * g4),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            // dW_hh = H_prevᵀ · dZ, H_prev = blocks 0..T of h: [T·B, H].
+            matmul(
+                pb,
+                (h, g4, n),
+                Operand::mat(Buf::Work, s.h, h).t(),
+                Operand::mat(Buf::Work, s.act, g4),
+                Operand::mat(Buf::Grads, lay.w_hh.range.start, g4),
+                None,
+                false,
+            )?;
+            col_sums(pb, (n, g4), s.act, lay.b.range.start)?;
+            if l > 0 {
+                let below = self.layers[l - 1].y;
+                matmul(
+                    pb,
+                    (h, g4, n),
+                    Operand::mat(Buf::Work, below, h).t(),
+                    Operand::mat(Buf::Work, s.act, g4),
+                    Operand::mat(Buf::Grads, lay.w_ih.range.start, g4),
+                    None,
+                    false,
+                )?;
+                // dY_{l-1} overwrites dY_l, which the time loop above has finished reading.
+                matmul(
+                    pb,
+                    (n, h, g4),
+                    Operand::mat(Buf::Work, s.act, g4),
+                    Operand::mat(Buf::Params, lay.w_ih.range.start, g4).t(),
+                    Operand::mat(Buf::Work, self.dy, h),
+                    None,
+                    false,
+                )?;
+            } else {
+                scatter_rows(pb, (v, g4), s.act, self.g0, self.ids_rows, self.ids_csr)?;
+                matmul(
+                    pb,
+                    (e, g4, v),
+                    Operand::mat(Buf::Params, lo.embedding.range.start, e).t(),
+                    Operand::mat(Buf::Work, self.g0, g4),
+                    Operand::mat(Buf::Grads, lay.w_ih.range.start, g4),
+                    None,
+                    false,
+                )?;
+                matmul(
+                    pb,
+                    (v, e, g4),
+                    Operand::mat(Buf::Work, self.g0, g4),
+                    Operand::mat(Buf::Params, lay.w_ih.range.start, g4).t(),
+                    Operand::mat(Buf::Grads, lo.embedding.range.start, e),
+                    None,
+                    false,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records ‖g‖, the finiteness flag and the clipping scale (into the scalars).
+    pub fn record_norm(&self, pb: &mut ProgramBuilder) -> Result<()> {
+        adam::grad_norm(pb, self.layout.total, self.parts, self.scalars)
+    }
+
+    /// Records the Adam update of every parameter.
+    pub fn record_adam(&self, pb: &mut ProgramBuilder) -> Result<()> {
+        adam::update(pb, self.layout.total, self.scalars)
+    }
+
+    /// Records the carry: the final (h, c) of every layer becomes the next window's (h0, c0).
+    pub fn record_carry(&self, pb: &mut ProgramBuilder) -> Result<()> {
+        let bh = self.b * self.cfg.hidden;
+        for s in &self.layers {
+            copy(pb, bh, s.h + self.t * bh, s.h)?;
+            copy(pb, bh, s.c + self.t * bh, s.c)?;
+        }
+        Ok(())
+    }
+
+    /// Word offsets of every layer's carried (h, c) blocks: `(h0, c0)` per layer, each `[B, H]`.
+    pub fn state_slots(&self) -> Vec<(usize, usize)> {
+        self.layers.iter().map(|s| (s.h, s.c)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Net {
+        let cfg = ModelConfig { vocab: 4, embed: 3, hidden: 2, layers: 2, dropout: 0.0 };
+        Net::new(&cfg, 2, 3).unwrap()
+    }
+
+    #[test]
+    fn ids_are_time_major_with_the_rows_of_each_symbol_in_order() {
+        let net = tiny();
+        // x: [B=2, T=3] batch-major; time-major rows r = t*B + b.
+        let x = [1, 3, 1, 0, 1, 2];
+        let y = [3, 1, 0, 1, 2, 2];
+        let ids = net.ids_for(&x, Some(&y)).unwrap();
+        assert_eq!(&ids[net.ids_x..net.ids_x + 6], &[1, 0, 3, 1, 1, 2]);
+        assert_eq!(&ids[net.ids_y..net.ids_y + 6], &[3, 1, 1, 2, 0, 2]);
+        // Symbol 0: row 1; symbol 1: rows 0, 3, 4; symbol 2: row 5; symbol 3: row 2.
+        assert_eq!(&ids[net.ids_csr..net.ids_csr + 5], &[0, 1, 4, 5, 6]);
+        assert_eq!(&ids[net.ids_rows..net.ids_rows + 6], &[1, 0, 3, 4, 5, 2]);
+    }
+
+    #[test]
+    fn bad_windows_are_errors() {
+        let net = tiny();
+        assert!(net.ids_for(&[0; 5], None).is_err());
+        assert!(net.ids_for(&[0; 6], Some(&[0; 7])).is_err());
+        assert!(net.ids_for(&[0, 0, 0, 0, 0, 4], None).is_err());
+        assert!(net.ids_for(&[0; 6], Some(&[9, 0, 0, 0, 0, 0])).is_err());
+    }
+
+    #[test]
+    fn work_regions_do_not_overlap() {
+        let net = tiny();
+        let (n, h, g4, v) = (6, 2, 8, 4);
+        let mut regions: Vec<(usize, usize)> = Vec::new();
+        for s in &net.layers {
+            regions.extend([(s.act, n * g4), (s.h, 4 * 2 * h), (s.c, 4 * 2 * h)]);
+            regions.extend([(s.tc, n * h), (s.y, n * h)]);
+        }
+        regions.extend([(net.p0, v * g4), (net.g0, v * g4), (net.logits, n * v)]);
+        regions.extend([(net.dlogits, n * v), (net.dy, n * h), (net.dc, 2 * h)]);
+        regions.extend([(net.wt, g4 * h), (net.rows, 2 * n), (net.scalars, SCALARS)]);
+        regions.sort();
+        for w in regions.windows(2) {
+            assert!(w[0].0 + w[0].1 <= w[1].0, "{w:?}");
+        }
+        assert!(regions.last().unwrap().0 + regions.last().unwrap().1 <= net.work_len);
+    }
+}

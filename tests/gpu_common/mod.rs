@@ -1,0 +1,61 @@
+//! Helpers shared by the GPU tests (tests/gpu_*.rs).
+#![allow(dead_code)]
+
+use folklstm::model::{ModelConfig, Params, init_params};
+
+/// The one gate every GPU test passes first: Some(adapter description) when a GPU adapter
+/// exists; otherwise prints "skipped: <reason>" and returns None, unless
+/// FOLKLSTM_REQUIRE_GPU=1 (set by `.ci/run`), when a missing adapter fails the test.
+pub fn gpu_or_skip() -> Option<String> {
+    match folklstm::gpu::adapter_info() {
+        Ok(name) => {
+            eprintln!("gpu: {name}");
+            Some(name)
+        }
+        Err(e) => {
+            if std::env::var("FOLKLSTM_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("FOLKLSTM_REQUIRE_GPU=1 but no GPU is usable: {e}");
+            }
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+/// A small deterministic pseudo-random sequence in [-1, 1) (tests need numbers, not quality).
+pub fn noise(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 11) as f64 / (1u64 << 52) as f64 - 1.0) as f32
+        })
+        .collect()
+}
+
+/// `n` token ids below `vocab`.
+pub fn tokens(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
+    noise(n, seed)
+        .into_iter()
+        .map(|u| ((((u as f64) + 1.0) / 2.0 * vocab as f64) as u32).min(vocab as u32 - 1))
+        .collect()
+}
+
+/// A model with every parameter non-trivial: Keras init plus `scale`·noise on top.
+pub fn random_params(cfg: &ModelConfig, seed: u64, scale: f32) -> Params<f32> {
+    let mut p = init_params(cfg, seed);
+    let nz = noise(p.data.len(), seed + 1);
+    for (x, n) in p.data.iter_mut().zip(nz) {
+        *x += scale * n;
+    }
+    p
+}
+
+/// max |a - b| / max |b|: the error relative to the tensor's scale.
+pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64)).max(1e-30);
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).abs()).fold(0.0, f64::max) / scale
+}
