@@ -2,7 +2,7 @@
 //!
 //! A backend computes one training step and one sampling step; the training loop, Adam's
 //! bookkeeping in checkpoints, the CLI and the sampler do not know whether the numbers live in
-//! RAM ([`crate::cpu::CpuBackend`]) or on a GPU ([`crate::gpu`]).
+//! RAM ([`crate::cpu::CpuBackend`]) or on a GPU ([`crate::gpu::GpuTrainer`]).
 
 use crate::error::Result;
 use crate::model::{ModelConfig, Params};
