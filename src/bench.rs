@@ -156,9 +156,10 @@ pub fn print_table(out: &mut dyn Write, rows: &[BenchRow], cfg: &ModelConfig, ba
         sf / 1e6
     );
     let _ = writeln!(out, "CPU peak measured by an FMA loop on all threads: {cpu_peak:.1} GFLOP/s");
+    let w = rows.iter().map(|r| r.engine.chars().count()).max().unwrap_or(6).max(6);
     let _ = writeln!(
         out,
-        "{:<34} {:>9} {:>11} {:>8} {:>7} {:>10} {:>11} {:>13}",
+        "{:<w$} {:>9} {:>11} {:>8} {:>7} {:>10} {:>11} {:>13}",
         "engine", "ms/step", "train ch/s", "GFLOP/s", "% peak", "ms/char", "sample ch/s", "batch ch/s"
     );
     for r in rows {
@@ -166,7 +167,7 @@ pub fn print_table(out: &mut dyn Write, rows: &[BenchRow], cfg: &ModelConfig, ba
         let share = if r.engine.starts_with("cpu") { format!("{:.0}%", 100.0 * gf / cpu_peak) } else { "-".into() };
         let _ = writeln!(
             out,
-            "{:<34} {:>9.2} {:>11.0} {:>8.1} {:>7} {:>10.4} {:>11.0} {:>13}",
+            "{:<w$} {:>9.2} {:>11.0} {:>8.1} {:>7} {:>10.4} {:>11.0} {:>13}",
             r.engine,
             r.step_s * 1e3,
             chars / r.step_s,
