@@ -197,6 +197,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             "unexpected metadata key {k:?}: the header is damaged, or the file is not a folklstm checkpoint"
         )));
     }
+    if let Some(k) = META_KEYS.iter().find(|k| **k != "header_checksum" && !meta.contains_key(**k)) {
+        return Err(bad(format!("metadata lacks `{k}`: not a folklstm checkpoint, or a damaged one")));
+    }
     if let Some(want) = meta.get("header_checksum")
         && *want != header_checksum(meta)
     {

@@ -66,6 +66,18 @@ pub enum Error {
         advice: String,
     },
 
+    /// The model folder cannot be written (read-only, no permission, not a folder).
+    #[error(
+        "cannot write in the model folder {dir}: {source}; training saves its checkpoints there, so make it writable \
+         or pass another --model-dir"
+    )]
+    Unwritable {
+        /// The model folder.
+        dir: PathBuf,
+        /// The underlying error (e.g. "Read-only file system").
+        source: std::io::Error,
+    },
+
     /// Another training run holds the model folder.
     #[error(
         "{dir} is in use by another training run{}; wait for it to finish, stop it, or use another --model-dir",

@@ -184,7 +184,8 @@ impl DirLock {
 
     /// Locks `dir` (creating it), or says which process holds it.
     pub fn acquire(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let unwritable = |source| Error::Unwritable { dir: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(unwritable)?;
         let path = dir.join(Self::FILE);
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -192,7 +193,7 @@ impl DirLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+            .map_err(unwritable)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -513,9 +514,20 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         "folklstm train --resume --model-dir {} (with the same --data, --rng-seed and --val-fraction)",
         opts.model_dir.display()
     );
+    let clip_cmd = format!(
+        "folklstm train --resume --clip 1.0 --model-dir {} (with the same --data, --rng-seed and --val-fraction)",
+        opts.model_dir.display()
+    );
     let intact = |good: &Option<PathBuf>| match good {
         Some(p) => format!("the last good checkpoint, {}, is intact", p.display()),
         None => "no checkpoint of this run was written yet".to_string(),
+    };
+    // What to do after a divergence.
+    let advice = |good: &Option<PathBuf>| match good {
+        Some(_) => {
+            format!("Continue from it with global-norm clipping, {clip_cmd}, or with a smaller --lr than {}", opts.lr)
+        }
+        None => format!("Start again with --clip 1.0 (global-norm clipping) or a smaller --lr than {}", opts.lr),
     };
     // Writes a checkpoint, refusing to write non-finite numbers (a file that would only fail
     // to load) and saying what is intact when the disk refuses.
@@ -530,13 +542,12 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         if params.data.iter().chain(&adam.m).chain(&adam.v).any(|x| !x.is_finite()) {
             return Err(Error::Diverged(format!(
                 "epoch {}, global step {}: the parameters or Adam's moments hold NaN or infinite values, so {} was \
-                 not written; {}. Try --clip 1.0 (global-norm clipping) or a smaller --lr than {}: {}",
+                 not written; {}. {}",
                 epoch_label(meta),
                 meta.step,
                 path.display(),
                 intact(good),
-                opts.lr,
-                resume_cmd
+                advice(good)
             )));
         }
         let ck = Checkpoint { params, vocab: vocab.clone(), adam: Some(adam), state, meta: meta.clone() };
@@ -574,15 +585,13 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 bar.abandon();
                 return Err(Error::Diverged(format!(
                     "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN or infinite \
-                     (loss {}, gradient norm {}). This step's update was not applied and nothing more was saved; {}. \
-                     Try --clip 1.0 (global-norm clipping) or a smaller --lr than {}{}",
+                     (loss {}, gradient norm {}). This step's update was not applied and nothing more was saved; {}. {}",
                     k + 1,
                     meta.step + 1,
                     s.loss,
                     s.grad_norm,
                     intact(&good_ck),
-                    opts.lr,
-                    if good_ck.is_some() { format!(": {resume_cmd}") } else { ", and start again".into() }
+                    advice(&good_ck)
                 )));
             }
             meta.step += 1;
