@@ -140,9 +140,21 @@ pub fn make_trainer(
     }
 }
 
-/// Reads the corpus and cuts it as the run needs: (vocabulary over all text, train ids, val ids,
-/// fingerprint, size of the text in bytes).
-fn prepare_corpus(opts: &TrainOptions) -> Result<(Vocab, Vec<u32>, Vec<u32>, String, usize)> {
+/// The corpus as a run needs it.
+struct Prepared {
+    /// The vocabulary over all the text.
+    vocab: Vocab,
+    /// Token ids of the training and the validation text.
+    train: Vec<u32>,
+    val: Vec<u32>,
+    /// Fingerprint of the text (hex).
+    fingerprint: String,
+    /// Size of the text in bytes.
+    bytes: usize,
+}
+
+/// Reads the corpus and cuts it as the run needs.
+fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let (text, _files) = corpus::load_text(&opts.data)?;
     let vocab = Vocab::from_text(&text);
     if vocab.len() < 2 {
@@ -157,7 +169,7 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<(Vocab, Vec<u32>, Vec<u32>, Str
     let (train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
     let fp = format!("{:016x}", corpus::fingerprint(&text));
     let ids = |t: &str| vocab.encode(t, "corpus");
-    Ok((vocab.clone(), ids(&train)?, ids(&val)?, fp, text.len()))
+    Ok(Prepared { vocab: vocab.clone(), train: ids(&train)?, val: ids(&val)?, fingerprint: fp, bytes: text.len() })
 }
 
 fn check_same<T: PartialEq + std::fmt::Debug>(what: &str, flag: Option<T>, saved: T) -> Result<T> {
@@ -314,7 +326,7 @@ pub fn training_memory(cfg: &ModelConfig, batch: &BatchConfig, corpus_bytes: usi
         // Text, train/validation copies (2 bytes per byte), token ids (4), transient copies
         // while line endings are normalised (2).
         corpus: 8.0 * corpus_bytes as f64,
-        program: 32.0 * MIB,
+        program: 16.0 * MIB,
     }
 }
 
@@ -366,7 +378,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     if opts.clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
         return Err(Error::Config("--clip must be a positive number".into()));
     }
-    let (vocab, train_ids, val_ids, fingerprint, corpus_bytes) = prepare_corpus(opts)?;
+    let Prepared { vocab, train: train_ids, val: val_ids, fingerprint, bytes: corpus_bytes } = prepare_corpus(opts)?;
     let _lock = DirLock::acquire(&opts.model_dir)?;
     // Saves that a killed run left half-written: never read as checkpoints, but they hold space.
     let mut debris = checkpoint::remove_stale_temp_files(&opts.model_dir, |n| {
