@@ -169,10 +169,12 @@ struct SampleArgs {
     /// Folder holding the checkpoints.
     #[arg(long, default_value = "model")]
     model_dir: PathBuf,
-    /// Text to prime the network with; printed first. Default: one random character.
+    /// Text to prime the network with; printed first. Any length: the LSTM has no fixed context,
+    /// so a long seed just primes it for longer (seed and --len together at most 1000000
+    /// characters per tune). Default: one random character.
     #[arg(long)]
     seed: Option<String>,
-    /// Characters to generate after the seed.
+    /// Characters to generate after the seed (--count x (seed + --len) at most 16777216).
     #[arg(long, default_value_t = 512, allow_negative_numbers = true)]
     len: usize,
     /// Softmax temperature: below 1 is more conservative, above 1 more adventurous.

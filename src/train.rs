@@ -227,8 +227,9 @@ impl DirLock {
 fn prepare_csv(path: &Path, upto: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let old = match std::fs::read_to_string(path) {
-        Ok(s) => s,
+    // Read leniently: a damaged line (say, half a row from a crash) is dropped, not fatal.
+    let old = match std::fs::read(path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::io(path, e)),
     };
@@ -393,7 +394,26 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     let (cfg, batch, params, adam, mut meta, mut state, resumed_from) = match &opts.resume {
         Some(spec) => {
             let path = checkpoint::resolve(&opts.model_dir, spec.as_deref().unwrap_or("latest"))?;
-            let ck = checkpoint::load(&path)?;
+            let ck = checkpoint::load(&path).map_err(|e| match e {
+                // A damaged newest file: say which older ones there are to resume from.
+                Error::Checkpoint { path, reason } => {
+                    let older: Vec<String> = checkpoint::list(&opts.model_dir)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|(_, p)| *p != path)
+                        .map(|(id, _)| id.to_string())
+                        .collect();
+                    let reason = match older.last() {
+                        Some(last) => format!(
+                            "{reason}\n  to resume from an earlier checkpoint, pass --resume {last} (there are: {})",
+                            older.join(", ")
+                        ),
+                        None => reason,
+                    };
+                    Error::Checkpoint { path, reason }
+                }
+                e => e,
+            })?;
             let bad = |reason: String| Error::Checkpoint { path: path.clone(), reason };
             if ck.meta.corpus_fingerprint != fingerprint {
                 return Err(bad(format!(

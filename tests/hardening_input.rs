@@ -440,3 +440,26 @@ fn a_seed_longer_than_the_training_window_primes_the_model() {
     let tail1: String = out.chars().skip(1000).take(200).collect();
     assert_ne!(tail1, tail2.trim_end());
 }
+
+#[test]
+fn a_damaged_newest_checkpoint_points_to_an_earlier_one_and_a_damaged_log_is_not_fatal() {
+    let dir = setup();
+    let d = dir.path();
+    assert_ok(&train(d, &["--epochs", "2"]));
+    let newest = d.join("model/weights.2.safetensors");
+    let mut b = std::fs::read(&newest).unwrap();
+    let n = b.len();
+    b[n - 3] ^= 1;
+    std::fs::write(&newest, &b).unwrap();
+    let o = train(d, &["--epochs", "3", "--resume"]);
+    assert_error(&o, &["weights.2.safetensors", "checksum mismatch", "--resume 1"]);
+    // Following the advice works, and a log with binary garbage in it does not stop it.
+    let csv = d.join("logs/training_log.csv");
+    let mut log = std::fs::read(&csv).unwrap();
+    log.extend([0xff, 0xfe, b'\n', b'9', b',', 0x80, b'\n']);
+    std::fs::write(&csv, log).unwrap();
+    assert_ok(&train(d, &["--epochs", "3", "--resume", "1"]));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let epochs: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(epochs, ["1", "2", "3"], "{text}");
+}
