@@ -57,7 +57,10 @@ fn kill_9_at_twenty_points_never_loses_a_checkpoint_and_resume_is_exact() {
     let (mut kills, mut in_write, mut rounds) = (0, 0, 0);
     while kills < 20 {
         rounds += 1;
-        assert!(rounds < 200, "could not place 20 kills");
+        assert!(
+            rounds < 200,
+            "could not place 20 kills: no temporary file was seen during saves (are they still atomic?)"
+        );
         let resume = !checkpoint::list(&model).unwrap().is_empty();
         let mut child = spawn_train(dir.path(), resume);
         let t0 = Instant::now();
