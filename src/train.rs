@@ -278,7 +278,7 @@ impl MemoryNeed {
         1.1 * (self.model + self.window + self.checkpoint + self.corpus + self.program)
     }
 
-    /// "needs about 285 MiB of memory (model and Adam 31 MiB, ...)".
+    /// "needs about 269 MiB of memory (parameters, gradients and Adam 29 MiB, ...)".
     pub fn describe(&self) -> String {
         format!(
             "needs about {:.0} MiB of memory (parameters, gradients and Adam {:.0} MiB, window buffers {:.0} MiB, \
