@@ -12,7 +12,7 @@
 
 use crate::corpus::Vocab;
 use crate::error::{Error, Result};
-use crate::model::{BatchConfig, ModelConfig, Params};
+use crate::model::{BatchConfig, ModelConfig, ParamLayout, Params};
 use crate::optim::AdamState;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
@@ -127,6 +127,8 @@ pub fn to_bytes(ck: &Checkpoint) -> Result<Vec<u8>> {
     meta.insert("train".to_string(), json(&ck.meta));
     meta.insert("adam_step".to_string(), ck.adam.as_ref().map_or(0, |a| a.step).to_string());
     meta.insert("checksum".to_string(), format!("{sum:016x}"));
+    let hsum = header_checksum(&meta);
+    meta.insert("header_checksum".to_string(), hsum);
     let views: Vec<(String, TensorView)> = named
         .iter()
         .map(|(n, s, b)| {
@@ -141,9 +143,39 @@ fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// The metadata keys a checkpoint holds; any other key means the header was damaged (or written
+/// by a newer folklstm). `header_checksum` is absent in files written before it existed.
+const META_KEYS: [&str; 8] =
+    ["format", "format_version", "config", "vocab", "train", "adam_step", "checksum", "header_checksum"];
+
+/// FNV-1a over the metadata (every key but `header_checksum`, in key order, each key and value
+/// followed by a 0 byte), so a damaged header value (an epoch, a vocabulary character, the
+/// learning rate) is caught like damaged tensor bytes.
+fn header_checksum(meta: &HashMap<String, String>) -> String {
+    let mut keys: Vec<&String> = meta.keys().filter(|k| *k != "header_checksum").collect();
+    keys.sort();
+    let mut sum = FNV_START;
+    for k in keys {
+        sum = fnv1a(sum, k.as_bytes());
+        sum = fnv1a(sum, &[0]);
+        sum = fnv1a(sum, meta[k].as_bytes());
+        sum = fnv1a(sum, &[0]);
+    }
+    format!("{sum:016x}")
+}
+
 /// Parses a checkpoint from bytes; `path` is for messages.
+///
+/// Everything is checked before anything is allocated from what the file claims: the
+/// safetensors structure (header size, offsets, dtype sizes), the metadata and its checksum,
+/// the presence, dtype and shape of every tensor the model configuration needs, the tensor
+/// checksum. So no file, however damaged or hostile, makes this panic or allocate more than
+/// about the size of the file itself.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let bad = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    if bytes.is_empty() {
+        return Err(bad("the file is empty (0 bytes); was the save interrupted before it began?".into()));
+    }
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("not a readable safetensors file ({e}); is it truncated or corrupt?")))?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("unreadable header ({e})")))?;
@@ -158,6 +190,23 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     if version != VERSION {
         return Err(bad(format!("format version {version}; this folklstm reads version {VERSION}")));
     }
+    let mut unknown: Vec<&String> = meta.keys().filter(|k| !META_KEYS.contains(&k.as_str())).collect();
+    unknown.sort();
+    if let Some(k) = unknown.first() {
+        return Err(bad(format!(
+            "unexpected metadata key {k:?}: the header is damaged, or the file is not a folklstm checkpoint"
+        )));
+    }
+    if let Some(k) = META_KEYS.iter().find(|k| **k != "header_checksum" && !meta.contains_key(**k)) {
+        return Err(bad(format!("metadata lacks `{k}`: not a folklstm checkpoint, or a damaged one")));
+    }
+    if let Some(want) = meta.get("header_checksum")
+        && *want != header_checksum(meta)
+    {
+        return Err(bad(
+            "header checksum mismatch: the file's metadata is corrupt (it changed after it was written)".into()
+        ));
+    }
     let parse = |k: &str| -> Result<serde_json::Value> {
         serde_json::from_str(get(k)?).map_err(|e| bad(format!("metadata `{k}` is not valid JSON ({e})")))
     };
@@ -166,18 +215,68 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     config.validate().map_err(|e| bad(format!("model config: {e}")))?;
     let train: TrainMeta =
         serde_json::from_value(parse("train")?).map_err(|e| bad(format!("bad training metadata ({e})")))?;
+    train.batch.validate().map_err(|e| bad(format!("training metadata: {e}")))?;
     let vocab_s: String = serde_json::from_value(parse("vocab")?).map_err(|e| bad(format!("bad vocabulary ({e})")))?;
     let vocab = Vocab::from_chars(vocab_s.chars());
-    if vocab.len() != vocab_s.chars().count() || vocab.len() != config.vocab {
+    if !vocab.chars().iter().copied().eq(vocab_s.chars()) {
+        // Token ids are positions in the sorted list, so any other order would scramble them.
+        return Err(bad("the vocabulary is not a sorted list of distinct characters; the file is damaged".into()));
+    }
+    if vocab.len() != config.vocab {
         return Err(bad(format!(
             "the vocabulary has {} distinct characters but the model config says {}",
             vocab.len(),
             config.vocab
         )));
     }
+    // Structure before size: the model needs 3 tensors per layer and 3 more, so a config that
+    // claims more layers than the file has tensors is refused before a layout is built.
+    let names: Vec<String> = {
+        let mut n: Vec<String> = st.names().into_iter().map(String::from).collect();
+        n.sort();
+        n
+    };
+    let needed = config.layers.saturating_mul(3).saturating_add(3);
+    if names.len() < needed {
+        return Err(bad(format!(
+            "holds {} tensors but its model config ({} layers) needs {needed}; the file is damaged",
+            names.len(),
+            config.layers
+        )));
+    }
+    let layout = ParamLayout::new(&config);
+    // Every tensor present is an expected one, with the dtype and shape the config gives it.
+    let has_adam = names.iter().any(|n| n.starts_with("adam."));
+    let has_state = names.iter().any(|n| n.starts_with("state."));
+    let sshape = vec![config.layers, train.batch.batch, config.hidden];
+    let mut expected: HashMap<String, Vec<usize>> = HashMap::new();
+    for t in layout.tensors() {
+        expected.insert(t.name.clone(), t.shape.clone());
+        if has_adam {
+            expected.insert(format!("adam.m.{}", t.name), t.shape.clone());
+            expected.insert(format!("adam.v.{}", t.name), t.shape.clone());
+        }
+    }
+    if has_state {
+        expected.insert("state.h".into(), sshape.clone());
+        expected.insert("state.c".into(), sshape.clone());
+    }
+    for n in &names {
+        let shape = expected
+            .get(n)
+            .ok_or_else(|| bad(format!("holds an unexpected tensor {n:?}: not a checkpoint of this model")))?;
+        let t = st.tensor(n).map_err(|e| bad(format!("tensor {n}: {e}")))?;
+        if t.dtype() != Dtype::F32 {
+            return Err(bad(format!("tensor {n} is {:?}, expected F32", t.dtype())));
+        }
+        if t.shape() != shape.as_slice() {
+            return Err(bad(format!("tensor {n} has shape {:?}, the model config needs {shape:?}", t.shape())));
+        }
+    }
+    if let Some(missing) = expected.keys().filter(|k| !names.contains(k)).min() {
+        return Err(bad(format!("tensor {missing} is missing")));
+    }
     // Checksum over every tensor in name order, as written.
-    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
-    names.sort();
     let mut sum = FNV_START;
     for n in &names {
         sum = fnv1a(sum, n.as_bytes());
@@ -188,51 +287,43 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             "checksum mismatch: the file is corrupt (its tensor bytes changed after it was written)".into()
         ));
     }
-    let read = |name: &str, shape: &[usize]| -> Result<Option<Vec<f32>>> {
-        let t = match st.tensor(name) {
-            Ok(t) => t,
-            Err(_) => return Ok(None),
-        };
-        if t.dtype() != Dtype::F32 {
-            return Err(bad(format!("tensor {name} is {:?}, expected F32", t.dtype())));
+    // Shapes and sizes are verified: copying can no longer fail or over-allocate.
+    let read_into = |name: &str, dst: &mut [f32]| -> Result<()> {
+        let t = st.tensor(name).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+        for (d, b) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
+            *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
-        if t.shape() != shape {
-            return Err(bad(format!("tensor {name} has shape {:?}, the model config needs {shape:?}", t.shape())));
-        }
-        Ok(Some(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+        Ok(())
     };
-    let mut params = Params::<f32>::zeros(&config);
-    let tensors: Vec<_> = params.layout.tensors().into_iter().cloned().collect();
-    for t in &tensors {
-        let v = read(&t.name, &t.shape)?.ok_or_else(|| bad(format!("tensor {} is missing", t.name)))?;
-        params.get_mut(t).copy_from_slice(&v);
+    let mut params = Params::<f32> { config, layout: layout.clone(), data: vec![0.0; layout.total] };
+    for t in layout.tensors() {
+        read_into(&t.name, &mut params.data[t.range.clone()])?;
     }
-    let adam = if names.iter().any(|n| n.starts_with("adam.")) {
+    if params.data.iter().any(|x| !x.is_finite()) {
+        return Err(bad("parameters contain NaN or infinite values".into()));
+    }
+    let adam = if has_adam {
         let mut a = AdamState::new(params.data.len());
         a.step = get("adam_step")?.parse().map_err(|_| bad("unreadable adam_step".into()))?;
-        for t in &tensors {
-            let m = read(&format!("adam.m.{}", t.name), &t.shape)?
-                .ok_or_else(|| bad(format!("adam.m.{} is missing", t.name)))?;
-            let v = read(&format!("adam.v.{}", t.name), &t.shape)?
-                .ok_or_else(|| bad(format!("adam.v.{} is missing", t.name)))?;
-            a.m[t.range.clone()].copy_from_slice(&m);
-            a.v[t.range.clone()].copy_from_slice(&v);
+        for t in layout.tensors() {
+            read_into(&format!("adam.m.{}", t.name), &mut a.m[t.range.clone()])?;
+            read_into(&format!("adam.v.{}", t.name), &mut a.v[t.range.clone()])?;
         }
         Some(a)
     } else {
         None
     };
-    let sshape = [config.layers, train.batch.batch, config.hidden];
-    let state = match (read("state.h", &sshape)?, read("state.c", &sshape)?) {
-        (Some(h), Some(c)) => Some((h, c)),
-        (None, None) => None,
-        _ => return Err(bad("only one of state.h and state.c is present".into())),
+    let state = if has_state {
+        let n = sshape.iter().product();
+        let (mut h, mut c) = (vec![0.0; n], vec![0.0; n]);
+        read_into("state.h", &mut h)?;
+        read_into("state.c", &mut c)?;
+        Some((h, c))
+    } else {
+        None
     };
     if train.window > 0 && state.is_none() {
         return Err(bad("saved in the middle of an epoch but holds no carried state".into()));
-    }
-    if params.data.iter().any(|x| !x.is_finite()) {
-        return Err(bad("parameters contain NaN or infinite values".into()));
     }
     Ok(Checkpoint { params, vocab, adam, state, meta: train })
 }
@@ -242,7 +333,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = dir.join(temp_name(&name, std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
@@ -260,6 +351,44 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// The temporary file [`write_atomic`] uses for `name` in process `pid`.
+fn temp_name(name: &str, pid: u32) -> String {
+    format!(".{name}.{pid}.tmp")
+}
+
+/// Whether process `pid` still runs. Where there is no `/proc` (not Linux) every process is
+/// assumed to run, so nothing is ever removed on a guess.
+fn process_alive(pid: u32) -> bool {
+    pid == std::process::id() || !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes from `dir` the temporary files of [`write_atomic`] (`.NAME.PID.tmp`) that a process
+/// killed in the middle of a save left behind, when that process no longer runs and `is_ours`
+/// accepts NAME. Returns the files removed. Such debris is never read as a checkpoint (see
+/// [`list`]); this only gives the space back.
+pub fn remove_stale_temp_files(dir: &Path, is_ours: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for e in rd.filter_map(|e| e.ok()) {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some((name, pid)) =
+            file.strip_prefix('.').and_then(|f| f.strip_suffix(".tmp")).and_then(|f| f.rsplit_once('.'))
+        else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if temp_name(name, pid) == file
+            && is_ours(name)
+            && !process_alive(pid)
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            removed.push(e.path());
+        }
+    }
+    removed.sort();
+    removed
+}
+
 /// Saves a checkpoint atomically.
 pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     write_atomic(path, &to_bytes(ck)?)
@@ -272,6 +401,41 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         _ => Error::io(path, e),
     })?;
     from_bytes(&bytes, path)
+}
+
+/// The model configuration and the file size of the checkpoint at `path`, from its header
+/// alone (the tensors are not read), so a caller can say how much memory loading and using it
+/// will take before it does. [`load`] verifies everything this trusts.
+pub fn read_config(path: &Path) -> Result<(ModelConfig, u64)> {
+    use std::io::Read;
+    let bad = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => bad("no such file".into()),
+        _ => Error::io(path, e),
+    })?;
+    let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|_| bad(format!("only {size} bytes: truncated, or not a checkpoint")))?;
+    let n = u64::from_le_bytes(len);
+    // safetensors' own limit on a header (100 MB); a checkpoint's is a few KiB.
+    if n > 100_000_000 || n > size.saturating_sub(8) {
+        return Err(bad(format!("its header claims {n} bytes in a file of {size}; is it truncated or corrupt?")));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
+    #[derive(Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__")]
+        metadata: HashMap<String, String>,
+    }
+    let h: Header = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("unreadable header ({e}); is it truncated or corrupt?")))?;
+    let config: ModelConfig =
+        h.metadata.get("config").and_then(|c| serde_json::from_str(c).ok()).ok_or_else(|| {
+            bad("metadata lacks a readable `config`: not a folklstm checkpoint, or a damaged one".into())
+        })?;
+    config.validate().map_err(|e| bad(format!("model config: {e}")))?;
+    Ok((config, size))
 }
 
 /// Which save a file is: `weights.{epoch}.safetensors`, or `weights.{epoch}+{window}.safetensors`

@@ -98,8 +98,25 @@ impl Vocab {
     }
 }
 
+/// The largest corpus [`load_text`] reads: 1 GiB of text (4 GiB as token ids).
+pub const MAX_CORPUS_BYTES: u64 = 1 << 30;
+
+/// Why `text` is not ABC text: a control character other than tab and line breaks (what
+/// binary files that happen to be valid UTF-8 are made of), with its line.
+fn binary_reason(text: &str) -> Option<String> {
+    let (i, c) = text.char_indices().find(|&(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
+    let line = text[..i].matches('\n').count() + 1;
+    Some(if c == '\0' {
+        format!("contains NUL bytes (the first on line {line}): a binary file, not ABC text")
+    } else {
+        format!("contains the control character U+{:04X} on line {line}: a binary file, not ABC text", c as u32)
+    })
+}
+
 /// Reads a corpus: one file, or every `.abc` file of a folder in name order, concatenated.
-/// Line endings are normalised to `\n` (a model should not learn `\r`).
+/// Line endings are normalised to `\n` (a model should not learn `\r`), and a leading
+/// byte-order mark is dropped. Binary files (invalid UTF-8, NUL or other control characters),
+/// empty corpora and corpora over [`MAX_CORPUS_BYTES`] are refused with the reason.
 /// Returns the text and the files it came from.
 pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
     let meta = match std::fs::metadata(path) {
@@ -117,12 +134,29 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(Error::Corpus { path: path.to_path_buf(), reason: "the folder holds no .abc files".into() });
+            return Err(Error::Corpus {
+                path: path.to_path_buf(),
+                reason: "the folder holds no .abc files (a corpus folder is read for files ending in .abc)".into(),
+            });
         }
         files
     } else {
         vec![path.to_path_buf()]
     };
+    let mut total = 0u64;
+    for f in &files {
+        total += std::fs::metadata(f).map_err(|e| Error::io(f, e))?.len();
+    }
+    if total > MAX_CORPUS_BYTES {
+        return Err(Error::Corpus {
+            path: path.to_path_buf(),
+            reason: format!(
+                "is {} MiB; the most folklstm reads is {} MiB (training on it would need several times that in memory)",
+                total >> 20,
+                MAX_CORPUS_BYTES >> 20
+            ),
+        });
+    }
     let mut text = String::new();
     for f in &files {
         let bytes = std::fs::read(f).map_err(|e| Error::io(f, e))?;
@@ -133,16 +167,18 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
                 e.utf8_error().valid_up_to()
             ),
         })?;
-        if s.contains('\0') {
-            return Err(Error::Corpus {
-                path: f.clone(),
-                reason: "contains NUL bytes: a binary file, not ABC text".into(),
-            });
+        if let Some(reason) = binary_reason(&s) {
+            return Err(Error::Corpus { path: f.clone(), reason });
         }
+        let s = s.strip_prefix('\u{feff}').unwrap_or(&s);
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
-        text.push_str(&s.replace("\r\n", "\n").replace('\r', "\n"));
+        if s.contains('\r') {
+            text.push_str(&s.replace("\r\n", "\n").replace('\r', "\n"));
+        } else {
+            text.push_str(s);
+        }
     }
     if text.is_empty() {
         return Err(Error::Corpus { path: path.to_path_buf(), reason: "the corpus is empty".into() });

@@ -54,6 +54,42 @@ pub enum Error {
         reason: String,
     },
 
+    /// A checkpoint could not be written (disk full, read-only or vanished folder, ...). What was
+    /// on disk before is intact; `advice` says which checkpoint to resume from.
+    #[error("could not save checkpoint {path}: {source}\n  {advice}")]
+    Save {
+        /// The checkpoint that was being written.
+        path: PathBuf,
+        /// The underlying error (e.g. "No space left on device").
+        source: std::io::Error,
+        /// What is intact and how to continue.
+        advice: String,
+    },
+
+    /// The model folder cannot be written (read-only, no permission, not a folder).
+    #[error(
+        "cannot write in the model folder {dir}: {source}; training saves its checkpoints there, so make it writable \
+         or pass another --model-dir"
+    )]
+    Unwritable {
+        /// The model folder.
+        dir: PathBuf,
+        /// The underlying error (e.g. "Read-only file system").
+        source: std::io::Error,
+    },
+
+    /// Another training run holds the model folder.
+    #[error(
+        "{dir} is in use by another training run{}; wait for it to finish, stop it, or use another --model-dir",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    InUse {
+        /// The model folder.
+        dir: PathBuf,
+        /// The process that holds it, when its lock file says.
+        pid: Option<u32>,
+    },
+
     /// Training produced NaN or infinite values.
     #[error("training diverged at {0}")]
     Diverged(String),

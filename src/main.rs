@@ -53,13 +53,13 @@ struct BenchArgs {
     #[arg(long, value_enum, default_value_t = BenchDevice::Cpu)]
     device: BenchDevice,
     /// Training steps to time (after 3 warm-up steps); the table shows the median.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
     steps: usize,
     /// Streams of the batched sampling measurement.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
     count: usize,
     /// CPU worker threads [default: one per core].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
     /// Also show where a CPU training step's time goes, phase by phase.
     #[arg(long)]
@@ -84,13 +84,13 @@ struct EvalArgs {
     #[arg(long, default_value = "model")]
     model_dir: PathBuf,
     /// Parallel streams the text is cut into (as in training).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
     streams: usize,
     /// Engine: cpu, gpu, or auto.
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     device: Device,
     /// CPU worker threads [default: one per core].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
 }
 
@@ -110,10 +110,10 @@ struct TrainArgs {
     #[arg(long, default_value = "data/input.txt")]
     data: PathBuf,
     /// Train until this many epochs are complete.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     epochs: u32,
     /// Save a checkpoint every N epochs (and after the last).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
     freq: u32,
     /// Folder for checkpoints (weights.EPOCH.safetensors).
     #[arg(long, default_value = "model")]
@@ -122,25 +122,25 @@ struct TrainArgs {
     #[arg(long, default_value = "logs")]
     log_dir: PathBuf,
     /// Seed of the initial weights, the dropout masks and the validation split.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     rng_seed: u64,
     /// Engine: cpu, gpu, or auto (the GPU when a Vulkan adapter exists).
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     device: Device,
     /// Parallel streams per window [default: 16].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     batch: Option<usize>,
     /// Characters per window (steps of truncated BPTT) [default: 64].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     seq: Option<usize>,
     /// Embedding width [default: 512].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     embed: Option<usize>,
     /// LSTM hidden width [default: 256].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     hidden: Option<usize>,
     /// Stacked LSTM layers [default: 3].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     layers: Option<usize>,
     /// Dropout after each LSTM layer [default: 0.2].
     #[arg(long, allow_negative_numbers = true)]
@@ -152,13 +152,13 @@ struct TrainArgs {
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
     /// Fraction of whole tunes held out for validation (0: none).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     val_fraction: f64,
     /// Continue from the latest checkpoint in --model-dir, or from the given epoch (e.g. 40).
     #[arg(long, num_args = 0..=1, default_missing_value = "latest", value_name = "EPOCH")]
     resume: Option<String>,
     /// CPU worker threads [default: one per core].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
 }
 
@@ -169,39 +169,36 @@ struct SampleArgs {
     /// Folder holding the checkpoints.
     #[arg(long, default_value = "model")]
     model_dir: PathBuf,
-    /// Text to prime the network with; printed first. Default: one random character.
+    /// Text to prime the network with; printed first. Any length: the LSTM has no fixed context,
+    /// so a long seed just primes it for longer (seed and --len together at most 1000000
+    /// characters per tune). Default: one random character.
     #[arg(long)]
     seed: Option<String>,
-    /// Characters to generate after the seed.
-    #[arg(long, default_value_t = 512)]
+    /// Characters to generate after the seed (--count x (seed + --len) at most 16777216).
+    #[arg(long, default_value_t = 512, allow_negative_numbers = true)]
     len: usize,
     /// Softmax temperature: below 1 is more conservative, above 1 more adventurous.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     temperature: f32,
     /// Draw only from the K most likely characters.
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
     top_k: Option<usize>,
     /// Seed of the random draws (same seed, same tunes) [default: a new one each run].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     rng_seed: Option<u64>,
     /// Independent tunes to generate, as one batch, separated by blank lines.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     count: usize,
     /// Engine: cpu, gpu, or auto.
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     device: Device,
     /// CPU worker threads [default: one per core].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
     /// Also write the tunes as MIDI files (OUT-1.mid, OUT-2.mid, ... when several).
     #[arg(long, value_name = "OUT.mid")]
     midi: Option<PathBuf>,
 }
-
-/// The most characters one `sample` call generates per tune, and the most tunes: together
-/// about 1 GB of output text and state at the extreme.
-const MAX_LEN: usize = 1_000_000;
-const MAX_COUNT: usize = 4096;
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
     let opts = TrainOptions {
@@ -263,8 +260,13 @@ fn make_sampler(
 }
 
 fn run_eval(a: EvalArgs) -> Result<ExitCode> {
+    if a.streams == 0 || a.streams > sample::MAX_COUNT {
+        return Err(Error::Config(format!("--streams {} must be between 1 and {}", a.streams, sample::MAX_COUNT)));
+    }
     let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
-    let ck = checkpoint::load(&path)?;
+    let mut ck = checkpoint::load(&path)?;
+    ck.adam = None;
+    ck.state = None;
     let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
     let mut out = std::io::stdout().lock();
     let (mut nats, mut bits, mut correct, mut scored, mut unknown) = (0.0, 0.0, 0.0, 0u64, 0u64);
@@ -374,15 +376,6 @@ fn run_plot(a: PlotArgs) -> Result<ExitCode> {
 }
 
 fn run_sample(a: SampleArgs) -> Result<ExitCode> {
-    if a.len > MAX_LEN {
-        return Err(Error::Config(format!("--len {} is more than the limit of {MAX_LEN} characters", a.len)));
-    }
-    if a.count > MAX_COUNT {
-        return Err(Error::Config(format!("--count {} is more than the limit of {MAX_COUNT} tunes", a.count)));
-    }
-    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
-    let ck = checkpoint::load(&path)?;
-    let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
     let rng_seed = a.rng_seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         (t as u64) ^ ((std::process::id() as u64) << 32)
@@ -395,14 +388,40 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         rng_seed,
         count: a.count,
     };
+    // Every limit before anything is read.
+    opts.validate()?;
+    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let (cfg, file_bytes) = checkpoint::read_config(&path)?;
+    let need = sample::sampling_memory(&cfg, file_bytes, opts.count, opts.chars_per_tune());
+    folklstm::train::check_fits(need, "this sampling run", "ask for fewer (--count) or shorter (--len) tunes")?;
+    eprintln!(
+        "needs about {:.0} MiB of memory ({} tune(s) of {} characters)",
+        need / (1024.0 * 1024.0),
+        opts.count,
+        opts.chars_per_tune()
+    );
+    let mut ck = checkpoint::load(&path)?;
+    // Sampling needs the weights only.
+    ck.adam = None;
+    ck.state = None;
+    let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
     let tunes = sample::generate(sampler.as_mut(), &ck.vocab, &opts)?;
-    let mut out = std::io::stdout().lock();
-    let text = tunes.join("\n\n");
-    writeln!(out, "{text}").map_err(|e| Error::io("stdout", e))?;
+    drop(sampler);
+    // One tune at a time, to stdout and through the checker: no copy of all the text at once.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut n, mut valid) = (0, 0);
+    for (i, t) in tunes.iter().enumerate() {
+        let sep = if i + 1 < tunes.len() { "\n\n" } else { "\n" };
+        write!(out, "{t}{sep}").map_err(|e| Error::io("stdout", e))?;
+        let (tn, tv) = folklstm::abc::count_valid(t);
+        n += tn;
+        valid += tv;
+    }
+    out.flush().map_err(|e| Error::io("stdout", e))?;
     drop(out);
-    let (n, valid) = folklstm::abc::count_valid(&text);
     eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
     if let Some(midi) = &a.midi {
+        let text = tunes.join("\n\n");
         let (written, skipped) = folklstm::abc::write_midi_lenient(&text, midi);
         for p in &written {
             eprintln!("wrote {}", p.display());

@@ -305,6 +305,15 @@ impl Sampler for CpuSampler {
     }
 }
 
+/// The most characters one tune may have (seed included), the most tunes one call may make,
+/// and the most characters all tunes together may have. Past these the output alone would
+/// take gigabytes; they are refused before anything is loaded.
+pub const MAX_LEN: usize = 1_000_000;
+/// See [`MAX_LEN`].
+pub const MAX_COUNT: usize = 4096;
+/// See [`MAX_LEN`]: 16 Mi characters, about 200 MiB of token ids and text.
+pub const MAX_TOTAL: usize = 1 << 24;
+
 /// How to sample.
 #[derive(Clone, Debug)]
 pub struct SampleOptions {
@@ -321,6 +330,84 @@ pub struct SampleOptions {
     pub rng_seed: u64,
     /// Number of independent tunes, generated as one batch.
     pub count: usize,
+}
+
+impl SampleOptions {
+    /// Characters in each generated text: the seed followed by `len` new ones.
+    pub fn chars_per_tune(&self) -> usize {
+        self.seed_text.as_deref().map_or(0, |s| s.chars().count()).saturating_add(self.len)
+    }
+
+    /// Checks every value and the size limits ([`MAX_LEN`], [`MAX_COUNT`], [`MAX_TOTAL`]); the
+    /// message names the flag and the limit. A seed longer than the training windows is fine:
+    /// the LSTM has no fixed context, the seed just primes the state character by character.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return bad(format!("--temperature {} must be a positive number", self.temperature));
+        }
+        if self.len == 0 {
+            return bad("--len 0: nothing to generate; give at least 1".into());
+        }
+        if self.count == 0 {
+            return bad("--count 0: needs at least 1 tune".into());
+        }
+        if self.top_k == Some(0) {
+            return bad("--top-k 0 would leave no character to draw; use at least 1".into());
+        }
+        if self.count > MAX_COUNT {
+            return bad(format!("--count {} is more than the limit of {MAX_COUNT} tunes", self.count));
+        }
+        let per_tune = self.chars_per_tune();
+        if per_tune > MAX_LEN {
+            let seed = per_tune - self.len;
+            return bad(if seed == 0 {
+                format!("--len {} is more than the limit of {MAX_LEN} characters per tune", self.len)
+            } else {
+                format!(
+                    "--seed ({seed} characters) and --len {} make {per_tune} characters per tune, more than the \
+                     limit of {MAX_LEN}",
+                    self.len
+                )
+            });
+        }
+        let total = per_tune.saturating_mul(self.count);
+        if total > MAX_TOTAL {
+            return bad(format!(
+                "--count {} tunes of {per_tune} characters make {total} characters, more than the limit of \
+                 {MAX_TOTAL} per run; ask for fewer or shorter tunes (or run several times with other --rng-seed)",
+                self.count
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of memory the ABC checker may take per character of the tune it checks (measured:
+/// about 220 on a single tune of a million notes, the worst case found).
+pub const CHECKER_BYTES_PER_CHAR: f64 = 256.0;
+
+/// An upper estimate of the peak memory of sampling, in bytes: reading and verifying a
+/// checkpoint file of `file_bytes` (the file and its decoded tensors), then the sampler's copy of
+/// the weights, its packed panels and state for `count` streams, the generated texts of
+/// `chars` characters each (token ids and text), and the ABC checker run on one tune at a time.
+pub fn sampling_memory(cfg: &ModelConfig, file_bytes: u64, count: usize, chars: usize) -> f64 {
+    const F: f64 = 4.0;
+    const PROGRAM: f64 = 16.0 * 1024.0 * 1024.0;
+    let p = crate::model::ParamLayout::new(cfg).total as f64;
+    let (v, h, l, n) = (cfg.vocab as f64, cfg.hidden as f64, cfg.layers as f64, count as f64);
+    let hp = (cfg.hidden.div_ceil(UNITS) * UNITS) as f64;
+    let load = 2.0 * file_bytes as f64;
+    let sampler = F
+        * (2.0 * p // the checkpoint's weights and the sampler's copy
+            + v * 4.0 * h // layer-0 table
+            + 4.0 * hp * h * (2.0 * l - 1.0) // packed panels
+            + 4.0 * n * l * h // h, c and their next values
+            + n * (4.0 * h + 6.0 * h) // gate and layer scratch of the batched step
+            + 2.0 * n * v); // logits
+    let text = n * chars as f64 * (4.0 + 4.0); // token ids, then the text (UTF-8, at most 4 bytes a character)
+    let checker = CHECKER_BYTES_PER_CHAR * chars as f64;
+    1.1 * (PROGRAM + load.max(sampler + text + checker))
 }
 
 /// Draws one token from `logits: [V]` with the uniform number `u` in [0, 1): softmax at
@@ -353,15 +440,7 @@ pub fn draw(logits: &[f32], temperature: f32, top_k: Option<usize>, u: f32) -> u
 /// generated characters. Draw k of tune n uses the uniform number `(rng_seed, k, SAMPLE + n)`,
 /// so the same seed gives the same tunes on every device and for every `count`.
 pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) -> Result<Vec<String>> {
-    if !(opts.temperature > 0.0 && opts.temperature.is_finite()) {
-        return Err(Error::Config(format!("--temperature {} must be a positive number", opts.temperature)));
-    }
-    if opts.len == 0 {
-        return Err(Error::Config("--len 0: nothing to generate; give at least 1".into()));
-    }
-    if opts.top_k == Some(0) {
-        return Err(Error::Config("--top-k 0 would leave no character to draw; use at least 1".into()));
-    }
+    opts.validate()?;
     let v = sampler.config().vocab;
     if vocab.len() != v {
         return Err(Error::Shape(format!("vocabulary of {} characters for a model of {v}", vocab.len())));
@@ -370,13 +449,15 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
     sampler.reset(n)?;
     let key = Key::new(opts.rng_seed);
     let mut logits = vec![0.0f32; n * v];
-    let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(opts.len + 1); n];
+    let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(opts.chars_per_tune()); n];
     let mut remaining = opts.len;
     match &opts.seed_text {
         Some(s) if !s.is_empty() => {
             let ids = vocab.encode(s, "--seed text")?;
+            let mut tokens = vec![0; n];
             for &t in &ids[..ids.len() - 1] {
-                sampler.step(&vec![t; n], &mut logits)?;
+                tokens.fill(t);
+                sampler.step(&tokens, &mut logits)?;
             }
             out.iter_mut().for_each(|o| o.extend_from_slice(&ids));
         }
@@ -398,7 +479,7 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
             out[s].push(t);
         }
     }
-    Ok(out.iter().map(|o| vocab.decode(o)).collect())
+    Ok(out.into_iter().map(|o| vocab.decode(&o)).collect())
 }
 
 #[cfg(test)]

@@ -140,8 +140,21 @@ pub fn make_trainer(
     }
 }
 
-/// Reads the corpus and cuts it as the run needs: (vocabulary over all text, train ids, val ids, fingerprint).
-fn prepare_corpus(opts: &TrainOptions) -> Result<(Vocab, Vec<u32>, Vec<u32>, String)> {
+/// The corpus as a run needs it.
+struct Prepared {
+    /// The vocabulary over all the text.
+    vocab: Vocab,
+    /// Token ids of the training and the validation text.
+    train: Vec<u32>,
+    val: Vec<u32>,
+    /// Fingerprint of the text (hex).
+    fingerprint: String,
+    /// Size of the text in bytes.
+    bytes: usize,
+}
+
+/// Reads the corpus and cuts it as the run needs.
+fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let (text, _files) = corpus::load_text(&opts.data)?;
     let vocab = Vocab::from_text(&text);
     if vocab.len() < 2 {
@@ -156,7 +169,7 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<(Vocab, Vec<u32>, Vec<u32>, Str
     let (train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
     let fp = format!("{:016x}", corpus::fingerprint(&text));
     let ids = |t: &str| vocab.encode(t, "corpus");
-    Ok((vocab.clone(), ids(&train)?, ids(&val)?, fp))
+    Ok(Prepared { vocab: vocab.clone(), train: ids(&train)?, val: ids(&val)?, fingerprint: fp, bytes: text.len() })
 }
 
 fn check_same<T: PartialEq + std::fmt::Debug>(what: &str, flag: Option<T>, saved: T) -> Result<T> {
@@ -168,48 +181,44 @@ fn check_same<T: PartialEq + std::fmt::Debug>(what: &str, flag: Option<T>, saved
     }
 }
 
-/// Holds the model folder for one run: a lock file with our pid. A lock whose process is gone
-/// (a crash) is taken over.
+/// Holds the model folder for one run: an advisory lock (`flock`) on `.folklstm.lock`, which
+/// records the holder's pid for the message a second run gets. The kernel releases the lock
+/// when the process ends, however it ends (kill -9, a crash, a power cut), so a stale lock
+/// can never keep a later run out; the file itself stays and is reused.
+#[derive(Debug)]
 pub struct DirLock {
-    path: PathBuf,
+    _file: std::fs::File,
 }
 
 impl DirLock {
+    /// The lock file's name inside the model folder.
+    pub const FILE: &'static str = ".folklstm.lock";
+
     /// Locks `dir` (creating it), or says which process holds it.
     pub fn acquire(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = dir.join(".folklstm.lock");
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    let _ = writeln!(f, "{}", std::process::id());
-                    return Ok(DirLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid: Option<u32> = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
-                    match pid {
-                        Some(p) if p != std::process::id() && Path::new(&format!("/proc/{p}")).exists() => {
-                            return Err(Error::Config(format!(
-                                "{} is in use by another training run (pid {p}); wait for it, stop it, or use another --model-dir",
-                                dir.display()
-                            )));
-                        }
-                        _ => {
-                            // Stale (the process is gone): take it over.
-                            let _ = std::fs::remove_file(&path);
-                        }
-                    }
-                }
-                Err(e) => return Err(Error::io(&path, e)),
+        let unwritable = |source| Error::Unwritable { dir: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(unwritable)?;
+        let path = dir.join(Self::FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(unwritable)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
+                return Err(Error::InUse { dir: dir.to_path_buf(), pid });
             }
+            // A filesystem without advisory locks: run unlocked rather than not at all.
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
-        Err(Error::Config(format!("cannot take the lock {}", path.display())))
-    }
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Best effort: the pid only serves the message another run prints.
+        let _ = file.set_len(0).and_then(|_| writeln!(file, "{}", std::process::id())).and_then(|_| file.flush());
+        Ok(DirLock { _file: file })
     }
 }
 
@@ -218,8 +227,9 @@ impl Drop for DirLock {
 fn prepare_csv(path: &Path, upto: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let old = match std::fs::read_to_string(path) {
-        Ok(s) => s,
+    // Read leniently: a damaged line (say, half a row from a crash) is dropped, not fatal.
+    let old = match std::fs::read(path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::io(path, e)),
     };
@@ -243,12 +253,123 @@ fn append_csv(path: &Path, row: &str) -> Result<()> {
     f.sync_data().map_err(|e| Error::io(path, e))
 }
 
+/// Bytes per MiB, for the memory messages.
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// What a training run needs in memory, in bytes, part by part (see [`training_memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MemoryNeed {
+    /// Parameters, gradients and Adam's two moments (4 copies of the parameters).
+    pub model: f64,
+    /// The engine's buffers for one window (activations, cell states, dropout masks, logits).
+    pub window: f64,
+    /// Writing a checkpoint (copies of parameters and moments, their bytes, the serialised file),
+    /// or reading one when resuming, whichever is more.
+    pub checkpoint: f64,
+    /// The corpus text, its token ids and the train/validation split.
+    pub corpus: f64,
+    /// The program itself: code, thread stacks, allocator slack, plots.
+    pub program: f64,
+}
+
+impl MemoryNeed {
+    /// The total, with 10% allowance for allocator rounding.
+    pub fn total(&self) -> f64 {
+        1.1 * (self.model + self.window + self.checkpoint + self.corpus + self.program)
+    }
+
+    /// "needs about 269 MiB of memory (parameters, gradients and Adam 29 MiB, ...)".
+    pub fn describe(&self) -> String {
+        format!(
+            "needs about {:.0} MiB of memory (parameters, gradients and Adam {:.0} MiB, window buffers {:.0} MiB, \
+             checkpoint writing {:.0} MiB, corpus {:.0} MiB)",
+            self.total() / MIB,
+            self.model / MIB,
+            self.window / MIB,
+            self.checkpoint / MIB,
+            self.corpus / MIB
+        )
+    }
+}
+
+/// An upper estimate of a training run's peak memory: what the CPU engine allocates for
+/// `cfg` and windows of `batch` (its buffers are sized once, before the first step), a
+/// checkpoint being written, and a corpus of `corpus_bytes`. With the GPU engine most of the
+/// window buffers live on the device instead; this counts them on the host anyway.
+pub fn training_memory(cfg: &ModelConfig, batch: &BatchConfig, corpus_bytes: usize) -> MemoryNeed {
+    const F: f64 = 4.0; // bytes per f32
+    let p = crate::model::ParamLayout::new(cfg).total as f64;
+    let (b, t) = (batch.batch as f64, batch.seq as f64);
+    let (v, e, h, l) = (cfg.vocab as f64, cfg.embed as f64, cfg.hidden as f64, cfg.layers as f64);
+    let n = b * t;
+    let wide = e.max(h);
+    // Per layer: gate activations [n, 4H], c and h [(T+1)B, H], tanh(c) [n, H], and with
+    // dropout its mask and output [n, H] each.
+    let dropout = if cfg.dropout > 0.0 { 2.0 } else { 0.0 };
+    let per_layer = n * 4.0 * h + 2.0 * (t + 1.0) * b * h + n * h + dropout * n * h;
+    let window = F
+        * (l * per_layer
+            + 2.0 * n * v // logits, d logits
+            + 2.0 * n * wide // d output, two in turn
+            + 2.0 * v * 4.0 * h // per-symbol projection and its gradient
+            + 4.0 * l * b * h // carried state, d h0, d c0
+            + 2.0 * 4.0 * h * wide // packed weights and GEMM panels
+            + 2.0 * n) // token ids
+        + 9.0 * n; // per-row loss and hit
+    // Saving: parameters and both moments copied out of the engine (3P), as bytes (3P) and as
+    // the serialised file (3P), plus the carried state. Resuming: the file (3P) and the
+    // decoded checkpoint (3P).
+    let checkpoint = F * (9.0 * p + 4.0 * l * b * h);
+    MemoryNeed {
+        model: F * 4.0 * p,
+        window,
+        checkpoint,
+        // Text, train/validation copies (2 bytes per byte), token ids (4), transient copies
+        // while line endings are normalised (2).
+        corpus: 8.0 * corpus_bytes as f64,
+        program: 16.0 * MIB,
+    }
+}
+
+/// This machine's physical memory in bytes (`MemTotal` of `/proc/meminfo`), where known.
+pub fn machine_memory() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024.0)
+}
+
+/// Refuses up front a run that could not fit in this machine's memory at all.
+pub fn check_fits(need: f64, what: &str, advice: &str) -> Result<()> {
+    match machine_memory() {
+        Some(have) if need > have => Err(Error::Config(format!(
+            "{what} needs about {:.0} MiB of memory, more than this machine's {:.0} MiB; {advice}",
+            need / MIB,
+            have / MIB
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// "3" at an epoch boundary, "3+17" in the middle of epoch 4.
+fn epoch_label(meta: &TrainMeta) -> CheckpointId {
+    CheckpointId { epoch: meta.epoch, window: meta.window }
+}
+
 fn fmt_opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.6}")).unwrap_or_default()
 }
 
 /// Runs `folklstm train`. Messages go to `log`; the result says how it ended.
 pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
+    if opts.epochs == 0 {
+        return Err(Error::Config(
+            "--epochs 0: nothing to train; give the number of epochs to reach (at least 1)".into(),
+        ));
+    }
+    if opts.threads == Some(0) {
+        return Err(Error::Config("--threads 0: needs at least 1".into()));
+    }
     if opts.freq == 0 {
         return Err(Error::Config("--freq 0: checkpoints need a frequency of at least 1 epoch".into()));
     }
@@ -258,14 +379,41 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     if opts.clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
         return Err(Error::Config("--clip must be a positive number".into()));
     }
-    let (vocab, train_ids, val_ids, fingerprint) = prepare_corpus(opts)?;
+    let Prepared { vocab, train: train_ids, val: val_ids, fingerprint, bytes: corpus_bytes } = prepare_corpus(opts)?;
     let _lock = DirLock::acquire(&opts.model_dir)?;
+    // Saves that a killed run left half-written: never read as checkpoints, but they hold space.
+    let mut debris = checkpoint::remove_stale_temp_files(&opts.model_dir, |n| {
+        n.starts_with("weights.") && n.ends_with(".safetensors")
+    });
+    debris.extend(checkpoint::remove_stale_temp_files(&opts.log_dir, |n| n.starts_with("training_log.")));
+    if !debris.is_empty() {
+        let _ = writeln!(log, "removed {} temporary file(s) left by an interrupted save", debris.len());
+    }
     let mf = opts.model;
     // Start: a checkpoint, or a fresh model.
-    let (cfg, batch, params, adam, mut meta, mut state) = match &opts.resume {
+    let (cfg, batch, params, adam, mut meta, mut state, resumed_from) = match &opts.resume {
         Some(spec) => {
             let path = checkpoint::resolve(&opts.model_dir, spec.as_deref().unwrap_or("latest"))?;
-            let ck = checkpoint::load(&path)?;
+            let ck = checkpoint::load(&path).map_err(|e| match e {
+                // A damaged newest file: say which older ones there are to resume from.
+                Error::Checkpoint { path, reason } => {
+                    let older: Vec<String> = checkpoint::list(&opts.model_dir)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|(_, p)| *p != path)
+                        .map(|(id, _)| id.to_string())
+                        .collect();
+                    let reason = match older.last() {
+                        Some(last) => format!(
+                            "{reason}\n  to resume from an earlier checkpoint, pass --resume {last} (there are: {})",
+                            older.join(", ")
+                        ),
+                        None => reason,
+                    };
+                    Error::Checkpoint { path, reason }
+                }
+                e => e,
+            })?;
             let bad = |reason: String| Error::Checkpoint { path: path.clone(), reason };
             if ck.meta.corpus_fingerprint != fingerprint {
                 return Err(bad(format!(
@@ -278,10 +426,20 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             if ck.vocab != vocab {
                 return Err(bad("its vocabulary differs from the corpus's".into()));
             }
-            if ck.adam.is_none() {
-                return Err(bad(
-                    "holds weights only (no optimizer state), so training cannot resume exactly from it".into()
-                ));
+            match &ck.adam {
+                None => {
+                    return Err(bad(
+                        "holds weights only (no optimizer state), so training cannot resume exactly from it".into(),
+                    ));
+                }
+                Some(a) if a.m.iter().chain(&a.v).any(|x| !x.is_finite()) => {
+                    return Err(bad(
+                        "its optimizer state holds NaN or infinite values (saved by a run that was diverging); \
+                         resume from an earlier checkpoint"
+                            .into(),
+                    ));
+                }
+                Some(_) => {}
             }
             if ck.meta.val_fraction != opts.val_fraction || ck.meta.rng_seed != opts.rng_seed {
                 return Err(bad(format!(
@@ -307,7 +465,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 path.display(),
                 CheckpointId { epoch: ck.meta.epoch, window: ck.meta.window }
             );
-            (cfg, batch, ck.params, ck.adam, ck.meta, ck.state)
+            (cfg, batch, ck.params, ck.adam, ck.meta, ck.state, Some(path))
         }
         None => {
             if !checkpoint::list(&opts.model_dir)?.is_empty() {
@@ -326,6 +484,9 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             cfg.validate()?;
             let batch = BatchConfig { batch: mf.batch.unwrap_or(16), seq: mf.seq.unwrap_or(64) };
             batch.validate()?;
+            // Before anything of that size is allocated.
+            let need = training_memory(&cfg, &batch, corpus_bytes);
+            check_fits(need.total(), "this model", "lower --batch, --seq, --hidden, --embed or --layers")?;
             let meta = TrainMeta {
                 epoch: 0,
                 window: 0,
@@ -339,9 +500,12 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 corpus: opts.data.display().to_string(),
                 partial: None,
             };
-            (cfg, batch, init_params(&cfg, opts.rng_seed), None, meta, None)
+            (cfg, batch, init_params(&cfg, opts.rng_seed), None, meta, None, None)
         }
     };
+    let need = training_memory(&cfg, &batch, corpus_bytes);
+    check_fits(need.total(), "this run", "lower --batch, --seq, --hidden, --embed or --layers")?;
+    let _ = writeln!(log, "{}", need.describe());
     let in_corpus = |e: Error, what: &str| match e {
         Error::Config(reason) => Error::Corpus { path: opts.data.clone(), reason: format!("{what}: {reason}") },
         e => e,
@@ -376,17 +540,62 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     INTERRUPTED.store(false, Ordering::SeqCst);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let mut last_ck: Option<PathBuf> = None;
-    let save = |trainer: &dyn Trainer, meta: &TrainMeta, state: Option<(Vec<f32>, Vec<f32>)>| -> Result<PathBuf> {
+    // The newest checkpoint known to be good: the one resumed from, then each one saved.
+    let mut good_ck: Option<PathBuf> = resumed_from;
+    let resume_cmd = format!(
+        "folklstm train --resume --model-dir {} (with the same --data, --rng-seed and --val-fraction)",
+        opts.model_dir.display()
+    );
+    let clip_cmd = format!(
+        "folklstm train --resume --clip 1.0 --model-dir {} (with the same --data, --rng-seed and --val-fraction)",
+        opts.model_dir.display()
+    );
+    let intact = |good: &Option<PathBuf>| match good {
+        Some(p) => format!("the last good checkpoint, {}, is intact", p.display()),
+        None => "no checkpoint of this run was written yet".to_string(),
+    };
+    // What to do after a divergence.
+    let advice = |good: &Option<PathBuf>| match good {
+        Some(_) => {
+            format!("Continue from it with global-norm clipping, {clip_cmd}, or with a smaller --lr than {}", opts.lr)
+        }
+        None => format!("Start again with --clip 1.0 (global-norm clipping) or a smaller --lr than {}", opts.lr),
+    };
+    // Writes a checkpoint, refusing to write non-finite numbers (a file that would only fail
+    // to load) and saying what is intact when the disk refuses.
+    let save = |trainer: &dyn Trainer,
+                meta: &TrainMeta,
+                state: Option<(Vec<f32>, Vec<f32>)>,
+                good: &Option<PathBuf>|
+     -> Result<PathBuf> {
         let id = CheckpointId { epoch: meta.epoch, window: meta.window };
         let path = checkpoint::path_for(&opts.model_dir, id);
-        let ck = Checkpoint {
-            params: trainer.params()?,
-            vocab: vocab.clone(),
-            adam: Some(trainer.adam_state()?),
-            state,
-            meta: meta.clone(),
-        };
-        checkpoint::save(&path, &ck)?;
+        let (params, adam) = (trainer.params()?, trainer.adam_state()?);
+        if params.data.iter().chain(&adam.m).chain(&adam.v).any(|x| !x.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "epoch {}, global step {}: the parameters or Adam's moments hold NaN or infinite values, so {} was \
+                 not written; {}. {}",
+                epoch_label(meta),
+                meta.step,
+                path.display(),
+                intact(good),
+                advice(good)
+            )));
+        }
+        let ck = Checkpoint { params, vocab: vocab.clone(), adam: Some(adam), state, meta: meta.clone() };
+        checkpoint::save(&path, &ck).map_err(|e| match e {
+            Error::Io { source, .. } => Error::Save {
+                path: path.clone(),
+                source,
+                advice: format!(
+                    "{}. Free some space (or make {} writable), then continue with: {}",
+                    intact(good),
+                    opts.model_dir.display(),
+                    resume_cmd
+                ),
+            },
+            e => e,
+        })?;
         Ok(path)
     };
     while meta.epoch < opts.epochs {
@@ -408,14 +617,13 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 bar.abandon();
                 return Err(Error::Diverged(format!(
                     "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN or infinite \
-                     (loss {}, gradient norm {}). The parameters were not updated; the last good checkpoint is {}. \
-                     Try --clip 1.0 (global-norm clipping) or a smaller --lr than {}.",
+                     (loss {}, gradient norm {}). This step's update was not applied and nothing more was saved; {}. {}",
                     k + 1,
                     meta.step + 1,
                     s.loss,
                     s.grad_norm,
-                    last_ck.as_ref().map_or("none yet".into(), |p| p.display().to_string()),
-                    opts.lr
+                    intact(&good_ck),
+                    advice(&good_ck)
                 )));
             }
             meta.step += 1;
@@ -435,7 +643,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 meta.window = (k + 1) as u32;
                 meta.partial = Some(PartialEpoch { seconds: secs, ..part });
                 let st = trainer.state()?;
-                let path = save(trainer.as_ref(), &meta, Some(st))?;
+                let path = save(trainer.as_ref(), &meta, Some(st), &good_ck)?;
                 let id = CheckpointId { epoch: meta.epoch, window: meta.window };
                 return Ok(Outcome::Interrupted { checkpoint: path, id });
             }
@@ -481,8 +689,9 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             }
         );
         if epoch % opts.freq == 0 || epoch == opts.epochs {
-            let path = save(trainer.as_ref(), &meta, None)?;
+            let path = save(trainer.as_ref(), &meta, None, &good_ck)?;
             let _ = writeln!(log, "saved {}", path.display());
+            good_ck = Some(path.clone());
             last_ck = Some(path);
             // The curves so far, next to the log (a failure to draw is not worth stopping for).
             let svg = csv.with_extension("svg");
@@ -496,7 +705,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             // Interrupted on the epoch's last step: the epoch is complete; make sure it is saved.
             let path = match &last_ck {
                 Some(p) if p == &checkpoint::path_for(&opts.model_dir, CheckpointId { epoch, window: 0 }) => p.clone(),
-                _ => save(trainer.as_ref(), &meta, None)?,
+                _ => save(trainer.as_ref(), &meta, None, &good_ck)?,
             };
             return Ok(Outcome::Interrupted { checkpoint: path, id: CheckpointId { epoch, window: 0 } });
         }
