@@ -437,6 +437,14 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // Mesa's Vulkan loader prints "error: XDG_RUNTIME_DIR is invalid" on every device creation
+    // when the variable is unset (a service, a container); point it at the temp folder.
+    #[cfg(unix)]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: nothing else runs yet (no threads are started before this point), so no one
+        // can read the environment while it is written.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => run_train(a),

@@ -468,9 +468,11 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             (cfg, batch, ck.params, ck.adam, ck.meta, ck.state, Some(path))
         }
         None => {
-            if !checkpoint::list(&opts.model_dir)?.is_empty() {
+            let existing = checkpoint::list(&opts.model_dir)?;
+            if let Some((id, _)) = existing.last() {
                 return Err(Error::Config(format!(
-                    "{} already holds checkpoints; continue them with --resume, or choose another --model-dir",
+                    "{} already holds checkpoints (up to epoch {id}); continue them with --resume, or train into \
+                     another folder, e.g. --model-dir runs/mine",
                     opts.model_dir.display()
                 )));
             }
