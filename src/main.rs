@@ -198,6 +198,10 @@ struct SampleArgs {
     /// Also write the tunes as MIDI files (OUT-1.mid, OUT-2.mid, ... when several).
     #[arg(long, value_name = "OUT.mid")]
     midi: Option<PathBuf>,
+    /// Stop each tune where the next one would begin (a line starting with X:); --len is then
+    /// the most it generates.
+    #[arg(long)]
+    one_tune: bool,
 }
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
@@ -387,6 +391,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         top_k: a.top_k,
         rng_seed,
         count: a.count,
+        one_tune: a.one_tune,
     };
     // Every limit before anything is read.
     opts.validate()?;

@@ -330,6 +330,9 @@ pub struct SampleOptions {
     pub rng_seed: u64,
     /// Number of independent tunes, generated as one batch.
     pub count: usize,
+    /// Stop each stream at the end of its first tune: when a line starting `X:` begins after
+    /// the seed, it is dropped and the stream is done (`len` is then the most it generates).
+    pub one_tune: bool,
 }
 
 impl SampleOptions {
@@ -470,13 +473,37 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
         }
     }
     let mut tokens: Vec<u32> = out.iter().map(|o| *o.last().unwrap_or(&0)).collect();
+    // With `one_tune`, a stream is done once "\nX:" appears after what it started with.
+    let start = out.first().map_or(0, |o| o.len());
+    let next_tune = match (vocab.id('\n'), vocab.id('X'), vocab.id(':')) {
+        (Some(nl), Some(x), Some(colon)) if opts.one_tune => Some([nl, x, colon]),
+        _ => None,
+    };
+    let mut done = vec![false; n];
     for k in 0..remaining {
+        if done.iter().all(|&d| d) {
+            break;
+        }
         sampler.step(&tokens, &mut logits)?;
         for s in 0..n {
             let u = key.uniform(k as u32 + 1, stream::SAMPLE + s as u32, 0);
             let t = draw(&logits[s * v..(s + 1) * v], opts.temperature, opts.top_k, u);
             tokens[s] = t;
+            if done[s] {
+                continue;
+            }
             out[s].push(t);
+            if let Some(pat) = next_tune {
+                let o = &mut out[s];
+                if o.len() >= start + 2 && o.ends_with(&pat) {
+                    // Keep the newline that ended the tune; drop "X:" and the blank lines before it.
+                    o.truncate(o.len() - 2);
+                    while o.len() > start && o.ends_with(&[pat[0], pat[0]]) {
+                        o.pop();
+                    }
+                    done[s] = true;
+                }
+            }
         }
     }
     Ok(out.into_iter().map(|o| vocab.decode(&o)).collect())
@@ -502,5 +529,54 @@ mod tests {
         assert_eq!(draw(&logits, 1.0, None, 0.5), 1);
         assert_eq!(draw(&logits, 1.0, None, 0.9), 2);
         assert_eq!(draw(&logits, 1.0, None, 0.99), 3);
+    }
+
+    /// A sampler whose logits always favour the next character of a fixed text, so `generate`
+    /// reproduces that text (at a very low temperature) and `one_tune` can be checked exactly.
+    struct Script {
+        cfg: ModelConfig,
+        text: Vec<u32>,
+        pos: usize,
+    }
+
+    impl Sampler for Script {
+        fn config(&self) -> &ModelConfig {
+            &self.cfg
+        }
+        fn reset(&mut self, _count: usize) -> Result<()> {
+            self.pos = 0;
+            Ok(())
+        }
+        fn step(&mut self, _tokens: &[u32], logits: &mut [f32]) -> Result<()> {
+            let v = self.cfg.vocab;
+            let next = self.text[(self.pos + 1).min(self.text.len() - 1)];
+            for row in logits.chunks_mut(v) {
+                row.iter_mut().enumerate().for_each(|(j, x)| *x = if j as u32 == next { 10.0 } else { 0.0 });
+            }
+            self.pos += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_tune_stops_each_stream_before_the_next_x_line() {
+        let text = "X:1\nT:a\nabc|\n\n\nX:2\nT:b\ndef|\n";
+        let vocab = Vocab::from_text(text);
+        let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
+        let mut s = Script { cfg, text: vocab.encode(text, "t").unwrap(), pos: 0 };
+        let mut opts = SampleOptions {
+            seed_text: Some("X".into()),
+            len: 40,
+            temperature: 0.01,
+            top_k: None,
+            rng_seed: 1,
+            count: 2,
+            one_tune: true,
+        };
+        let got = generate(&mut s, &vocab, &opts).unwrap();
+        assert_eq!(got, vec!["X:1\nT:a\nabc|\n".to_string(); 2]);
+        opts.one_tune = false;
+        let raw = generate(&mut s, &vocab, &opts).unwrap();
+        assert!(raw[0].starts_with("X:1\nT:a\nabc|\n\n\nX:2\nT:b\ndef|\n"), "{:?}", raw[0]);
     }
 }
