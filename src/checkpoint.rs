@@ -90,13 +90,20 @@ fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
 }
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+fn f32_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+    // safetensors stores little-endian: on a little-endian machine the f32s are already those
+    // bytes, so they are viewed in place instead of copied (a checkpoint save then needs no
+    // second copy of every tensor).
+    if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(bytemuck::cast_slice(v))
+    } else {
+        std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
 }
 
 /// Serialises a checkpoint to bytes.
 pub fn to_bytes(ck: &Checkpoint) -> Result<Vec<u8>> {
-    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut named: Vec<(String, Vec<usize>, std::borrow::Cow<'_, [u8]>)> = Vec::new();
     let lo = &ck.params.layout;
     for t in lo.tensors() {
         named.push((t.name.clone(), t.shape.clone(), f32_bytes(ck.params.get(t))));
