@@ -19,7 +19,7 @@ use crate::rng::{Key, stream};
 /// 128 accumulators stay in registers (8 AVX-512 or 16 AVX2 vectors).
 const UNITS: usize = 32;
 
-/// A weight matrix `[K, 4H]` repacked for the batch-1 kernel: for each block of [`UNITS`]
+/// A weight matrix `[K, 4H]` repacked for the batch-1 kernel: for each block of `UNITS` (32)
 /// hidden units, a contiguous `[K, 4 * UNITS]` panel holding that block's i, f, g, o columns
 /// side by side, so one pass over the panel yields all four gates of those units.
 #[derive(Clone, Debug)]
@@ -29,7 +29,7 @@ pub struct Gemv {
 }
 
 impl Gemv {
-    /// Packs `w: [K, 4H]` (gate column order i, f, g, o). H must be a multiple of [`UNITS`]
+    /// Packs `w: [K, 4H]` (gate column order i, f, g, o). H must be a multiple of `UNITS` (32)
     /// for the fast path; other sizes are padded with zero columns.
     pub fn pack(w: &[f32], k: usize, hidden: usize) -> Self {
         let nb = hidden.div_ceil(UNITS);

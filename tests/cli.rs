@@ -2,22 +2,9 @@
 
 mod common;
 use assert_cmd::Command;
+use common::corpus;
 use folklstm::checkpoint;
 use std::path::Path;
-
-/// A small ABC-like corpus: 40 short tunes, about 4,000 characters, deterministic.
-fn corpus() -> String {
-    let notes = ["ABc", "dBG", "GAB", "c2A", "BAG", "FGA", "d2e", "fed"];
-    let mut s = String::new();
-    for i in 0..40 {
-        s.push_str(&format!("X: {}\nT:Tune {i}\nM:6/8\nK:G\n", i + 1));
-        for bar in 0..6 {
-            s.push_str(&format!("|\"G\"{} {}", notes[(i + bar) % 8], notes[(i * 3 + bar) % 8]));
-        }
-        s.push_str(":|\n\n\n");
-    }
-    s
-}
 
 /// `folklstm` in `dir` with a small, fast model.
 fn folk(dir: &Path) -> Command {

@@ -5,19 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// A small ABC-like corpus: 40 short tunes, about 3,900 characters, deterministic.
-pub fn corpus() -> String {
-    let notes = ["ABc", "dBG", "GAB", "c2A", "BAG", "FGA", "d2e", "fed"];
-    let mut s = String::new();
-    for i in 0..40 {
-        s.push_str(&format!("X: {}\nT:Tune {i}\nM:6/8\nK:G\n", i + 1));
-        for bar in 0..6 {
-            s.push_str(&format!("|\"G\"{} {}", notes[(i + bar) % 8], notes[(i * 3 + bar) % 8]));
-        }
-        s.push_str(":|\n\n\n");
-    }
-    s
-}
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::corpus;
 
 /// A small, fast model (about 4,700 parameters, 56 KB checkpoints).
 pub const SMALL: &[&str] =
