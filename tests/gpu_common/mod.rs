@@ -22,17 +22,12 @@ pub fn gpu_or_skip() -> Option<String> {
     }
 }
 
-/// A small deterministic pseudo-random sequence in [-1, 1) (tests need numbers, not quality).
+#[path = "../common/mod.rs"]
+mod common;
+
+/// `common::noise` in f32: a small deterministic pseudo-random sequence in [-1, 1).
 pub fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 11) as f64 / (1u64 << 52) as f64 - 1.0) as f32
-        })
-        .collect()
+    common::noise(n, seed).into_iter().map(|x| x as f32).collect()
 }
 
 /// `n` token ids below `vocab`.
