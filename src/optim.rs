@@ -74,6 +74,19 @@ pub fn adam_update(params: &mut [f32], grads: &[f32], st: &mut AdamState, cfg: &
         });
 }
 
+/// The largest global gradient norm an update may follow: sqrt(f32::MAX), about 1.8e19. Above
+/// it a component's square can overflow Adam's f32 second moment to infinity, which would freeze
+/// that weight for good while the loss still looks finite (and the GPU's f32 sum of squares
+/// overflows at the same norm), so such a step counts as divergent.
+pub const MAX_UPDATE_NORM: f64 = 1.844_674_352_395_373e19;
+
+/// Whether an update may follow a step with this loss and gradient norm (taken before clipping):
+/// both finite, and the norm Adam sees (after clipping to `clip`) below [`MAX_UPDATE_NORM`].
+pub fn update_is_safe(loss: f64, norm: f64, clip: Option<f32>) -> bool {
+    let seen = clip.map_or(norm, |c| norm.min(c as f64));
+    loss.is_finite() && norm.is_finite() && seen < MAX_UPDATE_NORM
+}
+
 /// The global L2 norm of `g`, summed in f64 over fixed chunks in order (deterministic).
 pub fn global_norm(g: &[f32]) -> f64 {
     let parts: Vec<f64> = g.par_chunks(CHUNK).map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum()).collect();
@@ -107,6 +120,25 @@ mod tests {
         assert!((p[1] - 1.001).abs() < 1e-6, "{}", p[1]);
         assert_eq!(p[2], 1.0);
         assert_eq!(st.step, 1);
+    }
+
+    #[test]
+    fn a_gradient_past_the_update_limit_would_overflow_v_so_the_step_is_refused_unless_clipped() {
+        // The limit is f32's square root: one component just above it overflows v (the weight
+        // then never moves again), one just below does not.
+        assert_eq!(MAX_UPDATE_NORM, (f32::MAX as f64).sqrt());
+        let mut st = AdamState::new(2);
+        let mut p = vec![0.0f32; 2];
+        let below = (MAX_UPDATE_NORM * 0.999) as f32;
+        let above = (MAX_UPDATE_NORM * 1.001) as f32;
+        adam_update(&mut p, &[below, above], &mut st, &AdamConfig::default(), 1e-3);
+        assert!(st.v[0].is_finite() && st.v[1].is_infinite(), "{:?}", st.v);
+        let norm = global_norm(&[above]);
+        assert!(norm.is_finite() && norm > MAX_UPDATE_NORM);
+        assert!(!update_is_safe(1.0, norm, None));
+        assert!(update_is_safe(1.0, norm, Some(1.0)), "clipping brings the norm Adam sees down to 1");
+        assert!(update_is_safe(1.0, global_norm(&[below]), None));
+        assert!(!update_is_safe(f64::NAN, 1.0, None) && !update_is_safe(1.0, f64::INFINITY, Some(1.0)));
     }
 
     #[test]

@@ -618,8 +618,8 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             if !s.finite {
                 bar.abandon();
                 return Err(Error::Diverged(format!(
-                    "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN or infinite \
-                     (loss {}, gradient norm {}). This step's update was not applied and nothing more was saved; {}. {}",
+                    "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN, infinite or too large for Adam \
+                     (loss {}, gradient norm {:.3e}). This step's update was not applied and nothing more was saved; {}. {}",
                     k + 1,
                     meta.step + 1,
                     s.loss,

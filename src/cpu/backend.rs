@@ -108,7 +108,7 @@ impl Trainer for CpuBackend {
                 Some(c) => clip_global_norm(&mut grads.data, c),
                 None => crate::optim::global_norm(&grads.data),
             };
-            let finite = loss.loss.is_finite() && norm.is_finite();
+            let finite = crate::optim::update_is_safe(loss.loss, norm, opts.clip);
             if finite {
                 adam_update(&mut params.data, &grads.data, adam, adam_cfg, opts.lr);
             }
