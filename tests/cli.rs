@@ -1,20 +1,9 @@
 //! End-to-end tests of `folklstm train` and `folklstm sample` on small corpora written here.
 
 mod common;
-use assert_cmd::Command;
-use common::corpus;
+use common::{SMALL, corpus, folk};
 use folklstm::checkpoint;
 use std::path::Path;
-
-/// `folklstm` in `dir` with a small, fast model.
-fn folk(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("folklstm").unwrap();
-    c.current_dir(dir);
-    c
-}
-
-const SMALL: &[&str] =
-    &["--embed", "8", "--hidden", "16", "--layers", "2", "--batch", "4", "--seq", "16", "--threads", "1"];
 
 fn train(dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut c = folk(dir);

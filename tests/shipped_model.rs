@@ -7,9 +7,7 @@ use std::path::Path;
 
 /// `folklstm` run from the repository root, where `model/` is the default model folder.
 fn folk() -> Command {
-    let mut c = Command::cargo_bin("folklstm").unwrap();
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
+    common::folk(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// `(tunes, valid)` from sample's stderr line "checker: N tunes, V valid (P%)".

@@ -4,7 +4,18 @@
 use folklstm::model::{ModelConfig, Params};
 use folklstm::real::Real;
 use safetensors::{Dtype, SafeTensors};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Flags of a small, fast model for CLI tests (about 4,700 parameters, 56 KB checkpoints).
+pub const SMALL: &[&str] =
+    &["--embed", "8", "--hidden", "16", "--layers", "2", "--batch", "4", "--seq", "16", "--threads", "1"];
+
+/// The `folklstm` binary, run in `dir`.
+pub fn folk(dir: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("folklstm").unwrap();
+    c.current_dir(dir);
+    c
+}
 
 /// `../shared/<sub>` next to the repository, or `$FOLKLSTM_SHARED/<sub>`. None (with a printed
 /// reason) when absent, unless FOLKLSTM_REQUIRE_DATA=1, when absence fails the test.

@@ -7,11 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 #[path = "../common/mod.rs"]
 mod common;
-pub use common::corpus;
-
-/// A small, fast model (about 4,700 parameters, 56 KB checkpoints).
-pub const SMALL: &[&str] =
-    &["--embed", "8", "--hidden", "16", "--layers", "2", "--batch", "4", "--seq", "16", "--threads", "1"];
+pub use common::{SMALL, corpus};
 
 /// The `folklstm` binary.
 pub fn bin() -> PathBuf {
