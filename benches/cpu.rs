@@ -9,15 +9,15 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use folklstm::backend::{Sampler, StepOptions, Trainer};
 use folklstm::cpu::CpuBackend;
+use folklstm::cpu::CpuSampler;
 use folklstm::cpu::gemm::{Mat, MatMut, panel_gemm};
 use folklstm::cpu::network::softmax_xent;
 use folklstm::cpu::recurrent::{self, Panels};
 use folklstm::cpu::simd::{self, isa};
+use folklstm::model::cell::Gates;
 use folklstm::model::{BatchConfig, ModelConfig, init_params};
 use folklstm::optim::{AdamConfig, AdamState, adam_update};
-use folklstm::real::Gates;
 use folklstm::rng::Key;
-use folklstm::sample::CpuSampler;
 use std::hint::black_box;
 
 const B: usize = 16;

@@ -7,8 +7,9 @@
 //! vocabulary, the training position and settings ([`TrainMeta`], JSON), and an FNV-1a checksum
 //! of all tensor bytes, so silent corruption is caught at load.
 //!
-//! Files are written atomically: a temporary file in the same folder, fsync, rename, fsync of
-//! the folder. A crash leaves either the old file or the new one, never half of one.
+//! This module is the file format alone. Files are written atomically ([`crate::files`]): a
+//! crash leaves either the old file or the new one, never half of one. Where checkpoints live
+//! in a run folder, their names and how `latest` or `40+17` finds one: [`crate::run`].
 
 use crate::corpus::Vocab;
 use crate::error::{Error, Result};
@@ -17,8 +18,7 @@ use crate::optim::AdamState;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The value of the `format` metadata key.
 pub const FORMAT: &str = "folklstm-checkpoint";
@@ -335,70 +335,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     Ok(Checkpoint { params, vocab, adam, state, meta: train })
 }
 
-/// Writes `bytes` to `path` atomically: temporary file in the same folder, fsync, rename, fsync
-/// of the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(temp_name(&name, std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all(); // best effort: not every filesystem can fsync a folder
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// The temporary file [`write_atomic`] uses for `name` in process `pid`.
-fn temp_name(name: &str, pid: u32) -> String {
-    format!(".{name}.{pid}.tmp")
-}
-
-/// Whether process `pid` still runs. Where there is no `/proc` (not Linux) every process is
-/// assumed to run, so nothing is ever removed on a guess.
-fn process_alive(pid: u32) -> bool {
-    pid == std::process::id() || !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Removes from `dir` the temporary files of [`write_atomic`] (`.NAME.PID.tmp`) that a process
-/// killed in the middle of a save left behind, when that process no longer runs and `is_ours`
-/// accepts NAME. Returns the files removed. Such debris is never read as a checkpoint (see
-/// [`list`]); this only gives the space back.
-pub fn remove_stale_temp_files(dir: &Path, is_ours: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut removed = Vec::new();
-    for e in rd.filter_map(|e| e.ok()) {
-        let file = e.file_name().to_string_lossy().into_owned();
-        let Some((name, pid)) =
-            file.strip_prefix('.').and_then(|f| f.strip_suffix(".tmp")).and_then(|f| f.rsplit_once('.'))
-        else {
-            continue;
-        };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
-        if temp_name(name, pid) == file
-            && is_ours(name)
-            && !process_alive(pid)
-            && std::fs::remove_file(e.path()).is_ok()
-        {
-            removed.push(e.path());
-        }
-    }
-    removed.sort();
-    removed
-}
-
 /// Saves a checkpoint atomically.
 pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
-    write_atomic(path, &to_bytes(ck)?)
+    Ok(crate::files::write_atomic(path, &to_bytes(ck)?)?)
 }
 
 /// Loads and verifies a checkpoint.
@@ -443,90 +382,4 @@ pub fn read_config(path: &Path) -> Result<(ModelConfig, u64)> {
         })?;
     config.validate().map_err(|e| bad(format!("model config: {e}")))?;
     Ok((config, size))
-}
-
-/// Which save a file is: `weights.{epoch}.safetensors`, or `weights.{epoch}+{window}.safetensors`
-/// for a save in the middle of epoch `epoch + 1`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CheckpointId {
-    /// Completed epochs.
-    pub epoch: u32,
-    /// Windows done in the next epoch.
-    pub window: u32,
-}
-
-impl std::fmt::Display for CheckpointId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.window == 0 { write!(f, "{}", self.epoch) } else { write!(f, "{}+{}", self.epoch, self.window) }
-    }
-}
-
-impl CheckpointId {
-    /// Parses "40" or "40+17".
-    pub fn parse(s: &str) -> Option<Self> {
-        let (e, w) = match s.split_once('+') {
-            Some((e, w)) => (e, w.parse().ok()?),
-            None => (s, 0),
-        };
-        Some(CheckpointId { epoch: e.parse().ok()?, window: w })
-    }
-
-    /// The file name of this save.
-    pub fn file_name(&self) -> String {
-        format!("weights.{self}.safetensors")
-    }
-}
-
-/// Every checkpoint in `dir`, oldest first. Temporary files are never listed.
-pub fn list(dir: &Path) -> Result<Vec<(CheckpointId, PathBuf)>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    let mut out: Vec<(CheckpointId, PathBuf)> = rd
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let id = CheckpointId::parse(name.strip_prefix("weights.")?.strip_suffix(".safetensors")?)?;
-            Some((id, e.path()))
-        })
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-/// Finds the checkpoint `spec` ("100", "40+17" or "latest") in `dir`; the error lists what exists.
-pub fn resolve(dir: &Path, spec: &str) -> Result<PathBuf> {
-    let all = list(dir)?;
-    let have = || {
-        if all.is_empty() {
-            format!(
-                "{} holds no checkpoints (train first: folklstm train --model-dir {})",
-                dir.display(),
-                dir.display()
-            )
-        } else {
-            format!("epochs available: {}", all.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(", "))
-        }
-    };
-    if spec == "latest" {
-        return all
-            .last()
-            .map(|(_, p)| p.clone())
-            .ok_or_else(|| Error::Checkpoint { path: dir.into(), reason: have() });
-    }
-    let id = CheckpointId::parse(spec).ok_or_else(|| Error::Checkpoint {
-        path: dir.into(),
-        reason: format!("{spec:?} is not an epoch number (e.g. 100), a mid-epoch save (e.g. 40+17) or `latest`"),
-    })?;
-    all.iter()
-        .find(|(i, _)| *i == id)
-        .map(|(_, p)| p.clone())
-        .ok_or_else(|| Error::Checkpoint { path: dir.join(id.file_name()), reason: format!("not found; {}", have()) })
-}
-
-/// The path of a save.
-pub fn path_for(dir: &Path, id: CheckpointId) -> PathBuf {
-    dir.join(id.file_name())
 }

@@ -112,6 +112,12 @@ pub enum Error {
     },
 }
 
+impl From<crate::files::WriteError> for Error {
+    fn from(e: crate::files::WriteError) -> Self {
+        Error::Io { path: e.path, source: e.source }
+    }
+}
+
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

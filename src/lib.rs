@@ -8,12 +8,14 @@ pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod gpu;
 pub mod model;
 pub mod optim;
 pub mod plot;
 pub mod real;
 pub mod rng;
+pub mod run;
 pub mod sample;
 pub mod train;
 

@@ -1,7 +1,8 @@
 //! The `folklstm` command line: parse, call the library, print. No math here.
 
 use clap::{Args, Parser, Subcommand};
-use folklstm::train::{Device, ModelFlags, Outcome, TrainOptions};
+use folklstm::device::{self, Device};
+use folklstm::train::{ModelFlags, Outcome, TrainOptions};
 use folklstm::{Error, Result, checkpoint, sample};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -245,33 +246,15 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
     }
 }
 
-/// A sampler on the chosen device.
-fn make_sampler(
-    device: Device,
-    params: &folklstm::model::Params<f32>,
-    threads: Option<usize>,
-) -> Result<Box<dyn folklstm::backend::Sampler>> {
-    let cpu =
-        || -> Result<Box<dyn folklstm::backend::Sampler>> { Ok(Box::new(sample::CpuSampler::new(params, threads)?)) };
-    match device {
-        Device::Cpu => cpu(),
-        Device::Gpu => folklstm::device::gpu_sampler(params),
-        Device::Auto => folklstm::device::gpu_sampler(params).or_else(|e| {
-            eprintln!("no usable GPU ({e}); using the CPU");
-            cpu()
-        }),
-    }
-}
-
 fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     if a.streams == 0 || a.streams > sample::MAX_COUNT {
         return Err(Error::Config(format!("--streams {} must be between 1 and {}", a.streams, sample::MAX_COUNT)));
     }
-    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
     let mut ck = checkpoint::load(&path)?;
     ck.adam = None;
     ck.state = None;
-    let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
+    let mut sampler = device::sampler(a.device, &ck.params, a.threads, &mut std::io::stderr())?;
     let mut out = std::io::stdout().lock();
     let (mut nats, mut bits, mut correct, mut scored, mut unknown) = (0.0, 0.0, 0.0, 0u64, 0u64);
     let _ = writeln!(
@@ -323,15 +306,12 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
         return Err(Error::Config("--steps and --count must be at least 1".into()));
     }
     let (cfg, batch, params) = bench::reference_setup();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads.unwrap_or(0))
-        .build()
-        .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
+    let pool = folklstm::cpu::team::pool(a.threads)?;
     let peak = pool.install(|| folklstm::cpu::simd::fma_peak_gflops(0.2));
     let mut rows = Vec::new();
     if a.device != BenchDevice::Gpu {
         let mut t = folklstm::cpu::CpuBackend::new(params.clone(), None, batch, a.threads)?;
-        let mut s = sample::CpuSampler::new(&params, a.threads)?;
+        let mut s = folklstm::cpu::CpuSampler::new(&params, a.threads)?;
         let name = folklstm::backend::Trainer::describe(&t);
         eprintln!("measuring {name} ...");
         rows.push(bench::bench_engine(name, &mut t, &mut s, &batch, a.steps, a.count)?);
@@ -346,7 +326,7 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
         }
     }
     if a.device != BenchDevice::Cpu {
-        match (folklstm::device::gpu_trainer(params.clone(), None, batch), folklstm::device::gpu_sampler(&params)) {
+        match (device::gpu_trainer(params.clone(), None, batch), device::gpu_sampler(&params)) {
             (Ok(mut t), Ok(mut s)) => {
                 let name = t.describe();
                 eprintln!("measuring {name} ...");
@@ -361,7 +341,7 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
 }
 
 fn run_export(a: ExportArgs) -> Result<ExitCode> {
-    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
     let mut ck = checkpoint::load(&path)?;
     ck.adam = None;
     ck.state = None;
@@ -395,7 +375,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     };
     // Every limit before anything is read.
     opts.validate()?;
-    let path = checkpoint::resolve(&a.model_dir, &a.epoch)?;
+    let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
     let (cfg, file_bytes) = checkpoint::read_config(&path)?;
     let need = sample::sampling_memory(&cfg, file_bytes, opts.count, opts.chars_per_tune());
     folklstm::train::check_fits(need, "this sampling run", "ask for fewer (--count) or shorter (--len) tunes")?;
@@ -409,7 +389,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     // Sampling needs the weights only.
     ck.adam = None;
     ck.state = None;
-    let mut sampler = make_sampler(a.device, &ck.params, a.threads)?;
+    let mut sampler = device::sampler(a.device, &ck.params, a.threads, &mut std::io::stderr())?;
     let tunes = sample::generate(sampler.as_mut(), &ck.vocab, &opts)?;
     drop(sampler);
     // One tune at a time, to stdout and through the checker: no copy of all the text at once.

@@ -96,5 +96,5 @@ pub fn plot_log(rows: &[LogRow], out: &Path, title: &str) -> Result<()> {
         }
         root.present().map_err(|e| err(&e))?;
     }
-    crate::checkpoint::write_atomic(out, svg.as_bytes())
+    Ok(crate::files::write_atomic(out, svg.as_bytes())?)
 }

@@ -2,26 +2,17 @@
 //! resume, progress, Ctrl-C. Backend-agnostic: it never touches a tensor.
 
 use crate::backend::{StepOptions, StepStats, Trainer};
-use crate::checkpoint::{self, Checkpoint, CheckpointId, PartialEpoch, TrainMeta};
+use crate::checkpoint::{self, Checkpoint, PartialEpoch, TrainMeta};
 use crate::corpus::{self, Batches, Vocab};
+use crate::device::{self, Device};
 use crate::error::{Error, Result};
 use crate::model::{BatchConfig, ModelConfig, init_params};
 use crate::rng::Key;
+use crate::run::{self, CheckpointId, DirLock};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// Which engine runs the steps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Device {
-    /// The CPU engine.
-    Cpu,
-    /// The wgpu (Vulkan) engine.
-    Gpu,
-    /// The GPU when an adapter exists, else the CPU.
-    Auto,
-}
 
 /// Model sizes given on the command line; `None` means the default (new run) or the
 /// checkpoint's value (resume).
@@ -91,9 +82,6 @@ pub enum Outcome {
     },
 }
 
-/// The header of `training_log.csv`.
-pub const CSV_HEADER: &str = "epoch,loss,acc,val_loss,val_acc,seconds,chars_per_s";
-
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Installs the Ctrl-C (and SIGTERM) handler once per process: it only raises a flag that the
@@ -113,31 +101,6 @@ pub fn install_interrupt_handler() {
 /// Asks a running [`train`] to stop after its current step (as Ctrl-C does).
 pub fn request_interrupt() {
     INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// A trainer for `device`.
-pub fn make_trainer(
-    device: Device,
-    params: crate::model::Params<f32>,
-    adam: Option<crate::optim::AdamState>,
-    batch: BatchConfig,
-    threads: Option<usize>,
-    log: &mut dyn Write,
-) -> Result<Box<dyn Trainer>> {
-    let cpu = |params, adam| -> Result<Box<dyn Trainer>> {
-        Ok(Box::new(crate::cpu::CpuBackend::new(params, adam, batch, threads)?))
-    };
-    match device {
-        Device::Cpu => cpu(params, adam),
-        Device::Gpu => crate::device::gpu_trainer(params, adam, batch),
-        Device::Auto => match crate::device::gpu_trainer(params.clone(), adam.clone(), batch) {
-            Ok(t) => Ok(t),
-            Err(e) => {
-                let _ = writeln!(log, "no usable GPU ({e}); training on the CPU");
-                cpu(params, adam)
-            }
-        },
-    }
 }
 
 /// The corpus as a run needs it.
@@ -179,78 +142,6 @@ fn check_same<T: PartialEq + std::fmt::Debug>(what: &str, flag: Option<T>, saved
         ))),
         _ => Ok(saved),
     }
-}
-
-/// Holds the model folder for one run: an advisory lock (`flock`) on `.folklstm.lock`, which
-/// records the holder's pid for the message a second run gets. The kernel releases the lock
-/// when the process ends, however it ends (kill -9, a crash, a power cut), so a stale lock
-/// can never keep a later run out; the file itself stays and is reused.
-#[derive(Debug)]
-pub struct DirLock {
-    _file: std::fs::File,
-}
-
-impl DirLock {
-    /// The lock file's name inside the model folder.
-    pub const FILE: &'static str = ".folklstm.lock";
-
-    /// Locks `dir` (creating it), or says which process holds it.
-    pub fn acquire(dir: &Path) -> Result<Self> {
-        let unwritable = |source| Error::Unwritable { dir: dir.to_path_buf(), source };
-        std::fs::create_dir_all(dir).map_err(unwritable)?;
-        let path = dir.join(Self::FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(unwritable)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
-                return Err(Error::InUse { dir: dir.to_path_buf(), pid });
-            }
-            // A filesystem without advisory locks: run unlocked rather than not at all.
-            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {}
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
-        }
-        // Best effort: the pid only serves the message another run prints.
-        let _ = file.set_len(0).and_then(|_| writeln!(file, "{}", std::process::id())).and_then(|_| file.flush());
-        Ok(DirLock { _file: file })
-    }
-}
-
-/// Rewrites the CSV keeping the header and rows of epochs <= `upto` (resuming from an older
-/// checkpoint redoes the later epochs); creates it with a header when missing.
-fn prepare_csv(path: &Path, upto: u32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    // Read leniently: a damaged line (say, half a row from a crash) is dropped, not fatal.
-    let old = match std::fs::read(path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let mut out = format!("{CSV_HEADER}\n");
-    let mut dropped = 0;
-    for line in old.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        match line.split(',').next().and_then(|e| e.parse::<u32>().ok()) {
-            Some(e) if e <= upto => out.push_str(&format!("{line}\n")),
-            _ => dropped += 1,
-        }
-    }
-    if old.is_empty() || dropped > 0 || !old.starts_with(CSV_HEADER) {
-        checkpoint::write_atomic(path, out.as_bytes())?;
-    }
-    Ok(())
-}
-
-fn append_csv(path: &Path, row: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
-    writeln!(f, "{row}").map_err(|e| Error::io(path, e))?;
-    f.sync_data().map_err(|e| Error::io(path, e))
 }
 
 /// Bytes per MiB, for the memory messages.
@@ -367,9 +258,6 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             "--epochs 0: nothing to train; give the number of epochs to reach (at least 1)".into(),
         ));
     }
-    if opts.threads == Some(0) {
-        return Err(Error::Config("--threads 0: needs at least 1".into()));
-    }
     if opts.freq == 0 {
         return Err(Error::Config("--freq 0: checkpoints need a frequency of at least 1 epoch".into()));
     }
@@ -382,10 +270,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     let Prepared { vocab, train: train_ids, val: val_ids, fingerprint, bytes: corpus_bytes } = prepare_corpus(opts)?;
     let _lock = DirLock::acquire(&opts.model_dir)?;
     // Saves that a killed run left half-written: never read as checkpoints, but they hold space.
-    let mut debris = checkpoint::remove_stale_temp_files(&opts.model_dir, |n| {
-        n.starts_with("weights.") && n.ends_with(".safetensors")
-    });
-    debris.extend(checkpoint::remove_stale_temp_files(&opts.log_dir, |n| n.starts_with("training_log.")));
+    let debris = run::remove_debris(&opts.model_dir, &opts.log_dir);
     if !debris.is_empty() {
         let _ = writeln!(log, "removed {} temporary file(s) left by an interrupted save", debris.len());
     }
@@ -393,11 +278,11 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     // Start: a checkpoint, or a fresh model.
     let (cfg, batch, params, adam, mut meta, mut state, resumed_from) = match &opts.resume {
         Some(spec) => {
-            let path = checkpoint::resolve(&opts.model_dir, spec.as_deref().unwrap_or("latest"))?;
+            let path = run::resolve(&opts.model_dir, spec.as_deref().unwrap_or("latest"))?;
             let ck = checkpoint::load(&path).map_err(|e| match e {
                 // A damaged newest file: say which older ones there are to resume from.
                 Error::Checkpoint { path, reason } => {
-                    let older: Vec<String> = checkpoint::list(&opts.model_dir)
+                    let older: Vec<String> = run::list(&opts.model_dir)
                         .unwrap_or_default()
                         .into_iter()
                         .filter(|(_, p)| *p != path)
@@ -468,7 +353,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             (cfg, batch, ck.params, ck.adam, ck.meta, ck.state, Some(path))
         }
         None => {
-            let existing = checkpoint::list(&opts.model_dir)?;
+            let existing = run::list(&opts.model_dir)?;
             if let Some((id, _)) = existing.last() {
                 return Err(Error::Config(format!(
                     "{} already holds checkpoints (up to epoch {id}); continue them with --resume, or train into \
@@ -520,9 +405,9 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             in_corpus(e, "validation text (raise --val-fraction, lower --batch/--seq, or use --val-fraction 0)")
         })?)
     };
-    let mut trainer = make_trainer(opts.device, params, adam, batch, opts.threads, log)?;
+    let mut trainer = device::trainer(opts.device, params, adam, batch, opts.threads, log)?;
     let csv = opts.log_dir.join("training_log.csv");
-    prepare_csv(&csv, meta.epoch)?;
+    run::prepare_csv(&csv, meta.epoch)?;
     let key = Key::new(opts.rng_seed);
     let steps = train_b.len();
     let _ = writeln!(
@@ -571,7 +456,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 good: &Option<PathBuf>|
      -> Result<PathBuf> {
         let id = CheckpointId { epoch: meta.epoch, window: meta.window };
-        let path = checkpoint::path_for(&opts.model_dir, id);
+        let path = run::path_for(&opts.model_dir, id);
         let (params, adam) = (trainer.params()?, trainer.adam_state()?);
         if params.data.iter().chain(&adam.m).chain(&adam.v).any(|x| !x.is_finite()) {
             return Err(Error::Diverged(format!(
@@ -673,7 +558,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         meta.epoch = epoch;
         meta.window = 0;
         meta.partial = None;
-        append_csv(
+        run::append_csv(
             &csv,
             &format!(
                 "{epoch},{loss:.6},{acc:.6},{},{},{seconds:.3},{chars_per_s:.1}",
@@ -706,7 +591,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         if INTERRUPTED.load(Ordering::SeqCst) && epoch < opts.epochs {
             // Interrupted on the epoch's last step: the epoch is complete; make sure it is saved.
             let path = match &last_ck {
-                Some(p) if p == &checkpoint::path_for(&opts.model_dir, CheckpointId { epoch, window: 0 }) => p.clone(),
+                Some(p) if p == &run::path_for(&opts.model_dir, CheckpointId { epoch, window: 0 }) => p.clone(),
                 _ => save(trainer.as_ref(), &meta, None, &good_ck)?,
             };
             return Ok(Outcome::Interrupted { checkpoint: path, id: CheckpointId { epoch, window: 0 } });
@@ -716,7 +601,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         Some(p) => p,
         None => {
             // Nothing left to train (resumed at or past --epochs): point at the newest save.
-            checkpoint::resolve(&opts.model_dir, "latest")?
+            run::resolve(&opts.model_dir, "latest")?
         }
     };
     Ok(Outcome::Finished { checkpoint })

@@ -39,7 +39,7 @@ fn train_writes_checkpoints_and_log_then_sample_prints_tunes() {
     }
     let csv = std::fs::read_to_string(dir.path().join("logs/training_log.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some(folklstm::train::CSV_HEADER));
+    assert_eq!(lines.next(), Some(folklstm::run::CSV_HEADER));
     let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
     assert_eq!(rows.len(), 2);
     for (i, r) in rows.iter().enumerate() {
@@ -232,8 +232,8 @@ fn checkpoint_round_trip_is_exact() {
     let path = dir.path().join("weights.3+2.safetensors");
     checkpoint::save(&path, &ck).unwrap();
     assert_eq!(checkpoint::load(&path).unwrap(), ck);
-    assert_eq!(checkpoint::resolve(dir.path(), "latest").unwrap(), path);
-    assert_eq!(checkpoint::resolve(dir.path(), "3+2").unwrap(), path);
+    assert_eq!(folklstm::run::resolve(dir.path(), "latest").unwrap(), path);
+    assert_eq!(folklstm::run::resolve(dir.path(), "3+2").unwrap(), path);
     // No temporary files are left behind.
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "{names:?}");

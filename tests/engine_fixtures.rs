@@ -5,14 +5,14 @@
 
 mod common;
 use common::*;
+use folklstm::cpu::kernels::CpuReal;
 use folklstm::cpu::{State, Workspace, backward, forward};
 use folklstm::model::Params;
-use folklstm::real::Real;
 use safetensors::SafeTensors;
 
 /// Runs forward and backward on a fixture in precision R; returns the worst relative error of
 /// each compared tensor, by name.
-fn run_fixture<R: Real>(bytes: &[u8]) -> Vec<(String, f64)> {
+fn run_fixture<R: CpuReal>(bytes: &[u8]) -> Vec<(String, f64)> {
     let st = SafeTensors::deserialize(bytes).unwrap();
     let (cfg, b, t) = fixture_config(bytes);
     let params: Params<R> = fixture_params(&st, &cfg);

@@ -11,8 +11,8 @@
 mod gpu_common;
 use folklstm::gpu::KernelRunner;
 use folklstm::gpu::kernels::{Place, StepDropout};
+use folklstm::model::cell::{self, Gates};
 use folklstm::optim::{AdamConfig, AdamState, adam_update, clip_global_norm};
-use folklstm::real::{Gates, cell_backward_scalar, cell_forward_scalar};
 use folklstm::rng::{Key, stream};
 use gpu_common::{gpu_or_skip, noise, tokens};
 
@@ -106,7 +106,7 @@ fn lstm_forward_ref((b, h): (usize, usize), z: &[f32], h_prev: &[f32], c_prev: &
     let cp: Vec<f64> = c_prev.iter().map(|&v| v as f64).collect();
     for bi in 0..b {
         let s = bi * h..(bi + 1) * h;
-        cell_forward_scalar::<f64>(
+        cell::forward::<f64>(
             Gates::split(&mut zz[bi * g4..(bi + 1) * g4]),
             &cp[s.clone()],
             &mut c[s.clone()],
@@ -224,7 +224,7 @@ fn lstm_backward_step_matches_the_cpu_cell_backward() {
         let tc64: Vec<f64> = tc.iter().map(|&v| v as f64).collect();
         for bi in 0..b {
             let s = bi * h..(bi + 1) * h;
-            cell_backward_scalar::<f64>(
+            cell::backward::<f64>(
                 Gates::split(&mut want[bi * g4..(bi + 1) * g4]),
                 &cp64[s.clone()],
                 &tc64[s.clone()],

@@ -1,14 +1,15 @@
-//! The GPU sampler against the CPU sampler (`folklstm::sample::CpuSampler`): the logits for the
+//! The GPU sampler against the CPU sampler (`folklstm::cpu::CpuSampler`): the logits for the
 //! same tokens, and whole tunes from `sample::generate`, which draws on the host with one rule
 //! for every device.
 
 mod gpu_common;
 use folklstm::backend::Sampler;
 use folklstm::corpus::Vocab;
+use folklstm::cpu::CpuSampler;
 use folklstm::gpu::GpuSampler;
 use folklstm::model::ModelConfig;
 use folklstm::rng::{Key, stream};
-use folklstm::sample::{CpuSampler, SampleOptions, generate};
+use folklstm::sample::{SampleOptions, generate};
 use gpu_common::{gpu_or_skip, random_params, rel_err, tokens};
 
 /// How far the draw `u` sits from the nearest boundary of the inverse CDF of

@@ -30,7 +30,7 @@ fn kill9(child: &mut Child) {
 
 /// Every checkpoint listed loads (so the newest does), and no temporary file is listed.
 fn check_model_dir(model: &Path, round: usize) {
-    for (id, path) in checkpoint::list(model).unwrap() {
+    for (id, path) in folklstm::run::list(model).unwrap() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert!(!name.ends_with(".tmp") && !name.starts_with('.'), "round {round}: listed {name}");
         let ck = checkpoint::load(&path).unwrap_or_else(|e| panic!("round {round}: {name} does not load: {e}"));
@@ -61,7 +61,7 @@ fn kill_9_at_twenty_points_never_loses_a_checkpoint_and_resume_is_exact() {
             rounds < 200,
             "could not place 20 kills: no temporary file was seen during saves (are they still atomic?)"
         );
-        let resume = !checkpoint::list(&model).unwrap().is_empty();
+        let resume = !folklstm::run::list(&model).unwrap().is_empty();
         let mut child = spawn_train(dir.path(), resume);
         let t0 = Instant::now();
         if kills % 2 == 0 {
@@ -97,7 +97,7 @@ fn kill_9_at_twenty_points_never_loses_a_checkpoint_and_resume_is_exact() {
     eprintln!("{kills} kills in {rounds} rounds, {in_write} left a half-written checkpoint behind");
     assert!(in_write >= 1, "no kill landed during a checkpoint write");
     // Resume to the end: the same weights, optimizer state and log as the uninterrupted run.
-    let mut child = spawn_train(dir.path(), !checkpoint::list(&model).unwrap().is_empty());
+    let mut child = spawn_train(dir.path(), !folklstm::run::list(&model).unwrap().is_empty());
     assert!(child.wait().unwrap().success());
     check_model_dir(&model, kills + 1);
     let end = checkpoint::load(&model.join(format!("weights.{EPOCHS}.safetensors"))).unwrap();
@@ -141,7 +141,7 @@ fn a_second_training_into_the_same_folder_is_refused_and_a_dead_one_does_not_blo
     kill9(&mut first);
     first.wait().unwrap();
     assert!(model.join(".folklstm.lock").exists());
-    let latest = checkpoint::list(&model).unwrap().last().unwrap().0.epoch;
+    let latest = folklstm::run::list(&model).unwrap().last().unwrap().0.epoch;
     let o = train(dir.path(), &["--resume", "--epochs", &(latest + 1).to_string()]);
     assert_ok(&o);
     // Nor does a lock file naming a live process that holds no lock (pid 1, recycled pids).
@@ -153,11 +153,11 @@ fn a_second_training_into_the_same_folder_is_refused_and_a_dead_one_does_not_blo
 #[test]
 fn the_lock_is_exclusive_within_one_process_too() {
     let dir = tempfile::tempdir().unwrap();
-    let a = folklstm::train::DirLock::acquire(dir.path()).unwrap();
-    let e = folklstm::train::DirLock::acquire(dir.path()).unwrap_err().to_string();
+    let a = folklstm::run::DirLock::acquire(dir.path()).unwrap();
+    let e = folklstm::run::DirLock::acquire(dir.path()).unwrap_err().to_string();
     assert!(e.contains("in use by another training run") && e.contains(&std::process::id().to_string()), "{e}");
     drop(a);
-    folklstm::train::DirLock::acquire(dir.path()).unwrap();
+    folklstm::run::DirLock::acquire(dir.path()).unwrap();
 }
 
 #[test]
@@ -180,10 +180,10 @@ fn stale_temp_files_are_removed_only_for_dead_processes() {
     ] {
         std::fs::write(p.join(n), b"x").unwrap();
     }
-    let removed = checkpoint::remove_stale_temp_files(p, |n| n.starts_with("weights."));
+    let removed = folklstm::files::remove_stale_temp_files(p, |n| n.starts_with("weights."));
     assert_eq!(removed, vec![p.join(format!(".weights.3.safetensors.{dead_pid}.tmp"))]);
     assert_eq!(names(p).len(), 5);
     // None of them is ever taken for a checkpoint.
-    let listed: Vec<_> = checkpoint::list(p).unwrap().into_iter().map(|(id, _)| id.to_string()).collect();
+    let listed: Vec<_> = folklstm::run::list(p).unwrap().into_iter().map(|(id, _)| id.to_string()).collect();
     assert_eq!(listed, vec!["2"]);
 }

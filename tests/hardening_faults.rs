@@ -24,7 +24,7 @@ fn reference() -> checkpoint::Checkpoint {
 /// resuming (once the fault is gone) ends exactly where an uninterrupted run ends.
 fn recover(dir: &Path, model: &Path, fault_gone: impl FnOnce()) {
     assert_eq!(temp_files(model), Vec::<String>::new(), "a half-written file was left behind");
-    let listed: Vec<_> = checkpoint::list(model).unwrap().into_iter().map(|(id, _)| id.to_string()).collect();
+    let listed: Vec<_> = folklstm::run::list(model).unwrap().into_iter().map(|(id, _)| id.to_string()).collect();
     assert_eq!(listed, vec!["1"]);
     assert_eq!(checkpoint::load(&model.join("weights.1.safetensors")).unwrap().meta.epoch, 1);
     fault_gone();
@@ -134,11 +134,11 @@ fn divergence_stops_at_the_step_keeps_the_last_good_checkpoint_and_clip_lets_the
     let epoch: u32 = e.split("diverged at epoch ").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
     assert!(epoch >= 2, "diverged in epoch {epoch}, before any checkpoint: {e}");
     // Every checkpoint of the good epochs is there and loads; nothing of the diverged epoch.
-    let listed: Vec<u32> = checkpoint::list(&model).unwrap().iter().map(|(id, _)| id.epoch).collect();
+    let listed: Vec<u32> = folklstm::run::list(&model).unwrap().iter().map(|(id, _)| id.epoch).collect();
     assert_eq!(listed, (1..epoch).collect::<Vec<_>>());
     let good = format!("weights.{}.safetensors", epoch - 1);
     assert!(e.contains(&good), "the message does not name {good}: {e}");
-    for (_, p) in checkpoint::list(&model).unwrap() {
+    for (_, p) in folklstm::run::list(&model).unwrap() {
         let ck = checkpoint::load(&p).unwrap();
         assert!(ck.adam.unwrap().v.iter().all(|x| x.is_finite()));
     }
@@ -163,7 +163,7 @@ fn a_run_that_diverges_at_an_epoch_end_never_leaves_a_checkpoint_that_cannot_res
         let o = train(dir.path(), &["--epochs", "6", "--lr", "3e6", "--rng-seed", seed]);
         assert_error(&o, &["training diverged at epoch", "--clip"]);
         eprintln!("seed {seed}: {}", stderr(&o).lines().next().unwrap_or_default());
-        for (_, p) in checkpoint::list(&model).unwrap() {
+        for (_, p) in folklstm::run::list(&model).unwrap() {
             let ck = checkpoint::load(&p).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
             let adam = ck.adam.unwrap();
             assert!(adam.m.iter().chain(&adam.v).all(|x| x.is_finite()), "seed {seed}: {} holds inf", p.display());

@@ -3,8 +3,8 @@
 
 mod common;
 use folklstm::backend::Sampler;
+use folklstm::cpu::CpuSampler;
 use folklstm::model::{ModelConfig, init_params, reference};
-use folklstm::sample::CpuSampler;
 
 #[test]
 fn batch_one_and_batch_n_match_the_reference_step_by_step() {

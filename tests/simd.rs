@@ -85,12 +85,20 @@ fn cell_kernels_match_scalar() {
             let cp: Vec<f32> = noise(hd, 71).iter().map(|&u| (u * 3.0) as f32).collect();
             let run = |isa: Isa| {
                 let (mut z, mut c, mut tc, mut h) = (z0.clone(), vec![0.0; hd], vec![0.0; hd], vec![0.0; hd]);
-                simd::cell_forward(isa, folklstm::real::Gates::split(&mut z), &cp, &mut c, &mut tc, &mut h);
+                simd::cell_forward(isa, folklstm::model::cell::Gates::split(&mut z), &cp, &mut c, &mut tc, &mut h);
                 let dh_up: Vec<f32> = noise(hd, 72).iter().map(|&u| u as f32).collect();
                 let dh_rec: Vec<f32> = noise(hd, 73).iter().map(|&u| u as f32).collect();
                 let mut dc: Vec<f32> = noise(hd, 74).iter().map(|&u| u as f32).collect();
                 let mut act = z.clone();
-                simd::cell_backward(isa, folklstm::real::Gates::split(&mut act), &cp, &tc, &dh_up, &dh_rec, &mut dc);
+                simd::cell_backward(
+                    isa,
+                    folklstm::model::cell::Gates::split(&mut act),
+                    &cp,
+                    &tc,
+                    &dh_up,
+                    &dh_rec,
+                    &mut dc,
+                );
                 [z, c, tc, h, act, dc]
             };
             let want = run(Isa::Scalar);

@@ -53,3 +53,9 @@ fn tune_label(tune: Option<u32>, index: usize) -> String {
         None => format!("tune #{} (no X: number), ", index + 1),
     }
 }
+
+impl From<crate::files::WriteError> for AbcError {
+    fn from(e: crate::files::WriteError) -> Self {
+        AbcError::Io { path: e.path, source: e.source }
+    }
+}

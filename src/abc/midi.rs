@@ -1,10 +1,6 @@
 //! [`Performance`] to a standard MIDI file (format 1, 960 ticks per quarter note): track 0 is
 //! the melody (with tempo, meter and key events), track 1 the chords named in quotes.
 
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
 use midly::num::{u4, u7, u15, u24, u28};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
@@ -123,30 +119,4 @@ pub fn midi_bytes(perf: &Performance, title: &str) -> Result<Vec<u8>, AbcError> 
     let mut bytes = Vec::new();
     smf.write_std(&mut bytes).map_err(|e| AbcError::Midi(format!("cannot encode MIDI: {e}")))?;
     Ok(bytes)
-}
-
-/// Writes `bytes` to `path` atomically: `path.tmp` in the same folder, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AbcError> {
-    let io = |e: std::io::Error| AbcError::Io { path: path.to_path_buf(), source: e };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        // Make the rename itself durable (best effort: not every platform can open a folder).
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(d) = File::open(dir)
-        {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io)
 }

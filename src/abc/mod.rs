@@ -128,18 +128,35 @@ pub fn tune_to_midi(tune: &Tune) -> Result<Vec<u8>, AbcError> {
 pub fn write_midi_lenient(text: &str, out: &Path) -> (Vec<PathBuf>, Vec<(usize, AbcError)>) {
     let tunes = split_tunes(text);
     let many = tunes.len() > 1;
+    remove_stale_midi_temps(out);
     let (mut written, mut skipped) = (Vec::new(), Vec::new());
     for tt in &tunes {
         let path = if many { numbered(out, tt.index + 1) } else { out.to_path_buf() };
-        let result = parse_text_strict(tt).and_then(|t| tune_to_midi(&t)).and_then(|bytes| {
-            crate::checkpoint::write_atomic(&path, &bytes).map_err(|e| AbcError::Midi(e.to_string()))
-        });
+        let result = parse_text_strict(tt)
+            .and_then(|t| tune_to_midi(&t))
+            .and_then(|bytes| Ok(crate::files::write_atomic(&path, &bytes)?));
         match result {
             Ok(()) => written.push(path),
             Err(e) => skipped.push((tt.index + 1, e)),
         }
     }
     (written, skipped)
+}
+
+/// Removes the temporary files that a killed `midi` run left beside `out` (for `out` itself or
+/// its numbered siblings), so they do not pile up; see [`crate::files::remove_stale_temp_files`].
+fn remove_stale_midi_temps(out: &Path) {
+    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = out.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "mid".into());
+    let ours = |name: &str| {
+        out.file_name().is_some_and(|f| f.to_string_lossy() == name)
+            || name
+                .strip_prefix(&format!("{stem}-"))
+                .and_then(|r| r.strip_suffix(&format!(".{ext}")))
+                .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+    };
+    crate::files::remove_stale_temp_files(dir, ours);
 }
 
 /// `out` with `-k` before its extension: `song.mid` -> `song-2.mid` (`.mid` when it has none).
@@ -179,9 +196,10 @@ pub fn write_midi(text: &str, out: &Path, tune: Option<u32>) -> Result<Vec<PathB
         let path = if single { out.to_path_buf() } else { numbered(out, t.index + 1) };
         files.push((path, tune_to_midi(t)?));
     }
+    remove_stale_midi_temps(out);
     let mut written = Vec::with_capacity(files.len());
     for (path, bytes) in files {
-        midi::write_atomic(&path, &bytes)?;
+        crate::files::write_atomic(&path, &bytes)?;
         written.push(path);
     }
     Ok(written)

@@ -34,14 +34,7 @@ impl CpuBackend {
         if adam.m.len() != n || adam.v.len() != n {
             return Err(Error::Shape(format!("optimizer state holds {} moments for {n} parameters", adam.m.len())));
         }
-        if threads == Some(0) {
-            return Err(Error::Config("--threads 0: needs at least 1".into()));
-        }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.unwrap_or(0))
-            .thread_name(|i| format!("folklstm-cpu-{i}"))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot start {threads:?} worker threads: {e}")))?;
+        let pool = super::team::pool(threads)?;
         let cfg = params.config;
         Ok(CpuBackend {
             grads: Params::zeros(&cfg),

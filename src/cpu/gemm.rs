@@ -2,7 +2,7 @@
 //! over `rayon` workers. The split never changes the bits of the result (see `split`), so
 //! results are identical whatever the thread count.
 
-use crate::real::Real;
+use super::kernels::CpuReal;
 use rayon::prelude::*;
 
 /// A read-only matrix view: element (i, j) is `data[i * rs + j * cs]`.
@@ -85,7 +85,7 @@ fn split(m: usize, n: usize, threads: usize) -> (bool, usize) {
 ///
 /// Panics when the shapes disagree or a view reaches outside its buffer (programming errors:
 /// every shape here derives from a validated model configuration).
-pub fn gemm<R: Real>(alpha: R, a: Mat<'_, R>, b: Mat<'_, R>, beta: R, c: MatMut<'_, R>) {
+pub fn gemm<R: CpuReal>(alpha: R, a: Mat<'_, R>, b: Mat<'_, R>, beta: R, c: MatMut<'_, R>) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && c.rows == m && c.cols == n, "gemm: [{m}x{k}]·[{}x{n}] into [{}x{}]", b.rows, c.rows, c.cols);
     assert!(a.fits() && b.fits(), "gemm: an input view reaches outside its buffer");
@@ -137,7 +137,7 @@ pub fn gemm<R: Real>(alpha: R, a: Mat<'_, R>, b: Mat<'_, R>, beta: R, c: MatMut<
 
 /// Column sums: `out[j] = sum_i x[i, j]` for a row-major `x: [rows, cols]`, summed in row order
 /// (deterministic; columns split over threads in fixed chunks).
-pub fn col_sums<R: Real>(x: &[R], rows: usize, cols: usize, out: &mut [R]) {
+pub fn col_sums<R: CpuReal>(x: &[R], rows: usize, cols: usize, out: &mut [R]) {
     assert!(x.len() >= rows * cols && out.len() == cols);
     out.par_chunks_mut(256).enumerate().for_each(|(ci, o)| {
         let j0 = ci * 256;
@@ -156,7 +156,7 @@ pub fn col_sums<R: Real>(x: &[R], rows: usize, cols: usize, out: &mut [R]) {
 const KC: usize = 256;
 
 /// `C_j (+)= A_j · B` for each job `(A_j, C_j)`, all sharing `B: [K, N]`, with the engine's
-/// own kernel ([`Real::panel_kernel`]) instead of `matrixmultiply`.
+/// own kernel ([`CpuReal::panel_kernel`]) instead of `matrixmultiply`.
 ///
 /// B is packed into `[KC, 32]` column panels, each worker packing only the panels of the
 /// columns it computes (so nothing is packed twice and no worker waits for another); A is read
@@ -164,14 +164,14 @@ const KC: usize = 256;
 /// Sharing B between jobs packs it once for, e.g., both `dW_hh = H_prevᵀ·dZ` and
 /// `dW_ih = Xᵀ·dZ`. Every element of C is summed in the same order (K blocks in order, each
 /// from zero) whatever the number of workers.
-pub fn panel_gemm<R: Real>(
+pub fn panel_gemm<R: CpuReal>(
     jobs: &mut [(Mat<'_, R>, MatMut<'_, R>)],
     b: Mat<'_, R>,
     accumulate: bool,
     scratch: &mut Vec<R>,
 ) {
+    use super::simd::PANEL;
     use super::team::{Shared, run_team};
-    use crate::real::PANEL;
     let (k, n) = (b.rows, b.cols);
     assert!(b.fits(), "panel_gemm: B reaches outside its buffer");
     for (a, c) in jobs.iter() {

@@ -3,11 +3,14 @@
 
 pub mod backend;
 pub mod gemm;
+pub mod kernels;
 pub mod network;
 pub mod profile;
 pub mod recurrent;
+pub mod sampler;
 pub mod simd;
 pub mod team;
 
 pub use backend::CpuBackend;
 pub use network::{Dropout, Loss, State, Workspace, backward, forward};
+pub use sampler::CpuSampler;

@@ -7,11 +7,11 @@
 //! The equations are in [`crate::model`]; each function below names the ones it implements.
 
 use super::gemm::{Mat, MatMut, col_sums, gemm, panel_gemm};
+use super::kernels::CpuReal;
 use super::profile::span;
 use super::recurrent::{self, Panels};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Params};
-use crate::real::Real;
 use crate::rng::{Key, stream, uniform_at};
 use rayon::prelude::*;
 
@@ -24,7 +24,7 @@ pub struct State<R> {
     pub c: Vec<R>,
 }
 
-impl<R: Real> State<R> {
+impl<R: CpuReal> State<R> {
     /// All-zero state for `batch` streams.
     pub fn zeros(cfg: &ModelConfig, batch: usize) -> Self {
         let n = cfg.layers * batch * cfg.hidden;
@@ -106,7 +106,7 @@ pub struct Workspace<R> {
     pub dc0: Vec<R>,
 }
 
-impl<R: Real> Workspace<R> {
+impl<R: CpuReal> Workspace<R> {
     /// Buffers for windows of `batch x seq` tokens.
     pub fn new(cfg: &ModelConfig, batch: usize, seq: usize) -> Self {
         let (b, t, h, v) = (batch, seq, cfg.hidden, cfg.vocab);
@@ -178,7 +178,7 @@ fn layer_out<R>(cache: &LayerCache<R>, bh: usize) -> &[R] {
 
 /// Checks a window's token ids against the vocabulary and the workspace, and stores them
 /// time-major.
-fn load_window<R: Real>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> Result<()> {
+fn load_window<R: CpuReal>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> Result<()> {
     let (b, t, v) = (ws.b, ws.t, ws.cfg.vocab as u32);
     let n = b * t;
     if x.len() != n || y.is_some_and(|y| y.len() != n) {
@@ -206,7 +206,7 @@ fn load_window<R: Real>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> 
 
 /// Runs `f` on each `width`-long row of `buf` (with its index), in parallel when there is enough
 /// work. Each row is independent, so the result does not depend on the split.
-fn for_rows<R: Real>(buf: &mut [R], width: usize, f: impl Fn(usize, &mut [R]) + Sync + Send) {
+fn for_rows<R: CpuReal>(buf: &mut [R], width: usize, f: impl Fn(usize, &mut [R]) + Sync + Send) {
     if buf.len() >= 1 << 15 {
         buf.par_chunks_mut(width).enumerate().for_each(|(r, row)| f(r, row));
     } else {
@@ -214,27 +214,47 @@ fn for_rows<R: Real>(buf: &mut [R], width: usize, f: impl Fn(usize, &mut [R]) + 
     }
 }
 
-/// Forward pass of one LSTM layer over the window (equations: [`crate::model`], "LSTM cell").
+fn check_params<R: CpuReal>(params: &Params<R>, ws: &Workspace<R>, state: &State<R>) -> Result<()> {
+    if params.config != ws.cfg {
+        return Err(Error::Shape(format!("parameters are for {:?}, the workspace for {:?}", params.config, ws.cfg)));
+    }
+    let n = ws.cfg.layers * ws.b * ws.cfg.hidden;
+    if state.h.len() != n || state.c.len() != n {
+        return Err(Error::Shape(format!(
+            "state holds {} and {} values, needs layers*batch*hidden = {n}",
+            state.h.len(),
+            state.c.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Two disjoint mutable ranges of one buffer.
+fn two_mut<R>(data: &mut [R], a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> (&mut [R], &mut [R]) {
+    assert!(a.end <= b.start || b.end <= a.start, "overlapping ranges");
+    if a.start < b.start {
+        let (lo, hi) = data.split_at_mut(b.start);
+        (&mut lo[a], &mut hi[..b.len()])
+    } else {
+        let (lo, hi) = data.split_at_mut(a.start);
+        (&mut hi[..a.len()], &mut lo[b])
+    }
+}
+
+/// The input half of one LSTM layer for all positions at once (equations: [`crate::model`],
+/// "LSTM cell", the input part of `z_t`).
 ///
 /// ```text
-/// Z        = X·W_ih + b          one GEMM for all T*B rows   (layer 0: gathered from P = E·W_ih0)
-/// z_t     += h_{t-1}·W_hh        one [B,H]x[H,4H] GEMM per step
-/// (c_t, h_t) = cell(z_t, c_{t-1})
-/// y_t      = h_t ⊙ mask_t        (inverted dropout, training only)
+/// Z = X·W_ih + b                 [T*B, 4H]: one GEMM for all T*B rows, before the time loop
+/// layer 0: P = E·W_ih0 ([V, 4H]), Z[r] = P[x_r] + b     (per symbol: V ≪ T*B)
 /// ```
-fn layer_forward<R: Real>(
-    params: &Params<R>,
-    ws: &mut Workspace<R>,
-    l: usize,
-    state: &mut State<R>,
-    dropout: Option<Dropout>,
-) {
+fn input_forward<R: CpuReal>(params: &Params<R>, ws: &mut Workspace<R>, l: usize) {
     let cfg = ws.cfg;
     let (b, t, h) = (ws.b, ws.t, cfg.hidden);
     let g4 = 4 * h;
     let lay = &params.layout.lstm[l];
     let bias = params.get(&lay.b);
-    let sp = span("forward: input projection");
+    let _sp = span("forward: input projection");
     // Z = X·W_ih + b for all positions at once.
     if l == 0 {
         // Per-symbol projection: P = embedding · W_ih0, [V, 4H]; then Z[r] = P[x_r] + b.
@@ -260,20 +280,162 @@ fn layer_forward<R: Real>(
         let mut jobs = [(Mat::new(x, t * b, h), MatMut::new(&mut this[0].act, t * b, g4))];
         panel_gemm(&mut jobs, Mat::new(params.get(&lay.w_ih), h, g4), true, &mut ws.gemm_scratch);
     }
+}
+
+/// Backward of [`input_forward`]: the gradient for the layer below and, for layer 0, the
+/// embedding and `W_ih0`. (For l > 0, `dW_ih = Xᵀ·dZ` shares one pass over dZ with `dW_hh`
+/// in [`layer_backward`].) `dz: [T*B, 4H]` holds d loss / d Z.
+///
+/// ```text
+/// l > 0:  dX = dZ · W_ihᵀ                              inverts Z = X·W_ih + b
+/// l = 0:  G[v] = Σ_{r: x_r = v} dZ[r]                  inverts Z[r] = P[x_r] + b
+///         dW_ih0 = Eᵀ · G,  dE = G · W_ih0ᵀ           inverts P = E·W_ih0
+/// ```
+fn input_backward<R: CpuReal>(
+    params: &Params<R>,
+    grads: &mut Params<R>,
+    ws: &mut Workspace<R>,
+    l: usize,
+    dx: &mut [R],
+) {
+    let cfg = ws.cfg;
+    let (b, t, h) = (ws.b, ws.t, cfg.hidden);
+    let (g4, n) = (4 * h, b * t);
+    let lay = &params.layout.lstm[l];
+    let dz = &ws.layers[l].act[..];
+    let _sp = span("backward: dX, layer 0");
+    if l > 0 {
+        // dX = dZ · W_ihᵀ
+        let mut jobs = [(Mat::new(dz, n, g4), MatMut::new(&mut dx[..n * h], n, h))];
+        panel_gemm(&mut jobs, Mat::new(params.get(&lay.w_ih), h, g4).t(), false, &mut ws.gemm_scratch);
+    } else {
+        let (v, e) = (cfg.vocab, cfg.embed);
+        let xt = &ws.xt;
+        // G[v] = Σ_{r: x_r = v} dZ[r], columns split in fixed chunks, rows summed in order.
+        ws.g0.par_chunks_mut(g4).for_each(|row| row.fill(R::ZERO));
+        let g0 = &mut ws.g0;
+        for (r, &sym) in xt.iter().enumerate() {
+            let src = &dz[r * g4..][..g4];
+            for (a, &d) in g0[sym as usize * g4..][..g4].iter_mut().zip(src) {
+                *a += d;
+            }
+        }
+        let emb = params.get(&params.layout.embedding);
+        gemm(
+            R::ONE,
+            Mat::new(emb, v, e).t(),
+            Mat::new(&ws.g0, v, g4),
+            R::ZERO,
+            MatMut::new(grads.get_mut(&lay.w_ih), e, g4),
+        );
+        let w_ih = params.get(&lay.w_ih);
+        gemm(
+            R::ONE,
+            Mat::new(&ws.g0, v, g4),
+            Mat::new(w_ih, e, g4).t(),
+            R::ZERO,
+            MatMut::new(grads.get_mut(&params.layout.embedding), v, e),
+        );
+    }
+}
+
+/// The recurrent half of one LSTM layer: the time loop over the window (equations:
+/// [`crate::model`], "LSTM cell"), after [`input_forward`] filled Z.
+///
+/// ```text
+/// (h_{-1}, c_{-1}) = state[l]                       carried from the previous window
+/// for t = 0 .. T-1:
+///     z_t += h_{t-1}·W_hh                           one [B,H]x[H,4H] product per step
+///     (c_t, h_t) = cell(z_t, c_{t-1})
+/// state[l] = (h_{T-1}, c_{T-1})
+/// ```
+/// The time loop itself, with packed weight panels and a thread team, is
+/// [`recurrent::forward`].
+fn layer_forward<R: CpuReal>(params: &Params<R>, ws: &mut Workspace<R>, l: usize, state: &mut State<R>) {
+    let cfg = ws.cfg;
+    let (b, t, h) = (ws.b, ws.t, cfg.hidden);
+    let lay = &params.layout.lstm[l];
     let cache = &mut ws.layers[l];
     let bh = b * h;
     cache.h[..bh].copy_from_slice(&state.h[l * bh..][..bh]);
     cache.c[..bh].copy_from_slice(&state.c[l * bh..][..bh]);
-    drop(sp);
-    let sp = span("forward: recurrent steps");
+    let _sp = span("forward: recurrent steps");
     let w_hh = params.get(&lay.w_hh);
     recurrent::forward(&mut cache.act, &mut cache.h, &mut cache.c, &mut cache.tc, w_hh, &mut ws.panels, b, t, h);
-    drop(sp);
-    let _sp = span("forward: dropout");
     // Carry the final state to the next window.
     state.h[l * bh..][..bh].copy_from_slice(&cache.h[t * bh..]);
     state.c[l * bh..][..bh].copy_from_slice(&cache.c[t * bh..]);
-    // Inverted dropout on the layer's output: y = h ⊙ mask, mask ∈ {0, 1/(1-p)}.
+}
+
+/// Backward of [`layer_forward`]: BPTT through one layer (equations: [`crate::model`],
+/// "BPTT"). `dh_up: [T*B, H]` holds d loss / d h from above (after
+/// [`dropout_backward`]). On return `ws.layers[l].act` holds dZ, the layer's `b`, `W_hh` (and,
+/// for l > 0, `W_ih`) gradients are in `grads`, and `ws.dh0`, `ws.dc0` hold d loss / d (h0, c0).
+///
+/// ```text
+/// for t = T-1 .. 0:                                 dh_rec, dc start at 0 (truncation)
+///     dz_t, dc = cell_backward(dh_up_t + dh_rec, dc)      inverts (c_t, h_t) = cell(z_t, c_{t-1})
+///     dh_rec   = dz_t · W_hhᵀ                       inverts z_t += h_{t-1}·W_hh
+/// dW_hh = H_prevᵀ · dZ                              one GEMM over all steps
+/// db    = Σ_rows dZ                                 inverts Z = X·W_ih + b
+/// l > 0: dW_ih = Xᵀ · dZ                            in the same pass as dW_hh
+/// ```
+/// The time loop itself is [`recurrent::backward`].
+fn layer_backward<R: CpuReal>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>, l: usize, dh_up: &[R]) {
+    let cfg = ws.cfg;
+    let (b, t, h) = (ws.b, ws.t, cfg.hidden);
+    let (g4, bh, n) = (4 * h, b * h, b * t);
+    let lay = params.layout.lstm[l].clone();
+    let w_hh = params.get(&lay.w_hh);
+    {
+        let cache = &mut ws.layers[l];
+        let _sp = span("backward: recurrent steps");
+        let db = grads.get_mut(&lay.b);
+        recurrent::backward(
+            &mut cache.act,
+            &cache.c,
+            &cache.tc,
+            dh_up,
+            &mut ws.dh_rec,
+            &mut ws.dc,
+            db,
+            w_hh,
+            &mut ws.panels,
+            b,
+            t,
+            h,
+        );
+        ws.dh0[l * bh..][..bh].copy_from_slice(&ws.dh_rec);
+        ws.dc0[l * bh..][..bh].copy_from_slice(&ws.dc);
+    }
+    let _sp = span("backward: dW_hh, dW_ih");
+    let cache = &ws.layers[l];
+    let dz = &cache.act[..];
+    // dW_hh = H_prevᵀ · dZ, H_prev = [h_{-1}, ..., h_{T-2}] = blocks 0..T of cache.h, and for
+    // l > 0 dW_ih = Xᵀ · dZ in the same pass (dZ is packed once for both).
+    let h_prev = Mat::new(&cache.h[..n * h], n, h).t();
+    let (g_ih, g_hh) = two_mut(&mut grads.data, lay.w_ih.range.clone(), lay.w_hh.range.clone());
+    if l > 0 {
+        let x = layer_out(&ws.layers[l - 1], bh);
+        let mut jobs = [(h_prev, MatMut::new(g_hh, h, g4)), (Mat::new(x, n, h).t(), MatMut::new(g_ih, h, g4))];
+        panel_gemm(&mut jobs, Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
+    } else {
+        panel_gemm(&mut [(h_prev, MatMut::new(g_hh, h, g4))], Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
+    }
+}
+
+/// Inverted dropout on layer `l`'s output (equations: [`crate::model`], "Dropout"), training
+/// only; without it the layer's output is h itself ([`layer_out`]).
+///
+/// ```text
+/// y_t = h_t ⊙ m_t,   m ∈ {0, 1/(1-p)},  m = 0 with probability p
+/// ```
+fn dropout_forward<R: CpuReal>(ws: &mut Workspace<R>, l: usize, dropout: Option<Dropout>) {
+    let cfg = ws.cfg;
+    let (b, t, h) = (ws.b, ws.t, cfg.hidden);
+    let bh = b * h;
+    let cache = &mut ws.layers[l];
+    let _sp = span("forward: dropout");
     match dropout {
         Some(d) if cfg.dropout > 0.0 => {
             let p = cfg.dropout;
@@ -301,6 +463,21 @@ fn layer_forward<R: Real>(
     }
 }
 
+/// Backward of [`dropout_forward`]: `dy: [T*B, H]` holds d loss / d y on entry and
+/// d loss / d h on return.
+///
+/// ```text
+/// dh_t = dy_t ⊙ m_t                                  inverts y_t = h_t ⊙ m_t
+/// ```
+fn dropout_backward<R: CpuReal>(ws: &Workspace<R>, l: usize, dy: &mut [R]) {
+    let mask = &ws.layers[l].mask;
+    if !mask.is_empty() {
+        for (d, &m) in dy.iter_mut().zip(mask) {
+            *d *= m;
+        }
+    }
+}
+
 /// Softmax cross-entropy, forward and backward at once, row by row (rows in parallel).
 ///
 /// ```text
@@ -310,7 +487,7 @@ fn layer_forward<R: Real>(
 /// correct_r = argmax_j logits[r, j] == target
 /// dlogits[r, j] = (e^(logits[r, j] - m) / s - [j == target]) / N     d mean-loss / d logits
 /// ```
-pub fn softmax_xent<R: Real>(
+pub fn softmax_xent<R: CpuReal>(
     logits: &[R],
     targets: &[u32],
     v: usize,
@@ -357,7 +534,7 @@ pub fn softmax_xent<R: Real>(
 /// loss   = -(1/N) Σ_r log p[r, target_r]          N = T*B
 /// dlogits = (p - onehot(target)) / N
 /// ```
-fn output_forward<R: Real>(params: &Params<R>, ws: &mut Workspace<R>) -> Loss {
+fn output_forward<R: CpuReal>(params: &Params<R>, ws: &mut Workspace<R>) -> Loss {
     let _sp = span("forward: dense + softmax");
     let cfg = ws.cfg;
     let (n, v, h) = (ws.b * ws.t, cfg.vocab, cfg.hidden);
@@ -379,10 +556,40 @@ fn output_forward<R: Real>(params: &Params<R>, ws: &mut Workspace<R>) -> Loss {
     }
 }
 
+/// Backward of [`output_forward`] (whose softmax cross-entropy already left d loss / d logits
+/// in `ws.dlogits`): the dense layer's gradients, and d loss / d y_top into `dy_top: [T*B, H]`.
+///
+/// ```text
+/// dW_d = y_topᵀ · dlogits,  db_d = Σ_rows dlogits,  dy_top = dlogits · W_dᵀ
+///                                                   inverts logits = y_top · W_d + b_d
+/// ```
+fn output_backward<R: CpuReal>(params: &Params<R>, grads: &mut Params<R>, ws: &Workspace<R>, dy_top: &mut [R]) {
+    let cfg = ws.cfg;
+    let (n, v, h) = (ws.b * ws.t, cfg.vocab, cfg.hidden);
+    let lo = &params.layout;
+    let _sp = span("backward: dense");
+    let top = layer_out(&ws.layers[cfg.layers - 1], ws.b * h);
+    gemm(
+        R::ONE,
+        Mat::new(top, n, h).t(),
+        Mat::new(&ws.dlogits, n, v),
+        R::ZERO,
+        MatMut::new(grads.get_mut(&lo.dense_w), h, v),
+    );
+    col_sums(&ws.dlogits, n, v, grads.get_mut(&lo.dense_b));
+    gemm(
+        R::ONE,
+        Mat::new(&ws.dlogits, n, v),
+        Mat::new(params.get(&lo.dense_w), h, v).t(),
+        R::ZERO,
+        MatMut::new(dy_top, n, h),
+    );
+}
+
 /// Forward pass over a window: returns the loss and leaves everything the backward pass needs in
 /// `ws`. `x, y: [B, T]`. `state` holds (h0, c0) on entry and the final (h, c) on return.
 /// `dropout`: `None` for evaluation.
-pub fn forward<R: Real>(
+pub fn forward<R: CpuReal>(
     params: &Params<R>,
     ws: &mut Workspace<R>,
     x: &[u32],
@@ -393,173 +600,30 @@ pub fn forward<R: Real>(
     check_params(params, ws, state)?;
     load_window(ws, x, Some(y))?;
     for l in 0..ws.cfg.layers {
-        layer_forward(params, ws, l, state, dropout);
+        input_forward(params, ws, l);
+        layer_forward(params, ws, l, state);
+        dropout_forward(ws, l, dropout);
     }
     Ok(output_forward(params, ws))
 }
 
-fn check_params<R: Real>(params: &Params<R>, ws: &Workspace<R>, state: &State<R>) -> Result<()> {
-    if params.config != ws.cfg {
-        return Err(Error::Shape(format!("parameters are for {:?}, the workspace for {:?}", params.config, ws.cfg)));
-    }
-    let n = ws.cfg.layers * ws.b * ws.cfg.hidden;
-    if state.h.len() != n || state.c.len() != n {
-        return Err(Error::Shape(format!(
-            "state holds {} and {} values, needs layers*batch*hidden = {n}",
-            state.h.len(),
-            state.c.len()
-        )));
-    }
-    Ok(())
-}
-
-/// Backward pass of one LSTM layer (equations: [`crate::model`], "BPTT").
-///
-/// `dy: [T*B, H]` holds d loss / d y (the layer's output) on entry. On return the layer's
-/// gradients are in `grads`, and, for l > 0, `dx: [T*B, H]` holds d loss / d (input of this
-/// layer) = d loss / d y_{l-1}.
-///
-/// ```text
-/// dh_up_t = dy_t ⊙ mask_t                          inverts y = h ⊙ mask
-/// for t = T-1 .. 0:
-///     dz_t, dc = cell_backward(dh_up_t + dh_rec, dc)      (dh_rec, dc start at 0: truncation)
-///     dh_rec   = dz_t · W_hhᵀ                       inverts z_t += h_{t-1}·W_hh
-/// dW_hh = H_prevᵀ · dZ                              one GEMM over all steps
-/// db    = Σ_rows dZ
-/// dW_ih = Xᵀ · dZ,   dX = dZ · W_ihᵀ                inverts Z = X·W_ih + b
-/// layer 0: G[v] = Σ_{r: x_r = v} dZ[r];  dW_ih0 = Eᵀ·G;  dE = G·W_ih0ᵀ
-/// ```
-fn layer_backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>, l: usize, cur: usize) {
-    let cfg = ws.cfg;
-    let (b, t, h) = (ws.b, ws.t, cfg.hidden);
-    let (g4, bh, n) = (4 * h, b * h, b * t);
-    let lay = params.layout.lstm[l].clone();
-    let w_hh = params.get(&lay.w_hh);
-    let [dy0, dy1] = &mut ws.dy;
-    let (dy, dx) = if cur == 0 { (dy0, dy1) } else { (dy1, dy0) };
-    let dy = &mut dy[..n * h];
-    {
-        let cache = &mut ws.layers[l];
-        if !cache.mask.is_empty() {
-            for (d, &m) in dy.iter_mut().zip(&cache.mask) {
-                *d *= m;
-            }
-        }
-        let _sp = span("backward: recurrent steps");
-        let db = grads.get_mut(&lay.b);
-        recurrent::backward(
-            &mut cache.act,
-            &cache.c,
-            &cache.tc,
-            dy,
-            &mut ws.dh_rec,
-            &mut ws.dc,
-            db,
-            w_hh,
-            &mut ws.panels,
-            b,
-            t,
-            h,
-        );
-        ws.dh0[l * bh..][..bh].copy_from_slice(&ws.dh_rec);
-        ws.dc0[l * bh..][..bh].copy_from_slice(&ws.dc);
-    }
-    let sp = span("backward: dW_hh, dW_ih");
-    let cache = &ws.layers[l];
-    let dz = &cache.act[..];
-    // dW_hh = H_prevᵀ · dZ, H_prev = [h_{-1}, ..., h_{T-2}] = blocks 0..T of cache.h, and for
-    // l > 0 dW_ih = Xᵀ · dZ in the same pass (dZ is packed once for both).
-    let h_prev = Mat::new(&cache.h[..n * h], n, h).t();
-    let (g_ih, g_hh) = two_mut(&mut grads.data, lay.w_ih.range.clone(), lay.w_hh.range.clone());
-    if l > 0 {
-        let x = layer_out(&ws.layers[l - 1], bh);
-        let mut jobs = [(h_prev, MatMut::new(g_hh, h, g4)), (Mat::new(x, n, h).t(), MatMut::new(g_ih, h, g4))];
-        panel_gemm(&mut jobs, Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
-    } else {
-        panel_gemm(&mut [(h_prev, MatMut::new(g_hh, h, g4))], Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
-    }
-    drop(sp);
-    let _sp = span("backward: dX, layer 0");
-    if l > 0 {
-        // dX = dZ · W_ihᵀ
-        let mut jobs = [(Mat::new(dz, n, g4), MatMut::new(&mut dx[..n * h], n, h))];
-        panel_gemm(&mut jobs, Mat::new(params.get(&lay.w_ih), h, g4).t(), false, &mut ws.gemm_scratch);
-    } else {
-        let (v, e) = (cfg.vocab, cfg.embed);
-        let xt = &ws.xt;
-        // G[v] = Σ_{r: x_r = v} dZ[r], columns split in fixed chunks, rows summed in order.
-        ws.g0.par_chunks_mut(g4).for_each(|row| row.fill(R::ZERO));
-        let g0 = &mut ws.g0;
-        for (r, &sym) in xt.iter().enumerate() {
-            let src = &dz[r * g4..][..g4];
-            for (a, &d) in g0[sym as usize * g4..][..g4].iter_mut().zip(src) {
-                *a += d;
-            }
-        }
-        let emb = params.get(&params.layout.embedding);
-        gemm(
-            R::ONE,
-            Mat::new(emb, v, e).t(),
-            Mat::new(&ws.g0, v, g4),
-            R::ZERO,
-            MatMut::new(grads.get_mut(&lay.w_ih), e, g4),
-        );
-        let w_ih = params.get(&lay.w_ih);
-        gemm(
-            R::ONE,
-            Mat::new(&ws.g0, v, g4),
-            Mat::new(w_ih, e, g4).t(),
-            R::ZERO,
-            MatMut::new(grads.get_mut(&params.layout.embedding), v, e),
-        );
-    }
-}
-
-/// Two disjoint mutable ranges of one buffer.
-fn two_mut<R>(data: &mut [R], a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> (&mut [R], &mut [R]) {
-    assert!(a.end <= b.start || b.end <= a.start, "overlapping ranges");
-    if a.start < b.start {
-        let (lo, hi) = data.split_at_mut(b.start);
-        (&mut lo[a], &mut hi[..b.len()])
-    } else {
-        let (lo, hi) = data.split_at_mut(a.start);
-        (&mut hi[..a.len()], &mut lo[b])
-    }
-}
-
 /// Backward pass of the whole network after [`forward`]: fills `grads` with d loss / d params and
-/// `ws.dh0`, `ws.dc0` with d loss / d (h0, c0).
-pub fn backward<R: Real>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>) -> Result<()> {
+/// `ws.dh0`, `ws.dc0` with d loss / d (h0, c0). Each step inverts one step of [`forward`], in
+/// reverse order.
+pub fn backward<R: CpuReal>(params: &Params<R>, grads: &mut Params<R>, ws: &mut Workspace<R>) -> Result<()> {
     if grads.config != params.config {
         return Err(Error::Shape("gradient buffer is for another model".into()));
     }
-    let cfg = ws.cfg;
-    let (n, v, h) = (ws.b * ws.t, cfg.vocab, cfg.hidden);
-    let lo = &params.layout;
-    // Output layer: dW_d = y_topᵀ · dlogits, db_d = Σ dlogits, dy_top = dlogits · W_dᵀ.
-    {
-        let _sp = span("backward: dense");
-        let top = layer_out(&ws.layers[cfg.layers - 1], ws.b * h);
-        gemm(
-            R::ONE,
-            Mat::new(top, n, h).t(),
-            Mat::new(&ws.dlogits, n, v),
-            R::ZERO,
-            MatMut::new(grads.get_mut(&lo.dense_w), h, v),
-        );
-        col_sums(&ws.dlogits, n, v, grads.get_mut(&lo.dense_b));
-        gemm(
-            R::ONE,
-            Mat::new(&ws.dlogits, n, v),
-            Mat::new(params.get(&lo.dense_w), h, v).t(),
-            R::ZERO,
-            MatMut::new(&mut ws.dy[0][..n * h], n, h),
-        );
+    let n_h = ws.b * ws.t * ws.cfg.hidden;
+    // d loss / d (output of the layer being processed) and of the one below, in turn.
+    let [mut dy, mut dx] = std::mem::take(&mut ws.dy);
+    output_backward(params, grads, ws, &mut dy[..n_h]);
+    for l in (0..ws.cfg.layers).rev() {
+        dropout_backward(ws, l, &mut dy[..n_h]);
+        layer_backward(params, grads, ws, l, &dy[..n_h]);
+        input_backward(params, grads, ws, l, &mut dx[..n_h]);
+        std::mem::swap(&mut dy, &mut dx);
     }
-    let mut cur = 0;
-    for l in (0..cfg.layers).rev() {
-        layer_backward(params, grads, ws, l, cur);
-        cur ^= 1;
-    }
+    ws.dy = [dy, dx];
     Ok(())
 }

@@ -5,12 +5,14 @@
 //! every one of those 64 steps; here the weights are packed once per call into 32-column
 //! panels ([`Panels`]), and each step is split by blocks of 32 hidden units: a member of a
 //! thread team ([`super::team`]) computes the four gates of its units for every batch row with
-//! [`Real::panel_kernel`], then runs the cell on them while they are still in cache, and waits
+//! [`CpuReal::panel_kernel`], then runs the cell on them while they are still in cache, and waits
 //! at a barrier for the others. Every unit block is computed the same way whoever computes it,
 //! so results do not depend on the number of threads.
 
+use super::kernels::CpuReal;
+use super::simd::PANEL;
 use super::team::{Shared, SpinBarrier, run_team};
-use crate::real::{Gates, PANEL, Real};
+use crate::model::cell::Gates;
 
 /// A weight matrix packed into `[K, 32]` column panels, each contiguous.
 #[derive(Clone, Debug, Default)]
@@ -19,7 +21,7 @@ pub struct Panels<R> {
     data: Vec<R>,
 }
 
-impl<R: Real> Panels<R> {
+impl<R: CpuReal> Panels<R> {
     /// Packs `count` panels of depth `k`; `at(panel, row, col)` gives the element or None
     /// (zero padding past the matrix edge).
     /// Makes room for `count` panels of depth `k`.
@@ -81,7 +83,7 @@ impl<R: Real> Panels<R> {
 }
 
 /// `out[r] (+)= a[r] · panel` for all rows, in blocks of 8 rows. `a: [rows, lda]`.
-fn rows_times_panel<R: Real>(a: &[R], lda: usize, k: usize, panel: &[R], out: &mut [&mut [R]], accumulate: bool) {
+fn rows_times_panel<R: CpuReal>(a: &[R], lda: usize, k: usize, panel: &[R], out: &mut [&mut [R]], accumulate: bool) {
     for (blk, o) in out.chunks_mut(8).enumerate() {
         R::panel_kernel(&a[blk * 8 * lda..], lda, 1, k, panel, o, accumulate);
     }
@@ -104,7 +106,7 @@ fn my_panels(me: usize, n: usize, np: usize) -> std::ops::Range<usize> {
 /// gates and the cell of its blocks for every batch row, then waits for the others: h_t is
 /// complete before anyone starts step t+1.
 #[allow(clippy::too_many_arguments)]
-pub fn forward<R: Real>(
+pub fn forward<R: CpuReal>(
     act: &mut [R],
     h: &mut [R],
     c: &mut [R],
@@ -182,7 +184,7 @@ pub fn forward<R: Real>(
 /// ```
 /// Split over a team by unit blocks as in [`forward`].
 #[allow(clippy::too_many_arguments)]
-pub fn backward<R: Real>(
+pub fn backward<R: CpuReal>(
     act: &mut [R],
     c: &[R],
     tc: &[R],

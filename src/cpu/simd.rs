@@ -3,7 +3,7 @@
 //!
 //! The vector kernels are written once (the `kernels!` macro) over a handful of primitive
 //! operations that each instruction set defines (`avx2`, `avx512` modules); the scalar path is
-//! [`crate::real::cell_forward_scalar`] and [`crate::real::cell_backward_scalar`], which also
+//! [`crate::model::cell::forward`] and [`crate::model::cell::backward`], which also
 //! serve `f64`. Tests hold every vector path against the scalar path.
 //!
 //! Approximations (f32): `exp` is Cephes' `expf` (range reduction by ln 2 split in two parts and
@@ -11,7 +11,7 @@
 //! |x| = 7.9053 (beyond which tanh rounds to ±1 in f32); `sigmoid(x) = 1 / (1 + exp(-x))` with
 //! `exp`'s argument clamped to [-87.3, 88.4], so no input (even ±inf) makes NaN or Inf.
 
-use crate::real::{Gates, PANEL, cell_backward_scalar, cell_forward_scalar, panel_kernel_scalar};
+use crate::model::cell::{self, Gates};
 use std::sync::OnceLock;
 
 /// An instruction set the elementwise kernels can run on.
@@ -74,13 +74,13 @@ fn check_cell(hd: usize, gates: &[usize], others: &[usize]) {
 }
 
 /// LSTM cell forward on one row (or a block of its units) with instruction set `isa` (see
-/// [`crate::real::cell_forward_scalar`] for the equations). Panics if `isa` is not available
+/// [`crate::model::cell::forward`] for the equations). Panics if `isa` is not available
 /// on this CPU or the slice lengths disagree (both are programming errors).
 pub fn cell_forward(isa: Isa, z: Gates<'_, f32>, c_prev: &[f32], c: &mut [f32], tc: &mut [f32], h: &mut [f32]) {
     check_cell(c.len(), &[z.i.len(), z.f.len(), z.g.len(), z.o.len()], &[c_prev.len(), tc.len(), h.len()]);
     assert!(isa.available(), "{} is not available on this CPU", isa.name());
     match isa {
-        Isa::Scalar => cell_forward_scalar(z, c_prev, c, tc, h),
+        Isa::Scalar => cell::forward(z, c_prev, c, tc, h),
         // SAFETY: the feature is present (checked above) and the lengths agree (checked above),
         // which is all the kernels' pointer arithmetic relies on.
         #[cfg(target_arch = "x86_64")]
@@ -93,7 +93,7 @@ pub fn cell_forward(isa: Isa, z: Gates<'_, f32>, c_prev: &[f32], c: &mut [f32], 
 }
 
 /// LSTM cell backward on one row (or a block of its units) with instruction set `isa` (see
-/// [`crate::real::cell_backward_scalar`] for the equations).
+/// [`crate::model::cell::backward`] for the equations).
 pub fn cell_backward(
     isa: Isa,
     act: Gates<'_, f32>,
@@ -110,7 +110,7 @@ pub fn cell_backward(
     );
     assert!(isa.available(), "{} is not available on this CPU", isa.name());
     match isa {
-        Isa::Scalar => cell_backward_scalar(act, c_prev, tc, dh_up, dh_rec, dc),
+        Isa::Scalar => cell::backward(act, c_prev, tc, dh_up, dh_rec, dc),
         // SAFETY: as in `cell_forward`.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { avx2::cell_backward(act, c_prev, tc, dh_up, dh_rec, dc) },
@@ -121,7 +121,7 @@ pub fn cell_backward(
     }
 }
 
-/// The recurrent kernel's block (see [`crate::real::Real::panel_kernel`]) with instruction set
+/// The recurrent kernel's block (see [`crate::cpu::kernels::CpuReal::panel_kernel`]) with instruction set
 /// `isa`: rows in register tiles of 8 (AVX-512: 2 x 16 lanes per row) or 4 (AVX2: 4 x 8 lanes),
 /// the weight panel streamed once per tile. Partial panels (fewer than 32 columns, only when H
 /// is not a multiple of 32) take the scalar path.
@@ -163,6 +163,34 @@ pub fn panel_kernel(
                 }
             }
             r0 += n;
+        }
+    }
+}
+
+/// Width of a packed weight panel in the recurrent kernels (columns).
+pub const PANEL: usize = 32;
+
+/// The scalar recurrent block kernel (see [`crate::cpu::kernels::CpuReal::panel_kernel`]).
+#[allow(clippy::too_many_arguments)]
+pub fn panel_kernel_scalar<R: crate::real::Real>(
+    a: &[R],
+    rsa: usize,
+    csa: usize,
+    k: usize,
+    panel: &[R],
+    out: &mut [&mut [R]],
+    accumulate: bool,
+) {
+    for (r, row) in out.iter_mut().enumerate() {
+        let mut acc = [R::ZERO; PANEL];
+        for (kk, w) in panel.chunks_exact(PANEL).take(k).enumerate() {
+            let av = a[r * rsa + kk * csa];
+            for (x, &wv) in acc.iter_mut().zip(w) {
+                *x += av * wv;
+            }
+        }
+        for (o, &x) in row.iter_mut().zip(&acc) {
+            *o = if accumulate { *o + x } else { x };
         }
     }
 }
@@ -214,7 +242,7 @@ pub fn map(isa: Isa, f: Func, x: &mut [f32]) {
             for v in x.iter_mut() {
                 *v = match f {
                     Func::Exp => v.exp(),
-                    Func::Sigmoid => crate::real::sigmoid(*v),
+                    Func::Sigmoid => cell::sigmoid(*v),
                     Func::Tanh => v.tanh(),
                 }
             }
@@ -317,7 +345,7 @@ macro_rules! kernels {
             div(p, q)
         }
 
-        /// See [`crate::real::cell_forward_scalar`].
+        /// See [`crate::model::cell::forward`].
         #[target_feature(enable = $feat)]
         pub(super) unsafe fn cell_forward(
             z: Gates<'_, f32>,
@@ -351,7 +379,7 @@ macro_rules! kernels {
             }
         }
 
-        /// See [`crate::real::cell_backward_scalar`].
+        /// See [`crate::model::cell::backward`].
         #[target_feature(enable = $feat)]
         pub(super) unsafe fn cell_backward(
             act: Gates<'_, f32>,

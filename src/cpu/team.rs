@@ -96,6 +96,20 @@ impl<R> Shared<R> {
     }
 }
 
+/// The engine's worker pool: `threads` workers (None: one per core). `--threads 0` is refused
+/// here, once for every command that takes the flag.
+pub fn pool(threads: Option<usize>) -> crate::error::Result<rayon::ThreadPool> {
+    use crate::error::Error;
+    if threads == Some(0) {
+        return Err(Error::Config("--threads 0: needs at least 1".into()));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .thread_name(|i| format!("folklstm-cpu-{i}"))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start {threads:?} worker threads: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@
 //! c_t = f ⊙ c_{t-1} + i ⊙ g
 //! h_t = o ⊙ tanh(c_t)
 //! ```
-//! ([`crate::real::cell_forward_scalar`], SIMD: [`crate::cpu::simd::cell_forward`]).
+//! ([`cell::forward`], SIMD: [`crate::cpu::simd::cell_forward`]).
 //!
 //! **Dropout** on each layer's output, inverted: `y_t = h_t ⊙ m_t / (1 - p)`, `m ~ Bernoulli(1-p)`,
 //! drawn from a counter-based hash ([`crate::rng`]) so masks are reproducible; off at evaluation
@@ -50,7 +50,7 @@
 //! dc    = dc ⊙ f                                   (carried to step t-1)
 //! dh_rec = dz_t · W_hhᵀ                            (carried to step t-1)
 //! ```
-//! ([`crate::real::cell_backward_scalar`]). After the time loop, one GEMM each:
+//! ([`cell::backward`]). After the time loop, one GEMM each:
 //! `dW_hh = Σ_t h_{t-1}ᵀ dz_t = H_prevᵀ · dZ`, `db = Σ_rows dZ`, `dW_ih = Xᵀ · dZ`,
 //! `dX = dZ · W_ihᵀ` (the gradient for the layer below). For layer 0:
 //! `G[v] = Σ_{r: x_r = v} dZ[r]` (`[V, 4H]`), `dW_ih0 = Eᵀ · G`, `dE = G · W_ih0ᵀ`.
@@ -70,6 +70,7 @@
 //! [`reference::forward`] (one gate at a time, `ndarray`); `tests/engine_fixtures.rs`: PyTorch
 //! autograd's numbers for the same weights.
 
+pub mod cell;
 pub mod config;
 pub mod init;
 pub mod params;

@@ -3,7 +3,8 @@
 //! It exists to be read and to hold the fast engine ([`crate::cpu`]) honest in tests.
 
 use super::Params;
-use crate::real::{Real, sigmoid};
+use crate::model::cell::sigmoid;
+use crate::real::Real;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, LinalgScalar, s};
 
 /// What the reference forward pass returns.
