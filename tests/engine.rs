@@ -1,6 +1,6 @@
-//! The CPU engine's own tests: gradient check by finite differences, the fused forward against
-//! the readable reference, stateful carry, thread-count independence, the parameter count,
-//! batching, and a tiny model that learns.
+//! The CPU engine's own tests: gradient check by finite differences, the fused forward and the
+//! fast gradients against the readable reference forward and backward, stateful carry,
+//! thread-count independence, the parameter count, batching, and a tiny model that learns.
 
 mod common;
 use common::noise;
