@@ -67,8 +67,9 @@
 //! # How it is checked
 //! `tests/engine.rs`: five-point finite differences on every tensor and h0, c0 in f64 (the
 //! same code path, generic over [`crate::real::Real`]); the fused engine against
-//! [`reference::forward`] (one gate at a time, `ndarray`); `tests/engine_fixtures.rs`: PyTorch
-//! autograd's numbers for the same weights.
+//! [`reference::forward`] and its gradients against [`reference::backward`] (one gate and one
+//! step at a time, `ndarray`); `tests/engine_fixtures.rs`: PyTorch autograd's numbers for the
+//! same weights.
 
 pub mod cell;
 pub mod config;
