@@ -8,13 +8,13 @@
 //! rounding, so each GEMM-like output is checked against that bound; elementwise math (exp,
 //! sigmoid, tanh) adds a few ulp on values of order 1, hence the small absolute terms.
 
-mod gpu_common;
+mod common;
+use common::gpu::{gpu_or_skip, noise, tokens};
 use folklstm::gpu::KernelRunner;
 use folklstm::gpu::kernels::{Place, StepDropout};
 use folklstm::model::cell::{self, Gates};
 use folklstm::optim::{AdamConfig, AdamState, adam_update, clip_global_norm};
 use folklstm::rng::{Key, stream};
-use gpu_common::{gpu_or_skip, noise, tokens};
 
 /// u = 2^-24, the unit roundoff of f32.
 const U: f64 = 1.0 / 16_777_216.0;

@@ -2,7 +2,8 @@
 //! same tokens, and whole tunes from `sample::generate`, which draws on the host with one rule
 //! for every device.
 
-mod gpu_common;
+mod common;
+use common::gpu::{gpu_or_skip, random_params, rel_err, tokens};
 use folklstm::backend::Sampler;
 use folklstm::corpus::Vocab;
 use folklstm::cpu::CpuSampler;
@@ -10,7 +11,6 @@ use folklstm::gpu::GpuSampler;
 use folklstm::model::ModelConfig;
 use folklstm::rng::{Key, stream};
 use folklstm::sample::{SampleOptions, generate};
-use gpu_common::{gpu_or_skip, random_params, rel_err, tokens};
 
 /// How far the draw `u` sits from the nearest boundary of the inverse CDF of
 /// softmax(logits / temperature), relative to the total (f64).

@@ -2,13 +2,13 @@
 //! accuracy, every gradient tensor, the carried state), evaluation, clipping, a non-finite step,
 //! handing a run between devices, and 20 steps of the reference-shaped model.
 
-mod gpu_common;
+mod common;
+use common::gpu::{gpu_or_skip, random_params, rel_err, tokens};
 use folklstm::backend::{StepOptions, Trainer};
 use folklstm::cpu::{CpuBackend, Dropout, State, Workspace, backward, forward};
 use folklstm::gpu::GpuTrainer;
 use folklstm::model::{BatchConfig, ModelConfig, Params, init_params};
 use folklstm::rng::Key;
-use gpu_common::{gpu_or_skip, random_params, rel_err, tokens};
 
 /// Small, and with every size off the kernels' tiles: V = 11, E = 9, H = 37, L = 2; B = 5, T = 7.
 fn small() -> (ModelConfig, BatchConfig) {

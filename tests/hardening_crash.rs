@@ -1,9 +1,9 @@
 //! Crashes and concurrent runs: `kill -9` at random moments of training (some in the middle of a
 //! checkpoint write), and two trainings into one model folder.
 
-mod hardening_util;
+mod common;
+use common::hardening::*;
 use folklstm::checkpoint;
-use hardening_util::*;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

@@ -1,9 +1,9 @@
 //! Faults while training: a full disk, a file size limit, a read-only model folder, and a run
 //! that diverges.
 
-mod hardening_util;
+mod common;
+use common::hardening::*;
 use folklstm::checkpoint;
-use hardening_util::*;
 use std::path::Path;
 
 /// `train` with the model folder at `model` (logs stay in `dir`).

@@ -1,10 +1,10 @@
 //! Hostile or broken input: damaged and forged checkpoints, odd corpora, out-of-range command
 //! line values. Each must end in a clear error (naming the problem) and never in a panic.
 
-mod hardening_util;
+mod common;
+use common::hardening::*;
 use folklstm::checkpoint::{self, Checkpoint};
 use folklstm::{Error, corpus::Vocab};
-use hardening_util::*;
 use serde_json::Value;
 use std::path::Path;
 

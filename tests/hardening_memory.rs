@@ -2,8 +2,8 @@
 //! 2000` and `train --batch 64` print "needs about N MiB" before they start, and their peak
 //! resident memory (measured by the kernel, `wait4`) is below it.
 
-mod hardening_util;
-use hardening_util::*;
+mod common;
+use common::hardening::*;
 
 const MIB: f64 = 1024.0 * 1024.0;
 

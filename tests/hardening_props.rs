@@ -2,7 +2,7 @@
 //! the ABC parser/checker. Bounded to a few seconds; `fuzz/` runs the same entry points for
 //! as long as one likes (`cargo fuzz run checkpoint`, `cargo fuzz run abc`).
 
-mod hardening_util;
+mod common;
 use folklstm::checkpoint::{self, Checkpoint, TrainMeta};
 use folklstm::corpus::Vocab;
 use folklstm::model::{BatchConfig, ModelConfig, init_params};
@@ -61,8 +61,8 @@ fn tunes() -> &'static Vec<String> {
         let base = std::env::var_os("FOLKLSTM_SHARED")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-        let text =
-            std::fs::read_to_string(base.join("data/nottingham-jigs.abc")).unwrap_or_else(|_| hardening_util::corpus());
+        let text = std::fs::read_to_string(base.join("data/nottingham-jigs.abc"))
+            .unwrap_or_else(|_| common::hardening::corpus());
         let v: Vec<String> = folklstm::corpus::split_tunes(&text).into_iter().take(200).map(String::from).collect();
         assert!(!v.is_empty());
         v

@@ -2,8 +2,8 @@
 //! works from a fresh clone, and the checkpoint still is the trained model its figures describe.
 
 mod common;
-use assert_cmd::Command;
 use std::path::Path;
+use std::process::Command;
 
 /// `folklstm` run from the repository root, where `model/` is the default model folder.
 fn folk() -> Command {

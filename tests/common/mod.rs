@@ -1,19 +1,29 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: the binary, the shared data and fixtures, small
+//! corpora and numbers; [`gpu`] for the GPU tests, [`hardening`] for the hardening tests.
 #![allow(dead_code)]
+
+pub mod gpu;
+pub mod hardening;
 
 use folklstm::model::{ModelConfig, Params};
 use folklstm::real::Real;
 use safetensors::{Dtype, SafeTensors};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// Flags of a small, fast model for CLI tests (about 4,700 parameters, 56 KB checkpoints).
 pub const SMALL: &[&str] =
     &["--embed", "8", "--hidden", "16", "--layers", "2", "--batch", "4", "--seq", "16", "--threads", "1"];
 
-/// The `folklstm` binary, run in `dir`.
-pub fn folk(dir: &Path) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("folklstm").unwrap();
-    c.current_dir(dir);
+/// The `folklstm` binary.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("folklstm")
+}
+
+/// `folklstm` in `dir`, with no standard input.
+pub fn folk(dir: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(dir).stdin(Stdio::null());
     c
 }
 

@@ -1,25 +1,10 @@
 //! Helpers of the hardening tests (`tests/hardening_*.rs`): small corpora, the binary, fault
 //! injection (a tiny tmpfs, resource limits) and peak memory of a child process.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-#[path = "../common/mod.rs"]
-mod common;
-pub use common::{SMALL, corpus};
-
-/// The `folklstm` binary.
-pub fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("folklstm")
-}
-
-/// `folklstm` in `dir`.
-pub fn folk(dir: &Path) -> Command {
-    let mut c = Command::new(bin());
-    c.current_dir(dir).stdin(Stdio::null());
-    c
-}
+pub use super::{SMALL, corpus, folk};
 
 /// A temporary folder holding `tunes.abc`.
 pub fn setup() -> tempfile::TempDir {

@@ -1,5 +1,4 @@
 //! Helpers shared by the GPU tests (tests/gpu_*.rs).
-#![allow(dead_code)]
 
 use folklstm::model::{ModelConfig, Params, init_params};
 
@@ -22,12 +21,9 @@ pub fn gpu_or_skip() -> Option<String> {
     }
 }
 
-#[path = "../common/mod.rs"]
-mod common;
-
 /// `common::noise` in f32: a small deterministic pseudo-random sequence in [-1, 1).
 pub fn noise(n: usize, seed: u64) -> Vec<f32> {
-    common::noise(n, seed).into_iter().map(|x| x as f32).collect()
+    super::noise(n, seed).into_iter().map(|x| x as f32).collect()
 }
 
 /// `n` token ids below `vocab`.
