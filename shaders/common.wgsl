@@ -67,17 +67,19 @@ fn rng_uniform(counter: u32, stream: u32, index: u32) -> f32 {
 }
 
 // Dropout multiplier of layer `layer` at time-major row r = t*B + b, unit j (width H):
-// u = key.uniform(counter, DROPOUT + layer, r*H + j); keep iff u >= p; kept values scale by 1/(1-p).
+// u = key.uniform(counter, DROPOUT_STREAM + layer, r*H + j); keep iff u >= p; kept values scale by
+// 1/(1-p). DROPOUT_STREAM is rng::stream::DROPOUT, defined where the shaders are assembled
+// (src/gpu/context.rs).
 // 1 when dropout is off (evaluation, sampling, p = 0).
 fn dropout_mult(layer: u32, r: u32, j: u32, hdim: u32) -> f32 {
     if (S.drop_on == 0u) {
         return 1.0;
     }
-    let u = rng_uniform(S.counter, 0x1000u + layer, r * hdim + j);
+    let u = rng_uniform(S.counter, DROPOUT_STREAM + layer, r * hdim + j);
     return select(0.0, S.drop_keep, u >= S.drop_p);
 }
 
-// Logistic sigmoid 1 / (1 + e^-x), in the two-branch form of src/real.rs (never overflows).
+// Logistic sigmoid 1 / (1 + e^-x), in the two-branch form of src/model/cell.rs `sigmoid` (never overflows).
 fn sigmoid(x: f32) -> f32 {
     if (x >= 0.0) {
         return 1.0 / (1.0 + exp(-x));

@@ -1,6 +1,6 @@
 // lstm.wgsl: one time step of an LSTM layer, forward and backward, with the recurrent product
 // and the gate nonlinearities fused into one kernel (src/gpu/lstm.rs; the CPU's version is
-// src/cpu/network.rs `layer_forward` / `layer_backward` and src/real.rs).
+// src/cpu/network.rs `layer_forward` / `layer_backward` and src/model/cell.rs).
 //
 // Activations are time-major (row r = t·B + b), as in src/cpu/network.rs. Gate columns of the
 // [.., 4H] tensors are ordered i, f, g, o.
@@ -87,7 +87,7 @@ fn finish_forward(b: u32, j: u32, rec: vec4<f32>) {
     work[p.y_off + at] = h * dropout_mult(p.layer, p.row0 + b, j, hd);
 }
 
-// Forward, one step (src/cpu/network.rs `layer_forward`, cell: src/real.rs `cell_forward_scalar`):
+// Forward, one step (src/cpu/network.rs `layer_forward`, cell: src/model/cell.rs `forward`):
 //
 //   z_t     += h_{t-1} · W_hh          z_t holds x_t·W_ih + b on entry
 //   i = σ(z_i), f = σ(z_f), g = tanh(z_g), o = σ(z_o)      (stored over z_t)
@@ -203,8 +203,8 @@ fn finish_backward(b: u32, j: u32, dh_rec: f32) {
     work[p.dc_off + at] = dc * fg;
 }
 
-// Backward, one step (src/cpu/network.rs `layer_backward`, cell: src/real.rs
-// `cell_backward_scalar`), run for t = T-1 down to 0:
+// Backward, one step (src/cpu/network.rs `layer_backward`, cell: src/model/cell.rs
+// `backward`), run for t = T-1 down to 0:
 //
 //   dh_rec  = dz_{t+1} · W_hhᵀ          inverts z_{t+1} += h_t·W_hh (0 at t = T-1: truncation)
 //   then the cell backward above.

@@ -13,6 +13,7 @@
 
 use crate::corpus::Vocab;
 use crate::error::{Error, Result};
+use crate::hash::{FNV1A_START, fnv1a};
 use crate::model::{BatchConfig, ModelConfig, ParamLayout, Params};
 use crate::optim::AdamState;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -80,16 +81,6 @@ pub struct Checkpoint {
     pub meta: TrainMeta,
 }
 
-/// FNV-1a over bytes, continued from `h`.
-fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
-
 fn f32_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
     // safetensors stores little-endian: on a little-endian machine the f32s are already those
     // bytes, so they are viewed in place instead of copied (a checkpoint save then needs no
@@ -121,7 +112,7 @@ pub fn to_bytes(ck: &Checkpoint) -> Result<Vec<u8>> {
         named.push(("state.c".into(), shape, f32_bytes(c)));
     }
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut sum = FNV_START;
+    let mut sum = FNV1A_START;
     for (name, _, bytes) in &named {
         sum = fnv1a(sum, name.as_bytes());
         sum = fnv1a(sum, bytes);
@@ -161,7 +152,7 @@ const META_KEYS: [&str; 8] =
 fn header_checksum(meta: &HashMap<String, String>) -> String {
     let mut keys: Vec<&String> = meta.keys().filter(|k| *k != "header_checksum").collect();
     keys.sort();
-    let mut sum = FNV_START;
+    let mut sum = FNV1A_START;
     for k in keys {
         sum = fnv1a(sum, k.as_bytes());
         sum = fnv1a(sum, &[0]);
@@ -284,7 +275,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         return Err(bad(format!("tensor {missing} is missing")));
     }
     // Checksum over every tensor in name order, as written.
-    let mut sum = FNV_START;
+    let mut sum = FNV1A_START;
     for n in &names {
         sum = fnv1a(sum, n.as_bytes());
         sum = fnv1a(sum, st.tensor(n).map_err(|e| bad(e.to_string()))?.data());

@@ -190,20 +190,11 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
 /// first `X:` line (a file header) is kept with the first tune. Concatenating the pieces gives
 /// the text back.
 pub fn split_tunes(text: &str) -> Vec<&str> {
-    let mut starts = vec![0];
-    let (mut pos, mut seen_x) = (0, false);
-    for line in text.split_inclusive('\n') {
-        if line.starts_with("X:") {
-            if seen_x {
-                starts.push(pos);
-            }
-            seen_x = true;
-        }
-        pos += line.len();
-    }
-    starts.push(text.len());
-    starts.dedup();
-    starts.windows(2).map(|w| &text[w[0]..w[1]]).filter(|s| !s.is_empty()).collect()
+    let starts = crate::abc::parse::tune_starts(text);
+    // The first tune keeps the file header before it, so the pieces join back to `text`.
+    let mut bounds: Vec<usize> = std::iter::once(0).chain(starts.into_iter().skip(1)).collect();
+    bounds.push(text.len());
+    bounds.windows(2).map(|w| &text[w[0]..w[1]]).filter(|s| !s.is_empty()).collect()
 }
 
 /// Splits whole tunes into (train, validation) texts. About `fraction` of the tunes go to
@@ -231,12 +222,44 @@ pub fn split_train_val(text: &str, fraction: f64, seed: u64) -> (String, String)
 
 /// A 64-bit FNV-1a fingerprint of a text, stored in checkpoints to notice a changed corpus.
 pub fn fingerprint(text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    crate::hash::fnv1a(crate::hash::FNV1A_START, text.as_bytes())
+}
+
+/// Checks one window of token ids, `x` and (when training or evaluating) `y`, both `[B, T]`
+/// batch-major, against the window's shape and the vocabulary, and writes them time-major
+/// (`[T, B]`, row `t*B + b`) into `xt` and `yt`: the rule every engine applies to a window
+/// before its first step.
+pub fn window_time_major(
+    x: &[u32],
+    y: Option<&[u32]>,
+    window: BatchConfig,
+    vocab: usize,
+    xt: &mut [u32],
+    mut yt: Option<&mut [u32]>,
+) -> Result<()> {
+    let (b, t) = (window.batch, window.seq);
+    let n = b * t;
+    if x.len() != n || y.is_some_and(|y| y.len() != n) {
+        return Err(Error::Shape(format!(
+            "window has {} inputs and {} targets, the engine expects batch*seq = {b}*{t} = {n}",
+            x.len(),
+            y.map_or(0, |y| y.len())
+        )));
     }
-    h
+    for (name, ids) in [("input", Some(x)), ("target", y)] {
+        if let Some(bad) = ids.and_then(|ids| ids.iter().find(|&&i| i as usize >= vocab)) {
+            return Err(Error::Shape(format!("{name} token id {bad} is outside the vocabulary of {vocab}")));
+        }
+    }
+    for bi in 0..b {
+        for ti in 0..t {
+            xt[ti * b + bi] = x[bi * t + ti];
+            if let (Some(y), Some(yt)) = (y, yt.as_deref_mut()) {
+                yt[ti * b + bi] = y[bi * t + ti];
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The stateful windows of the reference design over one token sequence.

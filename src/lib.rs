@@ -1,4 +1,19 @@
-//! folklstm
+//! folklstm: a from-scratch character-level LSTM that learns folk tunes in ABC notation.
+//!
+//! Where to start reading:
+//! - **The math**: [`model`] (the equation sheet), then [`model::cell`] (one step, forward and
+//!   backward side by side), [`model::reference`] (a plain forward and a plain BPTT backward),
+//!   then the fast engine, [`cpu::network`] and [`cpu::recurrent`].
+//! - **Training**: [`train::train`] (the epoch loop) on any [`backend::Trainer`], chosen by
+//!   [`device`]; checkpoints are [`checkpoint`]'s format in [`run`]'s folder.
+//! - **Writing tunes**: [`sample::generate`] on any [`backend::Sampler`]; [`abc`] checks the
+//!   tunes and turns them into MIDI.
+//!
+//! Module map: [`model`] (config, parameters, init, the readable math), [`cpu`] and [`gpu`] (the
+//! two engines), [`optim`] (Adam), [`corpus`] (text, vocabulary, windows), [`train`], [`sample`],
+//! [`eval`], [`bench`], [`checkpoint`], [`run`], [`files`] (atomic writes), [`memory`] (memory
+//! estimates), [`interrupt`] (Ctrl-C), [`abc`], [`plot`], [`rng`], [`hash`], [`real`] (the scalar
+//! type), [`error`].
 pub mod abc;
 pub mod backend;
 pub mod bench;
@@ -10,6 +25,9 @@ pub mod error;
 pub mod eval;
 pub mod files;
 pub mod gpu;
+pub mod hash;
+pub mod interrupt;
+pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod plot;

@@ -161,6 +161,10 @@ struct TrainArgs {
     /// CPU worker threads [default: one per core].
     #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
+    /// Stop after this many training steps (windows) of this run, as Ctrl-C does: save a
+    /// checkpoint where it stands (mid-epoch if need be) and print how to resume.
+    #[arg(long, value_name = "STEPS")]
+    stop_after: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -228,6 +232,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         resume: a.resume.map(|r| if r == "latest" { None } else { Some(r) }),
         threads: a.threads,
         progress_bar: std::io::stdout().is_terminal(),
+        stop_after: a.stop_after,
     };
     let mut out = std::io::stdout();
     match folklstm::train::train(&opts, &mut out)? {
@@ -236,14 +241,28 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Interrupted { checkpoint, id } => {
-            eprintln!(
-                "interrupted: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction)",
-                checkpoint.display(),
-                a.model_dir.display()
-            );
+            print_resume("interrupted", &checkpoint, id, &a.model_dir);
             Ok(ExitCode::from(130))
         }
+        Outcome::Stopped { checkpoint, id } => {
+            print_resume(&format!("stopped after {} steps", a.stop_after.unwrap_or(0)), &checkpoint, id, &a.model_dir);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// "interrupted: saved ...", and the command that continues the run.
+fn print_resume(
+    what: &str,
+    checkpoint: &std::path::Path,
+    id: folklstm::run::CheckpointId,
+    model_dir: &std::path::Path,
+) {
+    eprintln!(
+        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction)",
+        checkpoint.display(),
+        model_dir.display()
+    );
 }
 
 fn run_eval(a: EvalArgs) -> Result<ExitCode> {
@@ -377,8 +396,8 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     opts.validate()?;
     let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
     let (cfg, file_bytes) = checkpoint::read_config(&path)?;
-    let need = sample::sampling_memory(&cfg, file_bytes, opts.count, opts.chars_per_tune());
-    folklstm::train::check_fits(need, "this sampling run", "ask for fewer (--count) or shorter (--len) tunes")?;
+    let need = folklstm::memory::sampling_memory(&cfg, file_bytes, opts.count, opts.chars_per_tune());
+    folklstm::memory::check_fits(need, "this sampling run", "ask for fewer (--count) or shorter (--len) tunes")?;
     eprintln!(
         "needs about {:.0} MiB of memory ({} tune(s) of {} characters)",
         need / (1024.0 * 1024.0),

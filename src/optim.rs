@@ -52,12 +52,21 @@ impl AdamState {
 /// Elements per parallel chunk: fixed, so results never depend on the thread count.
 const CHUNK: usize = 1 << 14;
 
+impl AdamConfig {
+    /// Adam's step size for update number `t` (1, 2, ...) in Keras' form,
+    /// `α_t = lr · sqrt(1 - β2^t) / (1 - β1^t)`: computed in f64 and rounded once, the one
+    /// definition the CPU update and the GPU's step uniform both use.
+    pub fn step_size(&self, lr: f32, t: u64) -> f32 {
+        let t = t.clamp(1, i32::MAX as u64) as i32;
+        (lr as f64 * (1.0 - (self.beta2 as f64).powi(t)).sqrt() / (1.0 - (self.beta1 as f64).powi(t))) as f32
+    }
+}
+
 /// One Adam update of `params` with gradient `grads` (see the module docs for the formula).
 pub fn adam_update(params: &mut [f32], grads: &[f32], st: &mut AdamState, cfg: &AdamConfig, lr: f32) {
     assert!(params.len() == grads.len() && st.m.len() == params.len() && st.v.len() == params.len());
     st.step += 1;
-    let t = st.step.min(i32::MAX as u64) as i32;
-    let alpha = (lr as f64 * (1.0 - (cfg.beta2 as f64).powi(t)).sqrt() / (1.0 - (cfg.beta1 as f64).powi(t))) as f32;
+    let alpha = cfg.step_size(lr, st.step);
     let (b1, b2, eps) = (1.0 - cfg.beta1, 1.0 - cfg.beta2, cfg.eps);
     params
         .par_chunks_mut(CHUNK)

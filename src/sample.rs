@@ -4,9 +4,7 @@
 
 use crate::backend::Sampler;
 use crate::corpus::Vocab;
-use crate::cpu::CpuSampler;
 use crate::error::{Error, Result};
-use crate::model::ModelConfig;
 use crate::rng::{Key, stream};
 
 /// The most characters one tune may have (seed included), the most tunes one call may make,
@@ -88,24 +86,6 @@ impl SampleOptions {
         }
         Ok(())
     }
-}
-
-/// Bytes of memory the ABC checker may take per character of the tune it checks (measured:
-/// about 220 on a single tune of a million notes, the worst case found).
-pub const CHECKER_BYTES_PER_CHAR: f64 = 256.0;
-
-/// An upper estimate of the peak memory of sampling, in bytes: reading and verifying a
-/// checkpoint file of `file_bytes` (the file and its decoded tensors), then the sampler's copy of
-/// the weights, its packed panels and state for `count` streams ([`CpuSampler::memory_bytes`]), the generated texts of
-/// `chars` characters each (token ids and text), and the ABC checker run on one tune at a time.
-pub fn sampling_memory(cfg: &ModelConfig, file_bytes: u64, count: usize, chars: usize) -> f64 {
-    const PROGRAM: f64 = 16.0 * 1024.0 * 1024.0;
-    let n = count as f64;
-    let load = 2.0 * file_bytes as f64;
-    let sampler = CpuSampler::memory_bytes(cfg, count);
-    let text = n * chars as f64 * (4.0 + 4.0); // token ids, then the text (UTF-8, at most 4 bytes a character)
-    let checker = CHECKER_BYTES_PER_CHAR * chars as f64;
-    1.1 * (PROGRAM + load.max(sampler + text + checker))
 }
 
 /// Draws one token from `logits: [V]` with the uniform number `u` in [0, 1): softmax at
@@ -207,6 +187,7 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ModelConfig;
 
     #[test]
     fn draw_respects_temperature_and_top_k() {

@@ -1,5 +1,8 @@
-//! The epoch loop: batches, steps on any [`Trainer`], validation, the CSV log, checkpoints,
-//! resume, progress, Ctrl-C. Backend-agnostic: it never touches a tensor.
+//! The epoch loop, in phases: start a model or resume one ([`start`]), train an epoch of
+//! windows on any [`Trainer`] ([`run_epoch`]), validate ([`validate`]), log and save
+//! ([`Saver`]). Backend-agnostic: it never touches a tensor. The run folder's files are
+//! [`crate::run`]'s, the engine is [`crate::device`]'s choice, memory checks
+//! [`crate::memory`]'s.
 
 use crate::backend::{StepOptions, StepStats, Trainer};
 use crate::checkpoint::{self, Checkpoint, PartialEpoch, TrainMeta};
@@ -11,7 +14,6 @@ use crate::rng::Key;
 use crate::run::{self, CheckpointId, DirLock};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Model sizes given on the command line; `None` means the default (new run) or the
@@ -63,6 +65,9 @@ pub struct TrainOptions {
     pub threads: Option<usize>,
     /// Show a progress bar (else one plain line per epoch).
     pub progress_bar: bool,
+    /// Stop as Ctrl-C does after this many training steps of this invocation (`--stop-after`),
+    /// saving a checkpoint to resume from; None: train to `epochs`.
+    pub stop_after: Option<u64>,
 }
 
 /// How a training run ended without error.
@@ -80,27 +85,13 @@ pub enum Outcome {
         /// Its id (for `--resume ID`).
         id: CheckpointId,
     },
-}
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Installs the Ctrl-C (and SIGTERM) handler once per process: it only raises a flag that the
-/// training loop checks after each step.
-pub fn install_interrupt_handler() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            if INTERRUPTED.swap(true, Ordering::SeqCst) {
-                // A second Ctrl-C while saving: the user insists.
-                std::process::exit(130);
-            }
-        });
-    });
-}
-
-/// Asks a running [`train`] to stop after its current step (as Ctrl-C does).
-pub fn request_interrupt() {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    /// Stopped after the `--stop-after` steps, after saving.
+    Stopped {
+        /// The checkpoint to resume from.
+        checkpoint: PathBuf,
+        /// Its id (for `--resume ID`).
+        id: CheckpointId,
+    },
 }
 
 /// The corpus as a run needs it.
@@ -144,104 +135,6 @@ fn check_same<T: PartialEq + std::fmt::Debug>(what: &str, flag: Option<T>, saved
     }
 }
 
-/// Bytes per MiB, for the memory messages.
-const MIB: f64 = 1024.0 * 1024.0;
-
-/// What a training run needs in memory, in bytes, part by part (see [`training_memory`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct MemoryNeed {
-    /// Parameters, gradients and Adam's two moments (4 copies of the parameters).
-    pub model: f64,
-    /// The engine's buffers for one window (activations, cell states, dropout masks, logits).
-    pub window: f64,
-    /// Writing a checkpoint (copies of parameters and moments, their bytes, the serialised file),
-    /// or reading one when resuming, whichever is more.
-    pub checkpoint: f64,
-    /// The corpus text, its token ids and the train/validation split.
-    pub corpus: f64,
-    /// The program itself: code, thread stacks, allocator slack, plots.
-    pub program: f64,
-}
-
-impl MemoryNeed {
-    /// The total, with 10% allowance for allocator rounding.
-    pub fn total(&self) -> f64 {
-        1.1 * (self.model + self.window + self.checkpoint + self.corpus + self.program)
-    }
-
-    /// "needs about 269 MiB of memory (parameters, gradients and Adam 29 MiB, ...)".
-    pub fn describe(&self) -> String {
-        format!(
-            "needs about {:.0} MiB of memory (parameters, gradients and Adam {:.0} MiB, window buffers {:.0} MiB, \
-             checkpoint writing {:.0} MiB, corpus {:.0} MiB)",
-            self.total() / MIB,
-            self.model / MIB,
-            self.window / MIB,
-            self.checkpoint / MIB,
-            self.corpus / MIB
-        )
-    }
-}
-
-/// An upper estimate of a training run's peak memory: what the CPU engine allocates for
-/// `cfg` and windows of `batch` (its buffers are sized once, before the first step), a
-/// checkpoint being written, and a corpus of `corpus_bytes`. With the GPU engine most of the
-/// window buffers live on the device instead; this counts them on the host anyway.
-pub fn training_memory(cfg: &ModelConfig, batch: &BatchConfig, corpus_bytes: usize) -> MemoryNeed {
-    const F: f64 = 4.0; // bytes per f32
-    let p = crate::model::ParamLayout::new(cfg).total as f64;
-    let (b, t) = (batch.batch as f64, batch.seq as f64);
-    let (v, e, h, l) = (cfg.vocab as f64, cfg.embed as f64, cfg.hidden as f64, cfg.layers as f64);
-    let n = b * t;
-    let wide = e.max(h);
-    // Per layer: gate activations [n, 4H], c and h [(T+1)B, H], tanh(c) [n, H], and with
-    // dropout its mask and output [n, H] each.
-    let dropout = if cfg.dropout > 0.0 { 2.0 } else { 0.0 };
-    let per_layer = n * 4.0 * h + 2.0 * (t + 1.0) * b * h + n * h + dropout * n * h;
-    let window = F
-        * (l * per_layer
-            + 2.0 * n * v // logits, d logits
-            + 2.0 * n * wide // d output, two in turn
-            + 2.0 * v * 4.0 * h // per-symbol projection and its gradient
-            + 4.0 * l * b * h // carried state, d h0, d c0
-            + 2.0 * 4.0 * h * wide // packed weights and GEMM panels
-            + 2.0 * n) // token ids
-        + 9.0 * n; // per-row loss and hit
-    // Saving: parameters and both moments copied out of the engine (3P), as bytes (3P) and as
-    // the serialised file (3P), plus the carried state. Resuming: the file (3P) and the
-    // decoded checkpoint (3P).
-    let checkpoint = F * (9.0 * p + 4.0 * l * b * h);
-    MemoryNeed {
-        model: F * 4.0 * p,
-        window,
-        checkpoint,
-        // Text, train/validation copies (2 bytes per byte), token ids (4), transient copies
-        // while line endings are normalised (2).
-        corpus: 8.0 * corpus_bytes as f64,
-        program: 16.0 * MIB,
-    }
-}
-
-/// This machine's physical memory in bytes (`MemTotal` of `/proc/meminfo`), where known.
-pub fn machine_memory() -> Option<f64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024.0)
-}
-
-/// Refuses up front a run that could not fit in this machine's memory at all.
-pub fn check_fits(need: f64, what: &str, advice: &str) -> Result<()> {
-    match machine_memory() {
-        Some(have) if need > have => Err(Error::Config(format!(
-            "{what} needs about {:.0} MiB of memory, more than this machine's {:.0} MiB; {advice}",
-            need / MIB,
-            have / MIB
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// "3" at an epoch boundary, "3+17" in the middle of epoch 4.
 fn epoch_label(meta: &TrainMeta) -> CheckpointId {
     CheckpointId { epoch: meta.epoch, window: meta.window }
@@ -252,164 +145,27 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 /// Runs `folklstm train`. Messages go to `log`; the result says how it ended.
+///
+/// The phases: check the options, read the corpus, lock the run folder, [`start`] (a fresh
+/// model or a checkpoint), then per epoch [`run_epoch`], [`validate`], the CSV row and, every
+/// `--freq` epochs, a save ([`Saver`]).
 pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
-    if opts.epochs == 0 {
-        return Err(Error::Config(
-            "--epochs 0: nothing to train; give the number of epochs to reach (at least 1)".into(),
-        ));
-    }
-    if opts.freq == 0 {
-        return Err(Error::Config("--freq 0: checkpoints need a frequency of at least 1 epoch".into()));
-    }
-    if !(opts.lr > 0.0 && opts.lr.is_finite()) {
-        return Err(Error::Config(format!("--lr {} must be a positive number", opts.lr)));
-    }
-    if opts.clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
-        return Err(Error::Config("--clip must be a positive number".into()));
-    }
-    let Prepared { vocab, train: train_ids, val: val_ids, fingerprint, bytes: corpus_bytes } = prepare_corpus(opts)?;
+    check_options(opts)?;
+    let corpus = prepare_corpus(opts)?;
     let _lock = DirLock::acquire(&opts.model_dir)?;
     // Saves that a killed run left half-written: never read as checkpoints, but they hold space.
     let debris = run::remove_debris(&opts.model_dir, &opts.log_dir);
     if !debris.is_empty() {
         let _ = writeln!(log, "removed {} temporary file(s) left by an interrupted save", debris.len());
     }
-    let mf = opts.model;
-    // Start: a checkpoint, or a fresh model.
-    let (cfg, batch, params, adam, mut meta, mut state, resumed_from) = match &opts.resume {
-        Some(spec) => {
-            let path = run::resolve(&opts.model_dir, spec.as_deref().unwrap_or("latest"))?;
-            let ck = checkpoint::load(&path).map_err(|e| match e {
-                // A damaged newest file: say which older ones there are to resume from.
-                Error::Checkpoint { path, reason } => {
-                    let older: Vec<String> = run::list(&opts.model_dir)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|(_, p)| *p != path)
-                        .map(|(id, _)| id.to_string())
-                        .collect();
-                    let reason = match older.last() {
-                        Some(last) => format!(
-                            "{reason}\n  to resume from an earlier checkpoint, pass --resume {last} (there are: {})",
-                            older.join(", ")
-                        ),
-                        None => reason,
-                    };
-                    Error::Checkpoint { path, reason }
-                }
-                e => e,
-            })?;
-            let bad = |reason: String| Error::Checkpoint { path: path.clone(), reason };
-            if ck.meta.corpus_fingerprint != fingerprint {
-                return Err(bad(format!(
-                    "was trained on another corpus ({}, fingerprint {}); {} has fingerprint {fingerprint}",
-                    ck.meta.corpus,
-                    ck.meta.corpus_fingerprint,
-                    opts.data.display()
-                )));
-            }
-            if ck.vocab != vocab {
-                return Err(bad("its vocabulary differs from the corpus's".into()));
-            }
-            match &ck.adam {
-                None => {
-                    return Err(bad(
-                        "holds weights only (no optimizer state), so training cannot resume exactly from it".into(),
-                    ));
-                }
-                Some(a) if a.m.iter().chain(&a.v).any(|x| !x.is_finite()) => {
-                    return Err(bad(
-                        "its optimizer state holds NaN or infinite values (saved by a run that was diverging); \
-                         resume from an earlier checkpoint"
-                            .into(),
-                    ));
-                }
-                Some(_) => {}
-            }
-            if ck.meta.val_fraction != opts.val_fraction || ck.meta.rng_seed != opts.rng_seed {
-                return Err(bad(format!(
-                    "was trained with --val-fraction {} --rng-seed {}; pass the same values to resume",
-                    ck.meta.val_fraction, ck.meta.rng_seed
-                )));
-            }
-            let c = ck.params.config;
-            let cfg = ModelConfig {
-                vocab: c.vocab,
-                embed: check_same("embed", mf.embed, c.embed)?,
-                hidden: check_same("hidden", mf.hidden, c.hidden)?,
-                layers: check_same("layers", mf.layers, c.layers)?,
-                dropout: check_same("dropout", mf.dropout, c.dropout)?,
-            };
-            let batch = BatchConfig {
-                batch: check_same("batch", mf.batch, ck.meta.batch.batch)?,
-                seq: check_same("seq", mf.seq, ck.meta.batch.seq)?,
-            };
-            let _ = writeln!(
-                log,
-                "resuming from {} (epoch {})",
-                path.display(),
-                CheckpointId { epoch: ck.meta.epoch, window: ck.meta.window }
-            );
-            (cfg, batch, ck.params, ck.adam, ck.meta, ck.state, Some(path))
-        }
-        None => {
-            let existing = run::list(&opts.model_dir)?;
-            if let Some((id, _)) = existing.last() {
-                return Err(Error::Config(format!(
-                    "{} already holds checkpoints (up to epoch {id}); continue them with --resume, or train into \
-                     another folder, e.g. --model-dir runs/mine",
-                    opts.model_dir.display()
-                )));
-            }
-            let cfg = ModelConfig {
-                vocab: vocab.len(),
-                embed: mf.embed.unwrap_or(512),
-                hidden: mf.hidden.unwrap_or(256),
-                layers: mf.layers.unwrap_or(3),
-                dropout: mf.dropout.unwrap_or(0.2),
-            };
-            cfg.validate()?;
-            let batch = BatchConfig { batch: mf.batch.unwrap_or(16), seq: mf.seq.unwrap_or(64) };
-            batch.validate()?;
-            // Before anything of that size is allocated.
-            let need = training_memory(&cfg, &batch, corpus_bytes);
-            check_fits(need.total(), "this model", "lower --batch, --seq, --hidden, --embed or --layers")?;
-            let meta = TrainMeta {
-                epoch: 0,
-                window: 0,
-                step: 0,
-                rng_seed: opts.rng_seed,
-                batch,
-                lr: opts.lr,
-                clip: opts.clip,
-                val_fraction: opts.val_fraction,
-                corpus_fingerprint: fingerprint.clone(),
-                corpus: opts.data.display().to_string(),
-                partial: None,
-            };
-            (cfg, batch, init_params(&cfg, opts.rng_seed), None, meta, None, None)
-        }
-    };
-    let need = training_memory(&cfg, &batch, corpus_bytes);
-    check_fits(need.total(), "this run", "lower --batch, --seq, --hidden, --embed or --layers")?;
+    let Start { cfg, batch, params, adam, mut meta, mut state, resumed_from } = start(opts, &corpus, log)?;
+    let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes);
+    crate::memory::check_fits(need.total(), "this run", "lower --batch, --seq, --hidden, --embed or --layers")?;
     let _ = writeln!(log, "{}", need.describe());
-    let in_corpus = |e: Error, what: &str| match e {
-        Error::Config(reason) => Error::Corpus { path: opts.data.clone(), reason: format!("{what}: {reason}") },
-        e => e,
-    };
-    let train_b = Batches::new(train_ids, batch).map_err(|e| in_corpus(e, "training text"))?;
-    let val_b = if val_ids.is_empty() {
-        None
-    } else {
-        Some(Batches::new(val_ids, batch).map_err(|e| {
-            in_corpus(e, "validation text (raise --val-fraction, lower --batch/--seq, or use --val-fraction 0)")
-        })?)
-    };
+    let (train_b, val_b) = windows(opts, corpus.train, corpus.val, batch)?;
     let mut trainer = device::trainer(opts.device, params, adam, batch, opts.threads, log)?;
     let csv = opts.log_dir.join("training_log.csv");
     run::prepare_csv(&csv, meta.epoch)?;
-    let key = Key::new(opts.rng_seed);
-    let steps = train_b.len();
     let _ = writeln!(
         log,
         "training {} parameters on {} ({} chars, {} symbols, {} windows of {}x{} per epoch{}) with {}",
@@ -417,141 +173,31 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         opts.data.display(),
         train_b.len() * batch.batch * batch.seq,
         cfg.vocab,
-        steps,
+        train_b.len(),
         batch.batch,
         batch.seq,
         val_b.as_ref().map(|v| format!(", {} validation windows", v.len())).unwrap_or_default(),
         trainer.describe()
     );
-    install_interrupt_handler();
-    INTERRUPTED.store(false, Ordering::SeqCst);
-    let (mut x, mut y) = (Vec::new(), Vec::new());
+    crate::interrupt::install_handler();
+    crate::interrupt::clear();
+    let mut saver = Saver { opts, vocab: &corpus.vocab, good: resumed_from };
+    let mut stop = Stop { steps_left: opts.stop_after };
     let mut last_ck: Option<PathBuf> = None;
-    // The newest checkpoint known to be good: the one resumed from, then each one saved.
-    let mut good_ck: Option<PathBuf> = resumed_from;
-    let resume_cmd = format!(
-        "folklstm train --resume --model-dir {} (with the same --data, --rng-seed and --val-fraction)",
-        opts.model_dir.display()
-    );
-    let clip_cmd = format!(
-        "folklstm train --resume --clip 1.0 --model-dir {} (with the same --data, --rng-seed and --val-fraction)",
-        opts.model_dir.display()
-    );
-    let intact = |good: &Option<PathBuf>| match good {
-        Some(p) => format!("the last good checkpoint, {}, is intact", p.display()),
-        None => "no checkpoint of this run was written yet".to_string(),
-    };
-    // What to do after a divergence.
-    let advice = |good: &Option<PathBuf>| match good {
-        Some(_) => {
-            format!("Continue from it with global-norm clipping, {clip_cmd}, or with a smaller --lr than {}", opts.lr)
-        }
-        None => format!("Start again with --clip 1.0 (global-norm clipping) or a smaller --lr than {}", opts.lr),
-    };
-    // Writes a checkpoint, refusing to write non-finite numbers (a file that would only fail
-    // to load) and saying what is intact when the disk refuses.
-    let save = |trainer: &dyn Trainer,
-                meta: &TrainMeta,
-                state: Option<(Vec<f32>, Vec<f32>)>,
-                good: &Option<PathBuf>|
-     -> Result<PathBuf> {
-        let id = CheckpointId { epoch: meta.epoch, window: meta.window };
-        let path = run::path_for(&opts.model_dir, id);
-        let (params, adam) = (trainer.params()?, trainer.adam_state()?);
-        if params.data.iter().chain(&adam.m).chain(&adam.v).any(|x| !x.is_finite()) {
-            return Err(Error::Diverged(format!(
-                "epoch {}, global step {}: the parameters or Adam's moments hold NaN or infinite values, so {} was \
-                 not written; {}. {}",
-                epoch_label(meta),
-                meta.step,
-                path.display(),
-                intact(good),
-                advice(good)
-            )));
-        }
-        let ck = Checkpoint { params, vocab: vocab.clone(), adam: Some(adam), state, meta: meta.clone() };
-        checkpoint::save(&path, &ck).map_err(|e| match e {
-            Error::Io { source, .. } => Error::Save {
-                path: path.clone(),
-                source,
-                advice: format!(
-                    "{}. Free some space (or make {} writable), then continue with: {}",
-                    intact(good),
-                    opts.model_dir.display(),
-                    resume_cmd
-                ),
-            },
-            e => e,
-        })?;
-        Ok(path)
-    };
     while meta.epoch < opts.epochs {
         let epoch = meta.epoch + 1;
-        let mut part = meta.partial.take().unwrap_or_default();
-        let first = meta.window as usize;
-        match state.take() {
-            Some((h, c)) if first > 0 => trainer.set_state(&h, &c)?,
-            _ => trainer.reset_state(),
-        }
-        let bar = progress_bar(opts.progress_bar, steps as u64, epoch, opts.epochs);
-        bar.set_position(first as u64);
-        let t0 = Instant::now();
-        for k in first..steps {
-            train_b.window(k, &mut x, &mut y);
-            let so = StepOptions { lr: opts.lr, clip: opts.clip, key, counter: meta.step as u32 };
-            let s: StepStats = trainer.train_step(&x, &y, &so)?;
-            if !s.finite {
-                bar.abandon();
-                return Err(Error::Diverged(format!(
-                    "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN, infinite or too large for Adam \
-                     (loss {}, gradient norm {:.3e}). This step's update was not applied and nothing more was saved; {}. {}",
-                    k + 1,
-                    meta.step + 1,
-                    s.loss,
-                    s.grad_norm,
-                    intact(&good_ck),
-                    advice(&good_ck)
-                )));
-            }
-            meta.step += 1;
-            part.loss_sum += s.loss as f64;
-            part.correct += s.correct as u64;
-            part.tokens += s.tokens as u64;
-            let done = (k + 1 - first) as f64;
-            let secs = part.seconds + t0.elapsed().as_secs_f64();
-            bar.set_position(k as u64 + 1);
-            bar.set_message(format!(
-                "loss {:.4}  {:.0} chars/s",
-                part.loss_sum / (k + 1) as f64,
-                done * (batch.batch * batch.seq) as f64 / t0.elapsed().as_secs_f64().max(1e-9)
-            ));
-            if INTERRUPTED.load(Ordering::SeqCst) && k + 1 < steps {
-                bar.abandon();
-                meta.window = (k + 1) as u32;
-                meta.partial = Some(PartialEpoch { seconds: secs, ..part });
-                let st = trainer.state()?;
-                let path = save(trainer.as_ref(), &meta, Some(st), &good_ck)?;
-                let id = CheckpointId { epoch: meta.epoch, window: meta.window };
-                return Ok(Outcome::Interrupted { checkpoint: path, id });
-            }
-        }
-        let seconds = part.seconds + t0.elapsed().as_secs_f64();
-        bar.finish_and_clear();
+        let part = match run_epoch(trainer.as_mut(), &train_b, &mut meta, state.take(), &saver, &mut stop)? {
+            EpochEnd::Complete(part) => part,
+            EpochEnd::Stopped { checkpoint, id } => return Ok(stop.outcome(checkpoint, id)),
+        };
+        let steps = train_b.len();
         let loss = part.loss_sum / steps as f64;
         let acc = part.correct as f64 / part.tokens.max(1) as f64;
-        let chars_per_s = (steps * batch.batch * batch.seq) as f64 / seconds.max(1e-9);
+        let chars_per_s = (steps * batch.batch * batch.seq) as f64 / part.seconds.max(1e-9);
         let (val_loss, val_acc) = match &val_b {
             Some(vb) => {
-                trainer.reset_state();
-                let (mut ls, mut cor, mut tok) = (0.0f64, 0u64, 0u64);
-                for k in 0..vb.len() {
-                    vb.window(k, &mut x, &mut y);
-                    let s = trainer.eval_step(&x, &y)?;
-                    ls += s.loss as f64;
-                    cor += s.correct as u64;
-                    tok += s.tokens as u64;
-                }
-                (Some(ls / vb.len() as f64), Some(cor as f64 / tok.max(1) as f64))
+                let (l, a) = validate(trainer.as_mut(), vb)?;
+                (Some(l), Some(a))
             }
             None => (None, None),
         };
@@ -561,24 +207,26 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         run::append_csv(
             &csv,
             &format!(
-                "{epoch},{loss:.6},{acc:.6},{},{},{seconds:.3},{chars_per_s:.1}",
+                "{epoch},{loss:.6},{acc:.6},{},{},{:.3},{chars_per_s:.1}",
                 fmt_opt(val_loss),
-                fmt_opt(val_acc)
+                fmt_opt(val_acc),
+                part.seconds
             ),
         )?;
         let _ = writeln!(
             log,
-            "epoch {epoch}/{}  loss {loss:.4}  acc {acc:.4}{}  {seconds:.1} s  {chars_per_s:.0} chars/s",
+            "epoch {epoch}/{}  loss {loss:.4}  acc {acc:.4}{}  {:.1} s  {chars_per_s:.0} chars/s",
             opts.epochs,
             match (val_loss, val_acc) {
                 (Some(l), Some(a)) => format!("  val_loss {l:.4}  val_acc {a:.4}"),
                 _ => String::new(),
-            }
+            },
+            part.seconds
         );
         if epoch % opts.freq == 0 || epoch == opts.epochs {
-            let path = save(trainer.as_ref(), &meta, None, &good_ck)?;
+            let path = saver.save(trainer.as_ref(), &meta, None)?;
             let _ = writeln!(log, "saved {}", path.display());
-            good_ck = Some(path.clone());
+            saver.good = Some(path.clone());
             last_ck = Some(path);
             // The curves so far, next to the log (a failure to draw is not worth stopping for).
             let svg = csv.with_extension("svg");
@@ -588,23 +236,395 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 let _ = writeln!(log, "note: could not draw {}: {e}", svg.display());
             }
         }
-        if INTERRUPTED.load(Ordering::SeqCst) && epoch < opts.epochs {
-            // Interrupted on the epoch's last step: the epoch is complete; make sure it is saved.
-            let path = match &last_ck {
-                Some(p) if p == &run::path_for(&opts.model_dir, CheckpointId { epoch, window: 0 }) => p.clone(),
-                _ => save(trainer.as_ref(), &meta, None, &good_ck)?,
+        if stop.requested() && epoch < opts.epochs {
+            // Stopped on the epoch's last step: the epoch is complete; make sure it is saved.
+            let id = CheckpointId { epoch, window: 0 };
+            let checkpoint = match &last_ck {
+                Some(p) if p == &run::path_for(&opts.model_dir, id) => p.clone(),
+                _ => saver.save(trainer.as_ref(), &meta, None)?,
             };
-            return Ok(Outcome::Interrupted { checkpoint: path, id: CheckpointId { epoch, window: 0 } });
+            return Ok(stop.outcome(checkpoint, id));
         }
     }
     let checkpoint = match last_ck {
         Some(p) => p,
-        None => {
-            // Nothing left to train (resumed at or past --epochs): point at the newest save.
-            run::resolve(&opts.model_dir, "latest")?
-        }
+        // Nothing left to train (resumed at or past --epochs): point at the newest save.
+        None => run::resolve(&opts.model_dir, "latest")?,
     };
     Ok(Outcome::Finished { checkpoint })
+}
+
+/// Refuses options no run can use, before anything is read.
+fn check_options(opts: &TrainOptions) -> Result<()> {
+    if opts.epochs == 0 {
+        return Err(Error::Config(
+            "--epochs 0: nothing to train; give the number of epochs to reach (at least 1)".into(),
+        ));
+    }
+    if opts.freq == 0 {
+        return Err(Error::Config("--freq 0: checkpoints need a frequency of at least 1 epoch".into()));
+    }
+    if opts.stop_after == Some(0) {
+        return Err(Error::Config(
+            "--stop-after 0: give the number of steps to train before stopping (at least 1)".into(),
+        ));
+    }
+    if !(opts.lr > 0.0 && opts.lr.is_finite()) {
+        return Err(Error::Config(format!("--lr {} must be a positive number", opts.lr)));
+    }
+    if opts.clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+        return Err(Error::Config("--clip must be a positive number".into()));
+    }
+    Ok(())
+}
+
+/// Where a run starts: the model, the optimizer state and the position in training.
+struct Start {
+    cfg: ModelConfig,
+    batch: BatchConfig,
+    params: crate::model::Params<f32>,
+    adam: Option<crate::optim::AdamState>,
+    meta: TrainMeta,
+    /// The carried (h, c) of a mid-epoch save.
+    state: Option<(Vec<f32>, Vec<f32>)>,
+    /// The checkpoint resumed from, if any.
+    resumed_from: Option<PathBuf>,
+}
+
+/// The first phase: a checkpoint of this run to resume from (checked against the corpus and
+/// the flags), or a fresh model in an empty folder.
+fn start(opts: &TrainOptions, corpus: &Prepared, log: &mut dyn Write) -> Result<Start> {
+    match &opts.resume {
+        Some(spec) => resume(opts, corpus, spec.as_deref().unwrap_or("latest"), log),
+        None => fresh(opts, corpus),
+    }
+}
+
+/// A fresh model, with the flags' sizes (or the reference design's), in a folder that holds no
+/// checkpoints yet.
+fn fresh(opts: &TrainOptions, corpus: &Prepared) -> Result<Start> {
+    let mf = opts.model;
+    let existing = run::list(&opts.model_dir)?;
+    if let Some((id, _)) = existing.last() {
+        return Err(Error::Config(format!(
+            "{} already holds checkpoints (up to epoch {id}); continue them with --resume, or train into \
+             another folder, e.g. --model-dir runs/mine",
+            opts.model_dir.display()
+        )));
+    }
+    let cfg = ModelConfig {
+        vocab: corpus.vocab.len(),
+        embed: mf.embed.unwrap_or(512),
+        hidden: mf.hidden.unwrap_or(256),
+        layers: mf.layers.unwrap_or(3),
+        dropout: mf.dropout.unwrap_or(0.2),
+    };
+    cfg.validate()?;
+    let batch = BatchConfig { batch: mf.batch.unwrap_or(16), seq: mf.seq.unwrap_or(64) };
+    batch.validate()?;
+    // Before anything of that size is allocated.
+    let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes);
+    crate::memory::check_fits(need.total(), "this model", "lower --batch, --seq, --hidden, --embed or --layers")?;
+    let meta = TrainMeta {
+        epoch: 0,
+        window: 0,
+        step: 0,
+        rng_seed: opts.rng_seed,
+        batch,
+        lr: opts.lr,
+        clip: opts.clip,
+        val_fraction: opts.val_fraction,
+        corpus_fingerprint: corpus.fingerprint.clone(),
+        corpus: opts.data.display().to_string(),
+        partial: None,
+    };
+    let params = init_params(&cfg, opts.rng_seed);
+    Ok(Start { cfg, batch, params, adam: None, meta, state: None, resumed_from: None })
+}
+
+/// The checkpoint `spec` of this run, checked: the same corpus, vocabulary, split and seed,
+/// an optimizer state to continue, and sizes the flags agree with.
+fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Write) -> Result<Start> {
+    let mf = opts.model;
+    let path = run::resolve(&opts.model_dir, spec)?;
+    let ck = checkpoint::load(&path).map_err(|e| match e {
+        // A damaged newest file: say which older ones there are to resume from.
+        Error::Checkpoint { path, reason } => {
+            let older: Vec<String> = run::list(&opts.model_dir)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, p)| *p != path)
+                .map(|(id, _)| id.to_string())
+                .collect();
+            let reason = match older.last() {
+                Some(last) => format!(
+                    "{reason}\n  to resume from an earlier checkpoint, pass --resume {last} (there are: {})",
+                    older.join(", ")
+                ),
+                None => reason,
+            };
+            Error::Checkpoint { path, reason }
+        }
+        e => e,
+    })?;
+    let bad = |reason: String| Error::Checkpoint { path: path.clone(), reason };
+    if ck.meta.corpus_fingerprint != corpus.fingerprint {
+        return Err(bad(format!(
+            "was trained on another corpus ({}, fingerprint {}); {} has fingerprint {}",
+            ck.meta.corpus,
+            ck.meta.corpus_fingerprint,
+            opts.data.display(),
+            corpus.fingerprint
+        )));
+    }
+    if ck.vocab != corpus.vocab {
+        return Err(bad("its vocabulary differs from the corpus's".into()));
+    }
+    match &ck.adam {
+        None => {
+            return Err(bad(
+                "holds weights only (no optimizer state), so training cannot resume exactly from it".into()
+            ));
+        }
+        Some(a) if a.m.iter().chain(&a.v).any(|x| !x.is_finite()) => {
+            return Err(bad("its optimizer state holds NaN or infinite values (saved by a run that was diverging); \
+                 resume from an earlier checkpoint"
+                .into()));
+        }
+        Some(_) => {}
+    }
+    if ck.meta.val_fraction != opts.val_fraction || ck.meta.rng_seed != opts.rng_seed {
+        return Err(bad(format!(
+            "was trained with --val-fraction {} --rng-seed {}; pass the same values to resume",
+            ck.meta.val_fraction, ck.meta.rng_seed
+        )));
+    }
+    let c = ck.params.config;
+    let cfg = ModelConfig {
+        vocab: c.vocab,
+        embed: check_same("embed", mf.embed, c.embed)?,
+        hidden: check_same("hidden", mf.hidden, c.hidden)?,
+        layers: check_same("layers", mf.layers, c.layers)?,
+        dropout: check_same("dropout", mf.dropout, c.dropout)?,
+    };
+    let batch = BatchConfig {
+        batch: check_same("batch", mf.batch, ck.meta.batch.batch)?,
+        seq: check_same("seq", mf.seq, ck.meta.batch.seq)?,
+    };
+    let _ = writeln!(log, "resuming from {} (epoch {})", path.display(), epoch_label(&ck.meta));
+    Ok(Start { cfg, batch, params: ck.params, adam: ck.adam, meta: ck.meta, state: ck.state, resumed_from: Some(path) })
+}
+
+/// The training and (when there is validation text) validation windows.
+fn windows(
+    opts: &TrainOptions,
+    train: Vec<u32>,
+    val: Vec<u32>,
+    batch: BatchConfig,
+) -> Result<(Batches, Option<Batches>)> {
+    let in_corpus = |e: Error, what: &str| match e {
+        Error::Config(reason) => Error::Corpus { path: opts.data.clone(), reason: format!("{what}: {reason}") },
+        e => e,
+    };
+    let train_b = Batches::new(train, batch).map_err(|e| in_corpus(e, "training text"))?;
+    let val_b = if val.is_empty() {
+        None
+    } else {
+        Some(Batches::new(val, batch).map_err(|e| {
+            in_corpus(e, "validation text (raise --val-fraction, lower --batch/--seq, or use --val-fraction 0)")
+        })?)
+    };
+    Ok((train_b, val_b))
+}
+
+/// When to stop before `--epochs`: Ctrl-C, or `--stop-after` steps done in this run.
+struct Stop {
+    steps_left: Option<u64>,
+}
+
+impl Stop {
+    /// Counts one step done.
+    fn step_done(&mut self) {
+        if let Some(n) = &mut self.steps_left {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Whether the run should stop now (and save where it is).
+    fn requested(&self) -> bool {
+        crate::interrupt::requested() || self.steps_left == Some(0)
+    }
+
+    /// How a run that stopped ended, saved at `checkpoint`.
+    fn outcome(&self, checkpoint: PathBuf, id: CheckpointId) -> Outcome {
+        if crate::interrupt::requested() {
+            Outcome::Interrupted { checkpoint, id }
+        } else {
+            Outcome::Stopped { checkpoint, id }
+        }
+    }
+}
+
+/// How an epoch ended.
+enum EpochEnd {
+    /// All its windows trained: the sums of the epoch.
+    Complete(PartialEpoch),
+    /// Stopped in the middle ([`Stop`]) and saved there.
+    Stopped { checkpoint: PathBuf, id: CheckpointId },
+}
+
+/// One epoch of training steps, from the window `meta.window` (a mid-epoch save) with its
+/// carried `state`, to the end of the epoch, or to a stop in its middle, saved there.
+fn run_epoch(
+    trainer: &mut dyn Trainer,
+    train_b: &Batches,
+    meta: &mut TrainMeta,
+    state: Option<(Vec<f32>, Vec<f32>)>,
+    saver: &Saver,
+    stop: &mut Stop,
+) -> Result<EpochEnd> {
+    let opts = saver.opts;
+    let batch = train_b.config();
+    let key = Key::new(opts.rng_seed);
+    let steps = train_b.len();
+    let epoch = meta.epoch + 1;
+    let mut part = meta.partial.take().unwrap_or_default();
+    let first = meta.window as usize;
+    match state {
+        Some((h, c)) if first > 0 => trainer.set_state(&h, &c)?,
+        _ => trainer.reset_state(),
+    }
+    let bar = progress_bar(opts.progress_bar, steps as u64, epoch, opts.epochs);
+    bar.set_position(first as u64);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let t0 = Instant::now();
+    for k in first..steps {
+        train_b.window(k, &mut x, &mut y);
+        let so = StepOptions { lr: opts.lr, clip: opts.clip, key, counter: meta.step as u32 };
+        let s: StepStats = trainer.train_step(&x, &y, &so)?;
+        if !s.finite {
+            bar.abandon();
+            return Err(Error::Diverged(format!(
+                "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN, infinite or too large for Adam \
+                 (loss {}, gradient norm {:.3e}). This step's update was not applied and nothing more was saved; {}. {}",
+                k + 1,
+                meta.step + 1,
+                s.loss,
+                s.grad_norm,
+                saver.intact(),
+                saver.advice()
+            )));
+        }
+        meta.step += 1;
+        stop.step_done();
+        part.loss_sum += s.loss as f64;
+        part.correct += s.correct as u64;
+        part.tokens += s.tokens as u64;
+        let done = (k + 1 - first) as f64;
+        bar.set_position(k as u64 + 1);
+        bar.set_message(format!(
+            "loss {:.4}  {:.0} chars/s",
+            part.loss_sum / (k + 1) as f64,
+            done * (batch.batch * batch.seq) as f64 / t0.elapsed().as_secs_f64().max(1e-9)
+        ));
+        if stop.requested() && k + 1 < steps {
+            bar.abandon();
+            meta.window = (k + 1) as u32;
+            meta.partial = Some(PartialEpoch { seconds: part.seconds + t0.elapsed().as_secs_f64(), ..part });
+            let st = trainer.state()?;
+            let checkpoint = saver.save(trainer, meta, Some(st))?;
+            return Ok(EpochEnd::Stopped { checkpoint, id: epoch_label(meta) });
+        }
+    }
+    part.seconds += t0.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    Ok(EpochEnd::Complete(part))
+}
+
+/// Loss and accuracy over the validation windows, dropout off, from a zero state.
+fn validate(trainer: &mut dyn Trainer, val_b: &Batches) -> Result<(f64, f64)> {
+    trainer.reset_state();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let (mut ls, mut cor, mut tok) = (0.0f64, 0u64, 0u64);
+    for k in 0..val_b.len() {
+        val_b.window(k, &mut x, &mut y);
+        let s = trainer.eval_step(&x, &y)?;
+        ls += s.loss as f64;
+        cor += s.correct as u64;
+        tok += s.tokens as u64;
+    }
+    Ok((ls / val_b.len() as f64, cor as f64 / tok.max(1) as f64))
+}
+
+/// Writes the run's checkpoints, and knows what to say when something goes wrong: which
+/// checkpoint is intact and how to continue.
+struct Saver<'a> {
+    opts: &'a TrainOptions,
+    vocab: &'a Vocab,
+    /// The newest checkpoint known to be good: the one resumed from, then each epoch save.
+    good: Option<PathBuf>,
+}
+
+impl Saver<'_> {
+    fn resume_cmd(&self, extra: &str) -> String {
+        format!(
+            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed and --val-fraction)",
+            self.opts.model_dir.display()
+        )
+    }
+
+    /// What is intact on disk.
+    fn intact(&self) -> String {
+        match &self.good {
+            Some(p) => format!("the last good checkpoint, {}, is intact", p.display()),
+            None => "no checkpoint of this run was written yet".to_string(),
+        }
+    }
+
+    /// What to do after a divergence.
+    fn advice(&self) -> String {
+        let lr = self.opts.lr;
+        match &self.good {
+            Some(_) => format!(
+                "Continue from it with global-norm clipping, {}, or with a smaller --lr than {lr}",
+                self.resume_cmd(" --clip 1.0")
+            ),
+            None => format!("Start again with --clip 1.0 (global-norm clipping) or a smaller --lr than {lr}"),
+        }
+    }
+
+    /// Writes a checkpoint at `meta`'s position, refusing to write non-finite numbers (a file
+    /// that would only fail to load) and saying what is intact when the disk refuses.
+    fn save(&self, trainer: &dyn Trainer, meta: &TrainMeta, state: Option<(Vec<f32>, Vec<f32>)>) -> Result<PathBuf> {
+        let path = run::path_for(&self.opts.model_dir, epoch_label(meta));
+        let (params, adam) = (trainer.params()?, trainer.adam_state()?);
+        if params.data.iter().chain(&adam.m).chain(&adam.v).any(|x| !x.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "epoch {}, global step {}: the parameters or Adam's moments hold NaN or infinite values, so {} was \
+                 not written; {}. {}",
+                epoch_label(meta),
+                meta.step,
+                path.display(),
+                self.intact(),
+                self.advice()
+            )));
+        }
+        let ck = Checkpoint { params, vocab: self.vocab.clone(), adam: Some(adam), state, meta: meta.clone() };
+        checkpoint::save(&path, &ck).map_err(|e| match e {
+            Error::Io { source, .. } => Error::Save {
+                path: path.clone(),
+                source,
+                advice: format!(
+                    "{}. Free some space (or make {} writable), then continue with: {}",
+                    self.intact(),
+                    self.opts.model_dir.display(),
+                    self.resume_cmd("")
+                ),
+            },
+            e => e,
+        })?;
+        Ok(path)
+    }
 }
 
 fn progress_bar(enabled: bool, len: u64, epoch: u32, epochs: u32) -> indicatif::ProgressBar {

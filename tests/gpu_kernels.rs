@@ -86,7 +86,7 @@ fn matmul_matches_f64_within_the_summation_bound_for_every_shape_transpose_and_b
     }
 }
 
-/// The CPU LSTM step in f64: z += h_prev·W_hh, then src/real.rs's cell. Returns
+/// The CPU LSTM step in f64: z += h_prev·W_hh, then src/model/cell.rs's cell. Returns
 /// (activations, c, tanh c, h, Σ|h w| per gate pre-activation).
 type StepRef = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
 fn lstm_forward_ref((b, h): (usize, usize), z: &[f32], h_prev: &[f32], c_prev: &[f32], w: &[f32]) -> StepRef {

@@ -19,23 +19,48 @@ pub struct TuneText<'a> {
     pub lines: Vec<&'a str>,
 }
 
-/// Splits `text` into tunes: each starts at a line beginning with `X:`. Text before the first
-/// `X:` is a file header and is skipped. Text with no `X:` line is one tune (if not blank).
+/// Byte offsets in `text` of the lines that begin a tune: lines starting with `X:` (after a
+/// byte-order mark on the first line). The one rule for where a tune starts, used by
+/// [`split_tunes`] and by the corpus's train/validation split ([`crate::corpus::split_tunes`]).
+pub fn tune_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let body = if pos == 0 { line.strip_prefix('\u{feff}').unwrap_or(line) } else { line };
+        if body.starts_with("X:") {
+            starts.push(pos + line.len() - body.len());
+        }
+        pos += line.len();
+    }
+    starts
+}
+
+/// Splits `text` into tunes: each starts at a line beginning with `X:` ([`tune_starts`]). Text
+/// before the first `X:` is a file header and is skipped. Text with no `X:` line is one tune
+/// (if not blank).
 pub fn split_tunes(text: &str) -> Vec<TuneText<'_>> {
-    // A byte-order mark would hide the first `X:`.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
-    let starts: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.starts_with("X:")).map(|(i, _)| i).collect();
+    fn lines_of(t: &str) -> Vec<&str> {
+        t.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect()
+    }
+    let starts = tune_starts(text);
     if starts.is_empty() {
+        // A byte-order mark would otherwise be read as part of the first line.
+        let lines = lines_of(text.strip_prefix('\u{feff}').unwrap_or(text));
         if lines.iter().all(|l| l.trim().is_empty()) {
             return Vec::new();
         }
         return vec![TuneText { index: 0, first_line: 1, lines }];
     }
     let mut out = Vec::with_capacity(starts.len());
+    // Line number of starts[k], counted incrementally (one pass over the text in all).
+    let (mut line_no, mut counted_to) = (1, 0);
     for (k, &s) in starts.iter().enumerate() {
-        let e = starts.get(k + 1).copied().unwrap_or(lines.len());
-        out.push(TuneText { index: k, first_line: s + 1, lines: lines[s..e].to_vec() });
+        line_no += text[counted_to..s].bytes().filter(|&b| b == b'\n').count();
+        counted_to = s;
+        let e = starts.get(k + 1).copied().unwrap_or(text.len());
+        // A tune that is not the last ends with the newline before the next `X:` line.
+        let body = if e < text.len() { &text[s..e - 1] } else { &text[s..] };
+        out.push(TuneText { index: k, first_line: line_no, lines: lines_of(body) });
     }
     out
 }

@@ -1,6 +1,8 @@
-//! Matrix views and the GEMM the CPU engine calls: `matrixmultiply` underneath, with C split
-//! over `rayon` workers. The split never changes the bits of the result (see `split`), so
-//! results are identical whatever the thread count.
+//! Matrix views and the two GEMMs of the CPU engine: [`gemm`], `matrixmultiply` underneath with
+//! C split over `rayon` workers (the dense layer, the per-symbol table of layer 0), and
+//! [`panel_gemm`], the engine's own panel kernel for products that share one B (the input
+//! projections, the weight gradients). Neither split changes the bits of the result, so results
+//! are identical whatever the thread count.
 
 use super::kernels::CpuReal;
 use rayon::prelude::*;

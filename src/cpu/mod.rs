@@ -1,5 +1,10 @@
-//! The fast CPU engine: fused-gate GEMMs through `matrixmultiply`, `rayon` across cores, explicit
-//! SIMD for the elementwise gate math.
+//! The fast CPU engine, the third stop of the reading path (after the equations in
+//! [`crate::model`] and the plain [`crate::model::reference`]): the whole pass as forward/backward
+//! pairs ([`network`]), the recurrent time loop over packed weight panels split across a thread
+//! team ([`recurrent`], [`team`]), the GEMMs ([`gemm`]: `matrixmultiply` for the dense layer and
+//! the per-symbol table, the engine's own panel kernel for the input projections and weight
+//! gradients), explicit SIMD per instruction set with a scalar path ([`simd`], [`kernels`]), and
+//! the sampler ([`sampler`]).
 
 pub mod backend;
 pub mod gemm;

@@ -146,6 +146,31 @@ impl<R: CpuReal> Workspace<R> {
         }
     }
 
+    /// The bytes a workspace for `cfg` and windows of `batch x seq` holds at its largest: the
+    /// buffers of [`Workspace::new`], field by field, plus what grows on first use (the dropout
+    /// masks and outputs of training, the packed recurrent panels, at most `[H, 4H]`, and the
+    /// GEMM panels, at most `[max(E, H), 4H]`). For refusing a run that cannot fit.
+    pub fn bytes(cfg: &ModelConfig, batch: usize, seq: usize) -> f64 {
+        let (b, t, h, v, l) = (batch as f64, seq as f64, cfg.hidden as f64, cfg.vocab as f64, cfg.layers as f64);
+        let n = b * t;
+        let wide = cfg.embed.max(cfg.hidden) as f64;
+        let dropout = if cfg.dropout > 0.0 { 2.0 } else { 0.0 };
+        // Per layer: act, c, h, tc, and with dropout mask and y.
+        let per_layer = n * 4.0 * h + 2.0 * (t + 1.0) * b * h + n * h + dropout * n * h;
+        let reals = l * per_layer
+            + 2.0 * v * 4.0 * h // p0, g0
+            + 2.0 * n * v // logits, dlogits
+            + 2.0 * n * wide // dy, two in turn
+            + 2.0 * b * h // dh_rec, dc
+            + 2.0 * l * b * h // dh0, dc0
+            + 4.0 * h * h // panels
+            + 4.0 * h * wide; // GEMM panels
+        let others = 2.0 * n * 4.0 // xt, yt (u32)
+            + n * 8.0 // row_loss (f64)
+            + n; // row_correct
+        reals * std::mem::size_of::<R>() as f64 + others
+    }
+
     /// Window size `(B, T)` the buffers were made for.
     pub fn window(&self) -> (usize, usize) {
         (self.b, self.t)
@@ -176,32 +201,11 @@ fn layer_out<R>(cache: &LayerCache<R>, bh: usize) -> &[R] {
     if cache.mask.is_empty() { &cache.h[bh..] } else { &cache.y }
 }
 
-/// Checks a window's token ids against the vocabulary and the workspace, and stores them
-/// time-major.
+/// Checks a window's token ids and stores them time-major ([`crate::corpus::window_time_major`]).
 fn load_window<R: CpuReal>(ws: &mut Workspace<R>, x: &[u32], y: Option<&[u32]>) -> Result<()> {
-    let (b, t, v) = (ws.b, ws.t, ws.cfg.vocab as u32);
-    let n = b * t;
-    if x.len() != n || y.is_some_and(|y| y.len() != n) {
-        return Err(Error::Shape(format!(
-            "window has {} inputs and {} targets, the workspace expects batch*seq = {b}*{t} = {n}",
-            x.len(),
-            y.map_or(0, |y| y.len())
-        )));
-    }
-    for (name, ids) in [("input", Some(x)), ("target", y)] {
-        if let Some(bad) = ids.and_then(|ids| ids.iter().find(|&&i| i >= v)) {
-            return Err(Error::Shape(format!("{name} token id {bad} is outside the vocabulary of {v}")));
-        }
-    }
-    for bi in 0..b {
-        for ti in 0..t {
-            ws.xt[ti * b + bi] = x[bi * t + ti];
-            if let Some(y) = y {
-                ws.yt[ti * b + bi] = y[bi * t + ti];
-            }
-        }
-    }
-    Ok(())
+    let window = crate::model::BatchConfig { batch: ws.b, seq: ws.t };
+    let yt = y.map(|_| &mut ws.yt[..]);
+    crate::corpus::window_time_major(x, y, window, ws.cfg.vocab, &mut ws.xt, yt)
 }
 
 /// Runs `f` on each `width`-long row of `buf` (with its index), in parallel when there is enough

@@ -22,8 +22,6 @@ pub struct Panels<R> {
 }
 
 impl<R: CpuReal> Panels<R> {
-    /// Packs `count` panels of depth `k`; `at(panel, row, col)` gives the element or None
-    /// (zero padding past the matrix edge).
     /// Makes room for `count` panels of depth `k`.
     fn prepare(&mut self, k: usize, count: usize) {
         self.k = k;
@@ -51,33 +49,6 @@ impl<R: CpuReal> Panels<R> {
             for (kk, &v) in w_hh[(u0 + j) * 4 * hd..][..4 * hd].iter().enumerate() {
                 dst[kk * PANEL + j] = v;
             }
-        }
-    }
-
-    /// A copy of panel `p` (for benchmarks).
-    pub fn panel_copy(&self, p: usize) -> Vec<R> {
-        self.panel(p).to_vec()
-    }
-
-    fn panel(&self, p: usize) -> &[R] {
-        &self.data[p * self.k * PANEL..(p + 1) * self.k * PANEL]
-    }
-
-    /// Packs `w_hh: [H, 4H]` for the forward step: gate g's units 32p.. go to panel `g*np + p`.
-    pub fn pack_forward(&mut self, w_hh: &[R], hd: usize) {
-        let np = hd.div_ceil(PANEL);
-        self.prepare(hd, 4 * np);
-        for (q, dst) in self.data.chunks_exact_mut(hd * PANEL).enumerate() {
-            Self::pack_forward_panel(dst, w_hh, hd, q / np, q % np);
-        }
-    }
-
-    /// Packs `W_hhᵀ: [4H, H]` for the backward step: units 32p.. go to panel p.
-    pub fn pack_backward(&mut self, w_hh: &[R], hd: usize) {
-        let np = hd.div_ceil(PANEL);
-        self.prepare(4 * hd, np);
-        for (p, dst) in self.data.chunks_exact_mut(4 * hd * PANEL).enumerate() {
-            Self::pack_backward_panel(dst, w_hh, hd, p);
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The CPU's [`Sampler`]: the trained network run forward one character at a time, for one
 //! stream or a batch of N.
 //!
-//! A batch of N streams goes through one GEMM per layer per step for the input and recurrent
-//! parts together ([`super::gemm`]); a single stream through a dedicated matrix-vector kernel
+//! A batch of N streams goes through two GEMMs per layer per step, one for the input part and
+//! one for the recurrent part ([`super::gemm`]); a single stream through a dedicated matrix-vector kernel
 //! over pre-packed weights ([`Gemv`], SIMD in [`super::simd::gemv128`]), which an M=1 GEMM
 //! would run 5-10x slower. Layer 0's input part comes from a per-symbol table in both.
 

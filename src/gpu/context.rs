@@ -241,7 +241,13 @@ impl Gpu {
         if let Some(m) = modules.get(&family) {
             return Ok(m.clone());
         }
-        let src = format!("{}\n{}", include_str!("../../shaders/common.wgsl"), family.source());
+        // The constants the shaders share with the host, defined once on the host.
+        let src = format!(
+            "const DROPOUT_STREAM: u32 = {}u;\n{}\n{}",
+            crate::rng::stream::DROPOUT,
+            include_str!("../../shaders/common.wgsl"),
+            family.source()
+        );
         let m = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(&format!("{family:?}")),
             source: wgpu::ShaderSource::Wgsl(src.into()),

@@ -1,6 +1,7 @@
 //! [`KernelRunner`]: each kernel alone, on host data, so tests can hold it against its CPU
-//! counterpart (and benches can time it). The training step uses the same kernels through
-//! `net.rs`; nothing here is on the training path.
+//! counterpart (and benches can time it). The training step records the same kernels through
+//! `net.rs`, not through the runner; of this file only [`rows_by_symbol`] (the layer-0 scatter's
+//! row lists) is on the training path.
 
 use super::context::{Buf, Gpu, ProgramBuilder, StepUniform, Storage};
 use super::{adam, embed, lstm, matmul, xent};
@@ -459,8 +460,7 @@ impl KernelRunner {
             check_len(name, x, n)?;
         }
         let cfg = crate::optim::AdamConfig::default();
-        let t = step.clamp(1, i32::MAX as u64) as i32;
-        let alpha = (lr as f64 * (1.0 - (cfg.beta2 as f64).powi(t)).sqrt() / (1.0 - (cfg.beta1 as f64).powi(t))) as f32;
+        let alpha = cfg.step_size(lr, step);
         // Adam indexes all of params, grads, m and v from 0: each gets its own buffer, alone.
         let mut ar =
             Arena { params: params.to_vec(), grads: grads.to_vec(), opt: [m, v].concat(), ..Default::default() };

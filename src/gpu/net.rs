@@ -146,27 +146,11 @@ impl Net {
     pub fn ids_for(&self, x: &[u32], y: Option<&[u32]>) -> Result<Vec<u32>> {
         let (b, t, v) = (self.b, self.t, self.cfg.vocab);
         let n = b * t;
-        if x.len() != n || y.is_some_and(|y| y.len() != n) {
-            return Err(Error::Shape(format!(
-                "window has {} inputs and {} targets, the GPU backend expects batch*seq = {b}*{t} = {n}",
-                x.len(),
-                y.map_or(0, |y| y.len())
-            )));
-        }
-        for (name, ids) in [("input", Some(x)), ("target", y)] {
-            if let Some(bad) = ids.and_then(|ids| ids.iter().find(|&&i| i as usize >= v)) {
-                return Err(Error::Shape(format!("{name} token id {bad} is outside the vocabulary of {v}")));
-            }
-        }
         let mut out = vec![0u32; self.ids_len];
-        for bi in 0..b {
-            for ti in 0..t {
-                out[self.ids_x + ti * b + bi] = x[bi * t + ti];
-                if let Some(y) = y {
-                    out[self.ids_y + ti * b + bi] = y[bi * t + ti];
-                }
-            }
-        }
+        let (head, ys) = out.split_at_mut(self.ids_y);
+        let yt = y.map(|_| &mut ys[..n]);
+        let window = crate::model::BatchConfig { batch: b, seq: t };
+        crate::corpus::window_time_major(x, y, window, v, &mut head[self.ids_x..self.ids_x + n], yt)?;
         // The rows of each input symbol, ascending, for the layer-0 scatter-add.
         let (starts, rows) = rows_by_symbol(&out[self.ids_x..self.ids_x + n], v);
         out[self.ids_csr..self.ids_csr + v + 1].copy_from_slice(&starts);

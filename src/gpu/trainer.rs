@@ -114,9 +114,7 @@ impl GpuTrainer {
     /// The step uniform: Adam's α for the next update, dropout from `dropout`, clipping.
     fn uniform(&self, lr: f32, clip: Option<f32>, dropout: Option<Dropout>) -> StepUniform {
         let cfg = &self.adam_cfg;
-        let t = (self.adam_step + 1).min(i32::MAX as u64) as i32;
-        // As src/optim.rs `adam_update` computes it: in f64, rounded once.
-        let alpha = (lr as f64 * (1.0 - (cfg.beta2 as f64).powi(t)).sqrt() / (1.0 - (cfg.beta1 as f64).powi(t))) as f32;
+        let alpha = cfg.step_size(lr, self.adam_step + 1);
         let p = self.net.cfg.dropout;
         let (drop_on, key0, key1, counter) = match dropout {
             Some(d) if p > 0.0 => (1, d.key.k0, d.key.k1, d.counter),

@@ -134,12 +134,6 @@ impl<R: Copy + Default> Params<R> {
         &mut self.data[t.range.clone()]
     }
 
-    /// The elements of the tensor called `name`.
-    pub fn by_name(&self, name: &str) -> Result<&[R]> {
-        let t = self.layout.find(name).ok_or_else(|| Error::Shape(format!("the model has no tensor named {name}")))?;
-        Ok(&self.data[t.range.clone()])
-    }
-
     /// The elements of the tensor called `name`, mutable.
     pub fn by_name_mut(&mut self, name: &str) -> Result<&mut [R]> {
         let r = self

@@ -95,7 +95,7 @@ fn step<R: Real + LinalgScalar>(lstm: &Lstm<'_, R>, x: Array2<R>, h_prev: Array2
     // z_k = x_t·W_ih_k + h_{t-1}·W_hh_k + b_k     [B, H], gate k's quarter of z_t
     let pre = |k: usize| -> Array2<R> {
         let (wx, wh, b) = lstm.gate(k);
-        x.dot(&wx) + h_prev.dot(&wh) + &b
+        x.dot(&wx) + h_prev.dot(&wh) + b
     };
     let i = pre(0).mapv(sigmoid);
     let f = pre(1).mapv(sigmoid);
