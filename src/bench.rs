@@ -137,6 +137,63 @@ pub fn reference_setup() -> (ModelConfig, BatchConfig, crate::model::Params<f32>
     (cfg, BatchConfig::default(), init_params(&cfg, 0))
 }
 
+/// The shapes of `bench --grid`: the reference model first, then the sizes users train that
+/// stress other sides of the engine (one layer, wide layers whose W_hh leaves the L2 cache,
+/// large batches, long windows). Vocabulary 86 throughout, as `../shared/anchors/torch_shapes.py`.
+pub fn grid() -> Vec<(ModelConfig, BatchConfig)> {
+    let shape = |batch, seq, embed, hidden, layers| {
+        (ModelConfig { vocab: 86, embed, hidden, layers, dropout: 0.2 }, BatchConfig { batch, seq })
+    };
+    vec![
+        shape(16, 64, 512, 256, 3),
+        shape(50, 50, 128, 128, 1),
+        shape(50, 50, 128, 128, 3),
+        shape(50, 50, 512, 512, 2),
+        shape(64, 64, 512, 256, 3),
+        shape(16, 64, 1024, 1024, 2),
+        shape(8, 128, 256, 256, 3),
+    ]
+}
+
+/// One shape's training speed on one engine (a row of `bench --grid`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GridRow {
+    /// The model.
+    pub cfg: ModelConfig,
+    /// The window.
+    pub batch: BatchConfig,
+    /// Engine description.
+    pub engine: String,
+    /// Median seconds per training step.
+    pub step_s: f64,
+}
+
+/// Prints `bench --grid`'s table: per shape and engine, ms per step, characters per second,
+/// GFLOP/s and, for the CPU, the share of the measured FMA peak.
+pub fn print_grid(out: &mut dyn Write, rows: &[GridRow], cpu_peak: f64) {
+    let _ = writeln!(out, "CPU peak measured by an FMA loop on all threads: {cpu_peak:.1} GFLOP/s");
+    let _ = writeln!(
+        out,
+        "{:<24} {:<28} {:>9} {:>10} {:>8} {:>7}",
+        "shape", "engine", "ms/step", "chars/s", "GFLOP/s", "% peak"
+    );
+    for r in rows {
+        let (c, b) = (&r.cfg, &r.batch);
+        let shape = format!("B{} T{} E{} H{} L{}", b.batch, b.seq, c.embed, c.hidden, c.layers);
+        let gf = train_step_flops(c, b) / r.step_s / 1e9;
+        let share = if r.engine.starts_with("cpu") { format!("{:.0}%", 100.0 * gf / cpu_peak) } else { "-".into() };
+        let _ = writeln!(
+            out,
+            "{shape:<24} {:<28} {:>9.2} {:>10.0} {:>8.1} {:>7}",
+            r.engine,
+            r.step_s * 1e3,
+            (b.batch * b.seq) as f64 / r.step_s,
+            gf,
+            share
+        );
+    }
+}
+
 /// Prints the table: per engine, training and sampling speed and FLOP rates, with the CPU's
 /// measured peak for the CPU rows.
 pub fn print_table(out: &mut dyn Write, rows: &[BenchRow], cfg: &ModelConfig, batch: &BatchConfig, cpu_peak: f64) {

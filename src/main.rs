@@ -65,6 +65,25 @@ struct BenchArgs {
     /// Also show where a CPU training step's time goes, phase by phase.
     #[arg(long)]
     profile: bool,
+    /// A table of training speed alone, over a fixed list of shapes (the reference model first),
+    /// or over the one shape the flags below give.
+    #[arg(long)]
+    grid: bool,
+    /// Window rows (streams) of the measured model [default: 16, the reference].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Window length [default: 64].
+    #[arg(long)]
+    seq: Option<usize>,
+    /// Embedding width [default: 512].
+    #[arg(long)]
+    embed: Option<usize>,
+    /// LSTM width [default: 256].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// LSTM layers [default: 3].
+    #[arg(long)]
+    layers: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -324,9 +343,23 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
     if a.steps == 0 || a.count == 0 {
         return Err(Error::Config("--steps and --count must be at least 1".into()));
     }
-    let (cfg, batch, params) = bench::reference_setup();
     let pool = folklstm::cpu::team::pool(a.threads)?;
     let peak = pool.install(|| folklstm::cpu::simd::fma_peak_gflops(0.2));
+    let isa = folklstm::cpu::simd::isa().name();
+    if a.grid {
+        return run_bench_grid(&a, peak, isa);
+    }
+    let (cfg, batch, params) = bench::reference_setup();
+    let cfg = folklstm::model::ModelConfig {
+        embed: a.embed.unwrap_or(cfg.embed),
+        hidden: a.hidden.unwrap_or(cfg.hidden),
+        layers: a.layers.unwrap_or(cfg.layers),
+        ..cfg
+    };
+    let batch = folklstm::model::BatchConfig { batch: a.batch.unwrap_or(batch.batch), seq: a.seq.unwrap_or(batch.seq) };
+    cfg.validate()?;
+    batch.validate()?;
+    let params = if cfg == params.config { params } else { folklstm::model::init_params(&cfg, 0) };
     let mut rows = Vec::new();
     if a.device != BenchDevice::Gpu {
         let mut t = folklstm::cpu::CpuBackend::new(params.clone(), None, batch, a.threads)?;
@@ -337,7 +370,7 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
         if a.profile {
             let phases = bench::profile_train(&mut t, &batch, a.steps)?;
             let total: f64 = phases.iter().map(|p| p.1).sum();
-            println!("CPU training step by phase (mean of {} steps):", a.steps + 3);
+            println!("CPU training step by phase (mean of {} steps, {isa}):", a.steps + 3);
             for (name, ms) in &phases {
                 println!("  {name:<32} {ms:8.2} ms  {:5.1}%", 100.0 * ms / total);
             }
@@ -356,6 +389,55 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
         }
     }
     bench::print_table(&mut std::io::stdout(), &rows, &cfg, &batch, peak);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench --grid`: training speed of each shape of [`folklstm::bench::grid`] on the chosen
+/// engines.
+fn run_bench_grid(a: &BenchArgs, peak: f64, isa: &str) -> Result<ExitCode> {
+    use folklstm::bench;
+    let shapes = if [a.batch, a.seq, a.embed, a.hidden, a.layers].iter().any(Option::is_some) {
+        let (cfg, batch) = bench::grid()[0];
+        let cfg = folklstm::model::ModelConfig {
+            embed: a.embed.unwrap_or(cfg.embed),
+            hidden: a.hidden.unwrap_or(cfg.hidden),
+            layers: a.layers.unwrap_or(cfg.layers),
+            ..cfg
+        };
+        let batch =
+            folklstm::model::BatchConfig { batch: a.batch.unwrap_or(batch.batch), seq: a.seq.unwrap_or(batch.seq) };
+        cfg.validate()?;
+        batch.validate()?;
+        vec![(cfg, batch)]
+    } else {
+        bench::grid()
+    };
+    let mut rows = Vec::new();
+    for (cfg, batch) in shapes {
+        let params = folklstm::model::init_params(&cfg, 0);
+        let mut engines: Vec<Box<dyn folklstm::backend::Trainer>> = Vec::new();
+        if a.device != BenchDevice::Gpu {
+            engines.push(Box::new(folklstm::cpu::CpuBackend::new(params.clone(), None, batch, a.threads)?));
+        }
+        if a.device != BenchDevice::Cpu {
+            match device::gpu_trainer(params.clone(), None, batch) {
+                Ok(t) => engines.push(t),
+                Err(e) if a.device == BenchDevice::Gpu => return Err(e),
+                Err(e) => eprintln!("GPU skipped: {e}"),
+            }
+        }
+        for mut t in engines {
+            let engine = t.describe();
+            eprintln!(
+                "measuring {engine} at B{} T{} E{} H{} L{} ...",
+                batch.batch, batch.seq, cfg.embed, cfg.hidden, cfg.layers
+            );
+            let step_s = bench::time_train(t.as_mut(), &batch, a.steps)?;
+            rows.push(bench::GridRow { cfg, batch, engine, step_s });
+        }
+    }
+    println!("instruction set: {isa}");
+    bench::print_grid(&mut std::io::stdout(), &rows, peak);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -344,3 +344,29 @@ fn export_writes_a_weights_only_checkpoint_that_samples_but_does_not_resume() {
         .unwrap();
     assert_error(&o, "weights only");
 }
+
+/// `bench --grid` with shape flags measures that one shape and says which instruction set ran.
+#[test]
+fn bench_grid_measures_the_shape_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = folk(dir.path())
+        .args(["bench", "--grid", "--steps", "1", "--batch", "3", "--seq", "5", "--embed", "6", "--hidden", "7"])
+        .args(["--layers", "2", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let isa = folklstm::cpu::simd::isa().name();
+    assert!(out.lines().next() == Some(&format!("instruction set: {isa}")[..]), "{out}");
+    let row = out.lines().find(|l| l.starts_with("B3 T5 E6 H7 L2 ")).unwrap_or_else(|| panic!("{out}"));
+    // shape (5 fields), engine "cpu (1 threads, ISA)" (4), then ms/step, chars/s, GFLOP/s, % peak.
+    let f: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(f[5..9].join(" "), format!("cpu (1 threads, {isa})"), "{row}");
+    let (ms, chars): (f64, f64) = (f[9].parse().unwrap(), f[10].parse().unwrap());
+    // chars/s = 15 characters a step / the step's time; the time is printed to 0.01 ms, so the
+    // true time lies within 0.005 ms of the printed one (chars/s to the unit: negligible).
+    assert!(ms >= 0.0 && chars > 0.0, "{row}");
+    let (lo, hi) = ((ms - 0.005).max(0.0) / 1e3, (ms + 0.005) / 1e3);
+    assert!(chars * lo <= 15.5 && chars * hi >= 14.5, "{row}");
+    assert_eq!(out.lines().filter(|l| l.starts_with('B')).count(), 1, "one shape: {out}");
+}

@@ -219,8 +219,9 @@ pub fn panel_gemm<R: CpuReal>(
                 }
             }
             for &(a, c, ld, m) in &cs {
-                for r0 in (0..m).step_by(8) {
-                    let rows = 8.min(m - r0);
+                let block = R::panel_rows();
+                for r0 in (0..m).step_by(block) {
+                    let rows = block.min(m - r0);
                     let a_blk = &a.data[r0 * a.rs + k0 * a.cs..];
                     for p in mine.clone() {
                         let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));

@@ -52,7 +52,7 @@ pub trait CpuReal: Real {
     }
 
     /// The panel kernel's block: `out[r][j] (+)= Σ_k a[r·rsa + k·csa] · panel[k·32 + j]` for
-    /// every row `r` of `out` (at most 8) and `j < out[r].len() <= 32`; `panel: [K, 32]`.
+    /// every row `r` of `out` and `j < out[r].len() <= 32`; `panel: [K, 32]`.
     /// Accumulates into `out` when `accumulate`, else overwrites. `f32` overrides with SIMD.
     #[allow(clippy::too_many_arguments)]
     fn panel_kernel(
@@ -65,6 +65,12 @@ pub trait CpuReal: Real {
         accumulate: bool,
     ) {
         panel_kernel_scalar(a, rsa, csa, k, panel, out, accumulate)
+    }
+
+    /// Rows per [`CpuReal::panel_kernel`] call that fill whole register tiles (for callers that
+    /// block rows). `f32` asks [`simd::panel_rows`] for the instruction set in use.
+    fn panel_rows() -> usize {
+        16
     }
 }
 
@@ -115,5 +121,8 @@ impl CpuReal for f32 {
         accumulate: bool,
     ) {
         simd::panel_kernel(simd::isa(), a, rsa, csa, k, panel, out, accumulate)
+    }
+    fn panel_rows() -> usize {
+        simd::panel_rows(simd::isa())
     }
 }

@@ -53,11 +53,9 @@ impl<R: CpuReal> Panels<R> {
     }
 }
 
-/// `out[r] (+)= a[r] · panel` for all rows, in blocks of 8 rows. `a: [rows, lda]`.
+/// `out[r] (+)= a[r] · panel` for all rows (the kernel tiles them). `a: [rows, lda]`.
 fn rows_times_panel<R: CpuReal>(a: &[R], lda: usize, k: usize, panel: &[R], out: &mut [&mut [R]], accumulate: bool) {
-    for (blk, o) in out.chunks_mut(8).enumerate() {
-        R::panel_kernel(&a[blk * 8 * lda..], lda, 1, k, panel, o, accumulate);
-    }
+    R::panel_kernel(a, lda, 1, k, panel, out, accumulate);
 }
 
 /// The unit blocks (panels) member `me` of a team of `n` owns: a fixed, contiguous share.

@@ -121,10 +121,34 @@ pub fn cell_backward(
     }
 }
 
-/// The recurrent kernel's block (see [`crate::cpu::kernels::CpuReal::panel_kernel`]) with instruction set
-/// `isa`: rows in register tiles of 8 (AVX-512: 2 x 16 lanes per row) or 4 (AVX2: 4 x 8 lanes),
-/// the weight panel streamed once per tile. Partial panels (fewer than 32 columns, only when H
-/// is not a multiple of 32) take the scalar path.
+/// The register tile of the panel kernel on `isa`: rows per tile and columns per pass.
+///
+/// Each row of a tile needs 2 accumulator vectors, and the tile 2 vectors of the panel row
+/// and 1 broadcast of A. AVX-512 (32 zmm, 16 lanes): 8 rows x 32 columns, 16 + 2 + 1 = 19
+/// registers, the whole panel width in one pass. AVX2 (16 ymm, 8 lanes): 6 rows x 16
+/// columns, 12 + 2 + 1 = 15 registers, two passes per panel (a 4 x 32 tile would need 16
+/// accumulators + 4 + 1 = 21 and spill to the stack in the inner loop).
+pub fn panel_tile(isa: Isa) -> (usize, usize) {
+    match isa {
+        Isa::Avx512 => (8, 32),
+        Isa::Avx2 => (6, 16),
+        Isa::Scalar => (8, 32),
+    }
+}
+
+/// Rows per call of [`panel_kernel`] that fill whole register tiles on `isa` (callers that
+/// block rows use it: 2 tiles on AVX-512, 4 on AVX2).
+pub fn panel_rows(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx2 => 24,
+        _ => 16,
+    }
+}
+
+/// The recurrent kernel's block (see [`crate::cpu::kernels::CpuReal::panel_kernel`]) with
+/// instruction set `isa`: rows in register tiles ([`panel_tile`]), the rows left over in
+/// tiles of 4, 2, 1; the weight panel streamed once per tile and pass. Partial panels (fewer
+/// than 32 columns, only when H is not a multiple of 32) take the scalar path.
 #[allow(clippy::too_many_arguments)]
 pub fn panel_kernel(
     isa: Isa,
@@ -145,21 +169,29 @@ pub fn panel_kernel(
     assert!(isa.available(), "{} is not available on this CPU", isa.name());
     #[cfg(target_arch = "x86_64")]
     {
+        let (tile, width) = panel_tile(isa);
         let mut r0 = 0;
-        let tile = if isa == Isa::Avx512 { 8 } else { 4 };
         while r0 < rows {
-            let n = if rows - r0 >= tile { tile } else { 1 };
+            let left = rows - r0;
+            let n = [tile, 4, 2, 1].into_iter().find(|&t| t <= left).unwrap_or(1);
             let o = &mut out[r0..r0 + n];
             let ap = a[r0 * rsa..].as_ptr();
-            // SAFETY: the feature is present (checked above); element (r, kk) of A for r < rows,
-            // kk < K lies inside `a` and every output row holds 32 (both checked above); the
-            // panel holds K x 32.
-            unsafe {
-                match (isa, n) {
-                    (Isa::Avx512, 8) => avx512::panel::<8>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
-                    (Isa::Avx512, _) => avx512::panel::<1>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
-                    (_, 4) => avx2::panel::<4>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
-                    _ => avx2::panel::<1>(ap, rsa, csa, k, panel.as_ptr(), o, accumulate),
+            for col0 in (0..PANEL).step_by(width) {
+                // SAFETY: the feature is present (checked above); element (r, kk) of A for
+                // r < rows, kk < K lies inside `a` and every output row holds 32 (both checked
+                // above); the panel holds K x 32 and col0 + width <= 32.
+                unsafe {
+                    let bp = panel.as_ptr();
+                    match (isa, n) {
+                        (Isa::Avx512, 8) => avx512::panel::<8>(ap, rsa, csa, k, bp, col0, o, accumulate),
+                        (Isa::Avx512, 4) => avx512::panel::<4>(ap, rsa, csa, k, bp, col0, o, accumulate),
+                        (Isa::Avx512, 2) => avx512::panel::<2>(ap, rsa, csa, k, bp, col0, o, accumulate),
+                        (Isa::Avx512, _) => avx512::panel::<1>(ap, rsa, csa, k, bp, col0, o, accumulate),
+                        (_, 6) => avx2::panel::<6>(ap, rsa, csa, k, bp, col0, o, accumulate),
+                        (_, 4) => avx2::panel::<4>(ap, rsa, csa, k, bp, col0, o, accumulate),
+                        (_, 2) => avx2::panel::<2>(ap, rsa, csa, k, bp, col0, o, accumulate),
+                        _ => avx2::panel::<1>(ap, rsa, csa, k, bp, col0, o, accumulate),
+                    }
                 }
             }
             r0 += n;
@@ -436,11 +468,10 @@ macro_rules! kernels {
             }
         }
 
-        /// Vectors per 32-column panel row.
-        const NV: usize = 32 / L;
-
-        /// `MR` rows x 32 columns of `out (+)= A · panel` in `MR x NV` accumulators: see
-        /// `super::panel_kernel`.
+        /// `MR` rows x `2L` columns (`col0..col0 + 2L` of a 32-column panel) of
+        /// `out (+)= A · panel`, in `MR x 2` accumulators: see `super::panel_kernel` for the
+        /// tile shapes. Each output element is one chain of FMAs over k in order, from zero,
+        /// whatever the tile, so the tiling never changes a bit of the result.
         #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = $feat)]
         pub(super) unsafe fn panel<const MR: usize>(
@@ -449,28 +480,26 @@ macro_rules! kernels {
             csa: usize,
             k: usize,
             b: *const f32,
+            col0: usize,
             out: &mut [&mut [f32]],
             accumulate: bool,
         ) {
-            let mut acc = [[zero(); NV]; MR];
+            let mut acc = [[zero(); 2]; MR];
             for kk in 0..k {
-                // SAFETY: the caller guarantees K x 32 panel elements and element (r, kk) of A
-                // for r < MR.
+                // SAFETY: the caller guarantees K x 32 panel elements, col0 + 2L <= 32, and
+                // element (r, kk) of A for r < MR.
                 unsafe {
-                    let mut bv = [zero(); NV];
-                    for (q, v) in bv.iter_mut().enumerate() {
-                        *v = load(b.add(kk * 32 + q * L));
-                    }
+                    let row = b.add(kk * 32 + col0);
+                    let bv = [load(row), load(row.add(L))];
                     for (r, acc_r) in acc.iter_mut().enumerate() {
                         let av = splat(*a.add(r * rsa + kk * csa));
-                        for q in 0..NV {
-                            acc_r[q] = fmadd(av, bv[q], acc_r[q]);
-                        }
+                        acc_r[0] = fmadd(av, bv[0], acc_r[0]);
+                        acc_r[1] = fmadd(av, bv[1], acc_r[1]);
                     }
                 }
             }
             for (row, acc_r) in out.iter_mut().zip(&acc) {
-                let p = row.as_mut_ptr();
+                let p = row[col0..].as_mut_ptr();
                 for (q, &v) in acc_r.iter().enumerate() {
                     // SAFETY: every output row holds 32 elements (checked by the caller).
                     unsafe {
