@@ -2,9 +2,11 @@
 //! `folklstm midi` against the melody MIDI files the edition's editors rendered from the same
 //! ABC files.
 //!
-//! The corpus is not in the repository. It is found through `FOLKLSTM_DATA` (a folder) or
-//! `<crate>/../shared/data`; without it these tests print why and pass, unless
-//! `FOLKLSTM_REQUIRE_DATA=1` (as in CI), where they fail.
+//! The corpus is not in the repository. It is found where every other test looks for it (see
+//! `common::shared_dir`): `$FOLKLSTM_SHARED/data`, else `<crate>/../shared/data`; without it these
+//! tests record the skip and pass, unless `FOLKLSTM_REQUIRE_DATA=1` (as in CI), where they fail.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -12,25 +14,13 @@ use folklstm::abc::check_text;
 use folklstm::abc::cli::{MidiArgs, run_midi};
 use midly::{MidiMessage, Smf, Timing, TrackEventKind};
 
-/// The corpus folder, or `None` (with the reason printed) when it is absent and not required.
+/// The corpus folder, or `None` (with the skip recorded) when it is absent and not required.
 fn data_dir() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = match std::env::var_os("FOLKLSTM_DATA") {
-        Some(d) => vec![PathBuf::from(d)],
-        None => vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")],
-    };
-    for c in &candidates {
-        if c.join("nottingham-hpps.abc").is_file() {
-            return Some(c.clone());
-        }
+    let dir = common::shared_dir("data")?;
+    if dir.join("nottingham-hpps.abc").is_file() {
+        return Some(dir);
     }
-    let msg = format!(
-        "corpus not found (looked in {}); set FOLKLSTM_DATA to the folder with nottingham-*.abc",
-        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
-    );
-    if std::env::var("FOLKLSTM_REQUIRE_DATA").as_deref() == Ok("1") {
-        panic!("{msg} (FOLKLSTM_REQUIRE_DATA=1)");
-    }
-    eprintln!("skipped: {msg}");
+    common::skip(common::Need::Data, &format!("{} lacks nottingham-hpps.abc", dir.display()));
     None
 }
 

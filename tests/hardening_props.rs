@@ -54,15 +54,22 @@ fn load_is_safe(bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// ABC tunes to mutate: the shared corpus where present, else a built-in sample.
+/// ABC tunes to mutate: the shared corpus where present, else a built-in sample (a fallback
+/// recorded as a skip of the real corpus, and a failure under FOLKLSTM_REQUIRE_DATA=1).
 fn tunes() -> &'static Vec<String> {
     static T: OnceLock<Vec<String>> = OnceLock::new();
     T.get_or_init(|| {
-        let base = std::env::var_os("FOLKLSTM_SHARED")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-        let text = std::fs::read_to_string(base.join("data/nottingham-jigs.abc"))
-            .unwrap_or_else(|_| common::hardening::corpus());
+        let jigs = common::shared_dir("data").map(|d| d.join("nottingham-jigs.abc"));
+        let text = match jigs.as_deref().map(|p| (p, std::fs::read_to_string(p))) {
+            Some((_, Ok(text))) => text,
+            Some((p, Err(e))) => {
+                let why = format!("cannot read {} ({e}); mutating the built-in sample tunes instead", p.display());
+                common::skip(common::Need::Data, &why);
+                common::hardening::corpus()
+            }
+            // shared_dir recorded the skip.
+            None => common::hardening::corpus(),
+        };
         let v: Vec<String> = folklstm::corpus::split_tunes(&text).into_iter().take(200).map(String::from).collect();
         assert!(!v.is_empty());
         v

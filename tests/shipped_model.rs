@@ -1,5 +1,6 @@
 //! The model the repository ships (`model/weights.100.safetensors`): the README's first command
-//! works from a fresh clone, and the checkpoint still is the trained model its figures describe.
+//! works from a fresh clone, its "real sample, unedited" is what its command prints, and the
+//! checkpoint still is the trained model its figures describe.
 
 mod common;
 use std::path::Path;
@@ -66,4 +67,93 @@ fn the_shipped_model_knows_its_corpus_by_heart() {
     let (nats, acc, unknown): (f64, f64, u64) = (w[1].parse().unwrap(), w[3].parse().unwrap(), w[5].parse().unwrap());
     assert!(nats < 0.15 && acc > 0.95, "{row}");
     assert_eq!(unknown, 0, "the corpus has characters outside the shipped vocabulary: {row}");
+}
+
+/// Splits a command line as a POSIX shell would for the quoting the README uses: words separated
+/// by spaces, '...' and "..." taken literally, and bash's $'...' with \n, \t, \\ and \' escapes.
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut in_word) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                }
+                in_word = false;
+                continue;
+            }
+            '$' if chars.peek() == Some(&'\'') => {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\'' => break,
+                        '\\' => match chars.next() {
+                            Some('n') => word.push('\n'),
+                            Some('t') => word.push('\t'),
+                            Some(e @ ('\\' | '\'')) => word.push(e),
+                            other => panic!("escape \\{other:?} in {line}"),
+                        },
+                        c => word.push(c),
+                    }
+                }
+            }
+            q @ ('\'' | '"') => {
+                for c in chars.by_ref() {
+                    if c == q {
+                        break;
+                    }
+                    word.push(c);
+                }
+            }
+            c => word.push(c),
+        }
+        in_word = true;
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+#[test]
+fn shell_words_follow_the_shell() {
+    assert_eq!(
+        shell_words(r"sample 100 --seed $'X: 1\n' --len 6"),
+        ["sample", "100", "--seed", "X: 1\n", "--len", "6"]
+    );
+    assert_eq!(shell_words(r#"a 'b c' "d e" $'\\\''"#), ["a", "b c", "d e", "\\'"]);
+}
+
+/// The README's "A real sample, unedited" block is what its command prints today: the command
+/// and the text are both read from README.md at test time, so neither can drift from the other
+/// (or from the shipped checkpoint and the sampler) unnoticed. The README quotes the start of
+/// the output and marks the cut with a last line "..."; everything above that line must match
+/// exactly. (Sampling draws characters from the logits, so a CPU whose SIMD path rounded a logit
+/// differently could draw another character; the block reproduces on AVX2 as on the AVX-512
+/// machine that wrote it.)
+#[test]
+fn the_readme_sample_is_what_its_command_prints() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let intro = "A real sample, unedited (`cargo run --release -- ";
+    let rest = &readme[readme.find(intro).expect("README has no 'A real sample, unedited' block") + intro.len()..];
+    let args = shell_words(&rest[..rest.find("`)").expect("end of the command")]);
+    let block = &rest[rest.find("```\n").expect("the sample's code block") + 4..];
+    let block = &block[..block.find("```").expect("end of the sample's code block")];
+    let quoted = block.strip_suffix("...\n").expect("the block ends with a line '...' where the quote stops");
+    assert!(quoted.len() > 200 && quoted.starts_with("X: 1\n"), "too little quoted to compare: {quoted:?}");
+    let o = folk().args(&args).output().unwrap();
+    assert!(o.status.success(), "{:?}: {}", args, String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    if !out.starts_with(quoted) {
+        let line = quoted.lines().zip(out.lines()).position(|(a, b)| a != b).unwrap_or(quoted.lines().count());
+        panic!(
+            "`folklstm {}` no longer prints the README's sample; first difference in line {}:\n\
+             README: {:?}\nnow:    {:?}\nwhole output:\n{out}",
+            args.join(" ").escape_debug(),
+            line + 1,
+            quoted.lines().nth(line),
+            out.lines().nth(line)
+        );
+    }
 }

@@ -262,8 +262,11 @@ mod tests {
         let want = naive(&a, &b, m, k, n);
         let mut c = vec![1.0; m * n];
         gemm(1.0, Mat::new(&a, m, k), Mat::new(&b, k, n), 0.0, MatMut::new(&mut c, m, n));
-        // Integer-valued products over 2^-6 grids sum exactly in f64 for these magnitudes,
-        // so any summation order gives the same result up to 1e-12.
+        // The inputs are multiples of 1/50 and 1/48, not dyadic, so neither side is exact and
+        // the summation order matters. Both sides use the same f64 inputs (|a|, |b| <= 1); a sum
+        // of K = 130 products errs by at most γ_K·Σ|a·b| <= 130 · 1.1e-16 · 130 = 1.9e-12 in
+        // any order, so the two differ by at most 3.8e-12. 1e-9 leaves a wide margin and still
+        // fails for a wrong index or a missing block (errors of order 1).
         for (x, y) in c.iter().zip(&want) {
             assert!((x - y).abs() < 1e-9);
         }
@@ -275,6 +278,7 @@ mod tests {
             }
         }
         let mut c2 = want.clone();
+        // C = A·B - want: not an exact cancellation (see above), within the same 3.8e-12.
         gemm(1.0, Mat::new(&at, k, m).t(), Mat::new(&b, k, n), -1.0, MatMut::new(&mut c2, m, n));
         assert!(c2.iter().all(|x| x.abs() < 1e-9), "beta=-1 should cancel exactly");
     }

@@ -3,7 +3,7 @@
 use folklstm::model::{ModelConfig, Params, init_params};
 
 /// The one gate every GPU test passes first: Some(adapter description) when a GPU adapter
-/// exists; otherwise prints "skipped: <reason>" and returns None, unless
+/// exists; otherwise records the skip ([`super::skip`]) and returns None, unless
 /// FOLKLSTM_REQUIRE_GPU=1 (set by `.ci/run`), when a missing adapter fails the test.
 pub fn gpu_or_skip() -> Option<String> {
     match folklstm::gpu::adapter_info() {
@@ -12,10 +12,7 @@ pub fn gpu_or_skip() -> Option<String> {
             Some(name)
         }
         Err(e) => {
-            if std::env::var("FOLKLSTM_REQUIRE_GPU").as_deref() == Ok("1") {
-                panic!("FOLKLSTM_REQUIRE_GPU=1 but no GPU is usable: {e}");
-            }
-            eprintln!("skipped: {e}");
+            super::skip(super::Need::Gpu, &format!("no GPU is usable: {e}"));
             None
         }
     }

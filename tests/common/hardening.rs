@@ -66,7 +66,8 @@ pub fn is_root() -> bool {
 }
 
 /// A tmpfs mounted for the length of a test (unmounted on drop), to provoke a full or
-/// read-only disk for real. None, with the reason printed, where mounting is not allowed.
+/// read-only disk for real. None, with the skip recorded ([`super::skip`]), where mounting is not
+/// allowed, unless FOLKLSTM_REQUIRE_MOUNT=1 (set by `.ci/run`: CI runs as root), when it fails.
 pub struct Tmpfs {
     pub path: PathBuf,
     _dir: tempfile::TempDir,
@@ -85,11 +86,12 @@ impl Tmpfs {
         match out {
             Ok(o) if o.status.success() => Some(Tmpfs { path, _dir: dir }),
             Ok(o) => {
-                eprintln!("skipped: cannot mount a tmpfs ({}); needs root or CAP_SYS_ADMIN", stderr(&o).trim());
+                let why = format!("cannot mount a tmpfs ({}); needs root or CAP_SYS_ADMIN", stderr(&o).trim());
+                super::skip(super::Need::Mount, &why);
                 None
             }
             Err(e) => {
-                eprintln!("skipped: cannot run mount ({e})");
+                super::skip(super::Need::Mount, &format!("cannot run mount ({e})"));
                 None
             }
         }

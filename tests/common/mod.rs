@@ -27,8 +27,94 @@ pub fn folk(dir: &Path) -> Command {
     c
 }
 
-/// `../shared/<sub>` next to the repository, or `$FOLKLSTM_SHARED/<sub>`. None (with a printed
-/// reason) when absent, unless FOLKLSTM_REQUIRE_DATA=1, when absence fails the test.
+/// What a test can lack on some machines; each has a variable that turns its skip into a failure
+/// (`.ci/run` sets them all, since CI has every one of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// The `../shared` folder (corpus, fixtures): `FOLKLSTM_REQUIRE_DATA=1`.
+    Data,
+    /// A Vulkan adapter (lavapipe in CI): `FOLKLSTM_REQUIRE_GPU=1`.
+    Gpu,
+    /// Mounting a tmpfs (root or CAP_SYS_ADMIN; CI runs as root): `FOLKLSTM_REQUIRE_MOUNT=1`.
+    Mount,
+}
+
+impl Need {
+    /// The variable that makes a missing `self` a failure.
+    pub fn var(self) -> &'static str {
+        match self {
+            Need::Data => "FOLKLSTM_REQUIRE_DATA",
+            Need::Gpu => "FOLKLSTM_REQUIRE_GPU",
+            Need::Mount => "FOLKLSTM_REQUIRE_MOUNT",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Need::Data => "data",
+            Need::Gpu => "gpu",
+            Need::Mount => "mount",
+        }
+    }
+}
+
+/// The file where skips and notes are collected for the CI log: `$FOLKLSTM_SKIP_LOG` (set by
+/// `.ci/run`, which prints it after the run), else `<target>/tmp/skipped.log`. libtest hides what a
+/// passing test prints, so a skip announced only on stderr would never be seen.
+pub fn skip_log() -> PathBuf {
+    std::env::var_os("FOLKLSTM_SKIP_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skipped.log"))
+}
+
+/// `binary::test`: the test binary's name without cargo's hash, and libtest's name of the thread
+/// (the test's name).
+fn test_id() -> String {
+    let exe = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    let exe = exe.unwrap_or_default();
+    let bin = exe.rsplit_once('-').map_or(exe.as_str(), |(b, _)| b);
+    let thread = std::thread::current();
+    format!("{bin}::{}", thread.name().unwrap_or("?"))
+}
+
+/// Appends one line to [`skip_log`] (one `write` of an O_APPEND file, so lines of tests running
+/// at once do not interleave) and prints it.
+fn log_line(what: &str, kind: &str, text: &str) {
+    use std::io::Write;
+    let line = format!("{what:<7} [{kind}] {}: {text}\n", test_id());
+    eprint!("{line}");
+    let path = skip_log();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("cannot append to the skip log {}: {e}", path.display());
+    }
+}
+
+/// Records that the calling test skips (all or part of) its work because `need` is missing, and
+/// why; the caller then returns. Panics instead when `need`'s variable is `1`, so that in CI a
+/// missing prerequisite is a failure, not a quiet pass.
+pub fn skip(need: Need, reason: &str) {
+    if std::env::var(need.var()).as_deref() == Ok("1") {
+        panic!("{reason} and {}=1", need.var());
+    }
+    log_line("skipped", need.name(), &format!("{reason}; {}=1 makes this a failure", need.var()));
+}
+
+/// Records a fact about what a test covered on this machine (e.g. which SIMD paths ran), in the
+/// same log as the skips, never failing: for what varies between CI machines.
+pub fn note(kind: &str, text: &str) {
+    log_line("note", kind, text);
+}
+
+/// `../shared/<sub>` next to the repository, or `$FOLKLSTM_SHARED/<sub>`. None (with the skip
+/// recorded by [`skip`]) when absent, unless FOLKLSTM_REQUIRE_DATA=1, when absence fails the test.
 pub fn shared_dir(sub: &str) -> Option<PathBuf> {
     let base = std::env::var_os("FOLKLSTM_SHARED")
         .map(PathBuf::from)
@@ -37,10 +123,7 @@ pub fn shared_dir(sub: &str) -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    if std::env::var("FOLKLSTM_REQUIRE_DATA").as_deref() == Ok("1") {
-        panic!("{} is missing and FOLKLSTM_REQUIRE_DATA=1", dir.display());
-    }
-    eprintln!("skipped: {} not found (set FOLKLSTM_SHARED to the shared folder)", dir.display());
+    skip(Need::Data, &format!("{} not found (set FOLKLSTM_SHARED to the shared folder)", dir.display()));
     None
 }
 
