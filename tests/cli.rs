@@ -45,8 +45,10 @@ fn train_writes_checkpoints_and_log_then_sample_prints_tunes() {
     let l1: f64 = rows[0][1].parse().unwrap();
     let l2: f64 = rows[1][1].parse().unwrap();
     assert!(l2 < l1, "loss did not fall: {l1} -> {l2}");
-
+    // ln(V): the loss of guessing uniformly over the corpus's symbols.
     let vocab: std::collections::HashSet<char> = corpus().chars().collect();
+    let uniform = (vocab.len() as f64).ln();
+    assert!(l2 < uniform, "epoch 2's loss {l2} is not below ln(V) = {uniform}");
     let sample =
         |seed: &str| folk(dir.path()).args(["sample", "2", "--len", "200", "--rng-seed", seed]).output().unwrap();
     let a = sample("7");
