@@ -33,10 +33,10 @@ pub struct StepStats {
     pub tokens: u32,
     /// Global L2 norm of the gradient before clipping (0 for evaluation steps).
     pub grad_norm: f32,
-    /// False when the loss or a gradient was NaN or infinite, or the gradient norm Adam would see
-    /// reached `optim::MAX_UPDATE_NORM` (its f32 moments would overflow); the parameters were then
-    /// left unchanged.
-    pub finite: bool,
+    /// Whether the step was fit to apply: false when the loss or a gradient was NaN or infinite,
+    /// or the gradient norm Adam would see reached `optim::MAX_UPDATE_NORM` (its f32 moments
+    /// would overflow); the parameters were then left unchanged. Evaluation: the loss is finite.
+    pub in_range: bool,
 }
 
 /// Trains one model: holds parameters, Adam moments and the carried (h, c) state.
@@ -50,7 +50,7 @@ pub trait Trainer {
     /// Forward, backward, optional clipping and one Adam update on a window.
     /// `x`, `y`: `[B, T]` token ids and next-token targets. The final (h, c) is carried.
     /// When the loss or a gradient is not finite (or too large for Adam's f32 moments), no update is
-    /// applied and `finite` is false.
+    /// applied and `in_range` is false.
     fn train_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<StepStats>;
     /// Forward only, dropout off, carrying (h, c): loss and accuracy of a window.
     fn eval_step(&mut self, x: &[u32], y: &[u32]) -> Result<StepStats>;

@@ -502,7 +502,7 @@ fn run_epoch(
         train_b.window(k, &mut x, &mut y);
         let so = StepOptions { lr: opts.lr, clip: opts.clip, key, counter: meta.step as u32 };
         let s: StepStats = trainer.train_step(&x, &y, &so)?;
-        if !s.finite {
+        if !s.in_range {
             bar.abandon();
             return Err(Error::Diverged(format!(
                 "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN, infinite or too large for Adam \

@@ -101,8 +101,8 @@ impl Trainer for CpuBackend {
                 Some(c) => clip_global_norm(&mut grads.data, c),
                 None => crate::optim::global_norm(&grads.data),
             };
-            let finite = crate::optim::update_is_safe(loss.loss, norm, opts.clip);
-            if finite {
+            let in_range = crate::optim::update_is_safe(loss.loss, norm, opts.clip);
+            if in_range {
                 adam_update(&mut params.data, &grads.data, adam, adam_cfg, opts.lr);
             }
             Ok(StepStats {
@@ -110,7 +110,7 @@ impl Trainer for CpuBackend {
                 correct: loss.correct,
                 tokens: loss.tokens,
                 grad_norm: norm as f32,
-                finite,
+                in_range,
             })
         })
     }
@@ -123,7 +123,7 @@ impl Trainer for CpuBackend {
             correct: loss.correct,
             tokens: loss.tokens,
             grad_norm: 0.0,
-            finite: loss.loss.is_finite(),
+            in_range: loss.loss.is_finite(),
         })
     }
 

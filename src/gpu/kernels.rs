@@ -86,8 +86,9 @@ pub struct AdamOut {
     pub v: Vec<f32>,
     /// ‖g‖ before clipping.
     pub norm: f32,
-    /// False when the loss or ‖g‖ was not finite (nothing was updated).
-    pub finite: bool,
+    /// False when the loss or ‖g‖ was not finite or ‖g‖ too large for Adam's f32 moments
+    /// (nothing was updated).
+    pub in_range: bool,
 }
 
 /// Words of padding before each region, so offsets are exercised (not all zero).
@@ -485,7 +486,7 @@ impl KernelRunner {
             m: mv[..n].to_vec(),
             v: mv[n..].to_vec(),
             norm: s[2],
-            finite: s[3] != 0.0,
+            in_range: s[3] != 0.0,
         })
     }
 }

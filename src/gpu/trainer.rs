@@ -144,7 +144,7 @@ impl GpuTrainer {
             correct: s[1] as u32,
             tokens: n as u32,
             grad_norm: if backward { s[2] } else { 0.0 },
-            finite: if backward { s[3] != 0.0 } else { loss.is_finite() },
+            in_range: if backward { s[3] != 0.0 } else { loss.is_finite() },
         }
     }
 
@@ -206,7 +206,7 @@ impl Trainer for GpuTrainer {
         let s = self.run(&self.train, x, y, &u)?;
         let stats = self.stats(&s, true);
         // The device skipped the update when the step was not finite; Adam's t follows it.
-        if stats.finite {
+        if stats.in_range {
             self.adam_step += 1;
         }
         Ok(stats)
