@@ -168,6 +168,11 @@ pub struct GridRow {
     pub step_s: f64,
 }
 
+/// "25%": a CPU engine's GFLOP/s as a share of the CPU's measured peak ("-" for a GPU).
+fn peak_share(engine: &str, gflops: f64, cpu_peak: f64) -> String {
+    if engine.starts_with("cpu") { format!("{:.0}%", 100.0 * gflops / cpu_peak) } else { "-".into() }
+}
+
 /// Prints `bench --grid`'s table: per shape and engine, ms per step, characters per second,
 /// GFLOP/s and, for the CPU, the share of the measured FMA peak.
 pub fn print_grid(out: &mut dyn Write, rows: &[GridRow], cpu_peak: f64) {
@@ -181,7 +186,7 @@ pub fn print_grid(out: &mut dyn Write, rows: &[GridRow], cpu_peak: f64) {
         let (c, b) = (&r.cfg, &r.batch);
         let shape = format!("B{} T{} E{} H{} L{}", b.batch, b.seq, c.embed, c.hidden, c.layers);
         let gf = train_step_flops(c, b) / r.step_s / 1e9;
-        let share = if r.engine.starts_with("cpu") { format!("{:.0}%", 100.0 * gf / cpu_peak) } else { "-".into() };
+        let share = peak_share(&r.engine, gf, cpu_peak);
         let _ = writeln!(
             out,
             "{shape:<24} {:<28} {:>9.2} {:>10.0} {:>8.1} {:>7}",
@@ -221,7 +226,7 @@ pub fn print_table(out: &mut dyn Write, rows: &[BenchRow], cfg: &ModelConfig, ba
     );
     for r in rows {
         let gf = tf / r.step_s / 1e9;
-        let share = if r.engine.starts_with("cpu") { format!("{:.0}%", 100.0 * gf / cpu_peak) } else { "-".into() };
+        let share = peak_share(&r.engine, gf, cpu_peak);
         let _ = writeln!(
             out,
             "{:<w$} {:>9.2} {:>11.0} {:>8.1} {:>7} {:>10.4} {:>11.0} {:>13}",
