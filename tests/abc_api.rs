@@ -426,8 +426,11 @@ fn meter_and_unit(tune: &str) -> Option<((i64, i64), (i64, i64))> {
     Some((meter, unit))
 }
 
+/// A valid tune's text, its middle bars, its meter and its unit note length.
+type TuneWithBars = (String, Vec<MiddleBar>, (i64, i64), (i64, i64));
+
 /// The valid real tunes with their middle bars, meter and unit.
-fn valid_tunes_with_middle_bars() -> Vec<(String, Vec<MiddleBar>, (i64, i64), (i64, i64))> {
+fn valid_tunes_with_middle_bars() -> Vec<TuneWithBars> {
     let mut out = Vec::new();
     for t in real_tunes() {
         let r = check_text(&t);

@@ -339,7 +339,9 @@ fn midi_matches_the_editors_rendering() {
     let mut matched = Vec::new();
     let mut unexplained = Vec::new();
     let mut by_kind = [0usize; 3];
-    let mut compared: Vec<(String, Vec<(u8, f64)>, Vec<(u8, f64)>, Relation)> = Vec::new();
+    // (name, ours, theirs, relation) of each tune that is not an exact match.
+    type Compared = (String, Vec<(u8, f64)>, Vec<(u8, f64)>, Relation);
+    let mut compared: Vec<Compared> = Vec::new();
     for (name, x, path) in &refs {
         let output = out.path().join(format!("{name}{x}.mid"));
         let input = dir.join(format!("nottingham-{name}.abc"));
