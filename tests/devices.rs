@@ -182,11 +182,11 @@ fn sample_and_eval_give_the_same_answers_on_every_device_from_the_same_file() {
 }
 
 /// `bench` is hard-wired to the reference model (1.9M parameters): on lavapipe its GPU row
-/// alone (3 warm-up + 1 timed training step, 136 sampled characters) took 4m52s on the 2-core
-/// development machine, so this test is ignored by default; run it with
-/// `cargo test --release --test devices -- --ignored`.
+/// alone (3 warm-up + 1 timed training step, 136 sampled characters) makes this test take
+/// 1.5 to 5 minutes on the shared 2-core development machine (96 s and 4m52s in two runs), so
+/// it is ignored by default; run it with `cargo test --release --test devices -- --ignored`.
 #[test]
-#[ignore = "bench runs the reference model: ~5 min on lavapipe"]
+#[ignore = "bench runs the reference model: 1.5 to 5 min on lavapipe"]
 fn bench_measures_both_devices() {
     if gpu_or_skip().is_none() {
         return;
