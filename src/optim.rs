@@ -131,6 +131,59 @@ mod tests {
         assert_eq!(st.step, 1);
     }
 
+    /// Three Keras-form steps worked out independently in f64, straight from the textbook form
+    /// (`m = β1 m + (1-β1) g`, not the code's `m += (1-β1)(g - m)`), with β1, β2 and ε chosen
+    /// away from the defaults so that a swapped or dropped term shows. At t = 2 and 3 the bias
+    /// correction no longer cancels β1, so these steps check what the t = 1 test cannot.
+    #[test]
+    fn three_adam_steps_match_the_keras_formula_worked_out_in_f64() {
+        let cfg = AdamConfig { beta1: 0.8, beta2: 0.95, eps: 1e-3 };
+        let lr = 0.01f32;
+        // Four scalars, a different gradient each step: a sign change, a vanishing gradient,
+        // one large and one tiny entry. Entry 3's gradients are ~1e-3, so sqrt(v) is of the
+        // order of ε and ε changes its step by about half (checked below).
+        let theta0 = [1.0f64, -0.5, 2.0, 0.25];
+        let grads: [[f64; 4]; 3] = [[0.5, -2.0, 30.0, 1e-3], [-0.25, -1.0, 10.0, 2e-3], [1.5, 0.0, -20.0, -5e-4]];
+        let (b1, b2, eps) = (cfg.beta1 as f64, cfg.beta2 as f64, cfg.eps as f64);
+        let mut want = theta0;
+        let (mut m, mut v) = ([0.0f64; 4], [0.0f64; 4]);
+        let mut p: Vec<f32> = theta0.iter().map(|&x| x as f32).collect();
+        let mut st = AdamState::new(4);
+        for (step, g) in grads.iter().enumerate() {
+            let t = step as i32 + 1;
+            let alpha = lr as f64 * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+            let mut eps_share = 0.0f64;
+            let mut worst = 0.0f64;
+            for i in 0..4 {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                want[i] -= alpha * m[i] / (v[i].sqrt() + eps);
+                if i == 3 {
+                    eps_share = eps / (v[i].sqrt() + eps);
+                }
+            }
+            assert!(eps_share > 0.2, "step {t}: ε should matter for entry 3 (share {eps_share})");
+            let g32: Vec<f32> = g.iter().map(|&x| x as f32).collect();
+            adam_update(&mut p, &g32, &mut st, &cfg, lr);
+            // Tolerance: each step does a handful of f32 operations on values of order 1
+            // (|θ| ≤ 2, steps ≤ ~0.03), each rounding by u = 6e-8 relative; the f32 inputs
+            // (β's, ε, lr, g) are themselves rounded by u. Three steps accumulate at most
+            // ~30 u·max(|θ|, 1) ≈ 4e-6 of absolute error; 1e-5 is that with room, and far
+            // below any formula slip (the smallest step here is ~1e-3, an ε or bias-correction
+            // mistake changes a step by > 10%).
+            for i in 0..4 {
+                let err = (p[i] as f64 - want[i]).abs();
+                worst = worst.max(err);
+                assert!(err <= 1e-5, "step {t}, θ[{i}] = {} want {} (err {err:e})", p[i], want[i]);
+                assert!((st.m[i] as f64 - m[i]).abs() <= 1e-5 * m[i].abs().max(1e-3), "step {t} m[{i}]");
+                assert!((st.v[i] as f64 - v[i]).abs() <= 1e-5 * v[i].abs().max(1e-6), "step {t} v[{i}]");
+            }
+            assert_eq!(st.step, t as u64);
+            eprintln!("step {t}: worst |θ - f64| {worst:.1e}, ε share of entry 3 {eps_share:.2}");
+        }
+        eprintln!("after 3 steps: {p:?} (f64: {want:?})");
+    }
+
     #[test]
     fn a_gradient_past_the_update_limit_would_overflow_v_so_the_step_is_refused_unless_clipped() {
         // The limit is f32's square root: one component just above it overflows v (the weight

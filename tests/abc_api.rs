@@ -1,6 +1,8 @@
 //! The ABC library API and the `check`/`midi` runners on small hand-written tunes: reports,
 //! exit codes, file naming, atomic writes, error messages, and no panic on any input.
 
+mod common;
+
 use std::path::PathBuf;
 
 use folklstm::abc::cli::summary_line;
@@ -216,10 +218,11 @@ const ABC_CHARS: &[char] = &[
 ];
 
 fn exercise(text: &str) {
-    let reports = check_text(text);
-    for r in &reports {
-        assert_eq!(r.valid, r.problems.is_empty());
-    }
+    // Whatever the text, checking it joined to another tune gives the two reports joined.
+    let own = format!("X:{text}");
+    assert_joined_reports(&own, &own);
+    assert_joined_reports(TWO_TUNES, &own);
+    assert_joined_reports(&own, TWO_TUNES);
     if let Ok(t) = parse_tune(text) {
         let _ = tune_to_midi(&t);
     }
@@ -243,4 +246,312 @@ proptest! {
         let text: String = header.chars().chain(body).collect();
         exercise(&text);
     }
+}
+
+/// `check_text(a + "\n" + b)` must be `check_text(a)` followed by `check_text(b)` with b's tune
+/// indices moved on by a's tune count and its `line:col:` positions by a's line count: the
+/// checker judges each tune on its own. Needs an `X:` line in `a` (else `a` alone is one tune
+/// but, joined, a file header that is skipped) and `b` starting with `X:` (else b's first lines
+/// would join a's last tune). The joining newline keeps a's last tune's lines as they were.
+fn assert_joined_reports(a: &str, b: &str) {
+    assert!(a.lines().any(|l| l.starts_with("X:")) && b.starts_with("X:"));
+    let (ra, rb) = (check_text(a), check_text(b));
+    let joined = check_text(&format!("{a}\n{b}"));
+    let lines_a = a.split('\n').count();
+    let mut want = ra.clone();
+    for mut r in rb {
+        r.index += ra.len();
+        r.problems = r.problems.iter().map(|p| shift_line(p, lines_a)).collect();
+        want.push(r);
+    }
+    assert_eq!(joined, want, "joined reports of\n{a:?}\nand\n{b:?}");
+    let (n, valid) = count_valid(&format!("{a}\n{b}"));
+    assert_eq!((n, valid), (want.len(), want.iter().filter(|r| r.valid).count()));
+    assert_eq!(want.iter().filter(|r| r.valid).count(), want.iter().filter(|r| r.problems.is_empty()).count());
+}
+
+/// A problem `LINE:COL: message` moved down by `by` lines (whole-tune problems have no position).
+fn shift_line(problem: &str, by: usize) -> String {
+    let mut parts = problem.splitn(3, ':');
+    let (l, c, rest) = (parts.next(), parts.next(), parts.next());
+    match (l.and_then(|l| l.parse::<usize>().ok()), c.and_then(|c| c.parse::<usize>().ok()), rest) {
+        (Some(l), Some(c), Some(rest)) => format!("{}:{c}:{rest}", l + by),
+        _ => problem.to_string(),
+    }
+}
+
+/// Real tunes: the Nottingham files in the shared folder (when present) and `common::corpus()`.
+fn real_tunes() -> Vec<String> {
+    let mut texts = vec![common::corpus()];
+    if let Some(dir) = common::shared_dir("data") {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "abc"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 5, "expected the five Nottingham files in {}", dir.display());
+        texts.extend(files.iter().map(|f| std::fs::read_to_string(f).unwrap()));
+    }
+    texts.iter().flat_map(|t| folklstm::corpus::split_tunes(t).into_iter().map(String::from)).collect()
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a.abs() } else { gcd(b, a % b) }
+}
+
+/// A note's length in units of L: `A` 1, `A2` 2, `A/` and `A/2` 1/2, `A//` 1/4, `A3/2` 3/2.
+fn note_length(token: &str) -> (i64, i64) {
+    let rest: String = token.chars().skip_while(|c| !c.is_ascii_digit() && *c != '/').collect();
+    let (num, den) = rest.split_once('/').map_or((rest.as_str(), None), |(n, d)| (n, Some(d)));
+    let num: i64 = if num.is_empty() { 1 } else { num.parse().unwrap() };
+    let den: i64 = match den {
+        None => 1,
+        Some("") => 2,
+        Some(d) if d.chars().all(|c| c == '/') => 1 << (d.len() + 1),
+        Some(d) => d.parse().unwrap(),
+    };
+    (num, den)
+}
+
+/// The tokens of a bar of plain notes: `Some(list of (char offset, token, is_note))` when the
+/// bar holds only notes and rests with accidentals, octave marks and lengths, spaces and chord
+/// symbols; `None` for anything else (ties, tuplets, broken rhythm, chords, decorations, grace
+/// notes, inline fields), which this test leaves alone.
+fn plain_bar(bar: &[char]) -> Option<Vec<(usize, String, bool)>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bar.len() {
+        let c = bar[i];
+        if c == ' ' {
+            i += 1;
+        } else if c == '"' {
+            let close = bar[i + 1..].iter().position(|&x| x == '"')?;
+            i += close + 2;
+        } else if "^_=ABCDEFGabcdefgz".contains(c) {
+            let start = i;
+            while i < bar.len() && "^_=".contains(bar[i]) {
+                i += 1;
+            }
+            if i == bar.len() || !"ABCDEFGabcdefgz".contains(bar[i]) {
+                return None;
+            }
+            let is_note = bar[i] != 'z';
+            i += 1;
+            while i < bar.len() && ",'".contains(bar[i]) {
+                i += 1;
+            }
+            while i < bar.len() && (bar[i].is_ascii_digit() || bar[i] == '/') {
+                i += 1;
+            }
+            out.push((start, bar[start..i].iter().collect(), is_note));
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// A full bar in the middle of a music line of a valid tune: single bar lines on both sides,
+/// a bar of plain notes before it and after it on the same line (so it neither opens nor
+/// closes a section, and is not a bar split across lines), and plain notes itself.
+struct MiddleBar {
+    /// Line index in the tune's text (0-based).
+    line: usize,
+    /// Char offsets of its opening and closing bar lines in that line.
+    open: usize,
+    close: usize,
+    tokens: Vec<(usize, String, bool)>,
+}
+
+fn single_bar_line(l: &[char], at: usize) -> bool {
+    let before = at.checked_sub(1).map(|i| l[i]);
+    let after = l.get(at + 1).copied();
+    !matches!(before, Some(':' | '|' | '[' | ']')) && !matches!(after, Some(':' | '|' | ']' | '[' | '0'..='9'))
+}
+
+fn middle_bars(tune: &str) -> Vec<MiddleBar> {
+    let mut out = Vec::new();
+    let mut in_body = false;
+    for (li, line) in tune.lines().enumerate() {
+        let l: Vec<char> = line.chars().collect();
+        let field = l.len() >= 2 && l[1] == ':' && l[0].is_ascii_alphabetic() && !matches!(l.get(2), Some('|' | ':'));
+        if field {
+            in_body |= l[0] == 'K';
+            continue;
+        }
+        if !in_body || line.contains('%') || line.contains('\\') {
+            continue;
+        }
+        let bars: Vec<usize> = (0..l.len()).filter(|&i| l[i] == '|').collect();
+        for w in bars.windows(2) {
+            let (open, close) = (w[0], w[1]);
+            if !single_bar_line(&l, open) || !single_bar_line(&l, close) {
+                continue;
+            }
+            let prev_start = bars.iter().rev().find(|&&b| b < open).map_or(0, |b| b + 1);
+            let next_end = bars.iter().find(|&&b| b > close).copied().unwrap_or(l.len());
+            let has_note = |t: &Option<Vec<(usize, String, bool)>>| t.as_ref().is_some_and(|t| t.iter().any(|x| x.2));
+            let (before, after) = (plain_bar(&l[prev_start..open]), plain_bar(&l[close + 1..next_end]));
+            let this = plain_bar(&l[open + 1..close]);
+            // Two tokens at least, so that deleting a note leaves music in the bar.
+            if has_note(&before) && has_note(&after) && has_note(&this) && this.as_ref().is_some_and(|t| t.len() >= 2) {
+                out.push(MiddleBar { line: li, open, close, tokens: this.unwrap() });
+            }
+        }
+    }
+    out
+}
+
+/// The tune's `M:` as (num, den) and `L:` as (1, den) from its header; None for `M:C`, `M:none`
+/// and the like, or a tune that changes meter or unit in its body (left alone).
+fn meter_and_unit(tune: &str) -> Option<((i64, i64), (i64, i64))> {
+    let field =
+        |k: &str| tune.lines().filter(|l| l.starts_with(k)).map(|l| l[2..].trim().to_string()).collect::<Vec<_>>();
+    let (m, l) = (field("M:"), field("L:"));
+    if m.len() != 1 || l.len() > 1 || tune.contains("[M:") || tune.contains("[L:") {
+        return None;
+    }
+    let (a, b) = m[0].split_once('/')?;
+    let meter = (a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?);
+    let unit = match l.first() {
+        Some(u) => {
+            let (a, b) = u.split_once('/')?;
+            (a.trim().parse().ok()?, b.trim().parse().ok()?)
+        }
+        // ABC 2.1: 1/16 below 3/4, else 1/8.
+        None if 4 * meter.0 < 3 * meter.1 => (1, 16),
+        None => (1, 8),
+    };
+    Some((meter, unit))
+}
+
+/// A valid tune's text, its middle bars, its meter and its unit note length.
+type TuneWithBars = (String, Vec<MiddleBar>, (i64, i64), (i64, i64));
+
+/// The valid real tunes with their middle bars, meter and unit.
+fn valid_tunes_with_middle_bars() -> Vec<TuneWithBars> {
+    let mut out = Vec::new();
+    for t in real_tunes() {
+        let r = check_text(&t);
+        if r.len() != 1 || !r[0].valid {
+            continue;
+        }
+        let Some((meter, unit)) = meter_and_unit(&t) else { continue };
+        let bars = middle_bars(&t);
+        if !bars.is_empty() {
+            out.push((t, bars, meter, unit));
+        }
+    }
+    out
+}
+
+#[test]
+fn deleting_a_note_from_a_full_middle_bar_of_a_valid_tune_makes_that_bar_too_short() {
+    let tunes = valid_tunes_with_middle_bars();
+    let mut checked = 0;
+    for (tune, bars, meter, unit) in &tunes {
+        for (k, bar) in bars.iter().enumerate() {
+            // Delete one note of the bar (a different one from bar to bar).
+            let notes: Vec<&(usize, String, bool)> = bar.tokens.iter().filter(|t| t.2).collect();
+            let (at, token, _) = notes[k % notes.len()];
+            let mut lines: Vec<String> = tune.split('\n').map(String::from).collect();
+            let l: Vec<char> = lines[bar.line].chars().collect();
+            let start = bar.open + 1 + at;
+            let end = start + token.chars().count();
+            lines[bar.line] = l[..start].iter().chain(&l[end..]).collect();
+            let edited = lines.join("\n");
+            // The bar was full (the tune is valid and the bar neither opens nor closes a
+            // section), so it is now short by the note: (M - note·L), in the meter's units
+            // when that is a whole number of them, as the checker words it (src/abc/check.rs).
+            let (n, d) = note_length(token);
+            let (num, den) = (meter.0 * d * unit.1 - meter.1 * n * unit.0, meter.1 * d * unit.1);
+            let g = gcd(num, den);
+            let (num, den) = (num / g, den / g);
+            let len = if (num * meter.1) % den == 0 {
+                format!("{}/{}", num * meter.1 / den, meter.1)
+            } else if den == 1 {
+                num.to_string()
+            } else {
+                format!("{num}/{den}")
+            };
+            let want = format!("bar too short: {len} where M:{}/{} needs {}/{}", meter.0, meter.1, meter.0, meter.1);
+            let r = check_text(&edited);
+            assert_eq!(r.len(), 1);
+            assert_eq!(
+                r[0].problems.len(),
+                1,
+                "deleting {token:?} from line {}:\n{edited}\n{:?}",
+                bar.line + 1,
+                r[0].problems
+            );
+            let p = &r[0].problems[0];
+            // The problem stands on the bar's line, at a column inside the bar.
+            let (line, col, msg) = {
+                let mut it = p.splitn(3, ':');
+                let line: usize = it.next().unwrap().parse().unwrap();
+                let col: usize = it.next().unwrap().parse().unwrap();
+                (line, col, it.next().unwrap().trim_start().to_string())
+            };
+            assert_eq!(msg, want, "deleting {token:?} from line {}:\n{edited}", bar.line + 1);
+            assert_eq!(line, bar.line + 1, "{p}");
+            assert!(
+                col > bar.open + 1 && col <= bar.close - token.chars().count() + 1,
+                "{p}: bar spans {}..{}",
+                bar.open,
+                bar.close
+            );
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} notes deleted in {} valid tunes", tunes.len());
+    assert!(
+        tunes.len() >= 40 && checked >= 200,
+        "only {checked} bars in {} tunes: the test would prove little",
+        tunes.len()
+    );
+}
+
+#[test]
+fn a_repeat_left_open_at_the_end_of_a_valid_tune_is_never_closed_and_closing_it_is_valid() {
+    let tunes = valid_tunes_with_middle_bars();
+    let mut checked = 0;
+    for (tune, bars, _, _) in &tunes {
+        // Only tunes that end with a sectional bar line: a new strain after it leaves the old
+        // last bar closing a section, so nothing but the new repeat can change.
+        let body = tune.trim_end();
+        if !(body.ends_with(":|") || body.ends_with("|]") || body.ends_with("||")) {
+            continue;
+        }
+        let b = &bars[0];
+        let line: Vec<char> = tune.lines().nth(b.line).unwrap().chars().collect();
+        let bar: String = line[b.open + 1..b.close].iter().collect();
+        let strain_line = body.split('\n').count() + 1;
+        // A new strain of the same full bar twice, its repeat left open...
+        let open = format!("{body}\n|:{bar}|{bar}|\n");
+        let r = check_text(&open);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].problems, vec![format!("{strain_line}:1: repeat '|:' is never closed by ':|'")], "{open}");
+        // ... and closed.
+        let closed = format!("{body}\n|:{bar}|{bar}:|\n");
+        assert_eq!(check_text(&closed)[0].problems, Vec::<String>::new(), "{closed}");
+        checked += 1;
+    }
+    eprintln!("{checked} valid tunes given an open repeat");
+    assert!(checked >= 30, "only {checked} tunes: the test would prove little");
+}
+
+#[test]
+fn checking_real_tunes_joined_gives_their_reports_joined() {
+    let tunes = real_tunes();
+    let invalid = tunes.iter().filter(|t| check_text(t).iter().any(|r| !r.valid)).count();
+    eprintln!("{} tunes, {invalid} invalid", tunes.len());
+    assert!(invalid > 0, "no invalid tune: the join would not be tested with problems in it");
+    // (A file's first piece may start with a file header before its X: line: fine as `a`.)
+    for w in tunes.windows(2).filter(|w| w[1].starts_with("X:")) {
+        assert_joined_reports(&w[0], &w[1]);
+    }
+    // Whole files joined: the reports of many tunes at once.
+    let half = (tunes.len() / 2..).find(|&i| tunes[i].starts_with("X:")).unwrap();
+    assert_joined_reports(&tunes[..half].concat(), &tunes[half..].concat());
 }

@@ -219,22 +219,23 @@ proptest! {
     }
 
     /// Real tunes with random edits: the parser, the checker and the MIDI writer never panic,
-    /// and the checker's verdict agrees with its problem list.
+    /// and the checker judges each tune on its own: the edited text joined to the unedited
+    /// tune (either way round) gives the two reports joined.
     #[test]
     fn abc_parser_and_checker_survive_edited_tunes(
         pick in 0..200usize,
         edits in proptest::collection::vec(edit_strategy(), 0..8),
     ) {
         let tunes = tunes();
-        let text = apply(&tunes[pick % tunes.len()], &edits);
-        for r in folklstm::abc::check_text(&text) {
-            prop_assert_eq!(r.valid, r.problems.is_empty());
-        }
+        let original = &tunes[pick % tunes.len()];
+        let text = apply(original, &edits);
         if let Ok(t) = folklstm::abc::parse_tune(&text) {
             let _ = folklstm::abc::tune_to_midi(&t);
         }
-        let (n, valid) = folklstm::abc::count_valid(&text);
-        prop_assert!(valid <= n);
+        let edited = if text.starts_with("X:") { text.clone() } else { format!("X:1\n{text}") };
+        let original = if original.starts_with("X:") { original.clone() } else { format!("X:1\n{original}") };
+        joined_reports_are_the_reports_joined(&edited, &original)?;
+        joined_reports_are_the_reports_joined(&original, &edited)?;
     }
 }
 
@@ -242,4 +243,35 @@ proptest! {
 fn the_unmodified_valid_file_loads() {
     let (ck, bytes) = valid();
     assert_eq!(&checkpoint::from_bytes(bytes, Path::new("p")).unwrap(), ck);
+}
+
+/// `check_text(a + "\n" + b)` is `check_text(a)` then `check_text(b)` with b's tune indices moved
+/// on by a's tune count and its `line:col:` positions by a's line count (whole-tune problems
+/// have none); `count_valid` agrees. `a` and `b` must start with `X:` (else a's text is a
+/// file header when joined, or b's first lines join a's last tune).
+fn joined_reports_are_the_reports_joined(a: &str, b: &str) -> Result<(), TestCaseError> {
+    use folklstm::abc::{check_text, count_valid};
+    let (ra, rb) = (check_text(a), check_text(b));
+    let joined = format!("{a}\n{b}");
+    let by = a.split('\n').count();
+    let shift = |p: &String| {
+        let mut it = p.splitn(3, ':');
+        match (
+            it.next().and_then(|l| l.parse::<usize>().ok()),
+            it.next().and_then(|c| c.parse::<usize>().ok()),
+            it.next(),
+        ) {
+            (Some(l), Some(c), Some(rest)) => format!("{}:{c}:{rest}", l + by),
+            _ => p.clone(),
+        }
+    };
+    let mut want = ra.clone();
+    for mut r in rb {
+        r.index += ra.len();
+        r.problems = r.problems.iter().map(shift).collect();
+        want.push(r);
+    }
+    prop_assert_eq!(&check_text(&joined), &want, "joined:\n{}", joined);
+    prop_assert_eq!(count_valid(&joined), (want.len(), want.iter().filter(|r| r.problems.is_empty()).count()));
+    Ok(())
 }

@@ -47,3 +47,36 @@ pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     let scale = b.iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64)).max(1e-30);
     a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).abs()).fold(0.0, f64::max) / scale
 }
+
+/// Per tensor of `a` against `b`: (name, moved, apart, floor). `moved` = max |b - start|, how far
+/// training moved the tensor; `apart` = max |a - b|, how far apart the two runs ended; `floor` =
+/// steps · 2u · max |b|, the rounding floor: each Adam step rounds θ - Δ to f32 on each device,
+/// and when the two Δ differ at all the results may land one ulp apart. Compare `apart` with a
+/// fraction of `moved` plus `floor`: a bound relative to the movement catches one badly updated
+/// tensor (a bias), which an error over the whole parameter vector, or relative to the
+/// tensor's largest entry, can hide.
+pub fn apart_per_tensor(
+    a: &Params<f32>,
+    b: &Params<f32>,
+    start: &Params<f32>,
+    steps: usize,
+) -> Vec<(String, f64, f64, f64)> {
+    let max_diff = |x: &[f32], y: &[f32]| {
+        assert_eq!(x.len(), y.len());
+        x.iter().zip(y).map(|(&p, &q)| (p as f64 - q as f64).abs()).fold(0.0, f64::max)
+    };
+    let u = f32::EPSILON as f64 / 2.0;
+    b.layout
+        .tensors()
+        .into_iter()
+        .map(|t| {
+            let scale = b.get(t).iter().fold(0.0f64, |m, &x| m.max(x.abs() as f64));
+            (
+                t.name.clone(),
+                max_diff(b.get(t), start.get(t)),
+                max_diff(a.get(t), b.get(t)),
+                steps as f64 * 2.0 * u * scale,
+            )
+        })
+        .collect()
+}
