@@ -11,7 +11,7 @@
 //!
 //! Module map: [`model`] (config, parameters, init, the readable math), [`cpu`] and [`gpu`] (the
 //! two engines), [`optim`] (Adam), [`corpus`] (text, vocabulary, windows), [`train`], [`sample`],
-//! [`eval`], [`bench`], [`checkpoint`], [`run`], [`files`] (atomic writes), [`memory`] (memory
+//! [`eval`], [`bench`](mod@bench), [`checkpoint`], [`run`], [`files`] (atomic writes), [`memory`] (memory
 //! estimates), [`interrupt`] (Ctrl-C), [`abc`], [`plot`], [`rng`], [`hash`], [`real`] (the scalar
 //! type), [`error`].
 pub mod abc;

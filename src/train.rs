@@ -1,6 +1,6 @@
-//! The epoch loop, in phases: start a model or resume one ([`start`]), train an epoch of
-//! windows on any [`Trainer`] ([`run_epoch`]), validate ([`validate`]), log and save
-//! ([`Saver`]). Backend-agnostic: it never touches a tensor. The run folder's files are
+//! The epoch loop, in phases: start a model or resume one (`start`), train an epoch of
+//! windows on any [`Trainer`] (`run_epoch`), validate (`validate`), log and save
+//! (`Saver`). Backend-agnostic: it never touches a tensor. The run folder's files are
 //! [`crate::run`]'s, the engine is [`crate::device`]'s choice, memory checks
 //! [`crate::memory`]'s.
 
@@ -146,9 +146,9 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 /// Runs `folklstm train`. Messages go to `log`; the result says how it ended.
 ///
-/// The phases: check the options, read the corpus, lock the run folder, [`start`] (a fresh
-/// model or a checkpoint), then per epoch [`run_epoch`], [`validate`], the CSV row and, every
-/// `--freq` epochs, a save ([`Saver`]).
+/// The phases: check the options, read the corpus, lock the run folder, `start` (a fresh
+/// model or a checkpoint), then per epoch `run_epoch`, `validate`, the CSV row and, every
+/// `--freq` epochs, a save (`Saver`).
 pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     check_options(opts)?;
     let corpus = prepare_corpus(opts)?;

@@ -1,6 +1,6 @@
 //! [`KernelRunner`]: each kernel alone, on host data, so tests can hold it against its CPU
 //! counterpart (and benches can time it). The training step records the same kernels through
-//! `net.rs`, not through the runner; of this file only [`rows_by_symbol`] (the layer-0 scatter's
+//! `net.rs`, not through the runner; of this file only `rows_by_symbol` (the layer-0 scatter's
 //! row lists) is on the training path.
 
 use super::context::{Buf, Gpu, ProgramBuilder, StepUniform, Storage};
