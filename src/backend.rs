@@ -73,3 +73,11 @@ pub trait Sampler {
     /// Feeds one token per stream (`tokens: [N]`) and writes the next-token logits `[N, V]`.
     fn step(&mut self, tokens: &[u32], logits: &mut [f32]) -> Result<()>;
 }
+
+/// The rule every [`Sampler::reset`] applies to its stream count: at least one stream.
+pub fn check_stream_count(count: usize) -> Result<()> {
+    if count == 0 {
+        return Err(crate::error::Error::Config("--count 0: needs at least 1 tune".into()));
+    }
+    Ok(())
+}

@@ -280,9 +280,7 @@ impl Sampler for CpuSampler {
     }
 
     fn reset(&mut self, count: usize) -> Result<()> {
-        if count == 0 {
-            return Err(Error::Config("--count 0: needs at least 1 tune".into()));
-        }
+        crate::backend::check_stream_count(count)?;
         let len = count
             .checked_mul(self.cfg.layers * self.cfg.hidden)
             .ok_or_else(|| Error::Config("--count too large".into()))?;

@@ -71,9 +71,7 @@ impl Sampler for GpuSampler {
     }
 
     fn reset(&mut self, count: usize) -> Result<()> {
-        if count == 0 {
-            return Err(Error::Config("--count 0: needs at least 1 tune".into()));
-        }
+        crate::backend::check_stream_count(count)?;
         match &self.streams {
             Some(s) if s.net.b == count => {
                 let zeros = vec![0.0f32; count * self.cfg.hidden];
