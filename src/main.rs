@@ -30,6 +30,9 @@ enum Command {
     Check(folklstm::abc::cli::CheckArgs),
     /// Render ABC tunes as standard MIDI files (melody and chord tracks).
     Midi(folklstm::abc::cli::MidiArgs),
+    /// Judge ABC tunes: validity, structure (parts, form, tonic ending), originality against a
+    /// training corpus (nearest tune, verbatim bars, near copies) and style (meter, key, length).
+    Judge(folklstm::abc::cli::JudgeArgs),
     /// Measure training and sampling speed of the reference model, CPU and GPU side by side.
     Bench(BenchArgs),
     /// Write a weights-only copy of a checkpoint (a third of the size; enough to sample, not to resume).
@@ -542,6 +545,10 @@ fn main() -> ExitCode {
         Command::Check(a) => {
             let mut out = std::io::stdout().lock();
             folklstm::abc::cli::run_check(&a, &mut out).map(|code| ExitCode::from(code as u8)).map_err(Error::from)
+        }
+        Command::Judge(a) => {
+            let mut out = std::io::stdout().lock();
+            folklstm::abc::cli::run_judge(&a, &mut out).map(|code| ExitCode::from(code as u8)).map_err(Error::from)
         }
         Command::Midi(a) => folklstm::abc::cli::run_midi(&a)
             .map(|paths| {

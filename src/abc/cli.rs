@@ -87,3 +87,159 @@ pub fn run_midi(args: &MidiArgs) -> Result<Vec<PathBuf>, AbcError> {
     let text = read_text(&args.input)?;
     write_midi(&text, &args.output, args.tune)
 }
+
+/// Arguments of `folklstm judge`.
+#[derive(clap::Args, Debug)]
+pub struct JudgeArgs {
+    /// ABC files whose tunes are judged ("-" reads standard input)
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// ABC files of the training corpus, for originality and style distances
+    #[arg(long, num_args = 1..)]
+    pub corpus: Vec<PathBuf>,
+    /// Print JSON (every tune and the summary) instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the summary
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Reads `paths` as (name, text) pairs; a folder is read file by file (its `.abc` files).
+pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, AbcError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let io = |e| AbcError::Io { path: p.clone(), source: e };
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(io)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "abc"))
+                .collect();
+            entries.sort();
+            for f in entries {
+                out.push((f.display().to_string(), read_text(&f)?));
+            }
+        } else {
+            out.push((p.display().to_string(), read_text(p)?));
+        }
+    }
+    Ok(out)
+}
+
+fn pct(n: usize, of: usize) -> String {
+    if of == 0 { "-".into() } else { format!("{n}/{of} ({:.1}%)", 100.0 * n as f64 / of as f64) }
+}
+
+/// The summary as a few human lines.
+pub fn summary_lines(s: &super::judge::Summary) -> Vec<String> {
+    let mut lines = vec![
+        format!("tunes {}: valid {}", s.tunes, pct(s.valid, s.tunes)),
+        format!(
+            "structure: parts of 4-bar phrases {}, median parts {}, repeats balanced {}, part order delivered {}, ends on the tonic {}",
+            pct(s.structured, s.tunes),
+            s.median_parts,
+            pct(s.repeats_balanced, s.tunes),
+            pct(s.order_delivered, s.order_promised),
+            pct(s.ends_on_tonic, s.tonic_known)
+        ),
+    ];
+    let mut forms: Vec<(&String, &usize)> = s.forms.iter().collect();
+    forms.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let top: Vec<String> =
+        forms.iter().take(5).map(|(f, n)| format!("{} {n}", if f.is_empty() { "(none)" } else { f })).collect();
+    lines.push(format!("forms: {}", top.join(", ")));
+    if let (Some(nc), Some(so)) = (s.near_copies, s.same_opening) {
+        lines.push(format!(
+            "originality: near copies {}, same opening as a corpus tune {}, median nearest similarity {:.3}, \
+             4-bar windows found in the corpus {:.1}%, valid and original {}",
+            pct(nc, s.tunes),
+            pct(so, s.tunes),
+            s.median_similarity.unwrap_or(0.0),
+            100.0 * s.mean_window_share.unwrap_or(0.0),
+            pct(s.valid_and_original.unwrap_or(0), s.tunes)
+        ));
+    }
+    let top_of = |m: &std::collections::BTreeMap<String, usize>| {
+        let mut v: Vec<(&String, &usize)> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        v.iter().take(4).map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+    };
+    lines.push(format!(
+        "style: meters {}; keys {}; modes {}",
+        top_of(&s.style.meters),
+        top_of(&s.style.keys),
+        top_of(&s.style.modes)
+    ));
+    if let Some(d) = &s.style_distance {
+        let parts: Vec<String> = d.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+        lines.push(format!(
+            "style distance from the corpus (total variation, 0 same .. 1 disjoint): {}",
+            parts.join(", ")
+        ));
+    }
+    lines
+}
+
+/// Runs `folklstm judge`: a table (or JSON) of every tune's verdict and the summary. Returns
+/// the exit code: 0 when every tune is valid and none is a near copy, 1 otherwise.
+pub fn run_judge(args: &JudgeArgs, out: &mut dyn Write) -> Result<i32, AbcError> {
+    use super::judge::{CorpusIndex, judge, summarize};
+    let stdout_err = |e| AbcError::Io { path: PathBuf::from("<output>"), source: e };
+    let files = read_files(&args.files)?;
+    let corpus = if args.corpus.is_empty() { None } else { Some(CorpusIndex::build(&read_files(&args.corpus)?)) };
+    if let Some(c) = &corpus
+        && c.tunes.is_empty()
+    {
+        return Err(AbcError::NoTunes);
+    }
+    let verdicts = judge(&files, corpus.as_ref());
+    let summary = summarize(&verdicts, corpus.as_ref());
+    if args.json {
+        let doc = serde_json::json!({ "tunes": verdicts, "summary": summary });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default()).map_err(stdout_err)?;
+    } else {
+        if !args.quiet {
+            for v in &verdicts {
+                let f = &v.features;
+                let bars: Vec<String> = f.sections.iter().map(|s| format!("{}", s.bars)).collect();
+                let tonic = match f.ends_on_tonic {
+                    Some(true) => "tonic",
+                    Some(false) => "OFF-TONIC",
+                    None => "-",
+                };
+                let mut line = format!(
+                    "{}: {}: {} | {} {} | form {} bars {} | {}{}",
+                    v.file,
+                    f.name(),
+                    if f.valid { "valid" } else { "INVALID" },
+                    f.meter.as_deref().unwrap_or("-"),
+                    f.key.as_ref().map_or("-", |k| k.name.as_str()),
+                    if f.form.is_empty() { "-" } else { &f.form },
+                    if bars.is_empty() { "-".into() } else { bars.join("+") },
+                    tonic,
+                    if f.repeats_balanced { "" } else { " | REPEATS UNBALANCED" },
+                );
+                if let Some(o) = &v.originality {
+                    line.push_str(&format!(
+                        " | nearest {:.3} {} | windows {} {}{}",
+                        o.similarity,
+                        o.nearest.as_deref().unwrap_or("(none)"),
+                        o.window_share.map_or("-".into(), |w| format!("{:.0}%", 100.0 * w)),
+                        if o.same_opening { "| SAME OPENING " } else { "" },
+                        if o.near_copy { "| NEAR COPY" } else { "" },
+                    ));
+                }
+                writeln!(out, "{line}").map_err(stdout_err)?;
+                if let Some(p) = &f.first_problem {
+                    writeln!(out, "  {p}").map_err(stdout_err)?;
+                }
+            }
+        }
+        for l in summary_lines(&summary) {
+            writeln!(out, "{l}").map_err(stdout_err)?;
+        }
+    }
+    let good = verdicts.iter().all(|v| v.features.valid && !v.originality.as_ref().is_some_and(|o| o.near_copy));
+    Ok(if !verdicts.is_empty() && good { 0 } else { 1 })
+}
