@@ -1,6 +1,7 @@
 //! The `folklstm` command line: parse, call the library, print. No math here.
 
 use clap::{Args, Parser, Subcommand};
+use folklstm::abc::prime::{CorpusStyle, Piece, Wishes, plan};
 use folklstm::device::{self, Device};
 use folklstm::train::{ModelFlags, Outcome, TrainOptions};
 use folklstm::{Error, Result, checkpoint, sample};
@@ -229,6 +230,38 @@ struct SampleArgs {
     /// the most it generates.
     #[arg(long)]
     one_tune: bool,
+    /// Meter of the tunes (e.g. 6/8): the header is written for the model in the training
+    /// corpus's layout (from style.json beside the checkpoints, or --corpus).
+    #[arg(long, value_name = "M")]
+    meter: Option<String>,
+    /// Key and mode of the tunes (e.g. G, Am, Dmix, Edor), written as --meter is.
+    #[arg(long, value_name = "K")]
+    key: Option<String>,
+    /// Title of the tunes (default: the model writes one).
+    #[arg(long)]
+    title: Option<String>,
+    /// Keep drawing until --count tunes pass: `valid` (the checker), `original` (not a near copy
+    /// of a --corpus tune) or `both`. Implies --one-tune.
+    #[arg(long, value_enum)]
+    keep: Option<KeepWhat>,
+    /// Most tunes --keep may draw in all [default: 20 x --count].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    max_attempts: Option<usize>,
+    /// ABC files of the training corpus: judge the tunes against it (originality, style) and
+    /// learn its header layout for --meter/--key.
+    #[arg(long, num_args = 1.., value_name = "FILES")]
+    corpus: Vec<PathBuf>,
+}
+
+/// What `sample --keep` keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum KeepWhat {
+    /// Tunes the checker calls valid.
+    Valid,
+    /// Tunes that are not near copies of a --corpus tune.
+    Original,
+    /// Both.
+    Both,
 }
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
@@ -463,30 +496,81 @@ fn run_plot(a: PlotArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The corpus given with `--corpus`, indexed for judging, and its style.
+fn read_corpus(files: &[PathBuf]) -> Result<Option<(folklstm::abc::judge::CorpusIndex, CorpusStyle)>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let texts = folklstm::abc::cli::read_files(files)?;
+    let index = folklstm::abc::judge::CorpusIndex::build(&texts);
+    if index.tunes.is_empty() {
+        return Err(Error::Config(format!(
+            "--corpus {}: no ABC tunes found (tunes start at lines beginning with X:)",
+            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ")
+        )));
+    }
+    let style = CorpusStyle::learn(texts.iter().map(|(_, t)| t.as_str()));
+    Ok(Some((index, style)))
+}
+
 fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     let rng_seed = a.rng_seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         (t as u64) ^ ((std::process::id() as u64) << 32)
     });
-    let opts = sample::SampleOptions {
+    let steer = a.meter.is_some() || a.key.is_some() || a.title.is_some();
+    if steer && a.seed.is_some() {
+        return Err(Error::Config(
+            "--seed and --meter/--key/--title both write the start of the tune; give one or the other".into(),
+        ));
+    }
+    if matches!(a.keep, Some(KeepWhat::Original | KeepWhat::Both)) && a.corpus.is_empty() {
+        return Err(Error::Config(
+            "--keep original and --keep both judge against the training tunes: give them with --corpus FILES".into(),
+        ));
+    }
+    let mut opts = sample::SampleOptions {
         seed_text: a.seed,
         len: a.len,
         temperature: a.temperature,
         top_k: a.top_k,
         rng_seed,
         count: a.count,
-        one_tune: a.one_tune,
+        one_tune: a.one_tune || a.keep.is_some(),
+        ..Default::default()
     };
+    let max_attempts = a.max_attempts.unwrap_or(a.count.saturating_mul(20));
     // Every limit before anything is read.
     opts.validate()?;
+    let corpus = read_corpus(&a.corpus)?;
+    if steer {
+        let style = match &corpus {
+            Some((_, s)) => Some(s.clone()),
+            None => CorpusStyle::read(&a.model_dir).map_err(Error::Config)?,
+        };
+        let wishes = Wishes { meter: a.meter, key: a.key, title: a.title };
+        let (mut pieces, warnings) = plan(style.as_ref(), &wishes).map_err(Error::Config)?;
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
+        // The first piece is the same for every stream: it primes them all as the seed does.
+        if let Some(Piece::Text(t)) = pieces.first() {
+            opts.seed_text = Some(t.clone());
+            pieces.remove(0);
+        }
+        opts.script = pieces;
+    }
+    // --keep draws in batches of at most this many tunes.
+    let max_batch = if a.keep.is_some() { opts.count.clamp(8, 64).min(sample::MAX_COUNT) } else { opts.count };
     let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
     let (cfg, file_bytes) = checkpoint::read_config(&path)?;
-    let need = folklstm::memory::sampling_memory(&cfg, file_bytes, opts.count, opts.chars_per_tune());
+    let streams = opts.count.max(max_batch);
+    let need = folklstm::memory::sampling_memory(&cfg, file_bytes, streams, opts.chars_per_tune());
     folklstm::memory::check_fits(need, "this sampling run", "ask for fewer (--count) or shorter (--len) tunes")?;
     eprintln!(
         "needs about {:.0} MiB of memory ({} tune(s) of {} characters)",
         need / (1024.0 * 1024.0),
-        opts.count,
+        streams,
         opts.chars_per_tune()
     );
     let mut ck = checkpoint::load(&path)?;
@@ -494,7 +578,28 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     ck.adam = None;
     ck.state = None;
     let mut sampler = device::sampler(a.device, &ck.params, a.threads, &mut std::io::stderr())?;
-    let tunes = sample::generate(sampler.as_mut(), &ck.vocab, &opts)?;
+    let index = corpus.as_ref().map(|(i, _)| i);
+    let (tunes, short_by) = match a.keep {
+        None => (sample::generate(sampler.as_mut(), &ck.vocab, &opts)?, 0),
+        Some(what) => {
+            let started = std::time::Instant::now();
+            let mut judge = |t: &str| keep_verdict(t, what, index);
+            let kept = sample::generate_kept(sampler.as_mut(), &ck.vocab, &opts, max_attempts, max_batch, &mut judge)?;
+            eprintln!(
+                "kept {}: {} of {} tunes drawn passed ({:.1}%) in {} batch(es), {:.1} s; {} failed the checker{}",
+                kept.tunes.len(),
+                kept.passed,
+                kept.drawn,
+                100.0 * kept.passed as f64 / kept.drawn.max(1) as f64,
+                kept.batches,
+                started.elapsed().as_secs_f64(),
+                kept.invalid,
+                if index.is_some() { format!(", {} were near copies", kept.copies) } else { String::new() }
+            );
+            let short = opts.count - kept.tunes.len();
+            (kept.tunes, short)
+        }
+    };
     drop(sampler);
     // One tune at a time, to stdout and through the checker: no copy of all the text at once.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -509,6 +614,14 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     out.flush().map_err(|e| Error::io("stdout", e))?;
     drop(out);
     eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
+    if let Some(index) = index {
+        let files = vec![("sample".to_string(), tunes.join("\n\n"))];
+        let verdicts = folklstm::abc::judge::judge(&files, Some(index));
+        let summary = folklstm::abc::judge::summarize(&verdicts, Some(index));
+        for line in folklstm::abc::cli::summary_lines(&summary) {
+            eprintln!("judge: {line}");
+        }
+    }
     if let Some(midi) = &a.midi {
         let text = tunes.join("\n\n");
         let (written, skipped) = folklstm::abc::write_midi_lenient(&text, midi);
@@ -522,7 +635,29 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     if a.rng_seed.is_none() {
         eprintln!("(rng seed {rng_seed}: pass --rng-seed {rng_seed} to get these tunes again)");
     }
+    if short_by > 0 {
+        return Err(Error::Config(format!(
+            "only {} of the {} tunes asked for passed --keep within --max-attempts {max_attempts} (printed above); \
+             raise --max-attempts, lower --temperature, or keep less",
+            opts.count - short_by,
+            opts.count
+        )));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--keep`'s verdict on one generated text: valid means one tune, called valid by the checker.
+fn keep_verdict(text: &str, what: KeepWhat, corpus: Option<&folklstm::abc::judge::CorpusIndex>) -> sample::Verdict {
+    let (n, v) = folklstm::abc::count_valid(text);
+    let invalid = !(n == 1 && v == 1);
+    let copy = corpus
+        .is_some_and(|c| folklstm::abc::judge::read_tunes(text).iter().any(|f| c.originality(f, &|_| false).near_copy));
+    let keep = match what {
+        KeepWhat::Valid => !invalid,
+        KeepWhat::Original => !copy,
+        KeepWhat::Both => !invalid && !copy,
+    };
+    sample::Verdict { keep, invalid, copy }
 }
 
 fn main() -> ExitCode {

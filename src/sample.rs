@@ -2,6 +2,7 @@
 //! character on the host ([`generate`], [`draw`]). The CPU's sampler is
 //! [`crate::cpu::sampler::CpuSampler`], the GPU's [`crate::gpu::GpuSampler`].
 
+use crate::abc::prime::Piece;
 use crate::backend::Sampler;
 use crate::corpus::Vocab;
 use crate::error::{Error, Result};
@@ -35,12 +36,41 @@ pub struct SampleOptions {
     /// Stop each stream at the end of its first tune: when a line starting `X:` begins after
     /// the seed, it is dropped and the stream is done (`len` is then the most it generates).
     pub one_tune: bool,
+    /// After the seed, what each stream writes next: text written for the model (each
+    /// character replaces the draw, so the model reads it as its own) and lines the model
+    /// writes itself; see [`crate::abc::prime::plan`]. Empty: the model writes everything.
+    pub script: Vec<Piece>,
+    /// Number of the first stream: stream `s` of this call draws as stream `first_stream + s`
+    /// would, so batches drawn one after another (`--keep`) give the tunes one big batch would.
+    pub first_stream: usize,
+}
+
+impl Default for SampleOptions {
+    /// 512 characters of one stream at temperature 1, no seed, draw seed 0.
+    fn default() -> Self {
+        SampleOptions {
+            seed_text: None,
+            len: 512,
+            temperature: 1.0,
+            top_k: None,
+            rng_seed: 0,
+            count: 1,
+            one_tune: false,
+            script: Vec::new(),
+            first_stream: 0,
+        }
+    }
 }
 
 impl SampleOptions {
     /// Characters in each generated text: the seed followed by `len` new ones.
     pub fn chars_per_tune(&self) -> usize {
         self.seed_text.as_deref().map_or(0, |s| s.chars().count()).saturating_add(self.len)
+    }
+
+    /// The stream number of the draws of this call's stream `s` (see [`Self::first_stream`]).
+    fn stream(&self, s: usize) -> u32 {
+        stream::SAMPLE.wrapping_add((self.first_stream + s) as u32)
     }
 
     /// Checks every value and the size limits ([`MAX_LEN`], [`MAX_COUNT`], [`MAX_TOTAL`]); the
@@ -114,6 +144,46 @@ pub fn draw(logits: &[f32], temperature: f32, top_k: Option<usize>, u: f32) -> u
     *keep.last().unwrap_or(&0) as u32
 }
 
+/// [`SampleOptions::script`] as token ids, and where each stream stands in it.
+struct Forcing {
+    /// Forced ids (`Some`) or a line the model writes (`None`).
+    pieces: Vec<Option<Vec<u32>>>,
+    newline: Option<u32>,
+}
+
+impl Forcing {
+    fn encode(pieces: &[Piece], vocab: &Vocab) -> Result<Forcing> {
+        let pieces = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => vocab.encode(t, "the tune's header (--meter, --key, --title)").map(Some),
+                Piece::Line => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Forcing { pieces, newline: vocab.id('\n') })
+    }
+
+    /// The token a stream writes next, given the drawn one; `at` is (piece, position in it).
+    fn next(&self, at: &mut (usize, usize), drawn: u32) -> u32 {
+        while let Some(piece) = self.pieces.get(at.0) {
+            match piece {
+                Some(ids) if at.1 < ids.len() => {
+                    at.1 += 1;
+                    return ids[at.1 - 1];
+                }
+                Some(_) => *at = (at.0 + 1, 0),
+                None => {
+                    if Some(drawn) == self.newline {
+                        *at = (at.0 + 1, 0);
+                    }
+                    return drawn;
+                }
+            }
+        }
+        drawn
+    }
+}
+
 /// Generates `opts.count` texts with any [`Sampler`]. Each text is the seed followed by the
 /// generated characters. Draw k of tune n uses the uniform number `(rng_seed, k, SAMPLE + n)`,
 /// so the same seed gives the same tunes on every device and for every `count`.
@@ -141,7 +211,7 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
         }
         _ => {
             for (s, o) in out.iter_mut().enumerate() {
-                let u = key.uniform(0, stream::SAMPLE + s as u32, 1);
+                let u = key.uniform(0, opts.stream(s), 1);
                 o.push(((u as f64 * v as f64) as u32).min(v as u32 - 1));
             }
             remaining -= 1;
@@ -154,6 +224,8 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
         (Some(nl), Some(x), Some(colon)) if opts.one_tune => Some([nl, x, colon]),
         _ => None,
     };
+    let script = Forcing::encode(&opts.script, vocab)?;
+    let mut at = vec![(0usize, 0usize); n];
     let mut done = vec![false; n];
     for k in 0..remaining {
         if done.iter().all(|&d| d) {
@@ -161,8 +233,9 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
         }
         sampler.step(&tokens, &mut logits)?;
         for s in 0..n {
-            let u = key.uniform(k as u32 + 1, stream::SAMPLE + s as u32, 0);
-            let t = draw(&logits[s * v..(s + 1) * v], opts.temperature, opts.top_k, u);
+            let u = key.uniform(k as u32 + 1, opts.stream(s), 0);
+            let drawn = draw(&logits[s * v..(s + 1) * v], opts.temperature, opts.top_k, u);
+            let t = script.next(&mut at[s], drawn);
             tokens[s] = t;
             if done[s] {
                 continue;
@@ -182,6 +255,79 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
         }
     }
     Ok(out.into_iter().map(|o| vocab.decode(&o)).collect())
+}
+
+/// What `--keep` asks of a tune, judged by the caller (e.g. the ABC checker and
+/// [`crate::abc::judge`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Verdict {
+    /// The tune passes.
+    pub keep: bool,
+    /// It failed the checker.
+    pub invalid: bool,
+    /// It is a near copy of a training tune.
+    pub copy: bool,
+}
+
+/// What [`generate_kept`] drew.
+#[derive(Clone, Debug, Default)]
+pub struct Kept {
+    /// The tunes that passed, in stream order (at most the count asked for).
+    pub tunes: Vec<String>,
+    /// Tunes drawn in all.
+    pub drawn: usize,
+    /// Of those, how many passed (some of the last batch's may be beyond the count asked for).
+    pub passed: usize,
+    /// Of those, how many failed the checker, and how many were near copies.
+    pub invalid: usize,
+    /// See `invalid`.
+    pub copies: usize,
+    /// Batches run.
+    pub batches: usize,
+}
+
+/// Draws batches of tunes until `opts.count` of them pass `judge`, or `max_attempts` tunes have
+/// been drawn. Tune `n` (counting every tune drawn, kept or not) is always the same for the
+/// same options and seed, whatever the batch sizes: batch after batch continues the stream
+/// numbers ([`SampleOptions::first_stream`]). Batches hold at most `max_batch` streams and grow
+/// with the observed rejection rate.
+pub fn generate_kept(
+    sampler: &mut dyn Sampler,
+    vocab: &Vocab,
+    opts: &SampleOptions,
+    max_attempts: usize,
+    max_batch: usize,
+    judge: &mut dyn FnMut(&str) -> Verdict,
+) -> Result<Kept> {
+    opts.validate()?;
+    if max_attempts < opts.count {
+        return Err(Error::Config(format!(
+            "--max-attempts {max_attempts} is fewer than --count {}: every kept tune needs an attempt",
+            opts.count
+        )));
+    }
+    let mut kept = Kept::default();
+    while kept.tunes.len() < opts.count && kept.drawn < max_attempts {
+        let need = opts.count - kept.tunes.len();
+        // Expect the acceptance rate seen so far (a first guess of one in two), plus a margin.
+        let rate = if kept.drawn == 0 { 0.5 } else { (kept.tunes.len().max(1)) as f64 / kept.drawn as f64 };
+        let want = ((need as f64 / rate) * 1.2).ceil() as usize;
+        let batch = want.clamp(1, max_batch.max(1)).min(max_attempts - kept.drawn);
+        let o = SampleOptions { count: batch, first_stream: opts.first_stream + kept.drawn, ..opts.clone() };
+        let texts = generate(sampler, vocab, &o)?;
+        kept.batches += 1;
+        kept.drawn += batch;
+        for t in texts {
+            let v = judge(&t);
+            kept.invalid += usize::from(v.invalid);
+            kept.copies += usize::from(v.copy);
+            kept.passed += usize::from(v.keep);
+            if v.keep && kept.tunes.len() < opts.count {
+                kept.tunes.push(t);
+            }
+        }
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]
@@ -244,15 +390,46 @@ mod tests {
             seed_text: Some("X".into()),
             len: 40,
             temperature: 0.01,
-            top_k: None,
             rng_seed: 1,
             count: 2,
             one_tune: true,
+            ..Default::default()
         };
         let got = generate(&mut s, &vocab, &opts).unwrap();
         assert_eq!(got, vec!["X:1\nT:a\nabc|\n".to_string(); 2]);
         opts.one_tune = false;
         let raw = generate(&mut s, &vocab, &opts).unwrap();
         assert!(raw[0].starts_with("X:1\nT:a\nabc|\n\n\nX:2\nT:b\ndef|\n"), "{:?}", raw[0]);
+    }
+
+    #[test]
+    fn a_script_writes_its_text_and_lets_the_model_write_its_lines() {
+        // The model would write "X:1\nT:a\nabc|..." (as the Script sampler above); the script
+        // forces "T:" then leaves the title line to the model, then forces "M:6/8\n".
+        let text = "X:1\nT:a\nabc|\n6/8M\n";
+        let vocab = Vocab::from_text(text);
+        let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
+        let mut s = Script { cfg, text: vocab.encode(text, "t").unwrap(), pos: 0 };
+        let opts = SampleOptions {
+            seed_text: Some("X".into()),
+            len: 16,
+            temperature: 0.01,
+            rng_seed: 1,
+            count: 2,
+            script: vec![Piece::Text(":1\nT:".into()), Piece::Line, Piece::Text("M:6/8\n".into())],
+            ..Default::default()
+        };
+        let got = generate(&mut s, &vocab, &opts).unwrap();
+        // After the forced text the Script sampler, which counts steps, continues where its
+        // own text stands at that step: "a\n" is its title line, then the forced meter, then
+        // its text resumes ("1\n" .. ) where its step counter is.
+        for g in &got {
+            assert!(g.starts_with("X:1\nT:a\nM:6/8\n"), "{g:?}");
+            assert_eq!(g.chars().count(), 17);
+        }
+        // A script character outside the vocabulary is refused, naming the flags.
+        let bad = SampleOptions { script: vec![Piece::Text("Z".into())], ..opts };
+        let e = generate(&mut s, &vocab, &bad).unwrap_err().to_string();
+        assert!(e.contains("--key"), "{e}");
     }
 }

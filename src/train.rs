@@ -105,6 +105,9 @@ struct Prepared {
     fingerprint: String,
     /// Size of the text in bytes.
     bytes: usize,
+    /// The header layout, meters and keys of its ABC tunes (None when it holds none), saved
+    /// beside the checkpoints for `sample --meter/--key`.
+    style: Option<crate::abc::prime::CorpusStyle>,
 }
 
 /// Reads the corpus and cuts it as the run needs.
@@ -123,7 +126,15 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let (train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
     let fp = format!("{:016x}", corpus::fingerprint(&text));
     let ids = |t: &str| vocab.encode(t, "corpus");
-    Ok(Prepared { vocab: vocab.clone(), train: ids(&train)?, val: ids(&val)?, fingerprint: fp, bytes: text.len() })
+    let style = Some(crate::abc::prime::CorpusStyle::learn([text.as_str()])).filter(|s| !s.is_empty());
+    Ok(Prepared {
+        vocab: vocab.clone(),
+        train: ids(&train)?,
+        val: ids(&val)?,
+        fingerprint: fp,
+        bytes: text.len(),
+        style,
+    })
 }
 
 fn check_same<T: PartialEq + std::fmt::Debug>(what: &str, flag: Option<T>, saved: T) -> Result<T> {
@@ -159,6 +170,10 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
         let _ = writeln!(log, "removed {} temporary file(s) left by an interrupted save", debris.len());
     }
     let Start { cfg, batch, params, adam, mut meta, mut state, resumed_from } = start(opts, &corpus, log)?;
+    if let Some(style) = &corpus.style {
+        let path = opts.model_dir.join(crate::abc::prime::STYLE_FILE);
+        crate::files::write_atomic(&path, style.to_json().as_bytes())?;
+    }
     let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes);
     crate::memory::check_fits(need.total(), "this run", "lower --batch, --seq, --hidden, --embed or --layers")?;
     let _ = writeln!(log, "{}", need.describe());

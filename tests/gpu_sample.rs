@@ -87,15 +87,7 @@ fn the_same_seed_samples_the_same_tune_on_both_devices() {
     let mut cpu = CpuSampler::new(&p, None).unwrap();
     let temperature = 0.8;
     for (count, len) in [(1usize, 250usize), (3, 200)] {
-        let opts = SampleOptions {
-            seed_text: None,
-            len,
-            temperature,
-            top_k: None,
-            rng_seed: 1000 + count as u64,
-            count,
-            one_tune: false,
-        };
+        let opts = SampleOptions { len, temperature, rng_seed: 1000 + count as u64, count, ..Default::default() };
         let tg = generate(&mut gpu, &vocab, &opts).unwrap();
         let tc = generate(&mut cpu, &vocab, &opts).unwrap();
         for (s, (a, b)) in tg.iter().zip(&tc).enumerate() {

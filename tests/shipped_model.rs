@@ -157,3 +157,76 @@ fn the_readme_sample_is_what_its_command_prints() {
         );
     }
 }
+
+/// `sample --meter --key --title`: the header is written in the corpus's layout (the
+/// `model/style.json` learnt from the jigs), every tune carries the asked meter and key, and a
+/// key the corpus never uses gets a warning naming the ones it has.
+#[test]
+fn meter_and_key_are_written_in_the_corpus_layout() {
+    let o = folk()
+        .args(["sample", "100", "--meter", "6/8", "--key", "Am", "--count", "4", "--len", "300", "--rng-seed", "2"])
+        .arg("--one-tune")
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8(o.stdout).unwrap(), String::from_utf8_lossy(&o.stderr).into_owned());
+    assert!(o.status.success(), "{err}");
+    assert!(out.starts_with("X: 1\n"), "{out}");
+    let tunes: Vec<&str> = out.split("X: 1\n").skip(1).collect();
+    assert_eq!(tunes.len(), 4, "{out}");
+    for t in &tunes {
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("T:") && lines[1] == "% Nottingham Music Database", "{t}");
+        assert!(lines[2].starts_with("S:") && lines[3] == "M:6/8" && lines[4] == "K:Am", "{t}");
+    }
+    assert!(!err.contains("warning"), "Am is a key of the corpus: {err}");
+    let o = folk()
+        .args(["sample", "100", "--key", "Dmix", "--title", "New One", "--len", "100", "--rng-seed", "2"])
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8(o.stdout).unwrap(), String::from_utf8_lossy(&o.stderr).into_owned());
+    assert!(o.status.success(), "{err}");
+    assert!(out.starts_with("X: 1\nT:New One\n% Nottingham Music Database\nS:"), "{out}");
+    assert!(out.contains("\nK:Dmix\n"), "{out}");
+    assert!(err.contains("warning") && err.contains("Dmix") && err.contains("G (108)"), "{err}");
+    for (args, says) in [
+        (&["--meter", "6/0"][..], "--meter 6/0"),
+        (&["--key", "H"][..], "--key H"),
+        (&["--meter", "6/8", "--seed", "X"][..], "--seed and --meter"),
+        (&["--keep", "original"][..], "--corpus"),
+    ] {
+        let o = folk().args(["sample", "100"]).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success() && err.contains(says) && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+/// `sample --keep both --count N --corpus`: N tunes, each valid and not a near copy, the
+/// acceptance rate on stderr, and the same tunes for the same seed.
+#[test]
+fn keep_delivers_the_count_of_valid_original_tunes() {
+    let Some(data) = common::shared_dir("data") else { return };
+    let jigs = data.join("nottingham-jigs.abc");
+    let run = || {
+        folk()
+            .args(["sample", "100", "--keep", "both", "--count", "6", "--seed", "X: 1\n", "--len", "2000"])
+            .args(["--rng-seed", "5", "--corpus"])
+            .arg(&jigs)
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    let (out, err) = (String::from_utf8(o.stdout).unwrap(), String::from_utf8_lossy(&o.stderr).into_owned());
+    assert!(o.status.success(), "{err}");
+    assert_eq!(checker_counts(&err), (6, 6), "{err}");
+    assert!(err.contains("kept 6: ") && err.contains("judge: originality: near copies 0/6"), "{err}");
+    assert_eq!(run().stdout, out.as_bytes(), "same seed, same tunes");
+    // A bound too low to reach the count: the tunes that passed are printed, and the error says
+    // what to do.
+    let o = folk()
+        .args(["sample", "100", "--keep", "valid", "--count", "5", "--max-attempts", "5", "--seed", "X: 1\n"])
+        .args(["--len", "30", "--rng-seed", "5"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success() && err.contains("raise --max-attempts"), "{err}");
+}

@@ -92,8 +92,12 @@ pub fn run_midi(args: &MidiArgs) -> Result<Vec<PathBuf>, AbcError> {
 #[derive(clap::Args, Debug)]
 pub struct JudgeArgs {
     /// ABC files whose tunes are judged ("-" reads standard input)
-    #[arg(required = true)]
+    #[arg(required_unless_present = "write_style")]
     pub files: Vec<PathBuf>,
+    /// Write the --corpus's style (header layout, meters, keys) as JSON to this file, for
+    /// `sample --meter/--key` (save it as style.json beside the model's checkpoints)
+    #[arg(long, value_name = "FILE", requires = "corpus")]
+    pub write_style: Option<PathBuf>,
     /// ABC files of the training corpus, for originality and style distances
     #[arg(long, num_args = 1..)]
     pub corpus: Vec<PathBuf>,
@@ -186,6 +190,18 @@ pub fn summary_lines(s: &super::judge::Summary) -> Vec<String> {
 pub fn run_judge(args: &JudgeArgs, out: &mut dyn Write) -> Result<i32, AbcError> {
     use super::judge::{CorpusIndex, judge, summarize};
     let stdout_err = |e| AbcError::Io { path: PathBuf::from("<output>"), source: e };
+    if let Some(path) = &args.write_style {
+        let texts = read_files(&args.corpus)?;
+        let style = super::prime::CorpusStyle::learn(texts.iter().map(|(_, t)| t.as_str()));
+        if style.is_empty() {
+            return Err(AbcError::NoTunes);
+        }
+        crate::files::write_atomic(path, style.to_json().as_bytes())?;
+        writeln!(out, "wrote {}", path.display()).map_err(stdout_err)?;
+        if args.files.is_empty() {
+            return Ok(0);
+        }
+    }
     let files = read_files(&args.files)?;
     let corpus = if args.corpus.is_empty() { None } else { Some(CorpusIndex::build(&read_files(&args.corpus)?)) };
     if let Some(c) = &corpus

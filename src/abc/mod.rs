@@ -19,6 +19,7 @@ pub mod midi;
 pub mod music;
 pub mod parse;
 pub mod play;
+pub mod prime;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};

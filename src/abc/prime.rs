@@ -1,0 +1,272 @@
+//! The start of a tune, written the way a training corpus writes its headers, so that a user
+//! can ask for a meter and a key (`sample --meter 6/8 --key Dmix`) without knowing the corpus's
+//! format. The corpus's [`CorpusStyle`] is learnt from its tunes (the most common header
+//! layout: field order, spacing after `X:`, constant comment lines) and can be saved beside a
+//! model as `style.json`; [`plan`] turns it and the user's wishes into a [`Piece`] list: text
+//! written for the model, and lines the model writes itself (the title, the source).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::judge::{KeyName, read_tunes};
+use super::music::Meter;
+use super::parse::split_tunes;
+
+/// The file beside a model's checkpoints that holds its corpus's style.
+pub const STYLE_FILE: &str = "style.json";
+
+/// What a corpus looks like to a tune writer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CorpusStyle {
+    /// The most common header layout, one entry per line: `X: ` (a field letter, its colon and
+    /// the spacing after it) or a whole comment line (`% Nottingham Music Database`).
+    pub header: Vec<String>,
+    /// Tunes per meter (`6/8`).
+    pub meters: BTreeMap<String, usize>,
+    /// Tunes per key (`G`, `Am`, `Dmix`).
+    pub keys: BTreeMap<String, usize>,
+}
+
+/// One line of a header as a layout: a comment line whole, a field as its letter, colon and
+/// following space (`X: ` and `X:` are different layouts).
+fn layout(line: &str) -> Option<String> {
+    let line = line.trim_end();
+    if line.starts_with('%') {
+        return Some(line.to_string());
+    }
+    let mut cs = line.chars();
+    let (letter, colon) = (cs.next()?, cs.next()?);
+    if !(letter.is_ascii_alphabetic() && colon == ':') {
+        return None;
+    }
+    let space = if cs.next() == Some(' ') { " " } else { "" };
+    Some(format!("{letter}:{space}"))
+}
+
+impl CorpusStyle {
+    /// Learns the style of the ABC tunes in `texts`.
+    pub fn learn<'a>(texts: impl IntoIterator<Item = &'a str>) -> CorpusStyle {
+        let mut layouts: HashMap<Vec<String>, usize> = HashMap::new();
+        let mut style = CorpusStyle::default();
+        for text in texts {
+            for tt in split_tunes(text) {
+                let mut lines = Vec::new();
+                for l in &tt.lines {
+                    let Some(shape) = layout(l) else { break };
+                    let is_key = shape.starts_with("K:");
+                    lines.push(shape);
+                    if is_key {
+                        break;
+                    }
+                }
+                if lines.last().is_some_and(|l| l.starts_with("K:")) {
+                    *layouts.entry(lines).or_default() += 1;
+                }
+            }
+            for f in read_tunes(text) {
+                if let Some(m) = &f.meter {
+                    *style.meters.entry(m.clone()).or_default() += 1;
+                }
+                if let Some(k) = &f.key {
+                    *style.keys.entry(k.name.clone()).or_default() += 1;
+                }
+            }
+        }
+        // The most common layout; ties go to the shorter, then the first in order.
+        style.header = layouts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.len().cmp(&a.0.len())).then(b.0.cmp(&a.0)))
+            .map(|(l, _)| l)
+            .unwrap_or_default();
+        style
+    }
+
+    /// Whether any tune was seen.
+    pub fn is_empty(&self) -> bool {
+        self.header.is_empty()
+    }
+
+    /// Reads `style.json` from a model folder; `None` when there is none.
+    pub fn read(dir: &std::path::Path) -> Result<Option<CorpusStyle>, String> {
+        let path = dir.join(STYLE_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("{}: not a corpus style file ({e}); delete it or write it again", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// The style as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+}
+
+/// A piece of the start of a tune.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// Text written for the model.
+    Text(String),
+    /// A line the model writes itself, up to and including its newline.
+    Line,
+}
+
+/// What the user asks for.
+#[derive(Clone, Debug, Default)]
+pub struct Wishes {
+    /// `--meter`.
+    pub meter: Option<String>,
+    /// `--key`.
+    pub key: Option<String>,
+    /// `--title`.
+    pub title: Option<String>,
+}
+
+/// The header layout used without a corpus style.
+const PLAIN: [&str; 4] = ["X:", "T:", "M:", "K:"];
+
+fn counts_line(m: &BTreeMap<String, usize>) -> String {
+    let mut v: Vec<(&String, &usize)> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter().map(|(k, n)| format!("{k} ({n})")).collect::<Vec<_>>().join(", ")
+}
+
+/// The start of a tune for `wishes` in `style`'s layout (a plain `X:`, `T:`, `M:`, `K:` without
+/// one), and warnings for a meter or key the corpus never uses. Errors name the flag.
+pub fn plan(style: Option<&CorpusStyle>, wishes: &Wishes) -> Result<(Vec<Piece>, Vec<String>), String> {
+    let mut warnings = Vec::new();
+    let meter = match &wishes.meter {
+        Some(m) => {
+            let m = m.trim();
+            Meter::parse(m).map_err(|e| format!("--meter {m}: {e}"))?;
+            Some(m.split_whitespace().collect::<String>())
+        }
+        None => None,
+    };
+    let key = match &wishes.key {
+        Some(k) => Some(
+            KeyName::parse(k)
+                .ok_or_else(|| format!("--key {k}: not a key; write a tonic and a mode, e.g. G, Am, Dmix, Edor, F#m"))?
+                .name,
+        ),
+        None => None,
+    };
+    if let Some(t) = &wishes.title
+        && (t.contains('\n') || t.trim().is_empty())
+    {
+        return Err("--title must be one non-empty line".into());
+    }
+    match style {
+        Some(s) => {
+            if let Some(m) = &meter
+                && !s.meters.contains_key(m)
+            {
+                warnings.push(format!(
+                    "the training corpus has no tune in {m}; its meters: {}; the model may not follow",
+                    counts_line(&s.meters)
+                ));
+            }
+            if let Some(k) = &key
+                && !s.keys.contains_key(k)
+            {
+                warnings.push(format!(
+                    "the training corpus has no tune in {k}; its keys: {}; the model may not follow",
+                    counts_line(&s.keys)
+                ));
+            }
+        }
+        None if meter.is_some() || key.is_some() => warnings.push(
+            "no corpus style known for this model (no style.json beside it, no --corpus): the header is written \
+             plainly and the meter and key are not checked against the corpus"
+                .into(),
+        ),
+        None => {}
+    }
+    let layout: Vec<String> = match style {
+        Some(s) if !s.is_empty() => s.header.clone(),
+        _ => PLAIN.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    for shape in &layout {
+        if shape.starts_with('%') {
+            text.push_str(shape);
+            text.push('\n');
+            continue;
+        }
+        text.push_str(shape);
+        let fixed = match shape.chars().next() {
+            Some('X') => Some("1".to_string()),
+            Some('T') => wishes.title.clone(),
+            Some('M') => meter.clone(),
+            Some('K') => key.clone(),
+            _ => None,
+        };
+        match fixed {
+            Some(v) => {
+                text.push_str(&v);
+                text.push('\n');
+            }
+            None => {
+                pieces.push(Piece::Text(std::mem::take(&mut text)));
+                pieces.push(Piece::Line);
+            }
+        }
+    }
+    // A layout without M: or K: lines still gets the wished ones, before its end.
+    for (letter, v) in [('M', &meter), ('K', &key)] {
+        if let Some(v) = v
+            && !layout.iter().any(|s| s.starts_with(letter))
+        {
+            text.push_str(&format!("{letter}:{v}\n"));
+        }
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok((pieces, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CORPUS: &str = "X: 1\nT:One\n% Made here\nS:me\nM:6/8\nK:G\nGAB|\n\nX: 2\nT:Two\n% Made here\nS:you\nM:6/8\nK:Am\nABc|\n\n\
+                          X: 3\nT:Three\nM:3/4\nK:D\nd2|\n";
+
+    #[test]
+    fn the_most_common_layout_and_the_counts() {
+        let s = CorpusStyle::learn([CORPUS]);
+        assert_eq!(s.header, vec!["X: ", "T:", "% Made here", "S:", "M:", "K:"]);
+        assert_eq!(s.meters, BTreeMap::from([("6/8".to_string(), 2), ("3/4".to_string(), 1)]));
+        assert_eq!(s.keys.get("Am"), Some(&1));
+    }
+
+    #[test]
+    fn a_plan_writes_the_wished_fields_and_leaves_the_rest_to_the_model() {
+        let s = CorpusStyle::learn([CORPUS]);
+        let w = Wishes { meter: Some("6/8".into()), key: Some("D mix".into()), title: None };
+        let (pieces, warnings) = plan(Some(&s), &w).unwrap();
+        assert_eq!(
+            pieces,
+            vec![
+                Piece::Text("X: 1\nT:".into()),
+                Piece::Line,
+                Piece::Text("% Made here\nS:".into()),
+                Piece::Line,
+                Piece::Text("M:6/8\nK:Dmix\n".into()),
+            ]
+        );
+        // Dmix is not among the corpus's keys: a warning that names the ones it has.
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("Dmix") && warnings[0].contains("G (1)"), "{warnings:?}");
+        let titled = Wishes { title: Some("New".into()), ..w };
+        let (pieces, _) = plan(Some(&s), &titled).unwrap();
+        assert_eq!(pieces[0], Piece::Text("X: 1\nT:New\n% Made here\nS:".into()));
+        assert!(plan(Some(&s), &Wishes { meter: Some("6/0".into()), ..Default::default() }).is_err());
+        assert!(plan(Some(&s), &Wishes { key: Some("H".into()), ..Default::default() }).is_err());
+    }
+}
