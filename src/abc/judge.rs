@@ -89,7 +89,7 @@ impl KeyName {
         } else {
             (0, "", rest)
         };
-        let mode_word = rest.trim_start().split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+        let mode_word = rest.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
         let (mode, suffix) = match mode_word.as_str() {
             "" => ("major", ""),
             "m" => ("minor", "m"),
