@@ -90,7 +90,7 @@ fn checker_rejects_long_bars_unbalanced_repeats_and_missing_parts() {
 
 fn check_output(files: Vec<PathBuf>, quiet: bool) -> (i32, String) {
     let mut out = Vec::new();
-    let code = run_check(&CheckArgs { files, quiet }, &mut out).expect("check runs");
+    let code = run_check(&CheckArgs { files, quiet, lenient: false }, &mut out).expect("check runs");
     (code, String::from_utf8(out).expect("utf-8 report"))
 }
 
@@ -104,7 +104,7 @@ fn run_check_prints_report_and_summary_and_sets_exit_code() {
     assert!(text.contains("X:1 \"Good\": ok"), "{text}");
     assert!(text.contains("X:2 \"Bad bar\": INVALID"), "{text}");
     assert!(text.contains("  13:10: bar too short"), "{text}");
-    assert_eq!(text.lines().last(), Some("2 tunes, 1 valid (50.0%)"));
+    assert_eq!(text.lines().last(), Some("2 tunes, 1 valid (50.0%), 2 readable (100.0%)"));
 
     let (_, quiet) = check_output(vec![bad], true);
     assert!(!quiet.contains("\"Good\""), "{quiet}");
@@ -113,11 +113,12 @@ fn run_check_prints_report_and_summary_and_sets_exit_code() {
     std::fs::write(&good, TWO_TUNES.split("\n\n").next().expect("first tune")).expect("write");
     let (code, text) = check_output(vec![good], false);
     assert_eq!(code, 0);
-    assert_eq!(text.lines().last(), Some("1 tunes, 1 valid (100.0%)"));
+    assert_eq!(text.lines().last(), Some("1 tunes, 1 valid (100.0%), 1 readable (100.0%)"));
 
     let mut out = Vec::new();
-    let err = run_check(&CheckArgs { files: vec![dir.path().join("missing.abc")], quiet: false }, &mut out)
-        .expect_err("missing file");
+    let err =
+        run_check(&CheckArgs { files: vec![dir.path().join("missing.abc")], quiet: false, lenient: false }, &mut out)
+            .expect_err("missing file");
     assert!(err.to_string().contains("missing.abc"), "{err}");
 }
 
