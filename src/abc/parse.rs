@@ -89,7 +89,7 @@ fn is_field_line(line: &str) -> bool {
 /// letter a `U:` field assigns (`H`-`W`, `h`-`w` or `~`; in the file header, the tune header
 /// or the body, from there on).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Symbols {
+struct Symbols {
     /// Indexed by ASCII code.
     is_symbol: [bool; 128],
 }
@@ -1005,6 +1005,41 @@ mod tests {
         assert_eq!(split_tunes("\u{feff}X:1\nK:C\nabc|\n\nX:2\nK:C\nd|").len(), 2);
         assert_eq!(split_tunes("X:1\r\nK:C\r\nabc|\r\n")[0].lines[2], "abc|");
         assert!(split_tunes("  \n\n").is_empty());
+    }
+
+    #[test]
+    fn symbols_line_breaks_and_bar_forms() {
+        // U: letters become decorations from their definition on; a bad definition is reported.
+        let (_, p) = parse("X:1\nU:W=!trill!\nK:C\nWc|\nU:Q\nQc|");
+        let msgs: Vec<String> = p.iter().map(|x| x.to_string()).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].starts_with("5:1: bad symbol definition 'U:Q'"), "{msgs:?}");
+        assert!(msgs[1].starts_with("6:1: unexpected character 'Q'"), "{msgs:?}");
+        // `$` and a lone `!` are line breaks; `!a b!` is no decoration name.
+        let k = body_kinds("c$d!e !a b!|");
+        let notes = k.iter().filter(|e| matches!(e, ElementKind::Note(_))).count();
+        assert_eq!(notes, 5, "{k:?}");
+        assert!(!k.iter().any(|e| matches!(e, ElementKind::Decoration(_))), "{k:?}");
+        // `.|` and `[|]` are bar lines; `.(` and `.-` leave no staccato behind.
+        let k = body_kinds("c.|d[|]e.-e .(fg)|");
+        let bars = k.iter().filter(|e| matches!(e, ElementKind::Bar(_))).count();
+        assert_eq!(bars, 3, "{k:?}");
+        assert!(!k.iter().any(|e| matches!(e, ElementKind::Decoration(_))), "{k:?}");
+        assert!(matches!(&k[4], ElementKind::Note(n) if n.tie), "{k:?}");
+    }
+
+    #[test]
+    fn file_header_fields_serve_every_tune() {
+        let text = "% collection\nM:6/8\nL:1/8\nU:j=!slide!\n\nM:9/9\n\nX:1\nM:3/4\nK:G\njG|";
+        let fields = file_header(text);
+        let letters: String = fields.iter().map(|f| f.letter).collect();
+        assert_eq!(letters, "MLU", "only the first block counts");
+        let tt = &split_tunes(text)[0];
+        let (t, p) = parse_lines_in(&tt.lines, tt.first_line, tt.index, &fields);
+        assert!(p.is_empty(), "{p:?}");
+        // The tune's own M: stays; L: comes from the file header, before K:.
+        let header: Vec<(char, &str)> = t.header.iter().map(|f| (f.letter, f.value.as_str())).collect();
+        assert_eq!(header, vec![('X', "1"), ('M', "3/4"), ('L', "1/8"), ('K', "G")]);
     }
 
     #[test]
