@@ -90,7 +90,7 @@ fn checker_rejects_long_bars_unbalanced_repeats_and_missing_parts() {
 
 fn check_output(files: Vec<PathBuf>, quiet: bool) -> (i32, String) {
     let mut out = Vec::new();
-    let code = run_check(&CheckArgs { files, quiet }, &mut out).expect("check runs");
+    let code = run_check(&CheckArgs { files, quiet, lenient: false }, &mut out).expect("check runs");
     (code, String::from_utf8(out).expect("utf-8 report"))
 }
 
@@ -104,7 +104,7 @@ fn run_check_prints_report_and_summary_and_sets_exit_code() {
     assert!(text.contains("X:1 \"Good\": ok"), "{text}");
     assert!(text.contains("X:2 \"Bad bar\": INVALID"), "{text}");
     assert!(text.contains("  13:10: bar too short"), "{text}");
-    assert_eq!(text.lines().last(), Some("2 tunes, 1 valid (50.0%)"));
+    assert_eq!(text.lines().last(), Some("2 tunes, 1 valid (50.0%), 2 readable (100.0%)"));
 
     let (_, quiet) = check_output(vec![bad], true);
     assert!(!quiet.contains("\"Good\""), "{quiet}");
@@ -113,12 +113,43 @@ fn run_check_prints_report_and_summary_and_sets_exit_code() {
     std::fs::write(&good, TWO_TUNES.split("\n\n").next().expect("first tune")).expect("write");
     let (code, text) = check_output(vec![good], false);
     assert_eq!(code, 0);
-    assert_eq!(text.lines().last(), Some("1 tunes, 1 valid (100.0%)"));
+    assert_eq!(text.lines().last(), Some("1 tunes, 1 valid (100.0%), 1 readable (100.0%)"));
 
     let mut out = Vec::new();
-    let err = run_check(&CheckArgs { files: vec![dir.path().join("missing.abc")], quiet: false }, &mut out)
-        .expect_err("missing file");
+    let err =
+        run_check(&CheckArgs { files: vec![dir.path().join("missing.abc")], quiet: false, lenient: false }, &mut out)
+            .expect_err("missing file");
     assert!(err.to_string().contains("missing.abc"), "{err}");
+}
+
+/// `--lenient` passes tunes with musical findings but not tunes with syntax errors; the
+/// verdict words say which level a tune fails.
+#[test]
+fn lenient_check_passes_readable_tunes_and_names_unreadable_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |name: &str, text: &str, lenient: bool, quiet: bool| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        let mut out = Vec::new();
+        let code = run_check(&CheckArgs { files: vec![path], quiet, lenient }, &mut out).expect("check runs");
+        (code, String::from_utf8(out).expect("utf-8 report"))
+    };
+    // TWO_TUNES: one valid, one with a short bar (readable).
+    let (code, text) = run("two.abc", TWO_TUNES, true, false);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("X:2 \"Bad bar\": readable"), "{text}");
+    assert!(text.contains("  13:10: bar too short"), "{text}");
+    let (_, quiet) = run("two.abc", TWO_TUNES, true, true);
+    assert_eq!(quiet.lines().count(), 1, "{quiet}");
+    let unreadable = format!("{TWO_TUNES}\nX:3\nT:Open chord\nM:3/4\nK:D\n[df a2|\n");
+    let (code, text) = run("three.abc", &unreadable, true, true);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("X:3 \"Open chord\": UNREADABLE"), "{text}");
+    assert!(text.contains("unclosed chord"), "{text}");
+    assert_eq!(text.lines().last(), Some("3 tunes, 1 valid (33.3%), 2 readable (66.7%)"));
+    let (code, text) = run("three.abc", &unreadable, false, true);
+    assert_eq!(code, 1);
+    assert!(text.contains("X:2 \"Bad bar\": INVALID"), "{text}");
 }
 
 fn melody_pitches(path: &std::path::Path) -> Vec<u8> {
@@ -214,7 +245,7 @@ fn tempo_and_chords_reach_the_midi_file() {
 const ABC_CHARS: &[char] = &[
     'X', 'T', 'M', 'L', 'K', 'P', 'Y', 'Q', ':', '1', '2', '3', '4', '6', '8', '/', '\n', ' ', '|', '[', ']', 'A', 'B',
     'C', 'D', 'E', 'F', 'G', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'z', 'Z', 'x', ',', '\'', '^', '_', '=', '(', ')', '<',
-    '>', '"', '-', '~', '.', '!', '+', '{', '}', '%', '\\', 'm', '7', '#', '&', 'y', '9', '0',
+    '>', '"', '-', '~', '.', '!', '+', '{', '}', '%', '\\', 'm', '7', '#', '&', 'y', '9', '0', 'U', 'V', 'W', 'w', '$',
 ];
 
 fn exercise(text: &str) {
@@ -240,7 +271,7 @@ proptest! {
     /// Random ABC-ish text after a valid header never panics either.
     #[test]
     fn random_abc_never_panics(
-        header in prop::sample::select(vec!["X:1\nK:G\n", "X:1\nM:6/8\nY:ABA\nK:D\nP:A\n", "X:2\nM:2/4\nL:1/16\nQ:1/4=100\nK:Am\n", ""]),
+        header in prop::sample::select(vec!["X:1\nK:G\n", "X:1\nM:6/8\nY:ABA\nK:D\nP:A\n", "X:2\nM:2/4\nL:1/16\nQ:1/4=100\nK:Am\n", "X:3\nM:C|\nU:W=!trill!\nV:1\nV:2\nK:C\nV:1\n", ""]),
         body in proptest::collection::vec(prop::sample::select(ABC_CHARS), 0..300),
     ) {
         let text: String = header.chars().chain(body).collect();

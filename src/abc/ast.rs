@@ -146,9 +146,11 @@ pub enum ElementKind {
     ChordSymbol(String),
     /// An annotation in quotes, `"^text"` (text without quotes and placement mark).
     Annotation(String),
-    /// A decoration, `~`, `T`, `!trill!`, `+fermata+` (text without the delimiters).
+    /// A decoration, `~`, `T`, `!trill!`, `+fermata+`, or a letter a `U:` field defines (text
+    /// without the delimiters). It does not change timing.
     Decoration(String),
-    /// Grace notes `{gab}`: they take no time and are not rendered.
+    /// Grace notes `{gab}` or `{/g}`: they take no written time; the player steals their time
+    /// from the note after them ([`crate::abc::play`]).
     Grace(Vec<Note>),
     /// `(` opening a slur.
     SlurStart,

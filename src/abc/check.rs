@@ -9,7 +9,9 @@
 use super::ast::{BarStyle, ElementKind, Pos, Problem, Tune};
 use super::frac::Frac;
 use super::music::Meter;
-use super::timeline::{StepKind, Timeline};
+use std::borrow::Cow;
+
+use super::timeline::{Step, StepKind, Timeline};
 
 /// Well-formedness problems of a parsed tune and its timeline (syntax problems are the
 /// parser's and are not repeated here).
@@ -42,10 +44,36 @@ pub fn check(tune: &Tune, tl: &Timeline) -> Vec<Problem> {
     if !tl.steps.iter().any(|s| matches!(&s.kind, StepKind::Sound { notes, .. } if !notes.is_empty())) {
         problems.push(Problem { pos: whole, message: "the tune has no notes".into() });
     }
-    bars(tl, &mut problems);
-    repeats(tl, &mut problems);
+    for steps in voice_streams(tl) {
+        bars(&steps, tl.meter, &mut problems);
+        repeats(&steps, &mut problems);
+    }
     parts(tl, &mut problems);
     problems
+}
+
+/// The steps of each voice in written order, each voice checked on its own (`P:` parts belong
+/// to every voice); the whole timeline when the tune has one voice.
+fn voice_streams(tl: &Timeline) -> Vec<Cow<'_, [Step]>> {
+    if !tl.steps.iter().any(|s| matches!(s.kind, StepKind::Voice(_))) {
+        return vec![Cow::Borrowed(&tl.steps[..])];
+    }
+    let voices = tl.voice_of_steps();
+    let count = voices.iter().copied().max().unwrap_or(0) + 1;
+    let mut streams: Vec<Vec<Step>> = vec![Vec::new(); count];
+    for (s, &v) in tl.steps.iter().zip(&voices) {
+        if matches!(s.kind, StepKind::Part(_)) {
+            streams.iter_mut().for_each(|st| st.push(s.clone()));
+        } else {
+            streams[v].push(s.clone());
+        }
+    }
+    // Voice 0 holds what comes before the first `V:`: only parts, when the body starts with one.
+    streams
+        .into_iter()
+        .filter(|st| st.iter().any(|s| matches!(s.kind, StepKind::Sound { .. })))
+        .map(Cow::Owned)
+        .collect()
 }
 
 /// `d` as a count of the meter's beat units (`7/8` in 6/8), for messages.
@@ -72,9 +100,8 @@ struct MeasuredBar {
     meter: Option<Meter>,
 }
 
-fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
-    let steps = &tl.steps;
-    let mut meter = tl.meter;
+fn bars(steps: &[Step], meter: Option<Meter>, problems: &mut Vec<Problem>) {
+    let mut meter = meter;
     let mut measured: Vec<MeasuredBar> = Vec::new();
     let new_bar = |start: Pos, opens: bool, meter: Option<Meter>| MeasuredBar {
         start,
@@ -181,14 +208,14 @@ fn bars(tl: &Timeline, problems: &mut Vec<Problem>) {
 
 /// Every `|:` must be closed by a `:|` (or `::`) before the next `|:` and before its part
 /// ends; a first ending `[1` must be closed by a `:|`, and a later ending `[2` must follow one.
-fn repeats(tl: &Timeline, problems: &mut Vec<Problem>) {
+fn repeats(steps: &[Step], problems: &mut Vec<Problem>) {
     let mut open: Option<Pos> = None;
     // A first ending waiting for its `:|`.
     let mut first_ending: Option<Pos> = None;
     let mut repeat_end_seen = false;
     let mut music_since_open = false;
     let unclosed_ending = |p: Pos| Problem { pos: p, message: "first ending '[1' is not closed by ':|'".into() };
-    for s in &tl.steps {
+    for s in steps {
         match &s.kind {
             StepKind::Bar(b) => {
                 if b.repeat_end {

@@ -15,6 +15,10 @@ pub struct CheckArgs {
     /// Print only the tunes with problems, and the summary
     #[arg(short, long)]
     pub quiet: bool,
+    /// Judge readability only: a tune passes when it has no syntax error, whatever its musical
+    /// findings (bar lengths, repeats), which are still listed. The exit code follows.
+    #[arg(long)]
+    pub lenient: bool,
 }
 
 /// Arguments of `folklstm midi`.
@@ -50,36 +54,54 @@ pub fn summary_line(tunes: usize, valid: usize) -> String {
     format!("{tunes} tunes, {valid} valid ({pct:.1}%)")
 }
 
-/// Runs `folklstm check`; prints the per-tune report and the summary line `N tunes, V valid
-/// (P%)` to `out`; returns the process exit code (0 all valid, 1 otherwise, also when no
-/// tune was found).
+/// `N tunes, V valid (P%), R readable (Q%)`: the checker's two levels, musically valid and
+/// free of syntax errors.
+pub fn check_summary_line(tunes: usize, valid: usize, readable: usize) -> String {
+    let pct = if tunes == 0 { 0.0 } else { 100.0 * readable as f64 / tunes as f64 };
+    format!("{}, {readable} readable ({pct:.1}%)", summary_line(tunes, valid))
+}
+
+/// Runs `folklstm check`; prints the per-tune report (`ok`, `INVALID`: readable with musical
+/// findings, `UNREADABLE`: syntax errors) and the summary line `N tunes, V valid (P%), R
+/// readable (Q%)` to `out`; returns the process exit code: 0 when every tune is valid (with
+/// `--lenient`, readable), 1 otherwise, also when no tune was found.
 pub fn run_check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, AbcError> {
     let stdout_err = |e| AbcError::Io { path: PathBuf::from("<output>"), source: e };
-    let (mut total, mut valid) = (0usize, 0usize);
+    let (mut total, mut valid, mut readable) = (0usize, 0usize, 0usize);
     for path in &args.files {
         let text = read_text(path)?;
         let reports = check_text(&text);
         let file_valid = reports.iter().filter(|r| r.valid).count();
+        let file_readable = reports.iter().filter(|r| r.readable).count();
         for r in &reports {
-            if args.quiet && r.valid {
+            let passes = if args.lenient { r.readable } else { r.valid };
+            if args.quiet && passes {
                 continue;
             }
             let number = r.number.map(|n| format!("X:{n}")).unwrap_or_else(|| format!("#{}", r.index + 1));
             let title = r.title.as_deref().map(|t| format!(" \"{t}\"")).unwrap_or_default();
-            let verdict = if r.valid { "ok" } else { "INVALID" };
+            let verdict = match (r.valid, r.readable) {
+                (true, _) => "ok",
+                (false, true) if args.lenient => "readable",
+                (false, true) => "INVALID",
+                (false, false) => "UNREADABLE",
+            };
             writeln!(out, "{}: {number}{title}: {verdict}", path.display()).map_err(stdout_err)?;
             for p in &r.problems {
                 writeln!(out, "  {p}").map_err(stdout_err)?;
             }
         }
         if args.files.len() > 1 {
-            writeln!(out, "{}: {}", path.display(), summary_line(reports.len(), file_valid)).map_err(stdout_err)?;
+            let line = check_summary_line(reports.len(), file_valid, file_readable);
+            writeln!(out, "{}: {line}", path.display()).map_err(stdout_err)?;
         }
         total += reports.len();
         valid += file_valid;
+        readable += file_readable;
     }
-    writeln!(out, "{}", summary_line(total, valid)).map_err(stdout_err)?;
-    Ok(if total > 0 && valid == total { 0 } else { 1 })
+    writeln!(out, "{}", check_summary_line(total, valid, readable)).map_err(stdout_err)?;
+    let passed = if args.lenient { readable } else { valid };
+    Ok(if total > 0 && passed == total { 0 } else { 1 })
 }
 
 /// Runs `folklstm midi`; returns the files written.

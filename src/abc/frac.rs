@@ -51,6 +51,11 @@ impl Frac {
         Frac { num: n, den: 1 }
     }
 
+    /// `1/den` for a positive `den` (a constant length such as a 32nd note); one otherwise.
+    pub const fn one_over(den: i128) -> Frac {
+        if den > 0 { Frac { num: 1, den } } else { Frac::ONE }
+    }
+
     /// Numerator (reduced).
     pub fn num(self) -> i128 {
         self.num

@@ -40,33 +40,41 @@ pub struct TuneReport {
     pub title: Option<String>,
     /// True when the tune parses and is well formed (no problems).
     pub valid: bool,
+    /// True when the tune can be read: no syntax error (unknown symbol, unclosed chord,
+    /// unreadable field value...). A readable tune may still have musical findings (a bar's
+    /// length against the meter, a repeat never closed, no closing bar line).
+    pub readable: bool,
     /// Human-readable problems, each starting with `line:col:` where it applies.
     pub problems: Vec<String>,
 }
 
 /// Parse, timeline and checker problems of one tune, sorted by position (whole-tune problems
-/// last).
-fn all_problems(tt: &TuneText<'_>) -> (Tune, Vec<Problem>) {
-    let (tune, mut problems) = parse::parse_lines(&tt.lines, tt.first_line, tt.index);
+/// last), and whether the tune is readable: the parser's and the timeline's problems are
+/// syntax errors, the checker's are musical findings.
+fn all_problems(tt: &TuneText<'_>, file_fields: &[ast::Field]) -> (Tune, Vec<Problem>, bool) {
+    let (tune, mut problems) = parse::parse_lines_in(&tt.lines, tt.first_line, tt.index, file_fields);
     let (tl, more) = timeline::build(&tune);
     problems.extend(more);
+    let readable = problems.is_empty();
     problems.extend(check::check(&tune, &tl));
     problems.sort_by_key(|p| (p.pos.line == 0, p.pos.line, p.pos.col));
-    (tune, problems)
+    (tune, problems, readable)
 }
 
 /// Parses and checks every tune in `text` (tunes start at lines beginning with `X:`; text
-/// with no `X:` line is one tune).
+/// with no `X:` line is one tune; a file header before the first `X:` serves every tune).
 pub fn check_text(text: &str) -> Vec<TuneReport> {
+    let file_fields = parse::file_header(text);
     split_tunes(text)
         .iter()
         .map(|tt| {
-            let (tune, problems) = all_problems(tt);
+            let (tune, problems, readable) = all_problems(tt, &file_fields);
             TuneReport {
                 index: tune.index,
                 number: tune.number,
                 title: tune.title.clone(),
                 valid: problems.is_empty(),
+                readable,
                 problems: problems.iter().map(|p| p.to_string()).collect(),
             }
         })
@@ -96,11 +104,11 @@ fn parse_error(tune: &Tune, p: &Problem) -> AbcError {
 pub fn parse_tune(text: &str) -> Result<Tune, AbcError> {
     let tunes = split_tunes(text);
     let tt = tunes.first().ok_or(AbcError::NoTunes)?;
-    parse_text_strict(tt)
+    parse_text_strict(tt, &parse::file_header(text))
 }
 
-fn parse_text_strict(tt: &TuneText<'_>) -> Result<Tune, AbcError> {
-    let (tune, problems) = parse::parse_lines(&tt.lines, tt.first_line, tt.index);
+fn parse_text_strict(tt: &TuneText<'_>, file_fields: &[ast::Field]) -> Result<Tune, AbcError> {
+    let (tune, problems) = parse::parse_lines_in(&tt.lines, tt.first_line, tt.index, file_fields);
     match problems.first() {
         Some(p) => Err(parse_error(&tune, p)),
         None => Ok(tune),
@@ -129,12 +137,13 @@ pub fn tune_to_midi(tune: &Tune) -> Result<Vec<u8>, AbcError> {
 /// the reason, so one bad generated tune does not cost the others.
 pub fn write_midi_lenient(text: &str, out: &Path) -> (Vec<PathBuf>, Vec<(usize, AbcError)>) {
     let tunes = split_tunes(text);
+    let file_fields = parse::file_header(text);
     let many = tunes.len() > 1;
     remove_stale_midi_temps(out);
     let (mut written, mut skipped) = (Vec::new(), Vec::new());
     for tt in &tunes {
         let path = if many { numbered(out, tt.index + 1) } else { out.to_path_buf() };
-        let result = parse_text_strict(tt)
+        let result = parse_text_strict(tt, &file_fields)
             .and_then(|t| tune_to_midi(&t))
             .and_then(|bytes| Ok(crate::files::write_atomic(&path, &bytes)?));
         match result {
@@ -176,8 +185,9 @@ pub fn write_midi(text: &str, out: &Path, tune: Option<u32>) -> Result<Vec<PathB
     if texts.is_empty() {
         return Err(AbcError::NoTunes);
     }
+    let file_fields = parse::file_header(text);
     let tunes: Vec<Tune> = match tune {
-        None => texts.iter().map(parse_text_strict).collect::<Result<_, _>>()?,
+        None => texts.iter().map(|tt| parse_text_strict(tt, &file_fields)).collect::<Result<_, _>>()?,
         Some(wanted) => {
             // Only the tune asked for has to parse cleanly.
             let numbers: Vec<Option<u32>> =
@@ -189,7 +199,7 @@ pub fn write_midi(text: &str, out: &Path, tune: Option<u32>) -> Result<Vec<PathB
                     available: if available.is_empty() { "no numbers".into() } else { available.join(", ") },
                 });
             };
-            vec![parse_text_strict(&texts[k])?]
+            vec![parse_text_strict(&texts[k], &file_fields)?]
         }
     };
     let single = tunes.len() == 1;

@@ -69,15 +69,86 @@ pub fn split_tunes(text: &str) -> Vec<TuneText<'_>> {
 /// is reported as an unknown field.
 const KNOWN_FIELDS: &str = "ABCDFGHIKLMmNOPQRrSsTUVWwXZY+";
 
-/// True when `line` is an information field line (`T:...`) rather than music. A note letter
-/// followed by a repeat (`B:|`, `e::`) is music.
+/// True when `line` is an information field line (`T:...`) rather than music. A note or rest
+/// letter followed by a repeat (`B:|`, `e::`, `z:|`) is music; any other letter is a field
+/// (`w:|` is a lyric line).
 fn is_field_line(line: &str) -> bool {
     let mut it = line.chars();
     match (it.next(), it.next(), it.next()) {
-        (Some(l), Some(':'), next) if l.is_ascii_alphabetic() || l == '+' => !matches!(next, Some('|') | Some(':')),
+        (Some(l), Some(':'), next) if l.is_ascii_alphabetic() || l == '+' => {
+            let music_letter = matches!(l, 'A'..='G' | 'a'..='g' | 'z' | 'x');
+            !(music_letter && matches!(next, Some('|') | Some(':')))
+        }
         _ => false,
     }
 }
+
+/// The characters that stand for a decoration in the tune body: `.` (staccato), the default
+/// redefinable symbols of ABC 2.1 (`~` roll, `H` fermata, `L` emphasis, `M` lower mordent,
+/// `O` coda, `P` upper mordent, `S` segno, `T` trill, `u` up-bow, `v` down-bow), and every
+/// letter a `U:` field assigns (`H`-`W`, `h`-`w` or `~`; in the file header, the tune header
+/// or the body, from there on).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Symbols {
+    /// Indexed by ASCII code.
+    is_symbol: [bool; 128],
+}
+
+impl Default for Symbols {
+    fn default() -> Self {
+        let mut is_symbol = [false; 128];
+        for c in ".~HLMOPSTuv".bytes() {
+            is_symbol[c as usize] = true;
+        }
+        Symbols { is_symbol }
+    }
+}
+
+impl Symbols {
+    /// True when `c` is a decoration symbol.
+    pub fn contains(&self, c: char) -> bool {
+        c.is_ascii() && self.is_symbol[c as usize]
+    }
+
+    /// Applies a `U:` field value (`T = !trill!`, `w=!upbow!`). Errors name what is wrong.
+    pub fn define(&mut self, value: &str) -> Result<(), String> {
+        let v = value.trim();
+        let mut chars = v.chars();
+        let letter = chars.next();
+        let rest = chars.as_str().trim_start();
+        match letter {
+            Some(c @ ('H'..='W' | 'h'..='w' | '~')) if rest.starts_with('=') => {
+                self.is_symbol[c as usize] = true;
+                Ok(())
+            }
+            _ => Err(format!("bad symbol definition 'U:{v}' (use U:T=!trill!, with a letter H-W or h-w, or ~)")),
+        }
+    }
+}
+
+/// The information fields of a file header: the field lines of the first block of text before
+/// the first `X:` line (ABC 2.1, 2.2.2), such as `U:`, `M:` or `L:` defaults for every tune.
+pub fn file_header(text: &str) -> Vec<Field> {
+    let end = tune_starts(text).first().copied().unwrap_or(0);
+    let head = text[..end].strip_prefix('\u{feff}').unwrap_or(&text[..end]);
+    let mut fields = Vec::new();
+    for (k, raw) in head.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.trim().is_empty() {
+            if !fields.is_empty() {
+                break;
+            }
+            continue;
+        }
+        if is_field_line(line) {
+            fields.push(field_from_line(line, Pos { line: k + 1, col: 1 }));
+        }
+    }
+    fields
+}
+
+/// Field letters a file header may set for every tune that does not set them itself.
+const FILE_HEADER_DEFAULTS: &str = "MLQ";
 
 /// Field value with a trailing `%` comment removed (`\%` is a literal percent sign).
 fn strip_comment(s: &str) -> &str {
@@ -100,6 +171,18 @@ fn field_from_line(line: &str, pos: Pos) -> Field {
 /// Parses one tune's lines. Returns the tune and every problem found, in text order.
 /// `first_line` is the line number of `lines[0]` in the whole text.
 pub fn parse_lines(lines: &[&str], first_line: usize, index: usize) -> (Tune, Vec<Problem>) {
+    parse_lines_in(lines, first_line, index, &[])
+}
+
+/// [`parse_lines`] for a tune of a file whose header holds `file_fields` ([`file_header`]):
+/// its `U:` symbols hold in the tune, and its `M:`, `L:` and `Q:` are the tune's own where the
+/// tune does not set them (they are added to the tune's header, before its `K:`).
+pub fn parse_lines_in(lines: &[&str], first_line: usize, index: usize, file_fields: &[Field]) -> (Tune, Vec<Problem>) {
+    let mut symbols = Symbols::default();
+    for f in file_fields.iter().filter(|f| f.letter == 'U') {
+        // A bad file-header definition is reported with each tune that the file header serves.
+        let _ = symbols.define(&f.value);
+    }
     let mut problems = Vec::new();
     let mut header: Vec<Field> = Vec::new();
     let mut body: Vec<Element> = Vec::new();
@@ -131,6 +214,11 @@ pub fn parse_lines(lines: &[&str], first_line: usize, index: usize) -> (Tune, Ve
                     ),
                 });
             }
+            if field.letter == 'U'
+                && let Err(e) = symbols.define(&field.value)
+            {
+                problems.push(Problem { pos: at, message: e });
+            }
             if in_header {
                 if header.is_empty() && field.letter != 'X' {
                     problems.push(Problem {
@@ -152,8 +240,16 @@ pub fn parse_lines(lines: &[&str], first_line: usize, index: usize) -> (Tune, Ve
             // Music before K: — the checker reports the missing K:; read the music anyway.
             in_header = false;
         }
-        Lexer::new(line, line_no, &mut body, &mut problems).run();
+        Lexer::new(line, line_no, &mut body, &mut problems, &mut symbols).run();
     }
+    // File-header defaults for what the tune leaves unset, placed before its K: field.
+    let key_at = header.iter().position(|f| f.letter == 'K').unwrap_or(header.len());
+    let inherited: Vec<Field> = file_fields
+        .iter()
+        .filter(|f| FILE_HEADER_DEFAULTS.contains(f.letter) && !header.iter().any(|h| h.letter == f.letter))
+        .cloned()
+        .collect();
+    header.splice(key_at..key_at, inherited);
     let number = header.iter().find(|f| f.letter == 'X').and_then(|f| f.value.trim().parse::<u32>().ok());
     let title = header.iter().find(|f| f.letter == 'T').map(|f| f.value.clone());
     (Tune { index, number, title, first_line, header, body }, problems)
@@ -166,14 +262,24 @@ struct Lexer<'a> {
     line: usize,
     out: &'a mut Vec<Element>,
     problems: &'a mut Vec<Problem>,
+    symbols: &'a mut Symbols,
 }
 
 /// Largest number accepted in a length, tuplet or ending (larger ones are typos or noise).
 const MAX_NUMBER: u32 = 4096;
 
+/// Most notes of one tuplet `(p` (ABC 2.1 gives defaults for 2 to 9; larger ones name their q).
+const MAX_TUPLET: u32 = 64;
+
 impl<'a> Lexer<'a> {
-    fn new(line: &str, line_no: usize, out: &'a mut Vec<Element>, problems: &'a mut Vec<Problem>) -> Self {
-        Lexer { chars: line.chars().collect(), i: 0, line: line_no, out, problems }
+    fn new(
+        line: &str,
+        line_no: usize,
+        out: &'a mut Vec<Element>,
+        problems: &'a mut Vec<Problem>,
+        symbols: &'a mut Symbols,
+    ) -> Self {
+        Lexer { chars: line.chars().collect(), i: 0, line: line_no, out, problems, symbols }
     }
 
     fn pos_at(&self, i: usize) -> Pos {
@@ -217,8 +323,19 @@ impl<'a> Lexer<'a> {
     fn run(&mut self) {
         while let Some(c) = self.peek() {
             let at = self.i;
+            if self.symbols.contains(c) {
+                self.i += 1;
+                match (c, self.peek()) {
+                    // `.|` is a dotted bar line; `.(` and `.-` a dotted slur and tie.
+                    ('.', Some('|')) => self.bar(at),
+                    ('.', Some('(' | '-')) => {}
+                    _ => self.push(at, ElementKind::Decoration(c.to_string())),
+                }
+                continue;
+            }
             match c {
-                ' ' | '\t' | 'y' | '`' => self.i += 1,
+                // `$` is a score line break (ABC 2.1, 6.1.1): layout only.
+                ' ' | '\t' | 'y' | '`' | '$' => self.i += 1,
                 '%' => break,
                 '\\' => {
                     self.i += 1;
@@ -237,10 +354,6 @@ impl<'a> Lexer<'a> {
                     if !self.delimited_decoration(at, c) {
                         return;
                     }
-                }
-                '~' | '.' | 'H' | 'L' | 'M' | 'O' | 'P' | 'S' | 'T' | 'u' | 'v' => {
-                    self.i += 1;
-                    self.push(at, ElementKind::Decoration(c.to_string()));
                 }
                 '{' => {
                     if !self.grace(at) {
@@ -340,10 +453,19 @@ impl<'a> Lexer<'a> {
         true
     }
 
-    /// `!trill!` or `+trill+`. Returns false if unclosed.
+    /// `!trill!` or `+trill+`. Returns false if unclosed. A `!` that does not open a
+    /// decoration name (no closing `!` on the line, or spaces or a bar line before it) is the
+    /// score line break of older ABC (`I:linebreak !`) and is skipped.
     fn delimited_decoration(&mut self, at: usize, delim: char) -> bool {
         let start = at + 1;
-        let Some(len) = self.chars[start..].iter().position(|&c| c == delim) else {
+        let end = self.chars[start..].iter().position(|&c| c == delim);
+        let is_name =
+            |len: usize| len > 0 && self.chars[start..start + len].iter().all(|c| !c.is_whitespace() && *c != '|');
+        if delim == '!' && !end.is_some_and(is_name) {
+            self.i = start;
+            return true;
+        }
+        let Some(len) = end else {
             self.problem(at, format!("unclosed decoration '{delim}' (missing the closing '{delim}')"));
             self.i = self.chars.len();
             return false;
@@ -354,10 +476,15 @@ impl<'a> Lexer<'a> {
         true
     }
 
-    /// `{gab}`: grace notes. Returns false if unclosed.
+    /// `{gab}`, `{/g}` (acciaccatura), `{g2a/}`, `{^f}`: grace notes with their own lengths and
+    /// accidentals; a chord among them (`{[ce]}`) gives its notes in turn. Returns false if
+    /// unclosed.
     fn grace(&mut self, at: usize) -> bool {
         self.i += 1;
         let mut notes = Vec::new();
+        if self.peek() == Some('/') {
+            self.i += 1;
+        }
         loop {
             match self.peek() {
                 None => {
@@ -373,7 +500,8 @@ impl<'a> Lexer<'a> {
                         notes.push(n);
                     }
                 }
-                Some(' ' | '/' | '-') => self.i += 1,
+                Some(c) if self.symbols.contains(c) => self.i += 1,
+                Some(' ' | '-' | '[' | ']' | '(' | ')') => self.i += 1,
                 Some(c) => {
                     let k = self.i;
                     self.i += 1;
@@ -388,9 +516,9 @@ impl<'a> Lexer<'a> {
     /// After `(` and with a digit next: `(p`, `(p:q`, `(p:q:r`.
     fn tuplet(&mut self, at: usize) {
         let p = match self.number() {
-            Some(Ok(p)) if (2..=9).contains(&p) => p,
+            Some(Ok(p)) if (2..=MAX_TUPLET).contains(&p) => p,
             _ => {
-                self.problem(at, "bad tuplet: '(p' needs p from 2 to 9");
+                self.problem(at, format!("bad tuplet: '(p' needs p from 2 to {MAX_TUPLET}"));
                 return;
             }
         };
@@ -424,6 +552,15 @@ impl<'a> Lexer<'a> {
                 self.ending(at);
                 true
             }
+            (Some('|'), Some(']')) => {
+                // `[|]`: an invisible bar line, a bar line all the same.
+                self.i += 3;
+                self.push(
+                    at,
+                    ElementKind::Bar(Bar { style: BarStyle::Single, repeat_end: false, repeat_start: false }),
+                );
+                true
+            }
             (Some('|'), _) => {
                 self.i += 2;
                 let mut repeat_start = false;
@@ -445,6 +582,11 @@ impl<'a> Lexer<'a> {
                 self.i = start + len + 1;
                 if !KNOWN_FIELDS.contains(l) {
                     self.problem(at, format!("unknown field '{l}:'"));
+                }
+                if l == 'U'
+                    && let Err(e) = self.symbols.define(&text)
+                {
+                    self.problem(at, e);
                 }
                 let pos = self.pos_at(at);
                 self.push(at, ElementKind::Field(Field { letter: l, value: text.trim().to_string(), pos }));
@@ -514,8 +656,14 @@ impl<'a> Lexer<'a> {
                         n.tie = true;
                     }
                 }
-                Some(' ' | '.' | '~') => self.i += 1,
-                Some('|' | ':' | '[' | '"' | '(' | '{' | '!') => {
+                Some(c) if c == ' ' || self.symbols.contains(c) => self.i += 1,
+                Some(d @ ('!' | '+')) => {
+                    // A decoration on one note of the chord (`[!accent!c e]`).
+                    if !self.delimited_decoration(self.i, d) {
+                        return false;
+                    }
+                }
+                Some('|' | ':' | '[' | '"' | '(' | '{') => {
                     // Music that cannot be inside a chord: the ']' is missing. Go on from here.
                     self.problem(at, "unclosed chord '[' (missing ']')");
                     return true;
@@ -857,6 +1005,41 @@ mod tests {
         assert_eq!(split_tunes("\u{feff}X:1\nK:C\nabc|\n\nX:2\nK:C\nd|").len(), 2);
         assert_eq!(split_tunes("X:1\r\nK:C\r\nabc|\r\n")[0].lines[2], "abc|");
         assert!(split_tunes("  \n\n").is_empty());
+    }
+
+    #[test]
+    fn symbols_line_breaks_and_bar_forms() {
+        // U: letters become decorations from their definition on; a bad definition is reported.
+        let (_, p) = parse("X:1\nU:W=!trill!\nK:C\nWc|\nU:Q\nQc|");
+        let msgs: Vec<String> = p.iter().map(|x| x.to_string()).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].starts_with("5:1: bad symbol definition 'U:Q'"), "{msgs:?}");
+        assert!(msgs[1].starts_with("6:1: unexpected character 'Q'"), "{msgs:?}");
+        // `$` and a lone `!` are line breaks; `!a b!` is no decoration name.
+        let k = body_kinds("c$d!e !a b!|");
+        let notes = k.iter().filter(|e| matches!(e, ElementKind::Note(_))).count();
+        assert_eq!(notes, 5, "{k:?}");
+        assert!(!k.iter().any(|e| matches!(e, ElementKind::Decoration(_))), "{k:?}");
+        // `.|` and `[|]` are bar lines; `.(` and `.-` leave no staccato behind.
+        let k = body_kinds("c.|d[|]e.-e .(fg)|");
+        let bars = k.iter().filter(|e| matches!(e, ElementKind::Bar(_))).count();
+        assert_eq!(bars, 3, "{k:?}");
+        assert!(!k.iter().any(|e| matches!(e, ElementKind::Decoration(_))), "{k:?}");
+        assert!(matches!(&k[4], ElementKind::Note(n) if n.tie), "{k:?}");
+    }
+
+    #[test]
+    fn file_header_fields_serve_every_tune() {
+        let text = "% collection\nM:6/8\nL:1/8\nU:j=!slide!\n\nM:9/9\n\nX:1\nM:3/4\nK:G\njG|";
+        let fields = file_header(text);
+        let letters: String = fields.iter().map(|f| f.letter).collect();
+        assert_eq!(letters, "MLU", "only the first block counts");
+        let tt = &split_tunes(text)[0];
+        let (t, p) = parse_lines_in(&tt.lines, tt.first_line, tt.index, &fields);
+        assert!(p.is_empty(), "{p:?}");
+        // The tune's own M: stays; L: comes from the file header, before K:.
+        let header: Vec<(char, &str)> = t.header.iter().map(|f| (f.letter, f.value.as_str())).collect();
+        assert_eq!(header, vec![('X', "1"), ('M', "3/4"), ('L', "1/8"), ('K', "G")]);
     }
 
     #[test]

@@ -12,11 +12,19 @@
 //!   matches, or past its end (the next `:|`, `||`, `|]`, `|:`).
 //! - Tied notes are one note; an accidental holds to the bar line (resolved in
 //!   [`crate::abc::timeline`]).
+//! - Grace notes (`{g}`, `{/g}` alike) are played before the beat: they steal their time from
+//!   the start of the sound that follows them, which starts that much later and is that much
+//!   shorter. Each lasts its nominal length ([`crate::abc::timeline::GRACE_UNIT`], a 32nd note
+//!   per written unit); a group longer than half the following sound is scaled down to half of
+//!   it. Grace notes before a note that continues a tie, or at the very end, are not played.
+//! - Decorations do not change timing; a multi-measure rest `Z4` lasts four bars.
+//! - With several voices (`V:`), only the first voice that sounds is played (and its chord
+//!   symbols); part (`P:`) and tempo (`Q:`) changes from every voice apply.
 
 use super::ast::BarStyle;
 use super::frac::Frac;
 use super::music::{KeySig, Meter, parse_chord_symbol};
-use super::timeline::{StepKind, Timeline};
+use super::timeline::{Sounding, StepKind, Timeline};
 
 /// One note to sound, in quarter notes from the start of the performance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,9 +58,53 @@ pub struct Performance {
 /// Most steps one performance may play (a guard against pathological part orders).
 const MAX_PLAYED_STEPS: usize = 2_000_000;
 
+/// The steps of the first voice that sounds, with the part and tempo changes of every voice;
+/// `None` when the tune has one voice.
+fn first_voice(tl: &Timeline) -> Option<Timeline> {
+    if !tl.steps.iter().any(|s| matches!(s.kind, StepKind::Voice(_))) {
+        return None;
+    }
+    let voices = tl.voice_of_steps();
+    let first =
+        tl.steps.iter().zip(&voices).find(|(s, _)| matches!(s.kind, StepKind::Sound { .. })).map(|(_, v)| *v)?;
+    let steps = tl
+        .steps
+        .iter()
+        .zip(&voices)
+        .filter(|(s, v)| **v == first || matches!(s.kind, StepKind::Part(_) | StepKind::Tempo(_)))
+        .map(|(s, _)| s.clone())
+        .collect();
+    Some(Timeline { steps, ..tl.clone() })
+}
+
+/// Where the grace notes before a sound go: onsets and durations (whole notes) for the
+/// graces, and how much later the sound starts. `room`: the sound's shortest written length.
+fn place_graces(graces: &[Sounding], t: Frac, room: Frac) -> Option<(Vec<NoteEvent>, Frac)> {
+    let mut total = Frac::ZERO;
+    for g in graces {
+        total = total.checked_add(g.duration)?;
+    }
+    let half = room.checked_mul(Frac::one_over(2))?;
+    if !total.is_positive() || !half.is_positive() {
+        return Some((Vec::new(), Frac::ZERO));
+    }
+    let scale = if total > half { half.checked_div(total)? } else { Frac::ONE };
+    let mut at = t;
+    let mut events = Vec::with_capacity(graces.len());
+    for g in graces {
+        let d = g.duration.checked_mul(scale)?;
+        events.push(NoteEvent { pitch: g.pitch, onset: at, duration: d });
+        at = at.checked_add(d)?;
+    }
+    Some((events, at.checked_sub(t)?))
+}
+
 /// Plays a timeline out. Errors only when the performance would be absurdly long.
 pub fn perform(tl: &Timeline) -> Result<Performance, String> {
+    let voice = first_voice(tl);
+    let tl = voice.as_ref().unwrap_or(tl);
     let order = play_order(tl)?;
+    let mut graces: Vec<Sounding> = Vec::new();
     let mut t = Frac::ZERO; // whole notes
     let mut melody: Vec<NoteEvent> = Vec::new(); // onsets/durations in whole notes until the end
     let mut open_ties: Vec<(u8, usize)> = Vec::new();
@@ -65,7 +117,19 @@ pub fn perform(tl: &Timeline) -> Result<Performance, String> {
             continue;
         };
         match &step.kind {
+            StepKind::Grace(notes) => graces.extend(notes.iter().cloned()),
             StepKind::Sound { notes, advance, .. } => {
+                let ends_at_t = |e: usize| melody[e].onset.checked_add(melody[e].duration) == Some(t);
+                let continues_tie = notes.iter().any(|n| open_ties.iter().any(|&(p, e)| p == n.pitch && ends_at_t(e)));
+                let mut delay = Frac::ZERO;
+                if !graces.is_empty() && !continues_tie {
+                    // Half the shortest of the sound's notes (a chord's notes may differ).
+                    let room = notes.iter().map(|n| n.duration).fold(*advance, Frac::min);
+                    let (events, d) = place_graces(&graces, t, room).ok_or_else(overflow)?;
+                    melody.extend(events);
+                    delay = d;
+                }
+                graces.clear();
                 let mut still_open = Vec::new();
                 for n in notes {
                     let joined = open_ties
@@ -78,7 +142,9 @@ pub fn perform(tl: &Timeline) -> Result<Performance, String> {
                             e
                         }
                         None => {
-                            melody.push(NoteEvent { pitch: n.pitch, onset: t, duration: n.duration });
+                            let onset = t.checked_add(delay).ok_or_else(overflow)?;
+                            let duration = n.duration.checked_sub(delay).ok_or_else(overflow)?;
+                            melody.push(NoteEvent { pitch: n.pitch, onset, duration });
                             melody.len() - 1
                         }
                     };
@@ -489,10 +555,22 @@ mod tests {
     }
 
     #[test]
-    fn grace_notes_take_no_time_and_chord_symbols_make_an_accompaniment() {
+    fn grace_notes_steal_from_the_next_note_and_chord_symbols_make_an_accompaniment() {
         let pf = perf("X:1\nL:1/4\nK:C\n\"G\"{ag}G2 \"D7/f+\"D2|");
-        assert_eq!(pf.melody.len(), 2);
-        assert_eq!(pf.melody[1].onset, q(2, 1));
+        // Two 32nd-note graces (1/8 quarter each) before G2, which starts and ends later by
+        // their length; D2 is untouched.
+        let got: Vec<(u8, Frac, Frac)> = pf.melody.iter().map(|e| (e.pitch, e.onset, e.duration)).collect();
+        assert_eq!(
+            got,
+            vec![(81, q(0, 1), q(1, 8)), (79, q(1, 8), q(1, 8)), (67, q(1, 4), q(7, 4)), (62, q(2, 1), q(2, 1))]
+        );
+        // A group longer than half the note is squeezed into half of it.
+        let squeezed = perf("X:1\nL:1/8\nK:C\n{g4a4}c d|");
+        let got: Vec<(u8, Frac, Frac)> = squeezed.melody.iter().map(|e| (e.pitch, e.onset, e.duration)).collect();
+        assert_eq!(
+            got,
+            vec![(79, q(0, 1), q(1, 8)), (81, q(1, 8), q(1, 8)), (72, q(1, 4), q(1, 4)), (74, q(1, 2), q(1, 2))]
+        );
         // G: bass G2 (43) and G B D above C3; D7/F#: bass F#2 (42) and D F# A C.
         let first: Vec<u8> = pf.chords.iter().filter(|e| e.onset == Frac::ZERO).map(|e| e.pitch).collect();
         assert_eq!(first, vec![43, 55, 59, 62]);

@@ -45,7 +45,18 @@ pub enum StepKind {
     Meter(Meter),
     /// Key change.
     Key(KeySig),
+    /// Grace notes before the next sound, each with its nominal length ([`GRACE_UNIT`] per
+    /// written unit). They take no written time; the player steals their time from the sound
+    /// that follows ([`crate::abc::play`]).
+    Grace(Vec<Sounding>),
+    /// The music from here on belongs to this voice (`V:` in the body, or the first `V:` of the
+    /// header at the start); the first word of the field.
+    Voice(String),
 }
+
+/// Nominal length of a grace note written with length 1 (`{g}`), in whole notes: a 32nd note
+/// whatever the unit note length, so `{g2}` is a 16th and `{g/}` a 64th.
+pub const GRACE_UNIT: Frac = Frac::one_over(32);
 
 /// A step and where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +82,29 @@ pub struct Timeline {
     pub key: KeySig,
     /// Part playing order from `Y:`, else from a header `P:`.
     pub order: Option<Vec<char>>,
+}
+
+impl Timeline {
+    /// For each step, the index of its voice in order of first appearance (0 before any `V:`).
+    pub fn voice_of_steps(&self) -> Vec<usize> {
+        let mut names: Vec<&str> = Vec::new();
+        let mut current = 0;
+        self.steps
+            .iter()
+            .map(|s| {
+                if let StepKind::Voice(id) = &s.kind {
+                    current = match names.iter().position(|n| n == id) {
+                        Some(k) => k + 1,
+                        None => {
+                            names.push(id);
+                            names.len()
+                        }
+                    };
+                }
+                current
+            })
+            .collect()
+    }
 }
 
 /// Default tempo: 120 quarter notes per minute.
@@ -119,6 +153,7 @@ pub fn build(tune: &Tune) -> (Timeline, Vec<Problem>) {
         }
     }
     let order = y_order.or(p_order).filter(|o| !o.is_empty());
+    let first_voice = tune.header.iter().find(|f| f.letter == 'V').map(|f| (voice_id(&f.value), f.pos));
     let mut b = Builder {
         steps: Vec::new(),
         problems,
@@ -131,6 +166,9 @@ pub fn build(tune: &Tune) -> (Timeline, Vec<Problem>) {
         last_sound: None,
         prev_tied: Vec::new(),
     };
+    if let Some((id, pos)) = first_voice {
+        b.push(pos, StepKind::Voice(id));
+    }
     for e in &tune.body {
         b.element(e.pos, &e.kind);
     }
@@ -138,6 +176,11 @@ pub fn build(tune: &Tune) -> (Timeline, Vec<Problem>) {
         b.problems.push(Problem { pos, message: "broken rhythm '>' or '<' needs a note after it".into() });
     }
     (Timeline { steps: b.steps, meter, unit, tempo, key, order }, b.problems)
+}
+
+/// The voice a `V:` field names: its first word (`V:T1 clef=treble` is voice `T1`).
+fn voice_id(value: &str) -> String {
+    value.split_whitespace().next().unwrap_or("").to_string()
 }
 
 struct Builder {
@@ -185,9 +228,17 @@ impl Builder {
     /// tie from the same letter and octave just before, else an earlier accidental in the bar,
     /// else the key signature.
     fn pitch(&mut self, pos: Pos, n: &Note) -> Option<u8> {
+        self.pitch_of(pos, n, true)
+    }
+
+    /// [`Builder::pitch`]; `holds`: whether an accidental holds to the bar line (not for grace
+    /// notes, whose accidentals are their own).
+    fn pitch_of(&mut self, pos: Pos, n: &Note, holds: bool) -> Option<u8> {
         let li = letter_index(n.letter)?;
         let alter: i32 = if let Some(a) = n.accidental {
-            self.bar_acc[li] = Some(a.semitones());
+            if holds {
+                self.bar_acc[li] = Some(a.semitones());
+            }
             a.semitones() as i32
         } else if let Some(&(_, _, p)) = self.prev_tied.iter().find(|(l, o, _)| *l == n.letter && *o == n.octave) {
             return Some(p);
@@ -324,13 +375,30 @@ impl Builder {
                     Err(e) => self.problem(f.pos, e),
                 },
                 'P' => self.push(pos, StepKind::Part(f.value.trim().to_string())),
+                'V' => {
+                    // A new voice starts its own bars, tuplets and broken rhythm.
+                    self.bar_acc = [None; 7];
+                    self.tuplet = None;
+                    self.last_sound = None;
+                    self.prev_tied = Vec::new();
+                    self.push(pos, StepKind::Voice(voice_id(&f.value)));
+                }
                 _ => {}
             },
-            ElementKind::Annotation(_)
-            | ElementKind::Decoration(_)
-            | ElementKind::Grace(_)
-            | ElementKind::SlurStart
-            | ElementKind::SlurEnd => {}
+            ElementKind::Grace(written) => {
+                let mut notes = Vec::with_capacity(written.len());
+                for n in written {
+                    let d = n.length.checked_mul(GRACE_UNIT).unwrap_or(GRACE_UNIT);
+                    if let Some(p) = self.pitch_of(pos, n, false) {
+                        notes.push(Sounding { pitch: p, duration: d, tie: false });
+                    }
+                }
+                if !notes.is_empty() {
+                    self.push(pos, StepKind::Grace(notes));
+                }
+            }
+            ElementKind::Annotation(_) | ElementKind::Decoration(_) | ElementKind::SlurStart | ElementKind::SlurEnd => {
+            }
         }
     }
 }
