@@ -105,10 +105,27 @@ fn a_copy_with_one_bar_changed_is_a_near_copy_and_another_tune_is_not() {
 }
 
 #[test]
+fn a_tune_of_two_voices_is_measured_on_its_first_and_file_headers_count() {
+    // The second voice (a drone of whole bars) would add bars and end on D if it were mixed in.
+    let two = "X: 5\nT:Voices\nM:6/8\nK:G\nV:1\n|:GAB dBG|c2e d3:|\nV:2\n|:D6|D6|D6|D6:|\n";
+    let f = one(two);
+    assert!(f.valid, "{:?}", f.first_problem);
+    assert_eq!((f.form.as_str(), f.bars, f.ends_on_tonic), ("AA", 2.0, Some(false)));
+    // A file header's L: serves every tune (as `check` reads it): with L:1/16 the bars of
+    // "GAB dBG" would be half full.
+    let headed = format!("L:1/8\n\n{JIG}");
+    let f = read_tunes(&headed).pop().unwrap();
+    assert!(f.valid && f.bars == 16.0, "{:?} {}", f.first_problem, f.bars);
+    let short = format!("L:1/16\n\n{JIG}");
+    assert!(!read_tunes(&short).pop().unwrap().valid);
+}
+
+#[test]
 fn unreadable_tunes_are_reported_not_a_panic() {
     for text in ["X: 1\nT:Broken\nM:6/8\nK:G\nABC [[[ }{ |: :|: 3/ /// \n", "X: 1\n", "garbage without fields\n", ""] {
         for f in read_tunes(text) {
             assert!(!f.valid);
+            assert!(!f.readable || f.problems > 0);
             assert!(f.first_problem.is_some());
         }
     }

@@ -160,7 +160,7 @@ fn pct(n: usize, of: usize) -> String {
 /// The summary as a few human lines.
 pub fn summary_lines(s: &super::judge::Summary) -> Vec<String> {
     let mut lines = vec![
-        format!("tunes {}: valid {}", s.tunes, pct(s.valid, s.tunes)),
+        format!("tunes {}: valid {}, readable {}", s.tunes, pct(s.valid, s.tunes), pct(s.readable, s.tunes)),
         format!(
             "structure: parts of 4-bar phrases {}, median parts {}, repeats balanced {}, part order delivered {}, ends on the tonic {}",
             pct(s.structured, s.tunes),

@@ -36,11 +36,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::ast::{ElementKind, Tune};
+use super::ast::{ElementKind, Field, Tune};
 use super::frac::Frac;
 use super::music::Meter;
 use super::parse::{self, TuneText};
-use super::timeline::{self, StepKind, Timeline};
+use super::timeline::{StepKind, Timeline};
 
 /// Similarity to the nearest corpus tune at or above which a tune is a near copy.
 pub const NEAR_COPY_SIMILARITY: f64 = 0.70;
@@ -135,6 +135,8 @@ pub struct Features {
     pub number: Option<u32>,
     /// First `T:`.
     pub title: Option<String>,
+    /// No syntax error: the checker's findings, if any, are musical ones.
+    pub readable: bool,
     /// The checker's verdict.
     pub valid: bool,
     /// The checker's first problem, if any.
@@ -319,16 +321,32 @@ fn walk(tl: &Timeline) -> Walk {
     w
 }
 
-/// Reads one tune: parses it, builds its timeline, runs the checker, measures its structure.
-pub fn features(tt: &TuneText<'_>) -> Features {
-    // The checker's problems, as `check` finds them: parse, timeline, then well-formedness.
-    let (tune, mut problems) = parse::parse_lines(&tt.lines, tt.first_line, tt.index);
-    let (tl, more) = timeline::build(&tune);
-    problems.extend(more);
-    problems.extend(super::check::check(&tune, &tl));
-    problems.sort_by_key(|p| (p.pos.line == 0, p.pos.line, p.pos.col));
+/// Reads one tune as `check` does (with the fields of its file's header, `file_fields`):
+/// parses it, builds its timeline, runs the checker, measures its structure. A tune with
+/// several voices is measured on its first voice.
+pub fn features(tt: &TuneText<'_>, file_fields: &[Field]) -> Features {
+    let (tune, tl, problems, readable) = super::all_problems(tt, file_fields);
     let first = problems.first().map(|p| p.to_string());
-    from_parts(&tune, &tl, problems.is_empty(), problems.len(), first)
+    from_parts(&tune, &first_voice(tl), readable, problems.is_empty(), problems.len(), first)
+}
+
+/// The steps of the first voice that has notes (all steps when the tune has one voice).
+fn first_voice(mut tl: Timeline) -> Timeline {
+    let voices = tl.voice_of_steps();
+    if voices.iter().all(|&v| v == voices[0]) {
+        return tl;
+    }
+    let sounding = |v: usize| {
+        tl.steps
+            .iter()
+            .zip(&voices)
+            .any(|(s, &w)| w == v && matches!(&s.kind, StepKind::Sound { notes, .. } if !notes.is_empty()))
+    };
+    let max = voices.iter().copied().max().unwrap_or(0);
+    let Some(keep) = (0..=max).find(|&v| sounding(v)) else { return tl };
+    let steps = std::mem::take(&mut tl.steps);
+    tl.steps = steps.into_iter().zip(voices).filter(|(_, v)| *v == keep).map(|(s, _)| s).collect();
+    tl
 }
 
 fn last_key(tune: &Tune) -> Option<KeyName> {
@@ -361,7 +379,14 @@ fn first_meter(tune: &Tune) -> Option<&str> {
     early.or(tune.header_value('M'))
 }
 
-fn from_parts(tune: &Tune, tl: &Timeline, valid: bool, problems: usize, first_problem: Option<String>) -> Features {
+fn from_parts(
+    tune: &Tune,
+    tl: &Timeline,
+    readable: bool,
+    valid: bool,
+    problems: usize,
+    first_problem: Option<String>,
+) -> Features {
     let w = walk(tl);
     // Letters: P: labels as written; else A, B, ... with a section that repeats an earlier
     // one's notes (similarity at least 0.8) taking that one's letter.
@@ -414,6 +439,7 @@ fn from_parts(tune: &Tune, tl: &Timeline, valid: bool, problems: usize, first_pr
         index: tune.index,
         number: tune.number,
         title: tune.title.clone(),
+        readable,
         valid,
         first_problem,
         problems,
@@ -434,7 +460,8 @@ fn from_parts(tune: &Tune, tl: &Timeline, valid: bool, problems: usize, first_pr
 
 /// Every tune of `text`, read by [`features`].
 pub fn read_tunes(text: &str) -> Vec<Features> {
-    parse::split_tunes(text).iter().map(features).collect()
+    let file_fields = parse::file_header(text);
+    parse::split_tunes(text).iter().map(|tt| features(tt, &file_fields)).collect()
 }
 
 /// Edit distance between two symbol sequences (insert, delete, substitute: cost 1 each).
@@ -668,6 +695,8 @@ pub struct Summary {
     pub tunes: usize,
     /// Valid by the checker.
     pub valid: usize,
+    /// Readable (no syntax error), valid or not.
+    pub readable: usize,
     /// Shaped like a dance tune ([`structured`]).
     pub structured: usize,
     /// Median number of parts.
@@ -741,6 +770,7 @@ pub fn summarize(verdicts: &[Verdict], corpus: Option<&CorpusIndex>) -> Summary 
     Summary {
         tunes: verdicts.len(),
         valid: count(&|v| v.features.valid),
+        readable: count(&|v| v.features.readable),
         structured: count(&|v| structured(&v.features)),
         median_parts: median(verdicts.iter().map(|v| v.features.sections.len() as f64).collect()).unwrap_or(0.0),
         forms,
@@ -771,16 +801,20 @@ pub fn summarize(verdicts: &[Verdict], corpus: Option<&CorpusIndex>) -> Summary 
 /// Judges every tune of `files` (name, text), against `corpus` when given, in parallel.
 pub fn judge(files: &[(String, String)], corpus: Option<&CorpusIndex>) -> Vec<Verdict> {
     use rayon::prelude::*;
-    let texts: Vec<(String, TuneTextOwned)> = files
+    let texts: Vec<(String, TuneTextOwned, std::sync::Arc<Vec<Field>>)> = files
         .iter()
         .flat_map(|(name, text)| {
-            parse::split_tunes(text).into_iter().map(|tt| (name.clone(), TuneTextOwned::from(&tt))).collect::<Vec<_>>()
+            let file_fields = std::sync::Arc::new(parse::file_header(text));
+            parse::split_tunes(text)
+                .into_iter()
+                .map(|tt| (name.clone(), TuneTextOwned::from(&tt), file_fields.clone()))
+                .collect::<Vec<_>>()
         })
         .collect();
     texts
         .par_iter()
-        .map(|(name, t)| {
-            let features = features(&t.borrowed());
+        .map(|(name, t, file_fields)| {
+            let features = features(&t.borrowed(), file_fields);
             let originality = corpus.map(|c| c.originality(&features, &|_| false));
             Verdict { file: name.clone(), features, originality }
         })

@@ -51,14 +51,17 @@ pub struct TuneReport {
 /// Parse, timeline and checker problems of one tune, sorted by position (whole-tune problems
 /// last), and whether the tune is readable: the parser's and the timeline's problems are
 /// syntax errors, the checker's are musical findings.
-fn all_problems(tt: &TuneText<'_>, file_fields: &[ast::Field]) -> (Tune, Vec<Problem>, bool) {
+pub(crate) fn all_problems(
+    tt: &TuneText<'_>,
+    file_fields: &[ast::Field],
+) -> (Tune, timeline::Timeline, Vec<Problem>, bool) {
     let (tune, mut problems) = parse::parse_lines_in(&tt.lines, tt.first_line, tt.index, file_fields);
     let (tl, more) = timeline::build(&tune);
     problems.extend(more);
     let readable = problems.is_empty();
     problems.extend(check::check(&tune, &tl));
     problems.sort_by_key(|p| (p.pos.line == 0, p.pos.line, p.pos.col));
-    (tune, problems, readable)
+    (tune, tl, problems, readable)
 }
 
 /// Parses and checks every tune in `text` (tunes start at lines beginning with `X:`; text
@@ -68,7 +71,7 @@ pub fn check_text(text: &str) -> Vec<TuneReport> {
     split_tunes(text)
         .iter()
         .map(|tt| {
-            let (tune, problems, readable) = all_problems(tt, &file_fields);
+            let (tune, _, problems, readable) = all_problems(tt, &file_fields);
             TuneReport {
                 index: tune.index,
                 number: tune.number,
