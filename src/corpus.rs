@@ -11,19 +11,23 @@ use crate::model::BatchConfig;
 use crate::rng::{Key, stream};
 use std::path::{Path, PathBuf};
 
-/// The sorted set of characters a model reads and writes; a token id is an index into it.
+/// The characters a model reads and writes; a token id is an index into [`Vocab::chars`].
+///
+/// A vocabulary built from text is sorted ([`Vocab::from_text`]); one that comes with a model
+/// from elsewhere (a PyTorch state dict, [`crate::torch`]) keeps that model's order
+/// ([`Vocab::from_ordered`]), since its token ids are positions in that order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vocab {
+    /// The characters, in id order.
     chars: Vec<char>,
+    /// `(char, id)` sorted by character, for lookups.
+    index: Vec<(char, u32)>,
 }
 
 impl Vocab {
     /// The sorted set of characters of `text`.
     pub fn from_text(text: &str) -> Self {
-        let mut chars: Vec<char> = text.chars().collect();
-        chars.sort_unstable();
-        chars.dedup();
-        Vocab { chars }
+        Self::from_chars(text.chars())
     }
 
     /// A vocabulary from an explicit list (sorted and deduplicated here).
@@ -31,7 +35,30 @@ impl Vocab {
         let mut chars: Vec<char> = chars.into_iter().collect();
         chars.sort_unstable();
         chars.dedup();
-        Vocab { chars }
+        Self::indexed(chars)
+    }
+
+    /// A vocabulary whose ids are the positions in `chars`, in the order given (a model trained
+    /// elsewhere numbers its characters its own way). None when a character repeats.
+    pub fn from_ordered(chars: impl IntoIterator<Item = char>) -> Option<Self> {
+        let v = Self::indexed(chars.into_iter().collect());
+        v.index.windows(2).all(|w| w[0].0 != w[1].0).then_some(v)
+    }
+
+    fn indexed(chars: Vec<char>) -> Self {
+        let mut index: Vec<(char, u32)> = chars.iter().enumerate().map(|(i, &c)| (c, i as u32)).collect();
+        index.sort_unstable();
+        Vocab { chars, index }
+    }
+
+    /// True when the ids follow the characters' order (every vocabulary built from text).
+    pub fn is_sorted(&self) -> bool {
+        self.chars.is_sorted()
+    }
+
+    /// Whether every character of `other` is also in `self`.
+    pub fn covers(&self, other: &Vocab) -> bool {
+        other.chars.iter().all(|&c| self.id(c).is_some())
     }
 
     /// Number of symbols.
@@ -51,7 +78,7 @@ impl Vocab {
 
     /// The id of `c`, if it is in the vocabulary.
     pub fn id(&self, c: char) -> Option<u32> {
-        self.chars.binary_search(&c).ok().map(|i| i as u32)
+        self.index.binary_search_by(|&(x, _)| x.cmp(&c)).ok().map(|k| self.index[k].1)
     }
 
     /// The character of id `i`.
@@ -338,6 +365,18 @@ mod tests {
         let err = v.encode("bXgY", "seed text").unwrap_err().to_string();
         assert!(err.contains("'X'") && err.contains("'Y'"), "{err}");
         assert_eq!(v.encode_lossy("bXgY"), (vec![1, 4], 2));
+    }
+
+    #[test]
+    fn an_ordered_vocabulary_keeps_its_ids() {
+        let v = Vocab::from_ordered("cab2".chars()).unwrap();
+        assert_eq!(v.chars(), &['c', 'a', 'b', '2']);
+        assert!(!v.is_sorted() && Vocab::from_text("cab").is_sorted());
+        assert_eq!(v.encode("a2c", "test").unwrap(), vec![1, 3, 0]);
+        assert_eq!(v.decode(&[3, 2]), "2b");
+        assert_eq!(v.id('x'), None);
+        assert!(v.covers(&Vocab::from_text("abc")) && !v.covers(&Vocab::from_text("abcd")));
+        assert!(Vocab::from_ordered("abca".chars()).is_none(), "a repeated character");
     }
 
     #[test]

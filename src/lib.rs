@@ -35,6 +35,7 @@ pub mod real;
 pub mod rng;
 pub mod run;
 pub mod sample;
+pub mod torch;
 pub mod train;
 
 pub use error::{Error, Result};

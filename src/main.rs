@@ -32,8 +32,23 @@ enum Command {
     Midi(folklstm::abc::cli::MidiArgs),
     /// Measure training and sampling speed of the reference model, CPU and GPU side by side.
     Bench(BenchArgs),
-    /// Write a weights-only copy of a checkpoint (a third of the size; enough to sample, not to resume).
+    /// Write a weights-only copy of a checkpoint (a third of the size; enough to sample, not to resume),
+    /// or, with --format torch, the state dict of a PyTorch CharLSTM.
     Export(ExportArgs),
+    /// Read a PyTorch CharLSTM state dict (safetensors) into a checkpoint that sample and train --init-from use.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// The state dict: a safetensors file with `vocab` in its metadata (see the README).
+    input: PathBuf,
+    /// Folder to write the checkpoint to (weights.0.safetensors); it must hold no checkpoints yet.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Dropout to train with after import (a state dict does not record it).
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    dropout: f32,
 }
 
 #[derive(Args, Debug)]
@@ -46,6 +61,15 @@ struct ExportArgs {
     /// The file to write.
     #[arg(short, long)]
     output: PathBuf,
+    /// folklstm: a weights-only checkpoint; torch: the state dict of PyTorch's CharLSTM.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Folklstm)]
+    format: ExportFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    Folklstm,
+    Torch,
 }
 
 #[derive(Args, Debug)]
@@ -177,6 +201,10 @@ struct TrainArgs {
     /// Continue from the latest checkpoint in --model-dir, or from the given epoch (e.g. 40).
     #[arg(long, num_args = 0..=1, default_missing_value = "latest", value_name = "EPOCH")]
     resume: Option<String>,
+    /// Start a new run from this checkpoint's weights (fine-tuning, e.g. one `import` wrote):
+    /// its sizes and characters, a new optimizer.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
     /// CPU worker threads [default: one per core].
     #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
@@ -249,6 +277,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         clip: a.clip,
         val_fraction: a.val_fraction,
         resume: a.resume.map(|r| if r == "latest" { None } else { Some(r) }),
+        init_from: a.init_from,
         threads: a.threads,
         progress_bar: std::io::stdout().is_terminal(),
         stop_after: a.stop_after,
@@ -444,12 +473,46 @@ fn run_bench_grid(a: &BenchArgs, peak: f64, isa: &str) -> Result<ExitCode> {
 fn run_export(a: ExportArgs) -> Result<ExitCode> {
     let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
     let mut ck = checkpoint::load(&path)?;
+    if a.format == ExportFormat::Torch {
+        folklstm::torch::export(&a.output, &ck.params, &ck.vocab)?;
+        println!("wrote {} (the PyTorch CharLSTM state dict of {})", a.output.display(), path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     ck.adam = None;
     ck.state = None;
     ck.meta.window = 0;
     ck.meta.partial = None;
     checkpoint::save(&a.output, &ck)?;
     println!("wrote {} (weights of {}, no optimizer state)", a.output.display(), path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_import(a: ImportArgs) -> Result<ExitCode> {
+    let m = folklstm::torch::import(&a.input, a.dropout)?;
+    let _lock = folklstm::run::DirLock::acquire(&a.output)?;
+    if let Some((id, _)) = folklstm::run::list(&a.output)?.last() {
+        return Err(Error::Config(format!(
+            "{} already holds checkpoints (up to epoch {id}); import into an empty or new folder",
+            a.output.display()
+        )));
+    }
+    let ignored = m.ignored.clone();
+    let c = m.params.config;
+    let path = folklstm::run::path_for(&a.output, folklstm::run::CheckpointId { epoch: 0, window: 0 });
+    checkpoint::save(&path, &m.into_checkpoint(&a.input))?;
+    println!(
+        "wrote {} (V={} E={} H={} L={})\n  sample it:   folklstm sample 0 --model-dir {}\n  fine-tune it: folklstm train --init-from {} --data TEXT --model-dir NEW",
+        path.display(),
+        c.vocab,
+        c.embed,
+        c.hidden,
+        c.layers,
+        a.output.display(),
+        path.display()
+    );
+    if !ignored.is_empty() {
+        println!("ignored {} tensors that are not CharLSTM's: {}", ignored.len(), ignored.join(", "));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -539,6 +602,7 @@ fn main() -> ExitCode {
         Command::Plot(a) => run_plot(a),
         Command::Bench(a) => run_bench(a),
         Command::Export(a) => run_export(a),
+        Command::Import(a) => run_import(a),
         Command::Check(a) => {
             let mut out = std::io::stdout().lock();
             folklstm::abc::cli::run_check(&a, &mut out).map(|code| ExitCode::from(code as u8)).map_err(Error::from)
