@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use folklstm::device::{self, Device};
 use folklstm::train::{ModelFlags, Outcome, TrainOptions};
-use folklstm::{Error, Result, checkpoint, sample};
+use folklstm::{Error, Model, Result, checkpoint, sample};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,11 +18,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train the model on an ABC corpus, writing checkpoints and a CSV log.
+    /// Train the model on a corpus (ABC tunes, or any UTF-8 text), writing checkpoints and a CSV log.
     Train(TrainArgs),
     /// Write new tunes with a trained checkpoint.
     Sample(SampleArgs),
-    /// Measure a checkpoint's loss and accuracy on any ABC text.
+    /// Measure a checkpoint's loss and accuracy on any text.
     Eval(EvalArgs),
     /// Draw the loss and accuracy curves of a training log as an SVG image.
     Plot(PlotArgs),
@@ -121,7 +121,7 @@ enum BenchDevice {
 struct EvalArgs {
     /// Which checkpoint: an epoch number or `latest`.
     epoch: String,
-    /// ABC files (or folders of .abc files) to evaluate on.
+    /// Text files (or folders of .abc files) to evaluate on.
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
     /// Folder holding the checkpoints.
@@ -150,7 +150,7 @@ struct PlotArgs {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Corpus: an ABC text file, or a folder whose .abc files are read in name order.
+    /// Corpus: a UTF-8 text file (ABC tunes or any other text), or a folder whose .abc files are read in name order.
     #[arg(long, default_value = "data/input.txt")]
     data: PathBuf,
     /// Train until this many epochs are complete.
@@ -195,7 +195,7 @@ struct TrainArgs {
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
-    /// Fraction of whole tunes held out for validation (0: none).
+    /// Fraction of whole tunes (of other text: paragraphs, else lines) held out for validation (0: none).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     val_fraction: f64,
     /// Continue from the latest checkpoint in --model-dir, or from the given epoch (e.g. 40).
@@ -247,11 +247,11 @@ struct SampleArgs {
     /// CPU worker threads [default: one per core].
     #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
-    /// Also write the tunes as MIDI files (OUT-1.mid, OUT-2.mid, ... when several).
+    /// Also write the tunes as MIDI files (OUT-1.mid, OUT-2.mid, ... when several). ABC models only.
     #[arg(long, value_name = "OUT.mid")]
     midi: Option<PathBuf>,
     /// Stop each tune where the next one would begin (a line starting with X:); --len is then
-    /// the most it generates.
+    /// the most it generates. ABC models only.
     #[arg(long)]
     one_tune: bool,
 }
@@ -318,10 +318,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         return Err(Error::Config(format!("--streams {} must be between 1 and {}", a.streams, sample::MAX_COUNT)));
     }
     let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
-    let mut ck = checkpoint::load(&path)?;
-    ck.adam = None;
-    ck.state = None;
-    let mut sampler = device::sampler(a.device, &ck.params, a.threads, &mut std::io::stderr())?;
+    let model = open_model(&path, a.device, a.threads)?;
     let mut out = std::io::stdout().lock();
     let (mut nats, mut bits, mut correct, mut scored, mut unknown) = (0.0, 0.0, 0.0, 0u64, 0u64);
     let _ = writeln!(
@@ -331,7 +328,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     );
     for d in &a.data {
         let (text, _) = folklstm::corpus::load_text(d)?;
-        let r = folklstm::eval::evaluate(sampler.as_mut(), &ck.vocab, &text, a.streams)?;
+        let r = model.evaluate_streams(&text, a.streams)?;
         let _ = writeln!(
             out,
             "{:<40} {:>10.4} {:>10.4} {:>9.4} {:>10} {:>8}",
@@ -472,19 +469,24 @@ fn run_bench_grid(a: &BenchArgs, peak: f64, isa: &str) -> Result<ExitCode> {
 
 fn run_export(a: ExportArgs) -> Result<ExitCode> {
     let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
-    let mut ck = checkpoint::load(&path)?;
+    let model = Model::load(&path)?;
     if a.format == ExportFormat::Torch {
-        folklstm::torch::export(&a.output, &ck.params, &ck.vocab)?;
+        model.export_torch(&a.output)?;
         println!("wrote {} (the PyTorch CharLSTM state dict of {})", a.output.display(), path.display());
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        model.save(&a.output)?;
+        println!("wrote {} (weights of {}, no optimizer state)", a.output.display(), path.display());
     }
-    ck.adam = None;
-    ck.state = None;
-    ck.meta.window = 0;
-    ck.meta.partial = None;
-    checkpoint::save(&a.output, &ck)?;
-    println!("wrote {} (weights of {}, no optimizer state)", a.output.display(), path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The checkpoint at `path` on the engine the flags chose.
+fn open_model(path: &std::path::Path, device: Device, threads: Option<usize>) -> Result<Model> {
+    let model = Model::load(path)?.on(device);
+    Ok(match threads {
+        Some(t) => model.threads(t),
+        None => model,
+    })
 }
 
 fn run_import(a: ImportArgs) -> Result<ExitCode> {
@@ -549,26 +551,31 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         opts.count,
         opts.chars_per_tune()
     );
-    let mut ck = checkpoint::load(&path)?;
-    // Sampling needs the weights only.
-    ck.adam = None;
-    ck.state = None;
-    let mut sampler = device::sampler(a.device, &ck.params, a.threads, &mut std::io::stderr())?;
-    let tunes = sample::generate(sampler.as_mut(), &ck.vocab, &opts)?;
-    drop(sampler);
+    let model = open_model(&path, a.device, a.threads)?;
+    if a.midi.is_some() {
+        model.require_abc("--midi")?;
+    }
+    let tunes = model.sample_all(&opts)?;
+    // The checker's line is for ABC; other text has no tunes to check.
+    let abc = model.is_abc();
+    drop(model);
     // One tune at a time, to stdout and through the checker: no copy of all the text at once.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (mut n, mut valid) = (0, 0);
     for (i, t) in tunes.iter().enumerate() {
         let sep = if i + 1 < tunes.len() { "\n\n" } else { "\n" };
         write!(out, "{t}{sep}").map_err(|e| Error::io("stdout", e))?;
-        let (tn, tv) = folklstm::abc::count_valid(t);
-        n += tn;
-        valid += tv;
+        if abc {
+            let (tn, tv) = folklstm::abc::count_valid(t);
+            n += tn;
+            valid += tv;
+        }
     }
     out.flush().map_err(|e| Error::io("stdout", e))?;
     drop(out);
-    eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
+    if abc {
+        eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
+    }
     if let Some(midi) = &a.midi {
         let text = tunes.join("\n\n");
         let (written, skipped) = folklstm::abc::write_midi_lenient(&text, midi);

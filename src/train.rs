@@ -89,13 +89,53 @@ pub enum Outcome {
         /// Its id (for `--resume ID`).
         id: CheckpointId,
     },
-    /// Stopped after the `--stop-after` steps, after saving.
+    /// Stopped after the `--stop-after` steps, or by the callback of [`train_with`], after saving.
     Stopped {
         /// The checkpoint to resume from.
         checkpoint: PathBuf,
         /// Its id (for `--resume ID`).
         id: CheckpointId,
     },
+}
+
+impl Outcome {
+    /// The checkpoint the run ended with (the last one written, or the one to resume from).
+    pub fn checkpoint(&self) -> &std::path::Path {
+        match self {
+            Outcome::Finished { checkpoint }
+            | Outcome::Interrupted { checkpoint, .. }
+            | Outcome::Stopped { checkpoint, .. } => checkpoint,
+        }
+    }
+}
+
+/// What one epoch measured, as the CSV log records it; given to the callback of [`train_with`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochReport {
+    /// The epoch just completed (1-based).
+    pub epoch: u32,
+    /// The epoch training runs to.
+    pub epochs: u32,
+    /// Mean training loss over the epoch's windows, nats per character.
+    pub loss: f64,
+    /// Fraction of training positions predicted right (argmax).
+    pub accuracy: f64,
+    /// Validation loss, when text is held out (`val_fraction` > 0).
+    pub val_loss: Option<f64>,
+    /// Validation accuracy, when text is held out.
+    pub val_accuracy: Option<f64>,
+    /// Wall time of the epoch's training steps.
+    pub seconds: f64,
+}
+
+/// What the callback of [`train_with`] asks for after an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Train the next epoch.
+    Continue,
+    /// Save this epoch (if it is not saved already) and stop: the run ends as
+    /// [`Outcome::Stopped`], and `resume` continues it.
+    Stop,
 }
 
 /// The corpus as a run needs it.
@@ -168,11 +208,20 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 /// Runs `folklstm train`. Messages go to `log`; the result says how it ended.
+pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
+    train_with(opts, log, &mut |_| Flow::Continue)
+}
+
+/// [`train`], calling `on_epoch` after each epoch with what it measured; it may stop the run.
 ///
 /// The phases: check the options, read the corpus, lock the run folder, `start` (a fresh
-/// model or a checkpoint), then per epoch `run_epoch`, `validate`, the CSV row and, every
-/// `--freq` epochs, a save (`Saver`).
-pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
+/// model or a checkpoint), then per epoch `run_epoch`, `validate`, the CSV row, `on_epoch`
+/// and, every `--freq` epochs (or when `on_epoch` stops the run), a save (`Saver`).
+pub fn train_with(
+    opts: &TrainOptions,
+    log: &mut dyn Write,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> Flow,
+) -> Result<Outcome> {
     check_options(opts)?;
     let corpus = prepare_corpus(opts)?;
     let _lock = DirLock::acquire(&opts.model_dir)?;
@@ -183,6 +232,13 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     }
     let Start { cfg, batch, params, vocab, adam, mut meta, mut state, resumed_from } = start(opts, &corpus, log)?;
     let (train_ids, val_ids) = corpus.encode(&vocab, opts)?;
+    if opts.val_fraction > 0.0 && val_ids.is_empty() {
+        let _ = writeln!(
+            log,
+            "note: --val-fraction {} held nothing out: the corpus is a single tune, paragraph or line",
+            opts.val_fraction
+        );
+    }
     let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes);
     crate::memory::check_fits(need.total(), "this run", "lower --batch, --seq, --hidden, --embed or --layers")?;
     let _ = writeln!(log, "{}", need.describe());
@@ -247,6 +303,16 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             },
             part.seconds
         );
+        let report = EpochReport {
+            epoch,
+            epochs: opts.epochs,
+            loss,
+            accuracy: acc,
+            val_loss,
+            val_accuracy: val_acc,
+            seconds: part.seconds,
+        };
+        let flow = on_epoch(&report);
         if epoch % opts.freq == 0 || epoch == opts.epochs {
             let path = saver.save(trainer.as_ref(), &meta, None)?;
             let _ = writeln!(log, "saved {}", path.display());
@@ -260,7 +326,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 let _ = writeln!(log, "note: could not draw {}: {e}", svg.display());
             }
         }
-        if stop.requested() && epoch < opts.epochs {
+        if (stop.requested() || flow == Flow::Stop) && epoch < opts.epochs {
             // Stopped on the epoch's last step: the epoch is complete; make sure it is saved.
             let id = CheckpointId { epoch, window: 0 };
             let checkpoint = match &last_ck {
