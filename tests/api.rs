@@ -106,3 +106,14 @@ fn a_model_of_other_text_refuses_tunes_with_the_reason() {
     let plain = model.sample(&SampleOptions { len: 50, ..Default::default() }).unwrap();
     assert!(plain.chars().count() == 50 && plain.chars().all(|c| text.contains(c)), "{plain:?}");
 }
+
+#[test]
+fn the_readme_library_program_is_the_example_ci_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme.split("## Use it as a library").nth(1).expect("README has the library section");
+    let block = section.split("```rust\n").nth(1).and_then(|b| b.split("```").next()).expect("a rust block");
+    let example = std::fs::read_to_string(root.join("examples/print_a_tune.rs")).unwrap();
+    assert_eq!(block, example, "README's program differs from examples/print_a_tune.rs");
+    assert!(block.lines().count() <= 20, "a short program");
+}
