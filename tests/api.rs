@@ -117,3 +117,34 @@ fn the_readme_library_program_is_the_example_ci_runs() {
     assert_eq!(block, example, "README's program differs from examples/print_a_tune.rs");
     assert!(block.lines().count() <= 20, "a short program");
 }
+
+#[test]
+fn the_facade_trains_and_evaluates_on_the_gpu_as_on_the_cpu() {
+    if common::gpu::gpu_or_skip().is_none() {
+        return;
+    }
+    let dir = setup();
+    let d = dir.path();
+    let mut losses = Vec::new();
+    let outcome = Training::new(d.join("tunes.abc"), d.join("gpu"))
+        .sizes(8, 16, 1)
+        .window(4, 16)
+        .epochs(2)
+        .on(folklstm::Device::Gpu)
+        .run(|e| {
+            losses.push(e.loss);
+            Flow::Continue
+        })
+        .unwrap();
+    assert!(losses.len() == 2 && losses[1] < losses[0], "{losses:?}");
+    let cpu = Model::load(outcome.checkpoint()).unwrap().threads(1);
+    let gpu = cpu.clone().on(folklstm::Device::Gpu);
+    let (a, b) = (cpu.evaluate(&corpus()).unwrap(), gpu.evaluate(&corpus()).unwrap());
+    // The same weights in f32 on both engines, summed in different orders: logits agree to
+    // about 1e-7 relative (tests/gpu_sample.rs), so the mean loss over ~3,900 positions agrees
+    // far inside 1e-4; a GPU that ran another model or skipped a layer would differ by O(1).
+    assert!((a.nats - b.nats).abs() <= 1e-4 * a.nats, "{a:?} {b:?}");
+    assert_eq!(a.scored, b.scored);
+    let opts = SampleOptions { len: 40, ..Default::default() };
+    assert_eq!(gpu.sample(&opts).unwrap().chars().count(), 40);
+}

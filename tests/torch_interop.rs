@@ -3,7 +3,7 @@
 //! `CharLSTM` as PyTorch saved it, with its own forward pass (see the fixture README).
 
 mod common;
-use common::hardening::{setup, stderr};
+use common::hardening::{assert_error, setup, stderr};
 use common::{corpus, fixture_bytes, folk, rel_err, tensor_f64, tensor_ids};
 use folklstm::cpu::{State, Workspace, forward};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -161,6 +161,10 @@ fn other_architectures_and_missing_vocabularies_are_refused_with_what_was_found(
     // Not a state dict at all, and a folklstm checkpoint.
     let e = folklstm::torch::from_bytes(b"not a file", Path::new("x"), 0.0).unwrap_err().to_string();
     assert_has(&e, &["not a readable safetensors file"]);
+    let ck = folklstm::torch::from_bytes(&bytes, Path::new(FIXTURE), 0.0).unwrap().into_checkpoint(Path::new(FIXTURE));
+    let ours = folklstm::checkpoint::to_bytes(&ck).unwrap();
+    let e = folklstm::torch::from_bytes(&ours, Path::new("x"), 0.0).unwrap_err().to_string();
+    assert_has(&e, &["a folklstm checkpoint already", "--format torch"]);
 }
 
 #[test]
@@ -189,7 +193,13 @@ fn import_writes_a_checkpoint_that_samples_exports_and_fine_tunes() {
     assert_eq!((&back.params.data, &back.vocab), (&orig.params.data, &orig.vocab));
     // A second import into a folder with checkpoints is refused; so is a missing vocabulary.
     let o = folk(d).arg("import").arg(&fixture).args(["-o", "imported"]).output().unwrap();
-    assert!(!o.status.success() && stderr(&o).contains("already holds"), "{}", stderr(&o));
+    assert_error(&o, &["imported", "already holds checkpoints"]);
+    let (t, mut meta) = tensors(&std::fs::read(&fixture).unwrap());
+    meta.remove("vocab");
+    std::fs::write(d.join("novocab.safetensors"), serialize(&t, meta)).unwrap();
+    let o = folk(d).args(["import", "novocab.safetensors", "-o", "other"]).output().unwrap();
+    assert_error(&o, &["novocab.safetensors", "no `vocab`", "json.dumps(chars)"]);
+    assert!(!d.join("other/weights.0.safetensors").exists());
     // Fine-tuning: a corpus in the model's characters trains from the imported weights.
     let text: String = corpus().chars().map(|c| if "\n :ABCabc|2".contains(c) { c } else { 'a' }).collect();
     std::fs::write(d.join("small.txt"), &text).unwrap();
