@@ -215,11 +215,13 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         serde_json::from_value(parse("train")?).map_err(|e| bad(format!("bad training metadata ({e})")))?;
     train.batch.validate().map_err(|e| bad(format!("training metadata: {e}")))?;
     let vocab_s: String = serde_json::from_value(parse("vocab")?).map_err(|e| bad(format!("bad vocabulary ({e})")))?;
-    let vocab = Vocab::from_chars(vocab_s.chars());
-    if !vocab.chars().iter().copied().eq(vocab_s.chars()) {
-        // Token ids are positions in the sorted list, so any other order would scramble them.
-        return Err(bad("the vocabulary is not a sorted list of distinct characters; the file is damaged".into()));
-    }
+    // Token ids are positions in the list. A model trained here has a sorted vocabulary; one
+    // imported from PyTorch keeps its own order, which the header checksum then protects. Files
+    // written before header checksums existed always held a sorted list, so for them any other
+    // order means damage (it would scramble every id).
+    let vocab = Vocab::from_ordered(vocab_s.chars())
+        .filter(|v| v.is_sorted() || meta.contains_key("header_checksum"))
+        .ok_or_else(|| bad("the vocabulary is not a sorted list of distinct characters; the file is damaged".into()))?;
     if vocab.len() != config.vocab {
         return Err(bad(format!(
             "the vocabulary has {} distinct characters but the model config says {}",

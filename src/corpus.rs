@@ -11,19 +11,23 @@ use crate::model::BatchConfig;
 use crate::rng::{Key, stream};
 use std::path::{Path, PathBuf};
 
-/// The sorted set of characters a model reads and writes; a token id is an index into it.
+/// The characters a model reads and writes; a token id is an index into [`Vocab::chars`].
+///
+/// A vocabulary built from text is sorted ([`Vocab::from_text`]); one that comes with a model
+/// from elsewhere (a PyTorch state dict, [`crate::torch`]) keeps that model's order
+/// ([`Vocab::from_ordered`]), since its token ids are positions in that order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vocab {
+    /// The characters, in id order.
     chars: Vec<char>,
+    /// `(char, id)` sorted by character, for lookups.
+    index: Vec<(char, u32)>,
 }
 
 impl Vocab {
     /// The sorted set of characters of `text`.
     pub fn from_text(text: &str) -> Self {
-        let mut chars: Vec<char> = text.chars().collect();
-        chars.sort_unstable();
-        chars.dedup();
-        Vocab { chars }
+        Self::from_chars(text.chars())
     }
 
     /// A vocabulary from an explicit list (sorted and deduplicated here).
@@ -31,7 +35,30 @@ impl Vocab {
         let mut chars: Vec<char> = chars.into_iter().collect();
         chars.sort_unstable();
         chars.dedup();
-        Vocab { chars }
+        Self::indexed(chars)
+    }
+
+    /// A vocabulary whose ids are the positions in `chars`, in the order given (a model trained
+    /// elsewhere numbers its characters its own way). None when a character repeats.
+    pub fn from_ordered(chars: impl IntoIterator<Item = char>) -> Option<Self> {
+        let v = Self::indexed(chars.into_iter().collect());
+        v.index.windows(2).all(|w| w[0].0 != w[1].0).then_some(v)
+    }
+
+    fn indexed(chars: Vec<char>) -> Self {
+        let mut index: Vec<(char, u32)> = chars.iter().enumerate().map(|(i, &c)| (c, i as u32)).collect();
+        index.sort_unstable();
+        Vocab { chars, index }
+    }
+
+    /// True when the ids follow the characters' order (every vocabulary built from text).
+    pub fn is_sorted(&self) -> bool {
+        self.chars.is_sorted()
+    }
+
+    /// Whether every character of `other` is also in `self`.
+    pub fn covers(&self, other: &Vocab) -> bool {
+        other.chars.iter().all(|&c| self.id(c).is_some())
     }
 
     /// Number of symbols.
@@ -51,7 +78,7 @@ impl Vocab {
 
     /// The id of `c`, if it is in the vocabulary.
     pub fn id(&self, c: char) -> Option<u32> {
-        self.chars.binary_search(&c).ok().map(|i| i as u32)
+        self.index.binary_search_by(|&(x, _)| x.cmp(&c)).ok().map(|k| self.index[k].1)
     }
 
     /// The character of id `i`.
@@ -92,28 +119,44 @@ impl Vocab {
         (ids, unknown)
     }
 
+    /// Whether a model with this vocabulary can write ABC: it holds every character each tune
+    /// needs ([`ABC_CHARS`]: the `X:`, `T:` and `K:` header fields, bar lines, line breaks).
+    /// A model of other text (prose, verse, code) almost never has them all.
+    pub fn looks_like_abc(&self) -> bool {
+        self.missing_for_abc().is_empty()
+    }
+
+    /// The characters of [`ABC_CHARS`] this vocabulary lacks.
+    pub fn missing_for_abc(&self) -> Vec<char> {
+        ABC_CHARS.chars().filter(|&c| self.id(c).is_none()).collect()
+    }
+
     /// The text of a sequence of ids.
     pub fn decode(&self, ids: &[u32]) -> String {
         ids.iter().map(|&i| self.char(i)).collect()
     }
 }
 
+/// The characters every ABC tune is written with; see [`Vocab::looks_like_abc`].
+pub const ABC_CHARS: &str = "XTK:|\n";
+
 /// The largest corpus [`load_text`] reads: 1 GiB of text (4 GiB as token ids).
 pub const MAX_CORPUS_BYTES: u64 = 1 << 30;
 
-/// Why `text` is not ABC text: a control character other than tab and line breaks (what
+/// Why `text` is not text: a control character other than tab and line breaks (what
 /// binary files that happen to be valid UTF-8 are made of), with its line.
 fn binary_reason(text: &str) -> Option<String> {
     let (i, c) = text.char_indices().find(|&(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
     let line = text[..i].matches('\n').count() + 1;
     Some(if c == '\0' {
-        format!("contains NUL bytes (the first on line {line}): a binary file, not ABC text")
+        format!("contains NUL bytes (the first on line {line}): a binary file, not text")
     } else {
-        format!("contains the control character U+{:04X} on line {line}: a binary file, not ABC text", c as u32)
+        format!("contains the control character U+{:04X} on line {line}: a binary file, not text", c as u32)
     })
 }
 
-/// Reads a corpus: one file, or every `.abc` file of a folder in name order, concatenated.
+/// Reads a corpus: one file of any UTF-8 text (ABC tunes, or prose, verse, code), or every
+/// `.abc` file of a folder in name order, concatenated.
 /// Line endings are normalised to `\n` (a model should not learn `\r`), and a leading
 /// byte-order mark is dropped. Binary files (invalid UTF-8, NUL or other control characters),
 /// empty corpora and corpora over [`MAX_CORPUS_BYTES`] are refused with the reason.
@@ -136,7 +179,9 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
         if files.is_empty() {
             return Err(Error::Corpus {
                 path: path.to_path_buf(),
-                reason: "the folder holds no .abc files (a corpus folder is read for files ending in .abc)".into(),
+                reason: "the folder holds no .abc files (a corpus folder is read for files ending in .abc; pass \
+                         any other text as one file)"
+                    .into(),
             });
         }
         files
@@ -163,7 +208,7 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
         let s = String::from_utf8(bytes).map_err(|e| Error::Corpus {
             path: f.clone(),
             reason: format!(
-                "not UTF-8 text (invalid byte at offset {}); is this really an ABC file?",
+                "not UTF-8 text (invalid byte at offset {}); is this really a text file?",
                 e.utf8_error().valid_up_to()
             ),
         })?;
@@ -197,11 +242,34 @@ pub fn split_tunes(text: &str) -> Vec<&str> {
     bounds.windows(2).map(|w| &text[w[0]..w[1]]).filter(|s| !s.is_empty()).collect()
 }
 
-/// Splits whole tunes into (train, validation) texts. About `fraction` of the tunes go to
-/// validation, chosen by a seeded hash of the tune's position; at least one tune stays in
-/// training. `fraction` 0 puts everything in training.
+/// Splits text into the pieces the validation split draws whole: tunes for ABC text (text
+/// with a line starting `X:`), else paragraphs (a piece ends where a line follows blank
+/// lines), else lines. Concatenating the pieces gives the text back.
+pub fn split_units(text: &str) -> Vec<&str> {
+    if !crate::abc::parse::tune_starts(text).is_empty() {
+        return split_tunes(text);
+    }
+    let mut paragraphs = Vec::new();
+    let (mut start, mut pos, mut after_blank) = (0, 0, false);
+    for line in text.split_inclusive('\n') {
+        let blank = line.trim().is_empty();
+        if !blank && after_blank && pos > start {
+            paragraphs.push(&text[start..pos]);
+            start = pos;
+        }
+        after_blank = blank;
+        pos += line.len();
+    }
+    paragraphs.push(&text[start..]);
+    if paragraphs.len() >= 2 { paragraphs } else { text.split_inclusive('\n').collect() }
+}
+
+/// Splits whole tunes (or paragraphs or lines of other text: [`split_units`]) into (train,
+/// validation) texts. About `fraction` of the pieces go to validation, chosen by a seeded hash
+/// of the piece's position; at least one piece stays in training. `fraction` 0 puts
+/// everything in training.
 pub fn split_train_val(text: &str, fraction: f64, seed: u64) -> (String, String) {
-    let tunes = split_tunes(text);
+    let tunes = split_units(text);
     let (mut train, mut val) = (String::new(), String::new());
     if fraction <= 0.0 || tunes.len() < 2 {
         return (text.to_string(), val);
@@ -341,6 +409,18 @@ mod tests {
     }
 
     #[test]
+    fn an_ordered_vocabulary_keeps_its_ids() {
+        let v = Vocab::from_ordered("cab2".chars()).unwrap();
+        assert_eq!(v.chars(), &['c', 'a', 'b', '2']);
+        assert!(!v.is_sorted() && Vocab::from_text("cab").is_sorted());
+        assert_eq!(v.encode("a2c", "test").unwrap(), vec![1, 3, 0]);
+        assert_eq!(v.decode(&[3, 2]), "2b");
+        assert_eq!(v.id('x'), None);
+        assert!(v.covers(&Vocab::from_text("abc")) && !v.covers(&Vocab::from_text("abcd")));
+        assert!(Vocab::from_ordered("abca".chars()).is_none(), "a repeated character");
+    }
+
+    #[test]
     fn split_tunes_keeps_all_text() {
         let text = "% header\nX:1\nT:a\nabc\n\nX:2\nT:b\ndef\n\nX:3\nggg\n";
         let tunes = split_tunes(text);
@@ -352,6 +432,24 @@ mod tests {
         assert!(!tr.is_empty());
         assert_eq!(tr.len() + va.len(), text.len());
         assert_eq!(split_train_val(text, 0.0, 7).0, text);
+    }
+
+    #[test]
+    fn other_text_is_split_by_paragraph_then_by_line() {
+        let poem = "Roses are red,\nviolets blue.\n\n\nSugar is sweet\n\nand so are you.\n";
+        assert_eq!(
+            split_units(poem),
+            ["Roses are red,\nviolets blue.\n\n\n", "Sugar is sweet\n\n", "and so are you.\n"]
+        );
+        assert_eq!(split_units("one\ntwo\nthree"), ["one\n", "two\n", "three"]);
+        let (tr, va) = split_train_val(poem, 0.5, 3);
+        assert!(!tr.is_empty() && !va.is_empty() && tr.len() + va.len() == poem.len(), "{tr:?} {va:?}");
+        assert!(Vocab::from_text(&corpus_like()).looks_like_abc() && !Vocab::from_text(poem).looks_like_abc());
+        assert_eq!(Vocab::from_text(poem).missing_for_abc(), ['X', 'T', 'K', ':', '|']);
+    }
+
+    fn corpus_like() -> String {
+        "X: 1\nT:a\nK:G\n|abc|\n".into()
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in folklstm, phrased for the person at the keyboard.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so that `fn main() -> folklstm::Result<()>`
+/// and `unwrap` show what to do rather than the enum's fields.
+#[derive(thiserror::Error)]
 pub enum Error {
     /// A configuration value is out of range or inconsistent with another.
     #[error("invalid configuration: {0}")]
@@ -14,9 +17,10 @@ pub enum Error {
 
     /// The corpus file or folder does not exist.
     #[error(
-        "corpus not found: {path}\n  get the Nottingham Music Database in ABC notation (e.g. https://abc.sourceforge.net/NMD/ \
-         or the cleaned edition at https://github.com/jukedeck/nottingham-dataset) and put a file at {path}, \
-         or pass --data PATH (a file, or a folder of .abc files); data/README.md has the details"
+        "corpus not found: {path}\n  pass --data PATH: any UTF-8 text file, or a folder of .abc files. For folk tunes, \
+         get the Nottingham Music Database in ABC notation (e.g. https://abc.sourceforge.net/NMD/ or the cleaned \
+         edition at https://github.com/jukedeck/nottingham-dataset) and put a file at {path}; data/README.md has \
+         the details"
     )]
     CorpusMissing {
         /// Where we looked.
@@ -110,6 +114,12 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl From<crate::files::WriteError> for Error {

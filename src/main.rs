@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use folklstm::abc::prime::{CorpusStyle, Piece, Wishes, plan};
 use folklstm::device::{self, Device};
 use folklstm::train::{ModelFlags, Outcome, TrainOptions};
-use folklstm::{Error, Result, checkpoint, sample};
+use folklstm::{Error, Model, Result, checkpoint, sample};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,11 +19,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train the model on an ABC corpus, writing checkpoints and a CSV log.
+    /// Train the model on a corpus (ABC tunes, or any UTF-8 text), writing checkpoints and a CSV log.
     Train(TrainArgs),
     /// Write new tunes with a trained checkpoint.
     Sample(SampleArgs),
-    /// Measure a checkpoint's loss and accuracy on any ABC text.
+    /// Measure a checkpoint's loss and accuracy on any text.
     Eval(EvalArgs),
     /// Draw the loss and accuracy curves of a training log as an SVG image.
     Plot(PlotArgs),
@@ -36,8 +36,23 @@ enum Command {
     Judge(folklstm::abc::cli::JudgeArgs),
     /// Measure training and sampling speed of the reference model, CPU and GPU side by side.
     Bench(BenchArgs),
-    /// Write a weights-only copy of a checkpoint (a third of the size; enough to sample, not to resume).
+    /// Write a weights-only copy of a checkpoint (a third of the size; enough to sample, not to resume),
+    /// or, with --format torch, the state dict of a PyTorch CharLSTM.
     Export(ExportArgs),
+    /// Read a PyTorch CharLSTM state dict (safetensors) into a checkpoint that sample and train --init-from use.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// The state dict: a safetensors file with `vocab` in its metadata (see the README).
+    input: PathBuf,
+    /// Folder to write the checkpoint to (weights.0.safetensors); it must hold no checkpoints yet.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Dropout to train with after import (a state dict does not record it).
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    dropout: f32,
 }
 
 #[derive(Args, Debug)]
@@ -50,6 +65,15 @@ struct ExportArgs {
     /// The file to write.
     #[arg(short, long)]
     output: PathBuf,
+    /// folklstm: a weights-only checkpoint; torch: the state dict of PyTorch's CharLSTM.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Folklstm)]
+    format: ExportFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    Folklstm,
+    Torch,
 }
 
 #[derive(Args, Debug)]
@@ -101,7 +125,7 @@ enum BenchDevice {
 struct EvalArgs {
     /// Which checkpoint: an epoch number or `latest`.
     epoch: String,
-    /// ABC files (or folders of .abc files) to evaluate on.
+    /// Text files (or folders of .abc files) to evaluate on.
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
     /// Folder holding the checkpoints.
@@ -130,7 +154,7 @@ struct PlotArgs {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Corpus: an ABC text file, or a folder whose .abc files are read in name order.
+    /// Corpus: a UTF-8 text file (ABC tunes or any other text), or a folder whose .abc files are read in name order.
     #[arg(long, default_value = "data/input.txt")]
     data: PathBuf,
     /// Train until this many epochs are complete.
@@ -175,12 +199,16 @@ struct TrainArgs {
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
-    /// Fraction of whole tunes held out for validation (0: none).
+    /// Fraction of whole tunes (of other text: paragraphs, else lines) held out for validation (0: none).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     val_fraction: f64,
     /// Continue from the latest checkpoint in --model-dir, or from the given epoch (e.g. 40).
     #[arg(long, num_args = 0..=1, default_missing_value = "latest", value_name = "EPOCH")]
     resume: Option<String>,
+    /// Start a new run from this checkpoint's weights (fine-tuning, e.g. one `import` wrote):
+    /// its sizes and characters, a new optimizer.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
     /// CPU worker threads [default: one per core].
     #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
@@ -223,11 +251,11 @@ struct SampleArgs {
     /// CPU worker threads [default: one per core].
     #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
-    /// Also write the tunes as MIDI files (OUT-1.mid, OUT-2.mid, ... when several).
+    /// Also write the tunes as MIDI files (OUT-1.mid, OUT-2.mid, ... when several). ABC models only.
     #[arg(long, value_name = "OUT.mid")]
     midi: Option<PathBuf>,
     /// Stop each tune where the next one would begin (a line starting with X:); --len is then
-    /// the most it generates.
+    /// the most it generates. ABC models only.
     #[arg(long)]
     one_tune: bool,
     /// Meter of the tunes (e.g. 6/8): the header is written for the model in the training
@@ -285,6 +313,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         clip: a.clip,
         val_fraction: a.val_fraction,
         resume: a.resume.map(|r| if r == "latest" { None } else { Some(r) }),
+        init_from: a.init_from,
         threads: a.threads,
         progress_bar: std::io::stdout().is_terminal(),
         stop_after: a.stop_after,
@@ -325,10 +354,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         return Err(Error::Config(format!("--streams {} must be between 1 and {}", a.streams, sample::MAX_COUNT)));
     }
     let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
-    let mut ck = checkpoint::load(&path)?;
-    ck.adam = None;
-    ck.state = None;
-    let mut sampler = device::sampler(a.device, &ck.params, a.threads, &mut std::io::stderr())?;
+    let model = open_model(&path, a.device, a.threads)?;
     let mut out = std::io::stdout().lock();
     let (mut nats, mut bits, mut correct, mut scored, mut unknown) = (0.0, 0.0, 0.0, 0u64, 0u64);
     let _ = writeln!(
@@ -338,7 +364,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     );
     for d in &a.data {
         let (text, _) = folklstm::corpus::load_text(d)?;
-        let r = folklstm::eval::evaluate(sampler.as_mut(), &ck.vocab, &text, a.streams)?;
+        let r = model.evaluate_streams(&text, a.streams)?;
         let _ = writeln!(
             out,
             "{:<40} {:>10.4} {:>10.4} {:>9.4} {:>10} {:>8}",
@@ -479,13 +505,52 @@ fn run_bench_grid(a: &BenchArgs, peak: f64, isa: &str) -> Result<ExitCode> {
 
 fn run_export(a: ExportArgs) -> Result<ExitCode> {
     let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
-    let mut ck = checkpoint::load(&path)?;
-    ck.adam = None;
-    ck.state = None;
-    ck.meta.window = 0;
-    ck.meta.partial = None;
-    checkpoint::save(&a.output, &ck)?;
-    println!("wrote {} (weights of {}, no optimizer state)", a.output.display(), path.display());
+    let model = Model::load(&path)?;
+    if a.format == ExportFormat::Torch {
+        model.export_torch(&a.output)?;
+        println!("wrote {} (the PyTorch CharLSTM state dict of {})", a.output.display(), path.display());
+    } else {
+        model.save(&a.output)?;
+        println!("wrote {} (weights of {}, no optimizer state)", a.output.display(), path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The checkpoint at `path` on the engine the flags chose.
+fn open_model(path: &std::path::Path, device: Device, threads: Option<usize>) -> Result<Model> {
+    let model = Model::load(path)?.on(device);
+    Ok(match threads {
+        Some(t) => model.threads(t),
+        None => model,
+    })
+}
+
+fn run_import(a: ImportArgs) -> Result<ExitCode> {
+    let m = folklstm::torch::import(&a.input, a.dropout)?;
+    let _lock = folklstm::run::DirLock::acquire(&a.output)?;
+    if let Some((id, _)) = folklstm::run::list(&a.output)?.last() {
+        return Err(Error::Config(format!(
+            "{} already holds checkpoints (up to epoch {id}); import into an empty or new folder",
+            a.output.display()
+        )));
+    }
+    let ignored = m.ignored.clone();
+    let c = m.params.config;
+    let path = folklstm::run::path_for(&a.output, folklstm::run::CheckpointId { epoch: 0, window: 0 });
+    checkpoint::save(&path, &m.into_checkpoint(&a.input))?;
+    println!(
+        "wrote {} (V={} E={} H={} L={})\n  sample it:   folklstm sample 0 --model-dir {}\n  fine-tune it: folklstm train --init-from {} --data TEXT --model-dir NEW",
+        path.display(),
+        c.vocab,
+        c.embed,
+        c.hidden,
+        c.layers,
+        a.output.display(),
+        path.display()
+    );
+    if !ignored.is_empty() {
+        println!("ignored {} tensors that are not CharLSTM's: {}", ignored.len(), ignored.join(", "));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -573,18 +638,24 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         streams,
         opts.chars_per_tune()
     );
-    let mut ck = checkpoint::load(&path)?;
-    // Sampling needs the weights only.
-    ck.adam = None;
-    ck.state = None;
-    let mut sampler = device::sampler(a.device, &ck.params, a.threads, &mut std::io::stderr())?;
+    let model = open_model(&path, a.device, a.threads)?;
+    if a.midi.is_some() {
+        model.require_abc("--midi")?;
+    }
+    for (flag, given) in
+        [("--meter/--key/--title", steer), ("--keep", a.keep.is_some()), ("--corpus", corpus.is_some())]
+    {
+        if given {
+            model.require_abc(flag)?;
+        }
+    }
     let index = corpus.as_ref().map(|(i, _)| i);
     let (tunes, short_by) = match a.keep {
-        None => (sample::generate(sampler.as_mut(), &ck.vocab, &opts)?, 0),
+        None => (model.sample_all(&opts)?, 0),
         Some(what) => {
             let started = std::time::Instant::now();
             let mut judge = |t: &str| keep_verdict(t, what, index);
-            let kept = sample::generate_kept(sampler.as_mut(), &ck.vocab, &opts, max_attempts, max_batch, &mut judge)?;
+            let kept = model.sample_kept(&opts, max_attempts, max_batch, &mut judge)?;
             eprintln!(
                 "kept {}: {} of {} tunes drawn passed ({:.1}%) in {} batch(es), {:.1} s; {} failed the checker{}",
                 kept.tunes.len(),
@@ -600,20 +671,26 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
             (kept.tunes, short)
         }
     };
-    drop(sampler);
+    // The checker's line is for ABC; other text has no tunes to check.
+    let abc = model.is_abc();
+    drop(model);
     // One tune at a time, to stdout and through the checker: no copy of all the text at once.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (mut n, mut valid) = (0, 0);
     for (i, t) in tunes.iter().enumerate() {
         let sep = if i + 1 < tunes.len() { "\n\n" } else { "\n" };
         write!(out, "{t}{sep}").map_err(|e| Error::io("stdout", e))?;
-        let (tn, tv) = folklstm::abc::count_valid(t);
-        n += tn;
-        valid += tv;
+        if abc {
+            let (tn, tv) = folklstm::abc::count_valid(t);
+            n += tn;
+            valid += tv;
+        }
     }
     out.flush().map_err(|e| Error::io("stdout", e))?;
     drop(out);
-    eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
+    if abc {
+        eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
+    }
     if let Some(index) = index {
         let files = vec![("sample".to_string(), tunes.join("\n\n"))];
         let verdicts = folklstm::abc::judge::judge(&files, Some(index));
@@ -677,6 +754,7 @@ fn main() -> ExitCode {
         Command::Plot(a) => run_plot(a),
         Command::Bench(a) => run_bench(a),
         Command::Export(a) => run_export(a),
+        Command::Import(a) => run_import(a),
         Command::Check(a) => {
             let mut out = std::io::stdout().lock();
             folklstm::abc::cli::run_check(&a, &mut out).map(|code| ExitCode::from(code as u8)).map_err(Error::from)

@@ -61,6 +61,10 @@ pub struct TrainOptions {
     pub val_fraction: f64,
     /// `None`: fresh run; `Some(None)`: resume from the latest checkpoint; `Some(Some(id))`: from that one.
     pub resume: Option<Option<String>>,
+    /// A fresh run that starts from this checkpoint's weights instead of random ones
+    /// (fine-tuning, e.g. a model `folklstm import` wrote): its sizes and vocabulary, new
+    /// optimizer state, epoch 0. Not with `resume`.
+    pub init_from: Option<PathBuf>,
     /// CPU worker threads (None: one per core).
     pub threads: Option<usize>,
     /// Show a progress bar (else one plain line per epoch).
@@ -85,7 +89,7 @@ pub enum Outcome {
         /// Its id (for `--resume ID`).
         id: CheckpointId,
     },
-    /// Stopped after the `--stop-after` steps, after saving.
+    /// Stopped after the `--stop-after` steps, or by the callback of [`train_with`], after saving.
     Stopped {
         /// The checkpoint to resume from.
         checkpoint: PathBuf,
@@ -94,13 +98,53 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The checkpoint the run ended with (the last one written, or the one to resume from).
+    pub fn checkpoint(&self) -> &std::path::Path {
+        match self {
+            Outcome::Finished { checkpoint }
+            | Outcome::Interrupted { checkpoint, .. }
+            | Outcome::Stopped { checkpoint, .. } => checkpoint,
+        }
+    }
+}
+
+/// What one epoch measured, as the CSV log records it; given to the callback of [`train_with`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochReport {
+    /// The epoch just completed (1-based).
+    pub epoch: u32,
+    /// The epoch training runs to.
+    pub epochs: u32,
+    /// Mean training loss over the epoch's windows, nats per character.
+    pub loss: f64,
+    /// Fraction of training positions predicted right (argmax).
+    pub accuracy: f64,
+    /// Validation loss, when text is held out (`val_fraction` > 0).
+    pub val_loss: Option<f64>,
+    /// Validation accuracy, when text is held out.
+    pub val_accuracy: Option<f64>,
+    /// Wall time of the epoch's training steps.
+    pub seconds: f64,
+}
+
+/// What the callback of [`train_with`] asks for after an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Train the next epoch.
+    Continue,
+    /// Save this epoch (if it is not saved already) and stop: the run ends as
+    /// [`Outcome::Stopped`], and `resume` continues it.
+    Stop,
+}
+
 /// The corpus as a run needs it.
 struct Prepared {
     /// The vocabulary over all the text.
     vocab: Vocab,
-    /// Token ids of the training and the validation text.
-    train: Vec<u32>,
-    val: Vec<u32>,
+    /// The training and the validation text.
+    train: String,
+    val: String,
     /// Fingerprint of the text (hex).
     fingerprint: String,
     /// Size of the text in bytes.
@@ -125,16 +169,17 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     }
     let (train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
     let fp = format!("{:016x}", corpus::fingerprint(&text));
-    let ids = |t: &str| vocab.encode(t, "corpus");
     let style = Some(crate::abc::prime::CorpusStyle::learn([text.as_str()])).filter(|s| !s.is_empty());
-    Ok(Prepared {
-        vocab: vocab.clone(),
-        train: ids(&train)?,
-        val: ids(&val)?,
-        fingerprint: fp,
-        bytes: text.len(),
-        style,
-    })
+    Ok(Prepared { vocab, train, val, fingerprint: fp, bytes: text.len(), style })
+}
+
+impl Prepared {
+    /// Token ids of the training and validation text in `vocab`, the model's (the corpus's own
+    /// for a fresh model; a checkpoint's may hold more characters, in another order).
+    fn encode(&self, vocab: &Vocab, opts: &TrainOptions) -> Result<(Vec<u32>, Vec<u32>)> {
+        let what = format!("corpus {}", opts.data.display());
+        Ok((vocab.encode(&self.train, &what)?, vocab.encode(&self.val, &what)?))
+    }
 }
 
 fn check_same<T: PartialEq + std::fmt::Debug>(what: &str, flag: Option<T>, saved: T) -> Result<T> {
@@ -144,6 +189,17 @@ fn check_same<T: PartialEq + std::fmt::Debug>(what: &str, flag: Option<T>, saved
         ))),
         _ => Ok(saved),
     }
+}
+
+/// A checkpoint's sizes `c`, refusing size flags that name others, with the given dropout.
+fn same_sizes(mf: &ModelFlags, c: &ModelConfig, dropout: f32) -> Result<ModelConfig> {
+    Ok(ModelConfig {
+        vocab: c.vocab,
+        embed: check_same("embed", mf.embed, c.embed)?,
+        hidden: check_same("hidden", mf.hidden, c.hidden)?,
+        layers: check_same("layers", mf.layers, c.layers)?,
+        dropout,
+    })
 }
 
 /// "3" at an epoch boundary, "3+17" in the middle of epoch 4.
@@ -156,11 +212,20 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 /// Runs `folklstm train`. Messages go to `log`; the result says how it ended.
+pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
+    train_with(opts, log, &mut |_| Flow::Continue)
+}
+
+/// [`train`], calling `on_epoch` after each epoch with what it measured; it may stop the run.
 ///
 /// The phases: check the options, read the corpus, lock the run folder, `start` (a fresh
-/// model or a checkpoint), then per epoch `run_epoch`, `validate`, the CSV row and, every
-/// `--freq` epochs, a save (`Saver`).
-pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
+/// model or a checkpoint), then per epoch `run_epoch`, `validate`, the CSV row, `on_epoch`
+/// and, every `--freq` epochs (or when `on_epoch` stops the run), a save (`Saver`).
+pub fn train_with(
+    opts: &TrainOptions,
+    log: &mut dyn Write,
+    on_epoch: &mut dyn FnMut(&EpochReport) -> Flow,
+) -> Result<Outcome> {
     check_options(opts)?;
     let corpus = prepare_corpus(opts)?;
     let _lock = DirLock::acquire(&opts.model_dir)?;
@@ -169,15 +234,23 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     if !debris.is_empty() {
         let _ = writeln!(log, "removed {} temporary file(s) left by an interrupted save", debris.len());
     }
-    let Start { cfg, batch, params, adam, mut meta, mut state, resumed_from } = start(opts, &corpus, log)?;
+    let Start { cfg, batch, params, vocab, adam, mut meta, mut state, resumed_from } = start(opts, &corpus, log)?;
     if let Some(style) = &corpus.style {
         let path = opts.model_dir.join(crate::abc::prime::STYLE_FILE);
         crate::files::write_atomic(&path, style.to_json().as_bytes())?;
     }
+    let (train_ids, val_ids) = corpus.encode(&vocab, opts)?;
+    if opts.val_fraction > 0.0 && val_ids.is_empty() {
+        let _ = writeln!(
+            log,
+            "note: --val-fraction {} held nothing out: the corpus is a single tune, paragraph or line",
+            opts.val_fraction
+        );
+    }
     let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes);
     crate::memory::check_fits(need.total(), "this run", "lower --batch, --seq, --hidden, --embed or --layers")?;
     let _ = writeln!(log, "{}", need.describe());
-    let (train_b, val_b) = windows(opts, corpus.train, corpus.val, batch)?;
+    let (train_b, val_b) = windows(opts, train_ids, val_ids, batch)?;
     let mut trainer = device::trainer(opts.device, params, adam, batch, opts.threads, log)?;
     let csv = opts.log_dir.join("training_log.csv");
     run::prepare_csv(&csv, meta.epoch)?;
@@ -196,7 +269,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
     );
     crate::interrupt::install_handler();
     crate::interrupt::clear();
-    let mut saver = Saver { opts, vocab: &corpus.vocab, good: resumed_from };
+    let mut saver = Saver { opts, vocab: &vocab, good: resumed_from };
     let mut stop = Stop { steps_left: opts.stop_after };
     let mut last_ck: Option<PathBuf> = None;
     while meta.epoch < opts.epochs {
@@ -238,6 +311,16 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
             },
             part.seconds
         );
+        let report = EpochReport {
+            epoch,
+            epochs: opts.epochs,
+            loss,
+            accuracy: acc,
+            val_loss,
+            val_accuracy: val_acc,
+            seconds: part.seconds,
+        };
+        let flow = on_epoch(&report);
         if epoch % opts.freq == 0 || epoch == opts.epochs {
             let path = saver.save(trainer.as_ref(), &meta, None)?;
             let _ = writeln!(log, "saved {}", path.display());
@@ -251,7 +334,7 @@ pub fn train(opts: &TrainOptions, log: &mut dyn Write) -> Result<Outcome> {
                 let _ = writeln!(log, "note: could not draw {}: {e}", svg.display());
             }
         }
-        if stop.requested() && epoch < opts.epochs {
+        if (stop.requested() || flow == Flow::Stop) && epoch < opts.epochs {
             // Stopped on the epoch's last step: the epoch is complete; make sure it is saved.
             let id = CheckpointId { epoch, window: 0 };
             let checkpoint = match &last_ck {
@@ -290,6 +373,12 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
     if opts.clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
         return Err(Error::Config("--clip must be a positive number".into()));
     }
+    if opts.resume.is_some() && opts.init_from.is_some() {
+        return Err(Error::Config(
+            "--resume continues a run, --init-from starts a new one from a checkpoint's weights; pass one of them"
+                .into(),
+        ));
+    }
     Ok(())
 }
 
@@ -298,6 +387,8 @@ struct Start {
     cfg: ModelConfig,
     batch: BatchConfig,
     params: crate::model::Params<f32>,
+    /// The model's characters.
+    vocab: Vocab,
     adam: Option<crate::optim::AdamState>,
     meta: TrainMeta,
     /// The carried (h, c) of a mid-epoch save.
@@ -309,38 +400,28 @@ struct Start {
 /// The first phase: a checkpoint of this run to resume from (checked against the corpus and
 /// the flags), or a fresh model in an empty folder.
 fn start(opts: &TrainOptions, corpus: &Prepared, log: &mut dyn Write) -> Result<Start> {
-    match &opts.resume {
-        Some(spec) => resume(opts, corpus, spec.as_deref().unwrap_or("latest"), log),
-        None => fresh(opts, corpus),
+    match (&opts.resume, &opts.init_from) {
+        (Some(spec), _) => resume(opts, corpus, spec.as_deref().unwrap_or("latest"), log),
+        (None, Some(path)) => init_from(opts, corpus, path, log),
+        (None, None) => fresh(opts, corpus),
     }
 }
 
-/// A fresh model, with the flags' sizes (or the reference design's), in a folder that holds no
-/// checkpoints yet.
-fn fresh(opts: &TrainOptions, corpus: &Prepared) -> Result<Start> {
-    let mf = opts.model;
-    let existing = run::list(&opts.model_dir)?;
-    if let Some((id, _)) = existing.last() {
+/// Refuses to start a new run in a folder that holds checkpoints.
+fn check_empty(opts: &TrainOptions) -> Result<()> {
+    if let Some((id, _)) = run::list(&opts.model_dir)?.last() {
         return Err(Error::Config(format!(
             "{} already holds checkpoints (up to epoch {id}); continue them with --resume, or train into \
              another folder, e.g. --model-dir runs/mine",
             opts.model_dir.display()
         )));
     }
-    let cfg = ModelConfig {
-        vocab: corpus.vocab.len(),
-        embed: mf.embed.unwrap_or(512),
-        hidden: mf.hidden.unwrap_or(256),
-        layers: mf.layers.unwrap_or(3),
-        dropout: mf.dropout.unwrap_or(0.2),
-    };
-    cfg.validate()?;
-    let batch = BatchConfig { batch: mf.batch.unwrap_or(16), seq: mf.seq.unwrap_or(64) };
-    batch.validate()?;
-    // Before anything of that size is allocated.
-    let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes);
-    crate::memory::check_fits(need.total(), "this model", "lower --batch, --seq, --hidden, --embed or --layers")?;
-    let meta = TrainMeta {
+    Ok(())
+}
+
+/// The position of a new run at epoch 0.
+fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> TrainMeta {
+    TrainMeta {
         epoch: 0,
         window: 0,
         step: 0,
@@ -352,9 +433,54 @@ fn fresh(opts: &TrainOptions, corpus: &Prepared) -> Result<Start> {
         corpus_fingerprint: corpus.fingerprint.clone(),
         corpus: opts.data.display().to_string(),
         partial: None,
+    }
+}
+
+/// The window shape of a new run: the flags', or the reference design's.
+fn new_batch(mf: &ModelFlags) -> Result<BatchConfig> {
+    let batch = BatchConfig { batch: mf.batch.unwrap_or(16), seq: mf.seq.unwrap_or(64) };
+    batch.validate()?;
+    Ok(batch)
+}
+
+/// A new run from the weights of the checkpoint at `path` (fine-tuning): its sizes (flags that
+/// name others are refused) and its vocabulary, which must hold every character of the corpus;
+/// `--dropout` may differ, as it is not part of the weights.
+fn init_from(opts: &TrainOptions, corpus: &Prepared, path: &std::path::Path, log: &mut dyn Write) -> Result<Start> {
+    let mf = opts.model;
+    check_empty(opts)?;
+    let ck = checkpoint::load(path)?;
+    let c = ck.params.config;
+    let cfg = same_sizes(&mf, &c, mf.dropout.unwrap_or(c.dropout))?;
+    cfg.validate()?;
+    let batch = new_batch(&mf)?;
+    let mut params = ck.params;
+    params.config = cfg;
+    let _ = writeln!(log, "starting from the weights of {} ({} characters)", path.display(), ck.vocab.len());
+    let meta = new_meta(opts, corpus, batch);
+    Ok(Start { cfg, batch, params, vocab: ck.vocab, adam: None, meta, state: None, resumed_from: None })
+}
+
+/// A fresh model, with the flags' sizes (or the reference design's), in a folder that holds no
+/// checkpoints yet.
+fn fresh(opts: &TrainOptions, corpus: &Prepared) -> Result<Start> {
+    let mf = opts.model;
+    check_empty(opts)?;
+    let cfg = ModelConfig {
+        vocab: corpus.vocab.len(),
+        embed: mf.embed.unwrap_or(512),
+        hidden: mf.hidden.unwrap_or(256),
+        layers: mf.layers.unwrap_or(3),
+        dropout: mf.dropout.unwrap_or(0.2),
     };
+    cfg.validate()?;
+    let batch = new_batch(&mf)?;
+    // Before anything of that size is allocated.
+    let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes);
+    crate::memory::check_fits(need.total(), "this model", "lower --batch, --seq, --hidden, --embed or --layers")?;
+    let meta = new_meta(opts, corpus, batch);
     let params = init_params(&cfg, opts.rng_seed);
-    Ok(Start { cfg, batch, params, adam: None, meta, state: None, resumed_from: None })
+    Ok(Start { cfg, batch, params, vocab: corpus.vocab.clone(), adam: None, meta, state: None, resumed_from: None })
 }
 
 /// The checkpoint `spec` of this run, checked: the same corpus, vocabulary, split and seed,
@@ -392,8 +518,10 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
             corpus.fingerprint
         )));
     }
-    if ck.vocab != corpus.vocab {
-        return Err(bad("its vocabulary differs from the corpus's".into()));
+    // A run started from another model's weights (--init-from) keeps that model's vocabulary,
+    // which may hold more characters than the corpus, in another order.
+    if !ck.vocab.covers(&corpus.vocab) {
+        return Err(bad("its vocabulary lacks characters of the corpus".into()));
     }
     match &ck.adam {
         None => {
@@ -415,19 +543,22 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
         )));
     }
     let c = ck.params.config;
-    let cfg = ModelConfig {
-        vocab: c.vocab,
-        embed: check_same("embed", mf.embed, c.embed)?,
-        hidden: check_same("hidden", mf.hidden, c.hidden)?,
-        layers: check_same("layers", mf.layers, c.layers)?,
-        dropout: check_same("dropout", mf.dropout, c.dropout)?,
-    };
+    let cfg = same_sizes(&mf, &c, check_same("dropout", mf.dropout, c.dropout)?)?;
     let batch = BatchConfig {
         batch: check_same("batch", mf.batch, ck.meta.batch.batch)?,
         seq: check_same("seq", mf.seq, ck.meta.batch.seq)?,
     };
     let _ = writeln!(log, "resuming from {} (epoch {})", path.display(), epoch_label(&ck.meta));
-    Ok(Start { cfg, batch, params: ck.params, adam: ck.adam, meta: ck.meta, state: ck.state, resumed_from: Some(path) })
+    Ok(Start {
+        cfg,
+        batch,
+        params: ck.params,
+        vocab: ck.vocab,
+        adam: ck.adam,
+        meta: ck.meta,
+        state: ck.state,
+        resumed_from: Some(path),
+    })
 }
 
 /// The training and (when there is validation text) validation windows.

@@ -1,0 +1,408 @@
+//! The facade: a trained [`Model`] to sample from and evaluate with, and a [`Training`] run
+//! with a per-epoch callback. Everything here is a few lines over the modules that do the
+//! work ([`crate::sample`], [`crate::eval`], [`crate::train`], [`crate::checkpoint`],
+//! [`crate::torch`], [`crate::device`]); the command line uses the same calls.
+//!
+//! ```
+//! use folklstm::{Model, SampleOptions};
+//!
+//! let model = Model::shipped()?;
+//! let opts = SampleOptions { seed_text: Some("X: 1\n".into()), len: 300, rng_seed: 4, ..Default::default() };
+//! let text = model.sample(&opts)?;
+//! assert!(text.starts_with("X: 1\n") && text.chars().count() == 5 + 300);
+//! # Ok::<(), folklstm::Error>(())
+//! ```
+
+use crate::backend::Sampler;
+use crate::checkpoint::{self, Checkpoint};
+use crate::corpus::Vocab;
+use crate::device::{self, Device};
+use crate::error::{Error, Result};
+use crate::eval::EvalReport;
+use crate::model::{ModelConfig, Params};
+use crate::sample::{self, SampleOptions};
+use crate::train::{EpochReport, Flow, ModelFlags, Outcome, TrainOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The model the repository ships: `model/weights.100.safetensors`, the reference design
+/// trained 100 epochs on the Nottingham jigs (see the README).
+pub const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/model/weights.100.safetensors");
+
+/// Parallel streams [`Model::evaluate`] cuts a text into: the CLI's default, as in training.
+pub const EVAL_STREAMS: usize = 16;
+
+/// A trained model: its weights and vocabulary, and the engine that runs it (the CPU unless
+/// [`Model::on`] says otherwise).
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// Weights only: no optimizer state, no carried training state.
+    checkpoint: Checkpoint,
+    device: Device,
+    threads: Option<usize>,
+}
+
+impl Model {
+    /// Loads a checkpoint file (one `train` saved, `export` wrote, or `import` made). Only the
+    /// weights are kept; sampling and evaluation need nothing else.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        let mut ck = checkpoint::load(path.as_ref())?;
+        ck.adam = None;
+        ck.state = None;
+        Ok(Model::from_checkpoint(ck))
+    }
+
+    /// The model the repository ships ([`SHIPPED`]).
+    pub fn shipped() -> Result<Model> {
+        Model::load(SHIPPED)
+    }
+
+    /// A model from a checkpoint already in memory.
+    pub fn from_checkpoint(checkpoint: Checkpoint) -> Model {
+        Model { checkpoint, device: Device::Cpu, threads: None }
+    }
+
+    /// Reads the state dict of PyTorch's `CharLSTM` (a safetensors file with the vocabulary
+    /// in its metadata; see [`crate::torch`]), to train with dropout 0.2.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("m.safetensors");
+    /// let model = folklstm::Model::shipped()?;
+    /// model.export_torch(&path)?;
+    /// let back = folklstm::Model::import_torch(&path)?;
+    /// assert_eq!(back.params().data, model.params().data);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn import_torch(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        Ok(Model::from_checkpoint(crate::torch::import(path, 0.2)?.into_checkpoint(path)))
+    }
+
+    /// Writes the model as the state dict of PyTorch's `CharLSTM` ([`crate::torch`]).
+    pub fn export_torch(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::torch::export(path.as_ref(), self.params(), self.vocab())
+    }
+
+    /// Writes the model as a weights-only checkpoint (what `folklstm export` writes): enough to
+    /// sample and evaluate, and to fine-tune with `train --init-from`, not to resume.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut ck = self.checkpoint.clone();
+        ck.meta.window = 0;
+        ck.meta.partial = None;
+        checkpoint::save(path.as_ref(), &ck)
+    }
+
+    /// The same model on another engine: [`Device::Gpu`], or [`Device::Auto`] (the GPU when
+    /// there is one; a line on stderr says when it falls back to the CPU).
+    pub fn on(mut self, device: Device) -> Model {
+        self.device = device;
+        self
+    }
+
+    /// CPU worker threads (default: one per core).
+    pub fn threads(mut self, threads: usize) -> Model {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// The network's sizes.
+    pub fn config(&self) -> &ModelConfig {
+        &self.checkpoint.params.config
+    }
+
+    /// The characters the model reads and writes.
+    pub fn vocab(&self) -> &Vocab {
+        &self.checkpoint.vocab
+    }
+
+    /// The weights.
+    pub fn params(&self) -> &Params<f32> {
+        &self.checkpoint.params
+    }
+
+    /// The checkpoint the model was loaded from (weights and training metadata).
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    /// Whether the model writes ABC tunes ([`Vocab::looks_like_abc`]): what tune-by-tune
+    /// sampling, the checker and MIDI need.
+    pub fn is_abc(&self) -> bool {
+        self.vocab().looks_like_abc()
+    }
+
+    /// `Ok` for a model of ABC tunes; else an error saying that `what` (a flag or a method)
+    /// needs one.
+    pub fn require_abc(&self, what: &str) -> Result<()> {
+        let missing = self.vocab().missing_for_abc();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "{what} works on ABC tunes, but this model was not trained on ABC (its vocabulary lacks {}); \
+             it writes plain text, so choose the length with --len",
+            missing.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
+        )))
+    }
+
+    /// A sampler on the model's engine.
+    fn sampler(&self) -> Result<Box<dyn Sampler>> {
+        device::sampler(self.device, self.params(), self.threads, &mut std::io::stderr())
+    }
+
+    /// Generates `opts.count` texts as one batch, each the seed followed by `opts.len`
+    /// characters (fewer with `one_tune`, which only an ABC model accepts). The same options
+    /// give the same texts as `folklstm sample` with the same flags.
+    pub fn sample_all(&self, opts: &SampleOptions) -> Result<Vec<String>> {
+        opts.validate()?;
+        if opts.one_tune {
+            self.require_abc("--one-tune")?;
+        }
+        sample::generate(self.sampler()?.as_mut(), self.vocab(), opts)
+    }
+
+    /// Draws batches until `opts.count` texts pass `judge` (at most `max_attempts` drawn in
+    /// all, at most `max_batch` at once): [`sample::generate_kept`] on this model's engine.
+    pub fn sample_kept(
+        &self,
+        opts: &SampleOptions,
+        max_attempts: usize,
+        max_batch: usize,
+        judge: &mut dyn FnMut(&str) -> sample::Verdict,
+    ) -> Result<sample::Kept> {
+        opts.validate()?;
+        if opts.one_tune {
+            self.require_abc("--one-tune")?;
+        }
+        sample::generate_kept(self.sampler()?.as_mut(), self.vocab(), opts, max_attempts, max_batch, judge)
+    }
+
+    /// Generates one text ([`Model::sample_all`] with `count` 1).
+    pub fn sample(&self, opts: &SampleOptions) -> Result<String> {
+        let opts = SampleOptions { count: 1, ..opts.clone() };
+        Ok(self.sample_all(&opts)?.pop().unwrap_or_default())
+    }
+
+    /// Tunes one after another, each generated when the iterator is advanced, without end
+    /// (take as many as you need). Tune `k` is the one `folklstm sample --one-tune --rng-seed
+    /// S+k` prints for `opts.rng_seed` = S; `opts.len` bounds each tune's length and
+    /// `opts.count` is not used. Only for a model of ABC tunes.
+    ///
+    /// ```
+    /// use folklstm::{Model, SampleOptions};
+    ///
+    /// let model = Model::shipped()?;
+    /// let opts = SampleOptions { seed_text: Some("X: 1\n".into()), len: 1000, ..Default::default() };
+    /// for tune in model.tunes(&opts)?.take(2) {
+    ///     let tune = tune?;
+    ///     assert!(tune.starts_with("X: 1\n") && !tune[1..].contains("\nX:"));
+    /// }
+    /// # Ok::<(), folklstm::Error>(())
+    /// ```
+    pub fn tunes(&self, opts: &SampleOptions) -> Result<Tunes<'_>> {
+        self.require_abc("tunes()")?;
+        let opts = SampleOptions { count: 1, one_tune: true, ..opts.clone() };
+        opts.validate()?;
+        Ok(Tunes { model: self, sampler: self.sampler()?, opts, next: 0 })
+    }
+
+    /// Scores `text` ([`crate::eval::evaluate`], [`EVAL_STREAMS`] streams): the mean loss in
+    /// nats and bits per character and the accuracy of the next-character prediction.
+    /// Characters outside the vocabulary are skipped and counted.
+    ///
+    /// ```
+    /// let model = folklstm::Model::shipped()?;
+    /// let tune = "X: 1\nT:Tune\nM:6/8\nK:G\n|:GAB c2A|BAG d3:|\n";
+    /// let r = model.evaluate(tune)?;
+    /// assert!(r.nats > 0.0 && r.accuracy > 0.0 && r.unknown == 0);
+    /// # Ok::<(), folklstm::Error>(())
+    /// ```
+    pub fn evaluate(&self, text: &str) -> Result<EvalReport> {
+        self.evaluate_streams(text, EVAL_STREAMS)
+    }
+
+    /// [`Model::evaluate`] with the text cut into `streams` pieces (1 to
+    /// [`sample::MAX_COUNT`]).
+    pub fn evaluate_streams(&self, text: &str, streams: usize) -> Result<EvalReport> {
+        if streams == 0 || streams > sample::MAX_COUNT {
+            return Err(Error::Config(format!("--streams {streams} must be between 1 and {}", sample::MAX_COUNT)));
+        }
+        crate::eval::evaluate(self.sampler()?.as_mut(), self.vocab(), text, streams)
+    }
+}
+
+/// The tunes of [`Model::tunes`]: an endless iterator, one tune per step.
+pub struct Tunes<'a> {
+    model: &'a Model,
+    sampler: Box<dyn Sampler>,
+    opts: SampleOptions,
+    next: u64,
+}
+
+impl Iterator for Tunes<'_> {
+    type Item = Result<String>;
+
+    fn next(&mut self) -> Option<Result<String>> {
+        let opts = SampleOptions { rng_seed: self.opts.rng_seed.wrapping_add(self.next), ..self.opts.clone() };
+        self.next += 1;
+        Some(
+            sample::generate(self.sampler.as_mut(), self.model.vocab(), &opts).map(|mut v| v.pop().unwrap_or_default()),
+        )
+    }
+}
+
+/// A training run: a corpus (any UTF-8 text, or a folder of `.abc` files), a folder for its
+/// checkpoints and log, sizes and settings (the command line's defaults unless set), and
+/// [`Training::run`] with a callback after each epoch.
+///
+/// ```
+/// use folklstm::{Flow, Model, Training};
+///
+/// let dir = tempfile::tempdir()?;
+/// let poem = dir.path().join("poem.txt");
+/// std::fs::write(&poem, "The sea is calm tonight.\nThe tide is full, the moon lies fair\n".repeat(40))?;
+/// let mut losses = Vec::new();
+/// let outcome = Training::new(&poem, dir.path().join("run"))
+///     .sizes(16, 32, 1)
+///     .window(4, 32)
+///     .epochs(3)
+///     .run(|e| {
+///         losses.push(e.loss);
+///         if e.loss < 0.5 { Flow::Stop } else { Flow::Continue }
+///     })?;
+/// assert!(losses.len() == 3 && losses[2] < losses[0]);
+/// let model = Model::load(outcome.checkpoint())?;
+/// assert!(!model.is_abc());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Training {
+    opts: TrainOptions,
+    log: Box<dyn Write>,
+}
+
+impl Training {
+    /// A new run on the corpus `data`, saving into `model_dir` (checkpoints, and the CSV log
+    /// and its plot): 100 epochs of the reference design (E=512, H=256, L=3, dropout 0.2,
+    /// windows of 16x64, Adam at 1e-3), a checkpoint every 10 epochs and after the last, on
+    /// the CPU, seeded with 0. The methods below change that.
+    pub fn new(data: impl Into<PathBuf>, model_dir: impl Into<PathBuf>) -> Training {
+        let model_dir = model_dir.into();
+        Training {
+            opts: TrainOptions {
+                data: data.into(),
+                epochs: 100,
+                freq: 10,
+                log_dir: model_dir.clone(),
+                model_dir,
+                rng_seed: 0,
+                device: Device::Cpu,
+                model: ModelFlags::default(),
+                lr: 1e-3,
+                clip: None,
+                val_fraction: 0.0,
+                resume: None,
+                init_from: None,
+                threads: None,
+                progress_bar: false,
+                stop_after: None,
+            },
+            log: Box::new(std::io::sink()),
+        }
+    }
+
+    /// Train until this many epochs are complete.
+    pub fn epochs(mut self, epochs: u32) -> Training {
+        self.opts.epochs = epochs;
+        self
+    }
+
+    /// Save a checkpoint every `n` epochs (and after the last, and when the callback stops).
+    pub fn save_every(mut self, n: u32) -> Training {
+        self.opts.freq = n;
+        self
+    }
+
+    /// Embedding width, LSTM width and number of LSTM layers.
+    pub fn sizes(mut self, embed: usize, hidden: usize, layers: usize) -> Training {
+        self.opts.model =
+            ModelFlags { embed: Some(embed), hidden: Some(hidden), layers: Some(layers), ..self.opts.model };
+        self
+    }
+
+    /// Training windows: `batch` parallel streams, `seq` characters each (steps of truncated BPTT).
+    pub fn window(mut self, batch: usize, seq: usize) -> Training {
+        self.opts.model = ModelFlags { batch: Some(batch), seq: Some(seq), ..self.opts.model };
+        self
+    }
+
+    /// Dropout after each LSTM layer.
+    pub fn dropout(mut self, p: f32) -> Training {
+        self.opts.model.dropout = Some(p);
+        self
+    }
+
+    /// Adam's learning rate.
+    pub fn learning_rate(mut self, lr: f32) -> Training {
+        self.opts.lr = lr;
+        self
+    }
+
+    /// Clip the global gradient norm to this value before each update.
+    pub fn clip(mut self, norm: f32) -> Training {
+        self.opts.clip = Some(norm);
+        self
+    }
+
+    /// Hold out about this fraction of the corpus for validation: whole tunes of ABC, whole
+    /// paragraphs (else lines) of other text ([`crate::corpus::split_units`]).
+    pub fn validation(mut self, fraction: f64) -> Training {
+        self.opts.val_fraction = fraction;
+        self
+    }
+
+    /// Seed of the initial weights, the dropout masks and the validation split.
+    pub fn rng_seed(mut self, seed: u64) -> Training {
+        self.opts.rng_seed = seed;
+        self
+    }
+
+    /// The engine ([`Device::Cpu`], [`Device::Gpu`] or [`Device::Auto`]).
+    pub fn on(mut self, device: Device) -> Training {
+        self.opts.device = device;
+        self
+    }
+
+    /// CPU worker threads (default: one per core).
+    pub fn threads(mut self, threads: usize) -> Training {
+        self.opts.threads = Some(threads);
+        self
+    }
+
+    /// Continue the run in the model folder from its latest checkpoint (same corpus, seed and
+    /// validation fraction).
+    pub fn resume(mut self) -> Training {
+        self.opts.resume = Some(None);
+        self
+    }
+
+    /// Start from the weights of this checkpoint (fine-tuning, e.g. of an imported PyTorch
+    /// model): its sizes and vocabulary, which must hold every character of the corpus.
+    pub fn init_from(mut self, checkpoint: impl Into<PathBuf>) -> Training {
+        self.opts.init_from = Some(checkpoint.into());
+        self
+    }
+
+    /// Where the run's messages go (default: nowhere; the callback sees every epoch).
+    pub fn log(mut self, log: impl Write + 'static) -> Training {
+        self.log = Box::new(log);
+        self
+    }
+
+    /// Trains, calling `on_epoch` after each epoch with its loss and accuracy; returning
+    /// [`Flow::Stop`] saves that epoch and ends the run. The outcome names the last
+    /// checkpoint ([`Outcome::checkpoint`]); [`Model::load`] it to sample.
+    pub fn run(mut self, mut on_epoch: impl FnMut(&EpochReport) -> Flow) -> Result<Outcome> {
+        crate::train::train_with(&self.opts, &mut self.log, &mut on_epoch)
+    }
+}

@@ -1,0 +1,150 @@
+//! The facade (`folklstm::Model`, `folklstm::Training`) against the command line it shares
+//! its calls with: same options, same text; the per-epoch callback and its stop.
+
+mod common;
+use common::hardening::{setup, stderr};
+use common::{corpus, folk};
+use folklstm::{Flow, Model, Outcome, SampleOptions, Training};
+use std::path::Path;
+
+/// `folklstm sample 100` (the shipped model) with `args`: stdout.
+fn cli_sample(args: &[&str]) -> String {
+    let o = folk(Path::new(env!("CARGO_MANIFEST_DIR"))).args(["sample", "100"]).args(args).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn tunes_and_samples_are_what_the_command_line_prints() {
+    let model = Model::shipped().unwrap().threads(1);
+    assert!(model.is_abc());
+    let prime = "X: 1\nT:Test\nM:6/8\nK:D\n";
+    let opts = SampleOptions { seed_text: Some(prime.into()), len: 600, rng_seed: 11, ..Default::default() };
+    let tunes: Vec<String> = model.tunes(&opts).unwrap().take(2).map(Result::unwrap).collect();
+    assert_ne!(tunes[0], tunes[1]);
+    for (k, tune) in tunes.iter().enumerate() {
+        let seed = (11 + k).to_string();
+        let cli = cli_sample(&["--seed", prime, "--len", "600", "--one-tune", "--rng-seed", &seed, "--threads", "1"]);
+        assert_eq!(format!("{tune}\n"), cli, "tune {k}");
+    }
+    let opts = SampleOptions { len: 80, count: 3, temperature: 0.7, top_k: Some(5), ..opts };
+    let texts = model.sample_all(&opts).unwrap();
+    let cli = cli_sample(&[
+        "--seed",
+        prime,
+        "--len",
+        "80",
+        "--count",
+        "3",
+        "--temperature",
+        "0.7",
+        "--top-k",
+        "5",
+        "--threads",
+        "1",
+        "--rng-seed",
+        "11",
+    ]);
+    assert_eq!(texts.join("\n\n") + "\n", cli);
+    assert_eq!(model.sample(&opts).unwrap(), texts[0], "one text is the first of the batch");
+}
+
+#[test]
+fn training_calls_back_each_epoch_and_stops_when_asked_then_resumes() {
+    let dir = setup();
+    let d = dir.path();
+    let run = |t: Training| t.sizes(8, 16, 1).window(4, 16).threads(1).epochs(5).save_every(10);
+    let mut seen = Vec::new();
+    let outcome = run(Training::new(d.join("tunes.abc"), d.join("run")))
+        .run(|e| {
+            seen.push((e.epoch, e.epochs, e.loss, e.accuracy));
+            if e.epoch == 2 { Flow::Stop } else { Flow::Continue }
+        })
+        .unwrap();
+    assert_eq!(seen.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(), [(1, 5), (2, 5)]);
+    assert!(seen[1].2 < seen[0].2 && seen.iter().all(|s| s.3 > 0.0 && s.3 < 1.0), "{seen:?}");
+    // Stopped at epoch 2, saved there although --freq is 10; the log sits beside it.
+    assert!(matches!(outcome, Outcome::Stopped { .. }), "{outcome:?}");
+    assert_eq!(outcome.checkpoint(), d.join("run/weights.2.safetensors"));
+    assert!(d.join("run/training_log.csv").is_file());
+    let mut more = Vec::new();
+    let outcome = run(Training::new(d.join("tunes.abc"), d.join("run")).resume())
+        .run(|e| {
+            more.push(e.epoch);
+            Flow::Continue
+        })
+        .unwrap();
+    assert_eq!(more, [3, 4, 5]);
+    assert_eq!(outcome.checkpoint(), d.join("run/weights.5.safetensors"));
+    // The trained model evaluates and samples through the facade as through the CLI.
+    let model = Model::load(outcome.checkpoint()).unwrap().threads(1);
+    let r = model.evaluate(&corpus()).unwrap();
+    let o =
+        folk(d).args(["eval", "5", "--model-dir", "run", "--data", "tunes.abc", "--threads", "1"]).output().unwrap();
+    let row = String::from_utf8(o.stdout).unwrap();
+    assert!(row.contains(&format!("{:.4}", r.nats)) && row.contains(&format!("{:.4}", r.accuracy)), "{row} {r:?}");
+}
+
+#[test]
+fn a_model_of_other_text_refuses_tunes_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Whose woods these are I think I know.\nHis house is in the village though;\n\n".repeat(30);
+    std::fs::write(dir.path().join("verse.txt"), &text).unwrap();
+    let outcome = Training::new(dir.path().join("verse.txt"), dir.path().join("run"))
+        .sizes(8, 16, 1)
+        .window(4, 16)
+        .threads(1)
+        .epochs(1)
+        .run(|_| Flow::Continue)
+        .unwrap();
+    let model = Model::load(outcome.checkpoint()).unwrap();
+    assert!(!model.is_abc());
+    let e = model.tunes(&SampleOptions::default()).err().expect("no tunes from verse").to_string();
+    assert!(e.contains("tunes() works on ABC tunes") && e.contains("'X'"), "{e}");
+    let opts = SampleOptions { one_tune: true, ..Default::default() };
+    assert!(model.sample(&opts).unwrap_err().to_string().contains("--one-tune works on ABC tunes"));
+    let plain = model.sample(&SampleOptions { len: 50, ..Default::default() }).unwrap();
+    assert!(plain.chars().count() == 50 && plain.chars().all(|c| text.contains(c)), "{plain:?}");
+}
+
+#[test]
+fn the_readme_library_program_is_the_example_ci_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme.split("## Use it as a library").nth(1).expect("README has the library section");
+    let block = section.split("```rust\n").nth(1).and_then(|b| b.split("```").next()).expect("a rust block");
+    let example = std::fs::read_to_string(root.join("examples/print_a_tune.rs")).unwrap();
+    assert_eq!(block, example, "README's program differs from examples/print_a_tune.rs");
+    assert!(block.lines().count() <= 20, "a short program");
+}
+
+#[test]
+fn the_facade_trains_and_evaluates_on_the_gpu_as_on_the_cpu() {
+    if common::gpu::gpu_or_skip().is_none() {
+        return;
+    }
+    let dir = setup();
+    let d = dir.path();
+    let mut losses = Vec::new();
+    let outcome = Training::new(d.join("tunes.abc"), d.join("gpu"))
+        .sizes(8, 16, 1)
+        .window(4, 16)
+        .epochs(2)
+        .on(folklstm::Device::Gpu)
+        .run(|e| {
+            losses.push(e.loss);
+            Flow::Continue
+        })
+        .unwrap();
+    assert!(losses.len() == 2 && losses[1] < losses[0], "{losses:?}");
+    let cpu = Model::load(outcome.checkpoint()).unwrap().threads(1);
+    let gpu = cpu.clone().on(folklstm::Device::Gpu);
+    let (a, b) = (cpu.evaluate(&corpus()).unwrap(), gpu.evaluate(&corpus()).unwrap());
+    // The same weights in f32 on both engines, summed in different orders: logits agree to
+    // about 1e-7 relative (tests/gpu_sample.rs), so the mean loss over ~3,900 positions agrees
+    // far inside 1e-4; a GPU that ran another model or skipped a layer would differ by O(1).
+    assert!((a.nats - b.nats).abs() <= 1e-4 * a.nats, "{a:?} {b:?}");
+    assert_eq!(a.scored, b.scored);
+    let opts = SampleOptions { len: 40, ..Default::default() };
+    assert_eq!(gpu.sample(&opts).unwrap().chars().count(), 40);
+}
