@@ -7,6 +7,9 @@
 //! - [`play`]: performance order (parts, repeats, endings, ties) as timed notes;
 //! - [`midi`]: those notes as a standard MIDI file.
 //!
+//! Beside the pipeline: [`judge`] measures tunes beyond validity (structure, originality against
+//! a corpus, style), and [`prime`] writes a tune's header in a corpus's layout for the sampler.
+//!
 //! [`check_text`] and [`write_midi`] are the entry points the CLI uses ([`cli`]).
 
 pub mod ast;
