@@ -95,12 +95,14 @@ pub fn path_for(dir: &Path, id: CheckpointId) -> PathBuf {
     dir.join(id.file_name())
 }
 
-/// Removes the temporary files that a killed save left in the model folder (checkpoints) and
-/// the log folder (the CSV log and its plot), when the process that wrote them is gone; see
+/// Removes the temporary files that a killed save left in the model folder (checkpoints and
+/// `style.json`) and the log folder (the CSV log and its plot), when the process that wrote them
+/// is gone; see
 /// [`files::remove_stale_temp_files`]. Returns the files removed.
 pub fn remove_debris(model_dir: &Path, log_dir: &Path) -> Vec<PathBuf> {
-    let mut debris =
-        files::remove_stale_temp_files(model_dir, |n| n.starts_with("weights.") && n.ends_with(".safetensors"));
+    let mut debris = files::remove_stale_temp_files(model_dir, |n| {
+        (n.starts_with("weights.") && n.ends_with(".safetensors")) || n == crate::abc::prime::STYLE_FILE
+    });
     debris.extend(files::remove_stale_temp_files(log_dir, |n| n.starts_with("training_log.")));
     debris
 }

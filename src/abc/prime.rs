@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::judge::{KeyName, read_tunes};
+use super::judge::KeyName;
 use super::music::Meter;
 use super::parse::split_tunes;
 
@@ -45,31 +45,43 @@ fn layout(line: &str) -> Option<String> {
 }
 
 impl CorpusStyle {
-    /// Learns the style of the ABC tunes in `texts`.
+    /// Learns the style of the ABC tunes in `texts` (tunes start at `X:` lines; text outside
+    /// them is ignored). Reads headers only, so it costs little on any text.
     pub fn learn<'a>(texts: impl IntoIterator<Item = &'a str>) -> CorpusStyle {
         let mut layouts: HashMap<Vec<String>, usize> = HashMap::new();
         let mut style = CorpusStyle::default();
         for text in texts {
             for tt in split_tunes(text) {
+                if !tt.lines.first().is_some_and(|l| l.starts_with("X:")) {
+                    continue;
+                }
                 let mut lines = Vec::new();
+                let (mut meter, mut key) = (None, None);
+                let mut in_header = true;
                 for l in &tt.lines {
                     let Some(shape) = layout(l) else { break };
-                    let is_key = shape.starts_with("K:");
-                    lines.push(shape);
-                    if is_key {
-                        break;
+                    let value = l.get(2..).unwrap_or("").trim();
+                    // The meter of the first note: a body M: before any music overrides the
+                    // header's (as the judge reads it).
+                    match shape.chars().next() {
+                        Some('M') => meter = Some(value.split_whitespace().collect::<String>()),
+                        Some('K') if in_header => key = KeyName::parse(value).map(|k| k.name),
+                        _ => {}
+                    }
+                    if in_header {
+                        let is_key = shape.starts_with("K:");
+                        lines.push(shape);
+                        in_header = !is_key;
                     }
                 }
-                if lines.last().is_some_and(|l| l.starts_with("K:")) {
+                if !in_header {
                     *layouts.entry(lines).or_default() += 1;
-                }
-            }
-            for f in read_tunes(text) {
-                if let Some(m) = &f.meter {
-                    *style.meters.entry(m.clone()).or_default() += 1;
-                }
-                if let Some(k) = &f.key {
-                    *style.keys.entry(k.name.clone()).or_default() += 1;
+                    if let Some(m) = meter {
+                        *style.meters.entry(m).or_default() += 1;
+                    }
+                    if let Some(k) = key {
+                        *style.keys.entry(k).or_default() += 1;
+                    }
                 }
             }
         }
