@@ -7,11 +7,11 @@
 //! - **Training**: [`train::train`] (the epoch loop) on any [`backend::Trainer`], chosen by
 //!   [`device`]; checkpoints are [`checkpoint`]'s format in [`run`]'s folder.
 //! - **Writing tunes**: [`sample::generate`] on any [`backend::Sampler`]; [`abc`] checks the
-//!   tunes and turns them into MIDI.
+//!   tunes and turns them into MIDI; [`serve`] puts both behind a local web page.
 //!
 //! Module map: [`model`] (config, parameters, init, the readable math), [`cpu`] and [`gpu`] (the
 //! two engines), [`optim`] (Adam), [`corpus`] (text, vocabulary, windows), [`train`], [`sample`],
-//! [`eval`], [`bench`](mod@bench), [`checkpoint`], [`run`], [`files`] (atomic writes), [`memory`] (memory
+//! [`serve`] (the web page and its API), [`eval`], [`bench`](mod@bench), [`checkpoint`], [`run`], [`files`] (atomic writes), [`memory`] (memory
 //! estimates), [`interrupt`] (Ctrl-C), [`abc`], [`plot`], [`rng`], [`hash`], [`real`] (the scalar
 //! type), [`error`].
 pub mod abc;
@@ -35,6 +35,7 @@ pub mod real;
 pub mod rng;
 pub mod run;
 pub mod sample;
+pub mod serve;
 pub mod train;
 
 pub use error::{Error, Result};
