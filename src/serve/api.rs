@@ -311,8 +311,7 @@ pub fn generate(ctx: &Context<'_>, req: &GenerateRequest) -> Result<Value, ApiEr
             }
         }
     }
-    let mut cpu =
-        crate::cpu::CpuSampler::new(&model.params, ctx.threads).map_err(|e| ApiError::status(500, e.to_string()))?;
+    let mut cpu = model.sampler(ctx.threads).map_err(|e| ApiError::status(500, e.to_string()))?;
     let mut sampler = Deadline { inner: &mut cpu, until: ctx.deadline, passed: false };
     let index = ctx.corpus.map(|c| &c.0);
     let result = match req.keep {
@@ -331,13 +330,13 @@ pub fn generate(ctx: &Context<'_>, req: &GenerateRequest) -> Result<Value, ApiEr
             .map(|k| (k.tunes, k.drawn))
         }
     };
+    let passed = sampler.passed;
+    model.give_back(cpu);
     let (tunes, drawn) = match result {
         Ok(r) => r,
-        Err(_) if sampler.passed => return Err(too_long(ctx.timeout_s)),
+        Err(_) if passed => return Err(too_long(ctx.timeout_s)),
         Err(e) => return Err(ApiError::status(400, e.to_string())),
     };
-    // The sampler's threads and state go before the judging.
-    drop(cpu);
     if tunes.len() < req.count {
         warnings.push(format!(
             "only {} of the {} tunes asked for passed keep within {drawn} attempts; lower the temperature or keep less",

@@ -271,6 +271,13 @@ fn error_reply(e: &api::ApiError) -> Reply {
     json_reply(e.status, &e.to_json())
 }
 
+/// The 413 for a body over [`api::MAX_BODY`]. The rest of the body (up to 16 MiB) is read and
+/// dropped first: a socket closed on unread data is reset, and the client would lose the answer.
+fn too_large(req: &mut tiny_http::Request) -> api::ApiError {
+    let _ = std::io::copy(&mut req.as_reader().take(16 << 20), &mut std::io::sink());
+    api::ApiError::status(413, format!("the request body is more than the limit of {} bytes", api::MAX_BODY))
+}
+
 /// The body, at most [`api::MAX_BODY`] bytes (one more is read to tell that it is too long).
 fn read_body(req: &mut tiny_http::Request) -> std::result::Result<Vec<u8>, api::ApiError> {
     if req.body_length().is_some_and(|n| n > api::MAX_BODY) {
@@ -284,6 +291,9 @@ fn read_body(req: &mut tiny_http::Request) -> std::result::Result<Vec<u8>, api::
         .take(api::MAX_BODY as u64 + 1)
         .read_to_end(&mut body)
         .map_err(|e| api::ApiError::status(400, format!("could not read the request body: {e}")))?;
+    if body.len() > api::MAX_BODY {
+        return Err(too_large(req));
+    }
     Ok(body)
 }
 

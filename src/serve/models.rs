@@ -2,6 +2,7 @@
 
 use crate::abc::prime::CorpusStyle;
 use crate::corpus::Vocab;
+use crate::cpu::CpuSampler;
 use crate::error::{Error, Result};
 use crate::model::Params;
 use std::path::PathBuf;
@@ -31,6 +32,27 @@ pub struct Loaded {
     pub vocab: Vocab,
     /// The header style of its corpus (`style.json` beside it), if any.
     pub style: Option<CorpusStyle>,
+    /// Samplers of this model between requests. Building one copies and packs the weights (about
+    /// twice the checkpoint's size), so requests reuse them: a sampler per request would churn
+    /// that much memory each time, and the allocator keeps much of it.
+    idle: Mutex<Vec<CpuSampler>>,
+}
+
+impl Loaded {
+    /// A sampler of this model with `threads` CPU threads: an idle one, or a new one.
+    pub fn sampler(&self, threads: Option<usize>) -> Result<CpuSampler> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(s) => Ok(s),
+            None => CpuSampler::new(&self.params, threads),
+        }
+    }
+
+    /// Keeps `s` for the next request ([`Sampler::reset`](crate::backend::Sampler::reset) starts
+    /// its streams afresh); at most as many as ran at once are kept.
+    pub fn give_back(&self, s: CpuSampler) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+    }
 }
 
 /// The checkpoints of the model folders, newest last within each folder.
@@ -91,7 +113,7 @@ impl Catalog {
         }
         let ck = crate::checkpoint::load(&entry.path)?;
         let style = CorpusStyle::read(&entry.dir).map_err(Error::Config)?;
-        let model = Arc::new(Loaded { params: ck.params, vocab: ck.vocab, style });
+        let model = Arc::new(Loaded { params: ck.params, vocab: ck.vocab, style, idle: Mutex::new(Vec::new()) });
         if loaded.len() >= KEEP_LOADED {
             loaded.remove(0);
         }

@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: the binary, the shared data and fixtures, small
-//! corpora and numbers; [`gpu`] for the GPU tests, [`hardening`] for the hardening tests.
+//! corpora and numbers; [`gpu`] for the GPU tests, [`hardening`] for the hardening tests, [`http`]
+//! for the tests of `serve`.
 #![allow(dead_code)]
 
 pub mod gpu;
 pub mod hardening;
+pub mod http;
 
 use folklstm::model::{ModelConfig, Params};
 use folklstm::real::Real;
