@@ -39,6 +39,9 @@ pub enum Need {
     Gpu,
     /// Mounting a tmpfs (root or CAP_SYS_ADMIN; CI runs as root): `FOLKLSTM_REQUIRE_MOUNT=1`.
     Mount,
+    /// Chromium, Node.js and the page's npm packages (`npm ci --prefix web`):
+    /// `FOLKLSTM_REQUIRE_BROWSER=1`.
+    Browser,
 }
 
 impl Need {
@@ -48,6 +51,7 @@ impl Need {
             Need::Data => "FOLKLSTM_REQUIRE_DATA",
             Need::Gpu => "FOLKLSTM_REQUIRE_GPU",
             Need::Mount => "FOLKLSTM_REQUIRE_MOUNT",
+            Need::Browser => "FOLKLSTM_REQUIRE_BROWSER",
         }
     }
 
@@ -56,6 +60,7 @@ impl Need {
             Need::Data => "data",
             Need::Gpu => "gpu",
             Need::Mount => "mount",
+            Need::Browser => "browser",
         }
     }
 }
