@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 /// What the browser check needs and lacks here, if anything.
 fn missing() -> Option<String> {
-    let chromium = std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let chromium =
+        std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     if !chromium.is_file() {
         return Some(format!("no Chromium at {} (apt-get install chromium, or set CHROMIUM)", chromium.display()));
     }

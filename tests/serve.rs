@@ -265,6 +265,14 @@ fn rss_kib(pid: u32) -> Option<u64> {
 fn the_binary_serves_and_its_memory_stays_flat_over_200_requests() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
+    /// The server process, killed and reaped however the test ends.
+    struct Serving(std::process::Child);
+    impl Drop for Serving {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let mut child = common::folk(&http::repo())
         .args(["serve", "--port", "0", "--web-dir"])
         .arg(http::repo().join("web"))
@@ -272,8 +280,10 @@ fn the_binary_serves_and_its_memory_stays_flat_over_200_requests() {
         .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
         .spawn()
         .expect("folklstm serve");
+    let stdout = child.stdout.take().unwrap();
+    let child = Serving(child);
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
     let url =
         line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
     let addr: std::net::SocketAddr = url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
@@ -282,8 +292,7 @@ fn the_binary_serves_and_its_memory_stays_flat_over_200_requests() {
     for k in 0..20 {
         assert_eq!(generate(addr, &body(k)).status, 200);
     }
-    let Some(before) = rss_kib(child.id()) else {
-        let _ = child.kill();
+    let Some(before) = rss_kib(child.0.id()) else {
         common::note("serve", "no /proc: memory over 200 requests not measured");
         return;
     };
@@ -293,9 +302,8 @@ fn the_binary_serves_and_its_memory_stays_flat_over_200_requests() {
         assert_eq!(a.status, 200, "request {k}: {}", a.text());
     }
     let secs = t.elapsed().as_secs_f64();
-    let after = rss_kib(child.id()).unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let after = rss_kib(child.0.id()).unwrap();
+    drop(child);
     common::note(
         "serve",
         &format!(

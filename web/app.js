@@ -122,7 +122,8 @@ function verdictText(j) {
   const o = j.originality;
   if (o) {
     if (o.near_copy) { parts.push(`near copy of ${o.nearest} (similarity ${o.similarity})`); cls = 'bad'; }
-    else parts.push(`original · nearest ${o.nearest || 'none'} (similarity ${o.similarity})`);
+    else parts.push(`original · nearest training tune ${o.nearest || 'none'} (similarity ${o.similarity})`);
+    if (o.same_opening) parts.push('opens like a training tune');
   }
   return [parts.join(' — '), cls];
 }

@@ -102,7 +102,7 @@ impl Catalog {
         self.entries.iter().find(|e| &e.dir == first && e.id == spec)
     }
 
-    /// The model of `entry`, loaded once and kept among the [`KEEP_LOADED`] most recently used.
+    /// The model of `entry`, loaded once and kept while it is among the few most recently used.
     pub fn load(&self, entry: &Entry) -> Result<Arc<Loaded>> {
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = loaded.iter().position(|(n, _)| n == &entry.name) {
