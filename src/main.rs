@@ -61,7 +61,7 @@ struct ServeArgs {
     #[arg(long, default_value = "model")]
     model_dir: Vec<PathBuf>,
     /// Port to listen on (0: any free port, printed at start).
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, default_value_t = 8080, allow_negative_numbers = true)]
     port: u16,
     /// Address to listen on: 127.0.0.1 serves this machine only; 0.0.0.0 opens it to the network.
     #[arg(long, default_value = "127.0.0.1")]
@@ -74,13 +74,13 @@ struct ServeArgs {
     #[arg(long)]
     web_dir: Option<PathBuf>,
     /// Longest a generate request may take (waiting included), in seconds; then it is stopped.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     timeout: f64,
     /// Generations running at once (the others wait in turn).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     jobs: usize,
     /// CPU threads of each generation [default: one per core].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
 }
 

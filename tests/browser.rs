@@ -1,8 +1,9 @@
 //! The page of `folklstm serve` in a real browser: headless Chromium (Debian's package), driven by
 //! `web/tests/browser.mjs` (playwright-core), presses Generate for eight tunes and the test checks
 //! that each shows sheet music (an SVG with note heads) and a play control, that Play and Stop
-//! work, that a locked seed gives the same tunes again, that nothing was fetched from outside the
-//! server, and that a page folder without `node_modules` falls back to ABC text and downloads
+//! work, that a locked seed gives the same tunes again, that ABC and MIDI download, that "Use this
+//! opening" makes the next tunes continue a tune's opening, that nothing was fetched from outside
+//! the server, and that a page folder without `node_modules` falls back to ABC text and downloads
 //! with the one-line notice. It saves a screenshot and records the time from Generate to the
 //! tunes drawn. Skipped with the reason when Chromium, Node.js or the page's npm packages are
 //! missing, unless FOLKLSTM_REQUIRE_BROWSER=1 (set by `.ci/run`).
@@ -78,6 +79,18 @@ fn the_page_draws_eight_tunes_with_play_controls_in_chromium() {
     }
     assert_eq!(r["same_again"], true, "a locked seed gave other tunes");
     assert_eq!((r["playing"].as_bool(), r["stopped"].as_bool()), (Some(true), Some(true)), "Play/Stop: {r}");
+    let downloads: Vec<&str> = r["downloads"].as_array().unwrap().iter().filter_map(|d| d.as_str()).collect();
+    assert!(downloads.len() == 2 && downloads[0].ends_with(".abc") && downloads[1].ends_with(".mid"), "{downloads:?}");
+    // The opening is the first tune's header and first bars, and the next tunes continue it.
+    let opening = r["opening"].as_str().unwrap();
+    let first = tunes[0]["abc"].as_str().unwrap();
+    assert!(first.starts_with(opening) && opening.contains("\nK:") && opening.len() < first.len(), "{opening:?}");
+    assert_eq!(r["meter_disabled"], true, "meter stays editable beside a start text");
+    let continued = r["continued"].as_array().unwrap();
+    assert_eq!(continued.len(), 2, "{r}");
+    for t in continued {
+        assert!(t.as_str().unwrap().starts_with(opening), "{t}");
+    }
     assert_eq!(r["outside"], serde_json::json!([]), "the page fetched from outside the server");
     assert_eq!(r["errors"], serde_json::json!([]), "errors in the page");
     let fb = &r["fallback"];

@@ -313,3 +313,43 @@ fn the_binary_serves_and_its_memory_stays_flat_over_200_requests() {
     );
     assert!(after < before + 8 * 1024, "RSS grew from {before} KiB to {after} KiB over 200 requests");
 }
+
+#[test]
+fn serve_refuses_bad_flags_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (args, words) in [
+        (vec!["--model-dir", empty.to_str().unwrap()], "no checkpoints"),
+        (vec!["--timeout", "0"], "--timeout"),
+        (vec!["--timeout", "-3"], "--timeout"),
+        (vec!["--timeout", "nan"], "--timeout"),
+        (vec!["--port", "-1"], "--port"),
+        (vec!["--jobs", "0"], "--jobs"),
+        (vec!["--web-dir", empty.to_str().unwrap()], "--web-dir"),
+        (vec!["--host", "no.such.host.invalid"], "--host"),
+        (vec!["--port", port.as_str()], "--port"),
+        (vec!["--corpus", empty.to_str().unwrap()], "--corpus"),
+    ] {
+        let mut child = common::folk(&http::repo())
+            .arg("serve")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A server that started would run on: give it 30 s to refuse.
+        let until = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(err.contains(words) && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -2,7 +2,8 @@
 // driven by playwright-core, opens the page, sets 8 tunes and a locked seed, presses Generate,
 // and reports per tune whether sheet music (an SVG with note heads) and a play control appeared,
 // the time from the click to the tunes drawn, and every request that left the server. Then it
-// presses Play and Stop, and saves a screenshot. With a second URL (a page folder without
+// saves a screenshot, presses Play and Stop, downloads ABC and MIDI, and generates two tunes
+// from the first one's opening. With a second URL (a page folder without
 // node_modules) it checks the fallback: the one-line notice, the ABC text, the downloads.
 //
 // usage: node browser.mjs URL SCREENSHOT.png [FALLBACK_URL]
@@ -53,6 +54,21 @@ try {
   report.playing = (await play.textContent()).includes('Stop');
   await play.click();
   report.stopped = (await play.textContent()).includes('Play');
+  // Downloads: the ABC text, and the MIDI file from the server's own writer.
+  const card = page.locator('article.tune').first();
+  const [abcFile] = await Promise.all([page.waitForEvent('download'), card.locator('.download-abc').click()]);
+  const [midiFile] = await Promise.all([page.waitForEvent('download'), card.locator('.download-midi').click()]);
+  report.downloads = [abcFile.suggestedFilename(), midiFile.suggestedFilename()];
+  // "Use this opening": the first tune's header and first bars become the start text, and the
+  // next tunes continue it.
+  await card.locator('.use-opening').click();
+  report.opening = await page.inputValue('#seed');
+  report.meter_disabled = await page.isDisabled('#meter');
+  await page.fill('#count', '2');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.body.dataset.state !== 'busy');
+  await page.waitForSelector('body[data-state=done]', { timeout: 120000 });
+  report.continued = await page.$$eval('article.tune pre', (p) => p.map((x) => x.textContent));
   report.outside = outside;
   report.errors = errors;
   if (fallbackUrl) {
