@@ -32,14 +32,14 @@
 //! - **Training**: [`train::train`] (the epoch loop) on any [`backend::Trainer`], chosen by
 //!   [`device`]; checkpoints are [`checkpoint`]'s format in [`run`]'s folder.
 //! - **Writing tunes**: [`sample::generate`] on any [`backend::Sampler`]; [`abc`] checks the
-//!   tunes and turns them into MIDI.
+//!   tunes and turns them into MIDI; [`serve`] puts both behind a local web page.
 //!
 //! Module map: [`api`] (the facade above), [`model`] (config, parameters, init, the readable
 //! math), [`cpu`] and [`gpu`] (the two engines), [`optim`] (Adam), [`corpus`] (text,
-//! vocabulary, windows), [`train`], [`sample`], [`eval`], [`bench`](mod@bench), [`checkpoint`],
-//! [`torch`] (PyTorch state dicts), [`run`], [`files`] (atomic writes), [`memory`] (memory
-//! estimates), [`interrupt`] (Ctrl-C), [`abc`], [`plot`], [`rng`], [`hash`], [`real`] (the
-//! scalar type), [`error`].
+//! vocabulary, windows), [`train`], [`sample`], [`serve`] (the web page and its API), [`eval`],
+//! [`bench`](mod@bench), [`checkpoint`], [`torch`] (PyTorch state dicts), [`run`], [`files`]
+//! (atomic writes), [`memory`] (memory estimates), [`interrupt`] (Ctrl-C), [`abc`], [`plot`],
+//! [`rng`], [`hash`], [`real`] (the scalar type), [`error`].
 pub mod abc;
 pub mod api;
 pub mod backend;
@@ -62,6 +62,7 @@ pub mod real;
 pub mod rng;
 pub mod run;
 pub mod sample;
+pub mod serve;
 pub mod torch;
 pub mod train;
 

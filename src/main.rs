@@ -1,7 +1,7 @@
 //! The `folklstm` command line: parse, call the library, print. No math here.
 
 use clap::{Args, Parser, Subcommand};
-use folklstm::abc::prime::{CorpusStyle, Piece, Wishes, plan};
+use folklstm::abc::prime::{CorpusStyle, Wishes};
 use folklstm::device::{self, Device};
 use folklstm::train::{ModelFlags, Outcome, TrainOptions};
 use folklstm::{Error, Model, Result, checkpoint, sample};
@@ -36,6 +36,9 @@ enum Command {
     Judge(folklstm::abc::cli::JudgeArgs),
     /// Measure training and sampling speed of the reference model, CPU and GPU side by side.
     Bench(BenchArgs),
+    /// A local web page: pick checkpoint, meter, key, temperature; see the tunes as sheet music,
+    /// hear them, download ABC and MIDI. Also a JSON API (POST /api/generate).
+    Serve(ServeArgs),
     /// Write a weights-only copy of a checkpoint (a third of the size; enough to sample, not to resume),
     /// or, with --format torch, the state dict of a PyTorch CharLSTM.
     Export(ExportArgs),
@@ -74,6 +77,35 @@ struct ExportArgs {
 enum ExportFormat {
     Folklstm,
     Torch,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Folder of checkpoints to offer (repeat for more); the newest of the first is the default.
+    #[arg(long, default_value = "model")]
+    model_dir: Vec<PathBuf>,
+    /// Port to listen on (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8080, allow_negative_numbers = true)]
+    port: u16,
+    /// Address to listen on: 127.0.0.1 serves this machine only; 0.0.0.0 opens it to the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// ABC files of the training corpus: each tune's verdict then says whether it is a near copy,
+    /// and of which training tune; keep original/both need it.
+    #[arg(long, num_args = 1.., value_name = "FILES")]
+    corpus: Vec<PathBuf>,
+    /// The page's folder [default: web here, else the source tree's].
+    #[arg(long)]
+    web_dir: Option<PathBuf>,
+    /// Longest a generate request may take (waiting included), in seconds; then it is stopped.
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    timeout: f64,
+    /// Generations running at once (the others wait in turn).
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    jobs: usize,
+    /// CPU threads of each generation [default: one per core].
+    #[arg(long, allow_negative_numbers = true)]
+    threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -271,7 +303,7 @@ struct SampleArgs {
     /// Keep drawing until --count tunes pass: `valid` (the checker), `original` (not a near copy
     /// of a --corpus tune) or `both`. Implies --one-tune.
     #[arg(long, value_enum)]
-    keep: Option<KeepWhat>,
+    keep: Option<sample::Keep>,
     /// Most tunes --keep may draw in all [default: 20 x --count].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     max_attempts: Option<usize>,
@@ -279,17 +311,6 @@ struct SampleArgs {
     /// learn its header layout for --meter/--key.
     #[arg(long, num_args = 1.., value_name = "FILES")]
     corpus: Vec<PathBuf>,
-}
-
-/// What `sample --keep` keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum KeepWhat {
-    /// Tunes the checker calls valid.
-    Valid,
-    /// Tunes that are not near copies of a --corpus tune.
-    Original,
-    /// Both.
-    Both,
 }
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
@@ -554,6 +575,31 @@ fn run_import(a: ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_serve(a: ServeArgs) -> Result<ExitCode> {
+    let timeout = std::time::Duration::try_from_secs_f64(a.timeout)
+        .map_err(|_| Error::Config(format!("--timeout {} must be a number of seconds above 0", a.timeout)))?;
+    let opts = folklstm::serve::ServeOptions {
+        model_dirs: a.model_dir,
+        corpus: a.corpus,
+        host: a.host,
+        port: a.port,
+        web_dir: a.web_dir,
+        timeout,
+        jobs: a.jobs,
+        threads: a.threads,
+        log: true,
+    };
+    let server = folklstm::serve::Server::bind(opts)?;
+    let addr = server.addr();
+    if !addr.ip().is_loopback() {
+        eprintln!("warning: listening on {addr}: other machines can use this server (no login, no encryption)");
+    }
+    println!("folklstm serve: open http://{addr}/ (Ctrl-C stops)");
+    let _ = std::io::stdout().flush();
+    server.run();
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_plot(a: PlotArgs) -> Result<ExitCode> {
     let rows = folklstm::plot::read_log(&a.log)?;
     folklstm::plot::plot_log(&rows, &a.output, "folklstm training")?;
@@ -561,35 +607,15 @@ fn run_plot(a: PlotArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The corpus given with `--corpus`, indexed for judging, and its style.
-fn read_corpus(files: &[PathBuf]) -> Result<Option<(folklstm::abc::judge::CorpusIndex, CorpusStyle)>> {
-    if files.is_empty() {
-        return Ok(None);
-    }
-    let texts = folklstm::abc::cli::read_files(files)?;
-    let index = folklstm::abc::judge::CorpusIndex::build(&texts);
-    if index.tunes.is_empty() {
-        return Err(Error::Config(format!(
-            "--corpus {}: no ABC tunes found (tunes start at lines beginning with X:)",
-            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ")
-        )));
-    }
-    let style = CorpusStyle::learn(texts.iter().map(|(_, t)| t.as_str()));
-    Ok(Some((index, style)))
-}
-
 fn run_sample(a: SampleArgs) -> Result<ExitCode> {
-    let rng_seed = a.rng_seed.unwrap_or_else(|| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        (t as u64) ^ ((std::process::id() as u64) << 32)
-    });
+    let rng_seed = a.rng_seed.unwrap_or_else(sample::clock_seed);
     let steer = a.meter.is_some() || a.key.is_some() || a.title.is_some();
     if steer && a.seed.is_some() {
         return Err(Error::Config(
             "--seed and --meter/--key/--title both write the start of the tune; give one or the other".into(),
         ));
     }
-    if matches!(a.keep, Some(KeepWhat::Original | KeepWhat::Both)) && a.corpus.is_empty() {
+    if a.keep.is_some_and(sample::Keep::needs_corpus) && a.corpus.is_empty() {
         return Err(Error::Config(
             "--keep original and --keep both judge against the training tunes: give them with --corpus FILES".into(),
         ));
@@ -607,26 +633,19 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     let max_attempts = a.max_attempts.unwrap_or(a.count.saturating_mul(20));
     // Every limit before anything is read.
     opts.validate()?;
-    let corpus = read_corpus(&a.corpus)?;
+    let corpus = sample::read_corpus(&a.corpus)?;
     if steer {
         let style = match &corpus {
             Some((_, s)) => Some(s.clone()),
             None => CorpusStyle::read(&a.model_dir).map_err(Error::Config)?,
         };
         let wishes = Wishes { meter: a.meter, key: a.key, title: a.title };
-        let (mut pieces, warnings) = plan(style.as_ref(), &wishes).map_err(Error::Config)?;
-        for w in warnings {
+        for w in sample::steer(&mut opts, style.as_ref(), &wishes)? {
             eprintln!("warning: {w}");
         }
-        // The first piece is the same for every stream: it primes them all as the seed does.
-        if let Some(Piece::Text(t)) = pieces.first() {
-            opts.seed_text = Some(t.clone());
-            pieces.remove(0);
-        }
-        opts.script = pieces;
     }
     // --keep draws in batches of at most this many tunes.
-    let max_batch = if a.keep.is_some() { opts.count.clamp(8, 64).min(sample::MAX_COUNT) } else { opts.count };
+    let max_batch = if a.keep.is_some() { sample::keep_batch(opts.count) } else { opts.count };
     let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
     let (cfg, file_bytes) = checkpoint::read_config(&path)?;
     let streams = opts.count.max(max_batch);
@@ -654,7 +673,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         None => (model.sample_all(&opts)?, 0),
         Some(what) => {
             let started = std::time::Instant::now();
-            let mut judge = |t: &str| keep_verdict(t, what, index);
+            let mut judge = |t: &str| sample::keep_verdict(t, what, index);
             let kept = model.sample_kept(&opts, max_attempts, max_batch, &mut judge)?;
             eprintln!(
                 "kept {}: {} of {} tunes drawn passed ({:.1}%) in {} batch(es), {:.1} s; {} failed the checker{}",
@@ -723,20 +742,6 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--keep`'s verdict on one generated text: valid means one tune, called valid by the checker.
-fn keep_verdict(text: &str, what: KeepWhat, corpus: Option<&folklstm::abc::judge::CorpusIndex>) -> sample::Verdict {
-    let (n, v) = folklstm::abc::count_valid(text);
-    let invalid = !(n == 1 && v == 1);
-    let copy = corpus
-        .is_some_and(|c| folklstm::abc::judge::read_tunes(text).iter().any(|f| c.originality(f, &|_| false).near_copy));
-    let keep = match what {
-        KeepWhat::Valid => !invalid,
-        KeepWhat::Original => !copy,
-        KeepWhat::Both => !invalid && !copy,
-    };
-    sample::Verdict { keep, invalid, copy }
-}
-
 fn main() -> ExitCode {
     // Mesa's Vulkan loader prints "error: XDG_RUNTIME_DIR is invalid" on every device creation
     // when the variable is unset (a service, a container); point it at the temp folder.
@@ -755,6 +760,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => run_bench(a),
         Command::Export(a) => run_export(a),
         Command::Import(a) => run_import(a),
+        Command::Serve(a) => run_serve(a),
         Command::Check(a) => {
             let mut out = std::io::stdout().lock();
             folklstm::abc::cli::run_check(&a, &mut out).map(|code| ExitCode::from(code as u8)).map_err(Error::from)

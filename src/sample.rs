@@ -2,7 +2,8 @@
 //! character on the host ([`generate`], [`draw`]). The CPU's sampler is
 //! [`crate::cpu::sampler::CpuSampler`], the GPU's [`crate::gpu::GpuSampler`].
 
-use crate::abc::prime::Piece;
+use crate::abc::judge::CorpusIndex;
+use crate::abc::prime::{CorpusStyle, Piece, Wishes, plan};
 use crate::backend::Sampler;
 use crate::corpus::Vocab;
 use crate::error::{Error, Result};
@@ -328,6 +329,84 @@ pub fn generate_kept(
         }
     }
     Ok(kept)
+}
+
+/// A draw seed for a run that was given none: from the clock and the process id, below 2^53 so
+/// that it survives a round trip through JSON numbers (JavaScript's doubles).
+pub fn clock_seed() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    ((t as u64) ^ ((std::process::id() as u64) << 32)) & ((1 << 53) - 1)
+}
+
+/// The most tunes one batch of [`generate_kept`] draws when `count` are asked for: at least 8, so
+/// that a few rejected ones do not cost a batch each.
+pub fn keep_batch(count: usize) -> usize {
+    count.clamp(8, 64).min(MAX_COUNT)
+}
+
+/// What `--keep` keeps (the `keep` field of `serve`'s API).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Keep {
+    /// Tunes the checker calls valid.
+    Valid,
+    /// Tunes that are not near copies of a --corpus tune.
+    Original,
+    /// Both.
+    Both,
+}
+
+impl Keep {
+    /// Whether judging this needs the training corpus.
+    pub fn needs_corpus(self) -> bool {
+        matches!(self, Keep::Original | Keep::Both)
+    }
+}
+
+/// `--keep`'s verdict on one generated text: valid means one tune, called valid by the checker;
+/// a copy is a near copy of a `corpus` tune (never, without a corpus).
+pub fn keep_verdict(text: &str, what: Keep, corpus: Option<&CorpusIndex>) -> Verdict {
+    let (n, v) = crate::abc::count_valid(text);
+    let invalid = !(n == 1 && v == 1);
+    let copy = corpus
+        .is_some_and(|c| crate::abc::judge::read_tunes(text).iter().any(|f| c.originality(f, &|_| false).near_copy));
+    let keep = match what {
+        Keep::Valid => !invalid,
+        Keep::Original => !copy,
+        Keep::Both => !invalid && !copy,
+    };
+    Verdict { keep, invalid, copy }
+}
+
+/// Writes the start of every tune for `wishes` (meter, key, title) in `style`'s header layout
+/// ([`plan`]): its first piece of text becomes the seed, which primes every stream alike, and
+/// the rest the [`SampleOptions::script`]. Returns the plan's warnings (a meter or key the
+/// corpus never uses); errors name the flag.
+pub fn steer(opts: &mut SampleOptions, style: Option<&CorpusStyle>, wishes: &Wishes) -> Result<Vec<String>> {
+    let (mut pieces, warnings) = plan(style, wishes).map_err(Error::Config)?;
+    if let Some(Piece::Text(t)) = pieces.first() {
+        opts.seed_text = Some(t.clone());
+        pieces.remove(0);
+    }
+    opts.script = pieces;
+    Ok(warnings)
+}
+
+/// The training corpus given with `--corpus FILES`, indexed for judging, and its style; `None`
+/// for no files. A corpus without any tune is an error.
+pub fn read_corpus(files: &[std::path::PathBuf]) -> Result<Option<(CorpusIndex, CorpusStyle)>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let texts = crate::abc::cli::read_files(files)?;
+    let index = CorpusIndex::build(&texts);
+    if index.tunes.is_empty() {
+        return Err(Error::Config(format!(
+            "--corpus {}: no ABC tunes found (tunes start at lines beginning with X:)",
+            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ")
+        )));
+    }
+    let style = CorpusStyle::learn(texts.iter().map(|(_, t)| t.as_str()));
+    Ok(Some((index, style)))
 }
 
 #[cfg(test)]

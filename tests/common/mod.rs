@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: the binary, the shared data and fixtures, small
-//! corpora and numbers; [`gpu`] for the GPU tests, [`hardening`] for the hardening tests.
+//! corpora and numbers; [`gpu`] for the GPU tests, [`hardening`] for the hardening tests, [`http`]
+//! for the tests of `serve`.
 #![allow(dead_code)]
 
 pub mod gpu;
 pub mod hardening;
+pub mod http;
 
 use folklstm::model::{ModelConfig, Params};
 use folklstm::real::Real;
@@ -37,6 +39,9 @@ pub enum Need {
     Gpu,
     /// Mounting a tmpfs (root or CAP_SYS_ADMIN; CI runs as root): `FOLKLSTM_REQUIRE_MOUNT=1`.
     Mount,
+    /// Chromium, Node.js and the page's npm packages (`npm ci --prefix web`):
+    /// `FOLKLSTM_REQUIRE_BROWSER=1`.
+    Browser,
 }
 
 impl Need {
@@ -46,6 +51,7 @@ impl Need {
             Need::Data => "FOLKLSTM_REQUIRE_DATA",
             Need::Gpu => "FOLKLSTM_REQUIRE_GPU",
             Need::Mount => "FOLKLSTM_REQUIRE_MOUNT",
+            Need::Browser => "FOLKLSTM_REQUIRE_BROWSER",
         }
     }
 
@@ -54,6 +60,7 @@ impl Need {
             Need::Data => "data",
             Need::Gpu => "gpu",
             Need::Mount => "mount",
+            Need::Browser => "browser",
         }
     }
 }
