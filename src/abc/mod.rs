@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 mod error;
 pub mod frac;
+pub mod guide;
 pub mod judge;
 pub mod midi;
 pub mod music;
