@@ -63,14 +63,108 @@ fn every_prefix_of_every_valid_corpus_tune_is_accepted() {
 }
 
 #[test]
-fn debug_one() {
-    let t = std::env::var("GUIDE_DEBUG").unwrap_or_default();
-    let mut g = Guide::new();
-    for c in t.chars() {
-        let ok = g.push(c);
-        eprintln!("{c:?} {ok} {g:?}");
-        if !ok {
-            break;
+fn invalid_corpus_tunes_are_refused_no_later_than_the_checker_finds_them() {
+    let Some(tunes) = corpus_tunes() else { return };
+    let (mut invalid, mut late) = (0, Vec::new());
+    for t in &tunes {
+        let report = &check_text(t)[0];
+        if report.valid {
+            continue;
+        }
+        invalid += 1;
+        let Some(at) = first_refused(t) else {
+            // Every character accepted: the automaton must then refuse to end the tune here.
+            let mut g = Guide::new();
+            t.chars().for_each(|c| assert!(g.push(c)));
+            assert!(!g.may_end(), "invalid tune accepted whole: {:?}\n{t}", report.problems);
+            continue;
+        };
+        let line = t[..at].matches('\n').count() + 1;
+        let col = t[..at].rfind('\n').map_or(at, |k| at - k - 1) + 1;
+        // The checker's first finding with a position ("line:col: message").
+        let first = report.problems.iter().find_map(|p| {
+            let mut it = p.splitn(3, ':');
+            let l: usize = it.next()?.trim().parse().ok()?;
+            let c: usize = it.next()?.trim().parse().ok()?;
+            (l > 0).then(|| (l, c, it.next().unwrap_or("").to_string()))
+        });
+        if let Some((l, c, msg)) = first {
+            // A bar's length is reported at the bar's start; the automaton refuses the note
+            // that overflows it or the bar line that closes it short, later on that line.
+            let ok = line < l || (line == l && (col <= c || msg.contains("bar too")));
+            if !ok {
+                late.push(format!("refused at {line}:{col}, checker at {l}:{c}:{msg}"));
+            }
         }
     }
+    assert!(invalid > 0, "no invalid tune in the corpus to try");
+    assert!(late.is_empty(), "{} of {invalid} invalid tunes refused late:\n{}", late.len(), late.join("\n"));
+}
+
+/// The characters the walks below draw from: those of the shipped model's vocabulary.
+const ALPHABET: &str = "\n !\"#%&'()+,-./0123456789:=ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_abcdefghijklmnopqrstuvwxyz|~";
+
+/// A walk of legal characters chosen by `picks`; lines are kept short (a newline, else a bar
+/// line, is preferred past 24 characters) and the tune ends as soon as it may after `min_len`.
+/// Returns the text and whether it ended; panics at a dead end (no legal character).
+fn walk(picks: &[u32], min_len: usize) -> (String, bool) {
+    let mut g = Guide::new();
+    let mut text = String::new();
+    let mut col = 0;
+    for (k, &r) in picks.iter().enumerate() {
+        if g.may_end() && k >= min_len {
+            assert!(g.push('\n') && g.ended());
+            return (text, true);
+        }
+        let ok: Vec<char> = ALPHABET.chars().filter(|&c| g.allows(c)).collect();
+        assert!(!ok.is_empty(), "dead end after {text:?} in {g:?}");
+        // Long lines end; past `min_len` bar lines and repeat ends are favoured half the time.
+        let prefer = ['\n', '|', '"', ']', '!', '+'];
+        let closing = [':', '|', '\n'];
+        let c = match (prefer.iter().find(|p| ok.contains(p)), closing.iter().find(|p| ok.contains(p))) {
+            (Some(&p), _) if col > 24 => p,
+            (_, Some(&p)) if k >= min_len && r % 2 == 0 => p,
+            _ => ok[(r / 2) as usize % ok.len()],
+        };
+        assert!(g.push(c), "{c:?} allowed but refused after {text:?}");
+        text.push(c);
+        if g.ended() {
+            return (text, true);
+        }
+        col = if c == '\n' { 0 } else { col + 1 };
+    }
+    (text, false)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Any sequence of legal draws that the automaton lets end is a valid tune.
+    #[test]
+    fn legal_walks_end_in_valid_tunes(picks in proptest::collection::vec(any::<u32>(), 3000), min_len in 0usize..400) {
+        let (text, ended) = walk(&picks, min_len);
+        if ended {
+            let reports = check_text(&text);
+            prop_assert_eq!(reports.len(), 1, "{}", text);
+            prop_assert!(reports[0].valid, "{:?}\n{}", reports[0].problems, text);
+        }
+    }
+}
+
+#[test]
+fn walks_do_reach_the_end_of_a_tune() {
+    // The property above means something only if walks end: a fair share of these must
+    // (random headers and repeats left open make many run out of characters first).
+    let mut ended = 0;
+    let mut x = 12345u64;
+    for _ in 0..100 {
+        let picks: Vec<u32> = (0..3000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 33) as u32
+            })
+            .collect();
+        ended += usize::from(walk(&picks, 50).1);
+    }
+    assert!(ended >= 20, "only {ended} of 100 walks ended");
 }

@@ -179,6 +179,8 @@ pub struct Guide {
     factor: (u32, u32),
     /// The header's K: has been written.
     body: bool,
+    /// The body line so far holds only spaces (were it to end, it would end the tune).
+    blank: bool,
 }
 
 impl Default for Guide {
@@ -232,6 +234,7 @@ impl Guide {
             chord_len: (1, 1),
             factor: (1, 1),
             body: false,
+            blank: false,
         }
     }
 
@@ -372,9 +375,14 @@ impl Guide {
                 }
                 Mode::ChordNoteLength => {
                     if c.is_ascii_digit() || c == b'/' {
-                        let b = self.buf;
-                        let n = self.len as usize;
-                        return n < 4 && self.put(c) && LENGTHS.iter().any(|l| starts(&b[..n], l.0) && starts(self.buf(), l.0));
+                        if self.len >= 4 || !self.put(c) {
+                            return false;
+                        }
+                        // The first note's length sets the chord's: some chord must still fit.
+                        let g = *self;
+                        return LENGTHS.iter().any(|&(w, n, d)| {
+                            starts(g.buf(), w) && (g.chord_notes > 0 || g.chord_fits((n, d)))
+                        });
                     }
                     let b = self.buf;
                     let Some(&(_, n, d)) = LENGTHS.iter().find(|l| l.0.as_bytes() == &b[..self.len as usize]) else {
@@ -382,10 +390,10 @@ impl Guide {
                     };
                     if self.chord_notes == 0 {
                         // The chord lasts as long as its first note (times its own length).
-                        self.chord_len = (n, d);
-                        if !self.note_may_fit() {
+                        if !self.chord_fits((n, d)) {
                             return false;
                         }
+                        self.chord_len = (n, d);
                     }
                     self.chord_notes += 1;
                     self.len = 0;
@@ -435,9 +443,8 @@ impl Guide {
                     continue;
                 }
                 Mode::Bracket => {
-                    if matches!(c, b'1' | b'2' | b'3') {
-                        self.mode = Mode::Ending(c - b'0');
-                        return true;
+                    if c.is_ascii_digit() {
+                        return self.start_ending(c);
                     }
                     self.mode = Mode::Chord;
                     self.chord_notes = 0;
@@ -467,11 +474,7 @@ impl Guide {
                         return false;
                     }
                     if ending {
-                        if !matches!(c, b'1' | b'2' | b'3') || self.must_eol {
-                            return false;
-                        }
-                        self.mode = Mode::Ending(c - b'0');
-                        return true;
+                        return !self.must_eol && self.start_ending(c);
                     }
                     self.mode = Mode::Music;
                     continue;
@@ -558,7 +561,10 @@ impl Guide {
     fn field_value(&mut self, l: u8, c: u8) -> bool {
         if c != b'\n' {
             if TEXT_FIELDS.contains(&l) {
-                return true;
+                // `D::` or `A:|` would be a line of music, not a field.
+                let first = self.len == 0;
+                self.len = 1;
+                return !(first && matches!(c, b':' | b'|'));
             }
             if matches!(l, b'Y' | b'P') && !self.body {
                 // A play order: capital letters (spaces between groups).
@@ -616,15 +622,18 @@ impl Guide {
         self.opens = true;
     }
 
+    /// A blank line (or one of spaces only) ends the tune, if it is complete.
+    fn end_tune(&mut self) -> bool {
+        if !self.complete() {
+            return false;
+        }
+        self.mode = Mode::Ended;
+        true
+    }
+
     fn body_line(&mut self, c: u8) -> bool {
         match c {
-            b'\n' => {
-                if !self.complete() {
-                    return false;
-                }
-                self.mode = Mode::Ended;
-                true
-            }
+            b'\n' => self.end_tune(),
             b'%' => {
                 self.mode = Mode::CommentLine;
                 true
@@ -657,6 +666,7 @@ impl Guide {
                     }
                 }
                 self.mode = Mode::Music;
+                self.blank = true;
                 self.music(c)
             }
         }
@@ -666,8 +676,12 @@ impl Guide {
         if self.must_eol && !matches!(c, b'\n' | b'\\' | b' ') {
             return false;
         }
+        if c != b' ' && c != b'\n' {
+            self.blank = false;
+        }
         match c {
             b' ' => true,
+            b'\n' if self.blank => self.end_tune(),
             b'\n' => {
                 if self.triplet > 0 {
                     return false;
@@ -685,7 +699,8 @@ impl Guide {
                     _ => Mode::Bracket,
                 };
                 self.can_tie = false;
-                true
+                // `[` needs a chord that fits or an ending that may start.
+                c != b'[' || self.note_may_fit() || (!self.first_ending && !self.must_eol)
             }
             b'!' | b'+' => {
                 self.mode = Mode::Deco(c);
@@ -704,13 +719,14 @@ impl Guide {
                 self.run_may_work()
             }
             b'-' => self.can_tie,
+            // Both end the line, which a running tuplet must not cross.
             b'\\' => {
                 self.mode = Mode::Continue;
-                true
+                self.triplet == 0
             }
             b'%' => {
                 self.mode = Mode::Comment;
-                true
+                self.triplet == 0
             }
             b'^' | b'_' | b'=' => {
                 self.mode = Mode::Accidental(c, false);
@@ -767,6 +783,11 @@ impl Guide {
         self.fits(self.ticks(MIN_QUARTERS, 4))
     }
 
+    /// Would a chord whose first note is `len` units long fit, at its shortest?
+    fn chord_fits(&self, len: (u32, u32)) -> bool {
+        Guide { chord_len: len, ..*self }.note_may_fit()
+    }
+
     fn chord_may_fit(&self) -> bool {
         self.note_may_fit()
     }
@@ -799,6 +820,16 @@ impl Guide {
         self.triplet = self.triplet.saturating_sub(1);
         self.chord_len = (1, 1);
         self.len = 0;
+        true
+    }
+
+    /// An ending's number `c`: 1, or 2 and 3 after a `:|`; never while a first ending waits.
+    fn start_ending(&mut self, c: u8) -> bool {
+        let n = c.wrapping_sub(b'0');
+        if !(1..=3).contains(&n) || self.first_ending || (n > 1 && !self.repeat_end_seen) {
+            return false;
+        }
+        self.mode = Mode::Ending(n);
         true
     }
 
