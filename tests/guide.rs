@@ -168,3 +168,52 @@ fn walks_do_reach_the_end_of_a_tune() {
     }
     assert!(ended >= 20, "only {ended} of 100 walks ended");
 }
+
+/// `folklstm sample 100` from the repository root with `args`; returns stderr.
+fn sample_shipped(args: &[&str]) -> String {
+    let o = common::folk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .args(["sample", "100", "--count", "50", "--seed", "X: 1\n", "--len", "2000", "--rng-seed", "1"])
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    err
+}
+
+/// The number after `key` in the stderr line starting with `line` ("checker: 50 tunes, 49 valid").
+fn count_in(stderr: &str, line: &str, key: &str) -> u32 {
+    let l = stderr.lines().find(|l| l.starts_with(line)).unwrap_or_else(|| panic!("no {line:?} line: {stderr}"));
+    let at = l.find(key).unwrap_or_else(|| panic!("no {key:?} in {l}")) + key.len();
+    l[at..].trim_start().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn guided_sampling_of_the_shipped_model_is_valid_and_no_more_copied_than_free() {
+    let Some(jigs) = shared_dir("data").map(|d| d.join("nottingham-jigs.abc")) else {
+        skip(Need::Data, "no ../shared/data corpus");
+        return;
+    };
+    let corpus = jigs.to_str().unwrap();
+    let guided = sample_shipped(&["--guided", "--corpus", corpus]);
+    assert!(guided.contains("sampling: guided"), "{guided}");
+    // 50 tunes, each ended by the guide: at least 49 valid (98%).
+    assert_eq!(count_in(&guided, "checker:", "checker:"), 50, "{guided}");
+    let valid = count_in(&guided, "checker:", "tunes,");
+    assert!(valid >= 49, "{valid} of 50 valid with guidance:\n{guided}");
+    let free = sample_shipped(&["--free", "--one-tune", "--corpus", corpus]);
+    assert!(free.contains("sampling: free"), "{free}");
+    let copies = |e: &str| count_in(e, "judge: originality", "near copies");
+    assert!(copies(&guided) <= copies(&free), "near copies guided {} free {}", copies(&guided), copies(&free));
+}
+
+#[test]
+fn guided_sampling_refuses_a_seed_it_cannot_follow_with_a_clear_error() {
+    let o = common::folk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .args(["sample", "100", "--seed", "T:no number first\n", "--len", "20", "--guided"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--free") && err.contains("--seed"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
