@@ -501,6 +501,33 @@ mod tests {
     }
 
     #[test]
+    fn guided_streams_end_at_the_blank_line_after_a_complete_tune() {
+        let text = "X:1\nM:6/8\nL:1/8\nK:D\nabc def|\n\nX:2\nT:b\n";
+        let vocab = Vocab::from_text(text);
+        let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
+        let mut s = Script { cfg, text: vocab.encode(text, "t").unwrap(), pos: 0 };
+        let opts = SampleOptions {
+            seed_text: Some("X".into()),
+            len: 60,
+            temperature: 0.01,
+            rng_seed: 1,
+            count: 2,
+            guided: true,
+            ..Default::default()
+        };
+        let (got, stats) = generate_with_stats(&mut s, &vocab, &opts).unwrap();
+        assert_eq!(got, vec!["X:1\nM:6/8\nL:1/8\nK:D\nabc def|\n".to_string(); 2]);
+        assert_eq!((stats.dead_ends, stats.unfinished, stats.starved), (0, 0, 0), "{stats:?}");
+        // Unguided, the same model runs on into the next tune.
+        let free = generate(&mut s, &vocab, &SampleOptions { guided: false, ..opts.clone() }).unwrap();
+        assert!(free[0].contains("X:2"), "{:?}", free[0]);
+        // A seed the guide cannot follow is refused, pointing at --free.
+        let bad = SampleOptions { seed_text: Some("T:b\n".into()), ..opts };
+        let e = generate(&mut s, &vocab, &bad).unwrap_err().to_string();
+        assert!(e.contains("--free"), "{e}");
+    }
+
+    #[test]
     fn a_script_writes_its_text_and_lets_the_model_write_its_lines() {
         // The model would write "X:1\nT:a\nabc|..." (as the Script sampler above); the script
         // forces "T:" then leaves the title line to the model, then forces "M:6/8\n".

@@ -755,7 +755,7 @@ impl Guide {
         let (f0, f1) = if self.triplet > 0 { self.factor } else { (1, 1) };
         let n = self.unit as u64 * num as u64 * self.chord_len.0 as u64 * f0 as u64;
         let d = den as u64 * self.chord_len.1 as u64 * f1 as u64;
-        if n % d == 0 { (n / d).min(u32::MAX as u64) as u32 } else { u32::MAX }
+        if n.is_multiple_of(d) { (n / d).min(u32::MAX as u64) as u32 } else { u32::MAX }
     }
 
     /// Ticks of the shortest note of a running tuplet.
@@ -773,7 +773,7 @@ impl Guide {
         }
         if self.target > 0 && left == 0 {
             let grain = self.unit / 4;
-            return (self.target - after) % grain == 0;
+            return (self.target - after).is_multiple_of(grain);
         }
         true
     }
