@@ -459,6 +459,28 @@ mod tests {
         pos: usize,
     }
 
+    impl Script {
+        /// The vocabulary of `text` and a sampler that writes it.
+        fn over(text: &str) -> (Vocab, Script) {
+            let vocab = Vocab::from_text(text);
+            let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
+            let text = vocab.encode(text, "t").unwrap();
+            (vocab, Script { cfg, text, pos: 0 })
+        }
+
+        /// Options every test here starts from: seed "X", two streams, near-greedy draws.
+        fn options(len: usize) -> SampleOptions {
+            SampleOptions {
+                seed_text: Some("X".into()),
+                len,
+                temperature: 0.01,
+                rng_seed: 1,
+                count: 2,
+                ..Default::default()
+            }
+        }
+    }
+
     impl Sampler for Script {
         fn config(&self) -> &ModelConfig {
             &self.cfg
@@ -481,18 +503,8 @@ mod tests {
     #[test]
     fn one_tune_stops_each_stream_before_the_next_x_line() {
         let text = "X:1\nT:a\nabc|\n\n\nX:2\nT:b\ndef|\n";
-        let vocab = Vocab::from_text(text);
-        let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
-        let mut s = Script { cfg, text: vocab.encode(text, "t").unwrap(), pos: 0 };
-        let mut opts = SampleOptions {
-            seed_text: Some("X".into()),
-            len: 40,
-            temperature: 0.01,
-            rng_seed: 1,
-            count: 2,
-            one_tune: true,
-            ..Default::default()
-        };
+        let (vocab, mut s) = Script::over(text);
+        let mut opts = SampleOptions { one_tune: true, ..Script::options(40) };
         let got = generate(&mut s, &vocab, &opts).unwrap();
         assert_eq!(got, vec!["X:1\nT:a\nabc|\n".to_string(); 2]);
         opts.one_tune = false;
@@ -503,18 +515,8 @@ mod tests {
     #[test]
     fn guided_streams_end_at_the_blank_line_after_a_complete_tune() {
         let text = "X:1\nM:6/8\nL:1/8\nK:D\nabc def|\n\nX:2\nT:b\n";
-        let vocab = Vocab::from_text(text);
-        let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
-        let mut s = Script { cfg, text: vocab.encode(text, "t").unwrap(), pos: 0 };
-        let opts = SampleOptions {
-            seed_text: Some("X".into()),
-            len: 60,
-            temperature: 0.01,
-            rng_seed: 1,
-            count: 2,
-            guided: true,
-            ..Default::default()
-        };
+        let (vocab, mut s) = Script::over(text);
+        let opts = SampleOptions { guided: true, ..Script::options(60) };
         let (got, stats) = generate_with_stats(&mut s, &vocab, &opts).unwrap();
         assert_eq!(got, vec!["X:1\nM:6/8\nL:1/8\nK:D\nabc def|\n".to_string(); 2]);
         assert_eq!((stats.dead_ends, stats.unfinished, stats.starved), (0, 0, 0), "{stats:?}");
@@ -532,17 +534,10 @@ mod tests {
         // The model would write "X:1\nT:a\nabc|..." (as the Script sampler above); the script
         // forces "T:" then leaves the title line to the model, then forces "M:6/8\n".
         let text = "X:1\nT:a\nabc|\n6/8M\n";
-        let vocab = Vocab::from_text(text);
-        let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
-        let mut s = Script { cfg, text: vocab.encode(text, "t").unwrap(), pos: 0 };
+        let (vocab, mut s) = Script::over(text);
         let opts = SampleOptions {
-            seed_text: Some("X".into()),
-            len: 16,
-            temperature: 0.01,
-            rng_seed: 1,
-            count: 2,
             script: vec![Piece::Text(":1\nT:".into()), Piece::Line, Piece::Text("M:6/8\n".into())],
-            ..Default::default()
+            ..Script::options(16)
         };
         let got = generate(&mut s, &vocab, &opts).unwrap();
         // After the forced text the Script sampler, which counts steps, continues where its
