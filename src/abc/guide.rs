@@ -5,9 +5,11 @@
 //! `X:` to `K:` (free text in `T:`, `S:`, `R:` and the like; `M:`, `L:`, `K:`, `Q:` from known
 //! values; `Y:`/`P:` play orders of capital letters), and a single-voice body of notes, rests,
 //! chords `[df]`, triplets `(3`, chord symbols, ties, slurs, decorations, bar lines, repeats,
-//! endings and `P:`/`M:`/`K:` lines. Everything it accepts is valid; what it cannot decide
-//! cheaply it refuses (a short bar after a single bar line must end its line, a tuplet must
-//! end before the bar line, a part or meter change must follow a bar line).
+//! endings and `P:`/`M:`/`K:`/`L:`/`Q:` lines. Everything it accepts is valid; what it cannot
+//! decide cheaply it refuses (a short bar after a single bar line must end its line, a tuplet
+//! must end before the bar line and the line's end, an ending may not follow a short bar's
+//! single bar line). A stream can still run out of characters before its tune is complete:
+//! the sampler reports those ([`crate::sample::GuideStats`]).
 //!
 //! Bar lengths mirror [`super::check`]: no bar is longer than the meter; a short bar must open
 //! or close a section (start of the tune, a part or meter; a repeat sign or double bar; before

@@ -5,7 +5,9 @@
 //! - [`timeline`]: a tune in written order with pitches and durations resolved;
 //! - [`check`]: is the tune well formed (headers, bar lengths, repeats, closing bar line);
 //! - [`play`]: performance order (parts, repeats, endings, ties) as timed notes;
-//! - [`midi`]: those notes as a standard MIDI file.
+//! - [`midi`]: those notes as a standard MIDI file;
+//! - [`guide`]: the incremental state that says which next characters keep a tune valid
+//!   (guided sampling).
 //!
 //! [`check_text`] and [`write_midi`] are the entry points the CLI uses ([`cli`]).
 
