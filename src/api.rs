@@ -155,11 +155,20 @@ impl Model {
     /// characters (fewer with `one_tune`, which only an ABC model accepts). The same options
     /// give the same texts as `folklstm sample` with the same flags.
     pub fn sample_all(&self, opts: &SampleOptions) -> Result<Vec<String>> {
+        self.sample_with_stats(opts).map(|(texts, _)| texts)
+    }
+
+    /// [`Model::sample_all`], also saying what guided sampling ([`SampleOptions::guided`],
+    /// ABC models only) saw: [`sample::GuideStats`].
+    pub fn sample_with_stats(&self, opts: &SampleOptions) -> Result<(Vec<String>, sample::GuideStats)> {
         opts.validate()?;
         if opts.one_tune {
             self.require_abc("--one-tune")?;
         }
-        sample::generate(self.sampler()?.as_mut(), self.vocab(), opts)
+        if opts.guided {
+            self.require_abc("guided sampling (--guided)")?;
+        }
+        sample::generate_with_stats(self.sampler()?.as_mut(), self.vocab(), opts)
     }
 
     /// Draws batches until `opts.count` texts pass `judge` (at most `max_attempts` drawn in

@@ -311,6 +311,13 @@ struct SampleArgs {
     /// learn its header layout for --meter/--key.
     #[arg(long, num_args = 1.., value_name = "FILES")]
     corpus: Vec<PathBuf>,
+    /// Guided sampling (ABC models): each draw is limited to the characters that keep the tune
+    /// valid under the checker, and each tune ends when it is complete.
+    #[arg(long, conflicts_with = "free")]
+    guided: bool,
+    /// Raw sampling: the model's own draws, unguided (the default for now).
+    #[arg(long)]
+    free: bool,
 }
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
@@ -607,6 +614,23 @@ fn run_plot(a: PlotArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The stderr line saying how the tunes were drawn.
+fn sampling_line(guided: bool, stats: Option<&sample::GuideStats>) -> String {
+    match (guided, stats) {
+        (false, _) => "free (unguided; --guided masks the characters that would break the tune)".into(),
+        (true, None) => "guided".into(),
+        (true, Some(s)) => format!(
+            "guided ({} draws; {:.2}% of them with under {} of the model's probability on the legal characters; \
+             {} stream(s) at a dead end, {} ran out of --len before the tune was complete)",
+            s.draws,
+            100.0 * s.starved as f64 / s.draws.max(1) as f64,
+            sample::STARVED,
+            s.dead_ends,
+            s.unfinished
+        ),
+    }
+}
+
 fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     let rng_seed = a.rng_seed.unwrap_or_else(sample::clock_seed);
     let steer = a.meter.is_some() || a.key.is_some() || a.title.is_some();
@@ -668,9 +692,20 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
             model.require_abc(flag)?;
         }
     }
+    // Guided sampling is asked for; making it the default for ABC models changes what the
+    // README's commands print, so that switch waits for its own change.
+    if a.guided {
+        model.require_abc("--guided")?;
+    }
+    opts.guided = a.guided;
     let index = corpus.as_ref().map(|(i, _)| i);
+    let mut guide_stats = None;
     let (tunes, short_by) = match a.keep {
-        None => (model.sample_all(&opts)?, 0),
+        None => {
+            let (tunes, stats) = model.sample_with_stats(&opts)?;
+            guide_stats = Some(stats);
+            (tunes, 0)
+        }
         Some(what) => {
             let started = std::time::Instant::now();
             let mut judge = |t: &str| sample::keep_verdict(t, what, index);
@@ -709,6 +744,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     drop(out);
     if abc {
         eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
+        eprintln!("sampling: {}", sampling_line(opts.guided, guide_stats.as_ref()));
     }
     if let Some(index) = index {
         let files = vec![("sample".to_string(), tunes.join("\n\n"))];

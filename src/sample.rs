@@ -2,6 +2,7 @@
 //! character on the host ([`generate`], [`draw`]). The CPU's sampler is
 //! [`crate::cpu::sampler::CpuSampler`], the GPU's [`crate::gpu::GpuSampler`].
 
+use crate::abc::guide::Guide;
 use crate::abc::judge::CorpusIndex;
 use crate::abc::prime::{CorpusStyle, Piece, Wishes, plan};
 use crate::backend::Sampler;
@@ -44,7 +45,29 @@ pub struct SampleOptions {
     /// Number of the first stream: stream `s` of this call draws as stream `first_stream + s`
     /// would, so batches drawn one after another (`--keep`) give the tunes one big batch would.
     pub first_stream: usize,
+    /// Guided sampling: after the seed, each draw is restricted to the characters that keep
+    /// the tune valid under the ABC checker ([`crate::abc::guide::Guide`]); the others are
+    /// masked and the draw renormalises over the rest. A stream ends when its tune is
+    /// complete and the model writes the blank line after it. ABC models only.
+    pub guided: bool,
 }
+
+/// What guided sampling saw (see [`generate_with_stats`]); all zero when not guided.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GuideStats {
+    /// Draws made under the guide.
+    pub draws: u64,
+    /// Of those, draws where the model put less than [`STARVED`] of its probability (at the
+    /// sampling temperature) on the legal characters: how far it strays from the grammar.
+    pub starved: u64,
+    /// Streams where no character was legal (the guide led into a corner): left unfinished.
+    pub dead_ends: usize,
+    /// Streams that ran out of `len` before their tune was complete.
+    pub unfinished: usize,
+}
+
+/// See [`GuideStats::starved`].
+pub const STARVED: f64 = 1e-3;
 
 impl Default for SampleOptions {
     /// 512 characters of one stream at temperature 1, no seed, draw seed 0.
@@ -59,6 +82,7 @@ impl Default for SampleOptions {
             one_tune: false,
             script: Vec::new(),
             first_stream: 0,
+            guided: false,
         }
     }
 }
@@ -189,6 +213,33 @@ impl Forcing {
 /// generated characters. Draw k of tune n uses the uniform number `(rng_seed, k, SAMPLE + n)`,
 /// so the same seed gives the same tunes on every device and for every `count`.
 pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) -> Result<Vec<String>> {
+    generate_with_stats(sampler, vocab, opts).map(|(texts, _)| texts)
+}
+
+/// Masks, in `row: [V]`, the characters `guide` refuses (logit -inf) and returns the share of
+/// probability at `temperature` the model put on the legal ones (0 when none is legal).
+fn mask_row(row: &mut [f32], chars: &[char], guide: &Guide, temperature: f32) -> f64 {
+    let inv_t = 1.0 / temperature as f64;
+    let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64 * inv_t;
+    let (mut total, mut legal) = (0.0f64, 0.0f64);
+    for (x, &c) in row.iter_mut().zip(chars) {
+        let w = (*x as f64 * inv_t - m).exp();
+        total += w;
+        if guide.allows(c) {
+            legal += w;
+        } else {
+            *x = f32::NEG_INFINITY;
+        }
+    }
+    if legal > 0.0 { legal / total } else { 0.0 }
+}
+
+/// [`generate`], also returning what the guide saw ([`GuideStats`]) when `opts.guided`.
+pub fn generate_with_stats(
+    sampler: &mut dyn Sampler,
+    vocab: &Vocab,
+    opts: &SampleOptions,
+) -> Result<(Vec<String>, GuideStats)> {
     opts.validate()?;
     let v = sampler.config().vocab;
     if vocab.len() != v {
@@ -200,9 +251,23 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
     let mut logits = vec![0.0f32; n * v];
     let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(opts.chars_per_tune()); n];
     let mut remaining = opts.len;
+    let chars = vocab.chars();
+    let mut stats = GuideStats::default();
+    let mut guides = vec![Guide::new(); if opts.guided { n } else { 0 }];
+    let refused = |what: &str| {
+        Error::Config(format!(
+            "guided sampling: {what} is not the start of a tune the guide can follow (it writes the \
+             Nottingham edition's subset of ABC); sample with --free"
+        ))
+    };
     match &opts.seed_text {
         Some(s) if !s.is_empty() => {
             let ids = vocab.encode(s, "--seed text")?;
+            for g in guides.iter_mut() {
+                if !s.chars().all(|c| g.push(c)) {
+                    return Err(refused("the --seed text"));
+                }
+            }
             let mut tokens = vec![0; n];
             for &t in &ids[..ids.len() - 1] {
                 tokens.fill(t);
@@ -213,7 +278,19 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
         _ => {
             for (s, o) in out.iter_mut().enumerate() {
                 let u = key.uniform(0, opts.stream(s), 1);
-                o.push(((u as f64 * v as f64) as u32).min(v as u32 - 1));
+                let first = match guides.get_mut(s) {
+                    // Uniform over the characters a tune may start with.
+                    Some(g) => {
+                        let ok: Vec<u32> = (0..v as u32).filter(|&i| g.allows(chars[i as usize])).collect();
+                        let t = *ok.get((u as f64 * ok.len() as f64) as usize).or(ok.last()).ok_or_else(|| {
+                            Error::Config("guided sampling: no character of the vocabulary starts a tune".into())
+                        })?;
+                        g.push(chars[t as usize]);
+                        t
+                    }
+                    None => ((u as f64 * v as f64) as u32).min(v as u32 - 1),
+                };
+                o.push(first);
             }
             remaining -= 1;
         }
@@ -222,7 +299,7 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
     // With `one_tune`, a stream is done once "\nX:" appears after what it started with.
     let start = out.first().map_or(0, |o| o.len());
     let next_tune = match (vocab.id('\n'), vocab.id('X'), vocab.id(':')) {
-        (Some(nl), Some(x), Some(colon)) if opts.one_tune => Some([nl, x, colon]),
+        (Some(nl), Some(x), Some(colon)) if opts.one_tune && !opts.guided => Some([nl, x, colon]),
         _ => None,
     };
     let script = Forcing::encode(&opts.script, vocab)?;
@@ -235,11 +312,31 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
         sampler.step(&tokens, &mut logits)?;
         for s in 0..n {
             let u = key.uniform(k as u32 + 1, opts.stream(s), 0);
-            let drawn = draw(&logits[s * v..(s + 1) * v], opts.temperature, opts.top_k, u);
+            let row = &mut logits[s * v..(s + 1) * v];
+            if let Some(g) = guides.get(s).filter(|_| !done[s]) {
+                let legal = mask_row(row, chars, g, opts.temperature);
+                stats.draws += 1;
+                stats.starved += u64::from(legal < STARVED);
+                if legal == 0.0 {
+                    stats.dead_ends += 1;
+                    done[s] = true;
+                }
+            }
+            let drawn = draw(row, opts.temperature, opts.top_k, u);
             let t = script.next(&mut at[s], drawn);
             tokens[s] = t;
             if done[s] {
                 continue;
+            }
+            if let Some(g) = guides.get_mut(s) {
+                if !g.push(chars[t as usize]) {
+                    return Err(refused("the header written for the model (--meter, --key, --title)"));
+                }
+                if g.ended() {
+                    // The blank line after a complete tune: the stream is done.
+                    done[s] = true;
+                    continue;
+                }
             }
             out[s].push(t);
             if let Some(pat) = next_tune {
@@ -255,7 +352,8 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
             }
         }
     }
-    Ok(out.into_iter().map(|o| vocab.decode(&o)).collect())
+    stats.unfinished = guides.iter().zip(&done).filter(|(g, d)| !**d && !g.ended()).count();
+    Ok((out.into_iter().map(|o| vocab.decode(&o)).collect(), stats))
 }
 
 /// What `--keep` asks of a tune, judged by the caller (e.g. the ABC checker and
@@ -440,6 +538,28 @@ mod tests {
         pos: usize,
     }
 
+    impl Script {
+        /// The vocabulary of `text` and a sampler that writes it.
+        fn over(text: &str) -> (Vocab, Script) {
+            let vocab = Vocab::from_text(text);
+            let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
+            let text = vocab.encode(text, "t").unwrap();
+            (vocab, Script { cfg, text, pos: 0 })
+        }
+
+        /// Options every test here starts from: seed "X", two streams, near-greedy draws.
+        fn options(len: usize) -> SampleOptions {
+            SampleOptions {
+                seed_text: Some("X".into()),
+                len,
+                temperature: 0.01,
+                rng_seed: 1,
+                count: 2,
+                ..Default::default()
+            }
+        }
+    }
+
     impl Sampler for Script {
         fn config(&self) -> &ModelConfig {
             &self.cfg
@@ -462,18 +582,8 @@ mod tests {
     #[test]
     fn one_tune_stops_each_stream_before_the_next_x_line() {
         let text = "X:1\nT:a\nabc|\n\n\nX:2\nT:b\ndef|\n";
-        let vocab = Vocab::from_text(text);
-        let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
-        let mut s = Script { cfg, text: vocab.encode(text, "t").unwrap(), pos: 0 };
-        let mut opts = SampleOptions {
-            seed_text: Some("X".into()),
-            len: 40,
-            temperature: 0.01,
-            rng_seed: 1,
-            count: 2,
-            one_tune: true,
-            ..Default::default()
-        };
+        let (vocab, mut s) = Script::over(text);
+        let mut opts = SampleOptions { one_tune: true, ..Script::options(40) };
         let got = generate(&mut s, &vocab, &opts).unwrap();
         assert_eq!(got, vec!["X:1\nT:a\nabc|\n".to_string(); 2]);
         opts.one_tune = false;
@@ -482,21 +592,31 @@ mod tests {
     }
 
     #[test]
+    fn guided_streams_end_at_the_blank_line_after_a_complete_tune() {
+        let text = "X:1\nM:6/8\nL:1/8\nK:D\nabc def|\n\nX:2\nT:b\n";
+        let (vocab, mut s) = Script::over(text);
+        let opts = SampleOptions { guided: true, ..Script::options(60) };
+        let (got, stats) = generate_with_stats(&mut s, &vocab, &opts).unwrap();
+        assert_eq!(got, vec!["X:1\nM:6/8\nL:1/8\nK:D\nabc def|\n".to_string(); 2]);
+        assert_eq!((stats.dead_ends, stats.unfinished, stats.starved), (0, 0, 0), "{stats:?}");
+        // Unguided, the same model runs on into the next tune.
+        let free = generate(&mut s, &vocab, &SampleOptions { guided: false, ..opts.clone() }).unwrap();
+        assert!(free[0].contains("X:2"), "{:?}", free[0]);
+        // A seed the guide cannot follow is refused, pointing at --free.
+        let bad = SampleOptions { seed_text: Some("T:b\n".into()), ..opts };
+        let e = generate(&mut s, &vocab, &bad).unwrap_err().to_string();
+        assert!(e.contains("--free"), "{e}");
+    }
+
+    #[test]
     fn a_script_writes_its_text_and_lets_the_model_write_its_lines() {
         // The model would write "X:1\nT:a\nabc|..." (as the Script sampler above); the script
         // forces "T:" then leaves the title line to the model, then forces "M:6/8\n".
         let text = "X:1\nT:a\nabc|\n6/8M\n";
-        let vocab = Vocab::from_text(text);
-        let cfg = ModelConfig { vocab: vocab.len(), embed: 1, hidden: 1, layers: 1, dropout: 0.0 };
-        let mut s = Script { cfg, text: vocab.encode(text, "t").unwrap(), pos: 0 };
+        let (vocab, mut s) = Script::over(text);
         let opts = SampleOptions {
-            seed_text: Some("X".into()),
-            len: 16,
-            temperature: 0.01,
-            rng_seed: 1,
-            count: 2,
             script: vec![Piece::Text(":1\nT:".into()), Piece::Line, Piece::Text("M:6/8\n".into())],
-            ..Default::default()
+            ..Script::options(16)
         };
         let got = generate(&mut s, &vocab, &opts).unwrap();
         // After the forced text the Script sampler, which counts steps, continues where its

@@ -5,7 +5,9 @@
 //! - [`timeline`]: a tune in written order with pitches and durations resolved;
 //! - [`check`]: is the tune well formed (headers, bar lengths, repeats, closing bar line);
 //! - [`play`]: performance order (parts, repeats, endings, ties) as timed notes;
-//! - [`midi`]: those notes as a standard MIDI file.
+//! - [`midi`]: those notes as a standard MIDI file;
+//! - [`guide`]: the incremental state that says which next characters keep a tune valid
+//!   (guided sampling).
 //!
 //! Beside the pipeline: [`judge`] measures tunes beyond validity (structure, originality against
 //! a corpus, style), and [`prime`] writes a tune's header in a corpus's layout for the sampler.
@@ -17,6 +19,7 @@ pub mod check;
 pub mod cli;
 mod error;
 pub mod frac;
+pub mod guide;
 pub mod judge;
 pub mod midi;
 pub mod music;
