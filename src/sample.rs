@@ -463,10 +463,19 @@ impl Keep {
 /// `--keep`'s verdict on one generated text: valid means one tune, called valid by the checker;
 /// a copy is a near copy of a `corpus` tune (never, without a corpus).
 pub fn keep_verdict(text: &str, what: Keep, corpus: Option<&CorpusIndex>) -> Verdict {
-    let (n, v) = crate::abc::count_valid(text);
-    let invalid = !(n == 1 && v == 1);
-    let copy = corpus
-        .is_some_and(|c| crate::abc::judge::read_tunes(text).iter().any(|f| c.originality(f, &|_| false).near_copy));
+    // One parse: the judge's reading carries the checker's verdict; without a corpus the
+    // checker alone is cheaper.
+    let (invalid, copy) = match corpus {
+        Some(c) => {
+            let tunes = crate::abc::judge::read_tunes(text);
+            let valid = tunes.len() == 1 && tunes[0].valid;
+            (!valid, tunes.iter().any(|f| c.originality(f, &|_| false).near_copy))
+        }
+        None => {
+            let (n, v) = crate::abc::count_valid(text);
+            (!(n == 1 && v == 1), false)
+        }
+    };
     let keep = match what {
         Keep::Valid => !invalid,
         Keep::Original => !copy,

@@ -70,17 +70,9 @@ impl KeyName {
     pub fn parse(value: &str) -> Option<KeyName> {
         let v = value.trim();
         let mut chars = v.chars();
-        let letter = chars.next()?;
-        let base: i32 = match letter {
-            'C' => 0,
-            'D' => 2,
-            'E' => 4,
-            'F' => 5,
-            'G' => 7,
-            'A' => 9,
-            'B' => 11,
-            _ => return None,
-        };
+        let letter = chars.next().filter(char::is_ascii_uppercase)?;
+        // The tonic's pitch class, from the one letter-to-semitone table (`None` past G).
+        let natural = super::music::midi_pitch(letter, 0, 0)?;
         let rest = chars.as_str();
         let (acc, acc_text, rest) = if let Some(r) = rest.strip_prefix('#') {
             (1, "#", r)
@@ -106,7 +98,7 @@ impl KeyName {
                 _ => return None,
             },
         };
-        Some(KeyName { name: format!("{letter}{acc_text}{suffix}"), tonic: (base + acc).rem_euclid(12) as u8, mode })
+        Some(KeyName { name: format!("{letter}{acc_text}{suffix}"), tonic: (natural + acc).rem_euclid(12) as u8, mode })
     }
 }
 
