@@ -9,6 +9,9 @@
 //! - [`guide`]: the incremental state that says which next characters keep a tune valid
 //!   (guided sampling).
 //!
+//! [`transpose`] rewrites a tune in another key (checked against the timeline), for training
+//! on transposed copies.
+//!
 //! Beside the pipeline: [`judge`] measures tunes beyond validity (structure, originality against
 //! a corpus, style), and [`prime`] writes a tune's header in a corpus's layout for the sampler.
 //!
@@ -27,6 +30,7 @@ pub mod parse;
 pub mod play;
 pub mod prime;
 pub mod timeline;
+pub mod transpose;
 
 use std::path::{Path, PathBuf};
 

@@ -72,7 +72,7 @@ const KNOWN_FIELDS: &str = "ABCDFGHIKLMmNOPQRrSsTUVWwXZY+";
 /// True when `line` is an information field line (`T:...`) rather than music. A note or rest
 /// letter followed by a repeat (`B:|`, `e::`, `z:|`) is music; any other letter is a field
 /// (`w:|` is a lyric line).
-fn is_field_line(line: &str) -> bool {
+pub(crate) fn is_field_line(line: &str) -> bool {
     let mut it = line.chars();
     match (it.next(), it.next(), it.next()) {
         (Some(l), Some(':'), next) if l.is_ascii_alphabetic() || l == '+' => {
