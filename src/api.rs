@@ -299,7 +299,7 @@ impl Training {
         let model_dir = model_dir.into();
         Training {
             opts: TrainOptions {
-                data: data.into(),
+                data: vec![data.into()],
                 epochs: 100,
                 freq: 10,
                 log_dir: model_dir.clone(),
@@ -308,6 +308,9 @@ impl Training {
                 device: Device::Cpu,
                 model: ModelFlags::default(),
                 lr: 1e-3,
+                schedule: None,
+                keep_best: false,
+                transpose: None,
                 clip: None,
                 val_fraction: 0.0,
                 resume: None,
@@ -354,6 +357,21 @@ impl Training {
     /// Adam's learning rate.
     pub fn learning_rate(mut self, lr: f32) -> Training {
         self.opts.lr = lr;
+        self
+    }
+
+    /// Change the learning rate over the run by this schedule ([`crate::optim::LrSchedule`];
+    /// its `lr` is the peak).
+    pub fn lr_schedule(mut self, schedule: crate::optim::LrSchedule) -> Training {
+        self.opts.lr = schedule.lr;
+        self.opts.schedule = Some(schedule);
+        self
+    }
+
+    /// Keep the checkpoint with the lowest validation loss as `weights.best.safetensors`
+    /// (with [`Training::validation`]); [`crate::run::resolve`] finds it as `best`.
+    pub fn keep_best(mut self) -> Training {
+        self.opts.keep_best = true;
         self
     }
 

@@ -64,6 +64,25 @@ pub struct TrainMeta {
     pub corpus: String,
     /// Sums of the interrupted epoch, when `window > 0`.
     pub partial: Option<PartialEpoch>,
+    /// The learning-rate schedule (`train --lr-schedule`); absent: a constant `lr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::optim::LrSchedule>,
+    /// The semitone range of transposed copies added to the training tunes (`train --transpose`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transpose: Option<(i32, i32)>,
+    /// The lowest validation loss so far and its epoch (`train --keep-best`), which
+    /// `weights.best.safetensors` holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<BestRecord>,
+}
+
+/// The best epoch of a run by validation loss.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BestRecord {
+    /// The epoch (1-based).
+    pub epoch: u32,
+    /// Its validation loss, nats per character.
+    pub val_loss: f64,
 }
 
 /// Everything a checkpoint file holds.

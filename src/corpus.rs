@@ -231,6 +231,41 @@ pub fn load_text(path: &Path) -> Result<(String, Vec<PathBuf>)> {
     Ok((text, files))
 }
 
+/// Reads a corpus of several parts ([`load_text`] each: files of any text, folders of `.abc`
+/// files), in the order given, as one text: each part starts on a new line, so a tune never
+/// runs into the next file's first tune. A file named twice (directly or through its folder)
+/// is refused, as it would count twice. One part gives exactly [`load_text`]'s text.
+pub fn load_texts(paths: &[PathBuf]) -> Result<(String, Vec<PathBuf>)> {
+    let Some(first) = paths.first() else {
+        return Err(Error::Config("no corpus given: name a file or folder with --data".into()));
+    };
+    let (mut text, mut files) = load_text(first)?;
+    for p in &paths[1..] {
+        let (more, more_files) = load_text(p)?;
+        for f in &more_files {
+            let same = |g: &PathBuf| std::fs::canonicalize(g).ok() == std::fs::canonicalize(f).ok();
+            if files.iter().any(same) {
+                return Err(Error::Corpus {
+                    path: f.clone(),
+                    reason: "is named twice in the corpus (directly or through its folder); name each file once".into(),
+                });
+            }
+        }
+        if (text.len() as u64).saturating_add(more.len() as u64) > MAX_CORPUS_BYTES {
+            return Err(Error::Corpus {
+                path: p.clone(),
+                reason: format!("takes the corpus past the {} MiB folklstm reads", MAX_CORPUS_BYTES >> 20),
+            });
+        }
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&more);
+        files.extend(more_files);
+    }
+    Ok((text, files))
+}
+
 /// Splits ABC text into tunes: each tune starts at a line beginning with `X:`. Text before the
 /// first `X:` line (a file header) is kept with the first tune. Concatenating the pieces gives
 /// the text back.

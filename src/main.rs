@@ -60,7 +60,7 @@ struct ImportArgs {
 
 #[derive(Args, Debug)]
 struct ExportArgs {
-    /// Which checkpoint: an epoch number or `latest`.
+    /// Which checkpoint: an epoch number, `latest` or `best` (train --keep-best).
     epoch: String,
     /// Folder holding the checkpoints.
     #[arg(long, default_value = "model")]
@@ -155,7 +155,7 @@ enum BenchDevice {
 
 #[derive(Args, Debug)]
 struct EvalArgs {
-    /// Which checkpoint: an epoch number or `latest`.
+    /// Which checkpoint: an epoch number, `latest` or `best` (train --keep-best).
     epoch: String,
     /// Text files (or folders of .abc files) to evaluate on.
     #[arg(long, required = true, num_args = 1..)]
@@ -186,9 +186,10 @@ struct PlotArgs {
 
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Corpus: a UTF-8 text file (ABC tunes or any other text), or a folder whose .abc files are read in name order.
-    #[arg(long, default_value = "data/input.txt")]
-    data: PathBuf,
+    /// Corpus: UTF-8 text files (ABC tunes or any other text) and folders whose .abc files are read
+    /// in name order; several (`--data a.abc b.abc`, or the flag repeated) are read in turn as one text.
+    #[arg(long, visible_alias = "corpus", num_args = 1.., default_value = "data/input.txt")]
+    data: Vec<PathBuf>,
     /// Train until this many epochs are complete.
     #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     epochs: u32,
@@ -228,6 +229,31 @@ struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f32,
+    /// How the learning rate changes: constant, cosine (from --lr down to --lr-min over --epochs) or
+    /// step (times --lr-gamma every --lr-step-epochs) [default: constant]. A resumed run goes on
+    /// with its checkpoint's schedule.
+    #[arg(long, value_enum)]
+    lr_schedule: Option<ScheduleShape>,
+    /// The lowest learning rate of the schedule [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    lr_min: Option<f32>,
+    /// Steps of linear warm-up from --lr/STEPS to --lr at the start [default: 0].
+    #[arg(long, value_name = "STEPS")]
+    warmup: Option<u64>,
+    /// Epochs between two drops of the step schedule [default: 10].
+    #[arg(long, value_name = "EPOCHS", allow_negative_numbers = true)]
+    lr_step_epochs: Option<u32>,
+    /// Factor of each drop of the step schedule [default: 0.5].
+    #[arg(long, allow_negative_numbers = true)]
+    lr_gamma: Option<f32>,
+    /// After each validation, keep the checkpoint with the lowest validation loss as
+    /// weights.best.safetensors (`sample best`, `eval best`). Needs --val-fraction.
+    #[arg(long)]
+    keep_best: bool,
+    /// Add copies of the training tunes (never the validation tunes) transposed by each shift of
+    /// this range of semitones but 0, e.g. -2..2; tunes that cannot be transposed safely are left out.
+    #[arg(long, value_name = "LOW..HIGH", allow_hyphen_values = true, value_parser = parse_shift_range)]
+    transpose: Option<(i32, i32)>,
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
@@ -250,9 +276,50 @@ struct TrainArgs {
     stop_after: Option<u64>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ScheduleShape {
+    Constant,
+    Cosine,
+    Step,
+}
+
+/// `-2..2` (or `-2..=2`): an inclusive range of semitones.
+fn parse_shift_range(s: &str) -> std::result::Result<(i32, i32), String> {
+    let bad = || format!("{s:?} is not a range of semitones LOW..HIGH, e.g. -2..2");
+    let (a, b) = s.split_once("..").ok_or_else(bad)?;
+    let b = b.strip_prefix('=').unwrap_or(b);
+    Ok((a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?))
+}
+
+/// The schedule the flags ask for, if any of them is given.
+fn schedule_flags(a: &TrainArgs) -> Option<folklstm::optim::LrSchedule> {
+    use folklstm::optim::{LrSchedule, LrShape};
+    let given = a.lr_schedule.is_some()
+        || a.lr_min.is_some()
+        || a.warmup.is_some()
+        || a.lr_step_epochs.is_some()
+        || a.lr_gamma.is_some();
+    let shape = match a.lr_schedule {
+        _ if !given => return None,
+        None | Some(ScheduleShape::Constant) => LrShape::Constant,
+        Some(ScheduleShape::Cosine) => LrShape::Cosine,
+        Some(ScheduleShape::Step) => {
+            LrShape::Step { every: a.lr_step_epochs.unwrap_or(10), gamma: a.lr_gamma.unwrap_or(0.5) }
+        }
+    };
+    Some(LrSchedule {
+        shape,
+        lr: a.lr,
+        lr_min: a.lr_min.unwrap_or(0.0),
+        warmup: a.warmup.unwrap_or(0),
+        epochs: a.epochs,
+    })
+}
+
 #[derive(Args, Debug)]
 struct SampleArgs {
-    /// Which checkpoint: an epoch number (model/weights.EPOCH.safetensors) or `latest`.
+    /// Which checkpoint: an epoch number (model/weights.EPOCH.safetensors), `latest` or `best`
+    /// (the lowest validation loss, train --keep-best).
     epoch: String,
     /// Folder holding the checkpoints.
     #[arg(long, default_value = "model")]
@@ -321,6 +388,7 @@ struct SampleArgs {
 }
 
 fn run_train(a: TrainArgs) -> Result<ExitCode> {
+    let schedule = schedule_flags(&a);
     let opts = TrainOptions {
         data: a.data,
         epochs: a.epochs,
@@ -338,6 +406,9 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
             seq: a.seq,
         },
         lr: a.lr,
+        schedule,
+        keep_best: a.keep_best,
+        transpose: a.transpose,
         clip: a.clip,
         val_fraction: a.val_fraction,
         resume: a.resume.map(|r| if r == "latest" { None } else { Some(r) }),

@@ -1,7 +1,8 @@
 //! The run folder: everything a training run keeps on disk besides the checkpoint format
 //! ([`crate::checkpoint`]): the lock that keeps a second run out, the names of its saves
-//! (`weights.EPOCH.safetensors`, `weights.EPOCH+WINDOW.safetensors`), listing them and
-//! resolving `latest` or an id to a file, the CSV log, and the temporary files that a killed
+//! (`weights.EPOCH.safetensors`, `weights.EPOCH+WINDOW.safetensors`, and
+//! `weights.best.safetensors` of `train --keep-best`), listing them and resolving `latest`,
+//! `best` or an id to a file, the CSV log, and the temporary files that a killed
 //! save left behind.
 
 use crate::error::{Error, Result};
@@ -60,8 +61,25 @@ pub fn list(dir: &Path) -> Result<Vec<(CheckpointId, PathBuf)>> {
     Ok(out)
 }
 
-/// Finds the checkpoint `spec` ("100", "40+17" or "latest") in `dir`; the error lists what exists.
+/// The file name of the checkpoint with the lowest validation loss (`train --keep-best`); never
+/// listed by [`list`], so `latest` and `--resume` go on meaning the newest epoch.
+pub const BEST_FILE: &str = "weights.best.safetensors";
+
+/// Finds the checkpoint `spec` ("100", "40+17", "latest" or "best") in `dir`; the error lists
+/// what exists.
 pub fn resolve(dir: &Path, spec: &str) -> Result<PathBuf> {
+    if spec == "best" {
+        let path = dir.join(BEST_FILE);
+        return match path.is_file() {
+            true => Ok(path),
+            false => Err(Error::Checkpoint {
+                path,
+                reason: "not found: `best` is the checkpoint `folklstm train --keep-best --val-fraction F` keeps \
+                         (the epoch with the lowest validation loss); pass an epoch number or `latest` instead"
+                    .into(),
+            }),
+        };
+    }
     let all = list(dir)?;
     let have = || {
         if all.is_empty() {
@@ -82,7 +100,9 @@ pub fn resolve(dir: &Path, spec: &str) -> Result<PathBuf> {
     }
     let id = CheckpointId::parse(spec).ok_or_else(|| Error::Checkpoint {
         path: dir.into(),
-        reason: format!("{spec:?} is not an epoch number (e.g. 100), a mid-epoch save (e.g. 40+17) or `latest`"),
+        reason: format!(
+            "{spec:?} is not an epoch number (e.g. 100), a mid-epoch save (e.g. 40+17), `latest` or `best`"
+        ),
     })?;
     all.iter()
         .find(|(i, _)| *i == id)
@@ -181,4 +201,5 @@ pub fn append_csv(path: &Path, row: &str) -> Result<()> {
 }
 
 /// The header of `training_log.csv`.
-pub const CSV_HEADER: &str = "epoch,loss,acc,val_loss,val_acc,seconds,chars_per_s";
+/// `lr` is the learning rate of the epoch's last step (logs written before it have no such column).
+pub const CSV_HEADER: &str = "epoch,loss,acc,val_loss,val_acc,seconds,chars_per_s,lr";

@@ -126,6 +126,9 @@ impl Imported {
             corpus_fingerprint: String::new(),
             corpus: format!("imported from {}", source.display()),
             partial: None,
+            schedule: None,
+            transpose: None,
+            best: None,
         };
         Checkpoint { params: self.params, vocab: self.vocab, adam: None, state: None, meta }
     }

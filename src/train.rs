@@ -5,11 +5,12 @@
 //! [`crate::memory`]'s.
 
 use crate::backend::{StepOptions, StepStats, Trainer};
-use crate::checkpoint::{self, Checkpoint, PartialEpoch, TrainMeta};
+use crate::checkpoint::{self, BestRecord, Checkpoint, PartialEpoch, TrainMeta};
 use crate::corpus::{self, Batches, Vocab};
 use crate::device::{self, Device};
 use crate::error::{Error, Result};
 use crate::model::{BatchConfig, ModelConfig, init_params};
+use crate::optim::LrSchedule;
 use crate::rng::Key;
 use crate::run::{self, CheckpointId, DirLock};
 use std::io::Write;
@@ -37,8 +38,8 @@ pub struct ModelFlags {
 /// Everything `folklstm train` needs.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
-    /// Corpus file or folder of `.abc` files.
-    pub data: PathBuf,
+    /// The corpus: files of any text and folders of `.abc` files, read in this order as one text.
+    pub data: Vec<PathBuf>,
     /// Train until this many epochs are complete.
     pub epochs: u32,
     /// Save a checkpoint every `freq` epochs (and at the last).
@@ -53,8 +54,17 @@ pub struct TrainOptions {
     pub device: Device,
     /// Model and window sizes.
     pub model: ModelFlags,
-    /// Adam's learning rate.
+    /// Adam's learning rate (the peak of `schedule`, when there is one).
     pub lr: f32,
+    /// How the learning rate changes over the run (None: constant `lr`). A resumed run
+    /// continues its checkpoint's schedule.
+    pub schedule: Option<LrSchedule>,
+    /// After each validation, keep the checkpoint with the lowest validation loss as
+    /// `weights.best.safetensors` (needs `val_fraction` > 0).
+    pub keep_best: bool,
+    /// Add copies of the training tunes (never the validation tunes) transposed by each
+    /// semitone shift in this inclusive range but 0 (`--transpose -2..2`).
+    pub transpose: Option<(i32, i32)>,
     /// Global-norm gradient clipping.
     pub clip: Option<f32>,
     /// Fraction of tunes held out for validation (0: none).
@@ -126,6 +136,8 @@ pub struct EpochReport {
     pub val_accuracy: Option<f64>,
     /// Wall time of the epoch's training steps.
     pub seconds: f64,
+    /// The learning rate of the epoch's last step.
+    pub lr: f64,
 }
 
 /// What the callback of [`train_with`] asks for after an epoch.
@@ -152,32 +164,59 @@ struct Prepared {
     /// The header layout, meters and keys of its ABC tunes (None when it holds none), saved
     /// beside the checkpoints for `sample --meter/--key`.
     style: Option<crate::abc::prime::CorpusStyle>,
+    /// Where the corpus came from, for messages.
+    label: PathBuf,
+    /// What the run should be told about the corpus (files read, transposed copies).
+    notes: Vec<String>,
+}
+
+/// The corpus's parts as one name for messages: the path, or the paths joined by " + ".
+fn data_label(data: &[PathBuf]) -> PathBuf {
+    PathBuf::from(data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + "))
 }
 
 /// Reads the corpus and cuts it as the run needs.
 fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
-    let (text, _files) = corpus::load_text(&opts.data)?;
+    let label = data_label(&opts.data);
+    let (text, files) = corpus::load_texts(&opts.data)?;
+    let mut notes = Vec::new();
+    if files.len() > 1 {
+        let units = corpus::split_units(&text).len();
+        notes.push(format!("corpus: {} files, {units} tunes (or paragraphs)", files.len()));
+    }
     let vocab = Vocab::from_text(&text);
     if vocab.len() < 2 {
         return Err(Error::Corpus {
-            path: opts.data.clone(),
+            path: label.clone(),
             reason: format!("holds {} distinct character(s); a model needs at least 2", vocab.len()),
         });
     }
     if !(0.0..1.0).contains(&opts.val_fraction) {
         return Err(Error::Config(format!("--val-fraction {} must be in [0, 1)", opts.val_fraction)));
     }
-    let (train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
+    let (mut train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
     let fp = format!("{:016x}", corpus::fingerprint(&text));
     let style = Some(crate::abc::prime::CorpusStyle::learn([text.as_str()])).filter(|s| !s.is_empty());
-    Ok(Prepared { vocab, train, val, fingerprint: fp, bytes: text.len(), style })
+    let mut vocab = vocab;
+    if let Some((lo, hi)) = opts.transpose {
+        let copies = crate::abc::transpose::augment(&train, lo, hi);
+        notes.push(copies.describe());
+        while !train.is_empty() && !train.ends_with("\n\n") {
+            train.push('\n');
+        }
+        train.push_str(&copies.text);
+        // Transposed spellings may use characters the corpus lacks (a flat where it had none).
+        vocab = Vocab::from_chars(vocab.chars().iter().copied().chain(copies.text.chars()));
+    }
+    let bytes = train.len() + val.len();
+    Ok(Prepared { vocab, train, val, fingerprint: fp, bytes, style, label, notes })
 }
 
 impl Prepared {
     /// Token ids of the training and validation text in `vocab`, the model's (the corpus's own
     /// for a fresh model; a checkpoint's may hold more characters, in another order).
-    fn encode(&self, vocab: &Vocab, opts: &TrainOptions) -> Result<(Vec<u32>, Vec<u32>)> {
-        let what = format!("corpus {}", opts.data.display());
+    fn encode(&self, vocab: &Vocab) -> Result<(Vec<u32>, Vec<u32>)> {
+        let what = format!("corpus {}", self.label.display());
         Ok((vocab.encode(&self.train, &what)?, vocab.encode(&self.val, &what)?))
     }
 }
@@ -228,6 +267,9 @@ pub fn train_with(
 ) -> Result<Outcome> {
     check_options(opts)?;
     let corpus = prepare_corpus(opts)?;
+    for n in &corpus.notes {
+        let _ = writeln!(log, "{n}");
+    }
     let _lock = DirLock::acquire(&opts.model_dir)?;
     // Saves that a killed run left half-written: never read as checkpoints, but they hold space.
     let debris = run::remove_debris(&opts.model_dir, &opts.log_dir);
@@ -239,7 +281,15 @@ pub fn train_with(
         let path = opts.model_dir.join(crate::abc::prime::STYLE_FILE);
         crate::files::write_atomic(&path, style.to_json().as_bytes())?;
     }
-    let (train_ids, val_ids) = corpus.encode(&vocab, opts)?;
+    let (train_ids, val_ids) = corpus.encode(&vocab)?;
+    if opts.keep_best && val_ids.is_empty() {
+        return Err(Error::Config(format!(
+            "--keep-best needs validation text, but --val-fraction {} held nothing out of {} (a single tune, \
+             paragraph or line); give a corpus of several tunes, or leave out --keep-best",
+            opts.val_fraction,
+            corpus.label.display()
+        )));
+    }
     if opts.val_fraction > 0.0 && val_ids.is_empty() {
         let _ = writeln!(
             log,
@@ -258,7 +308,7 @@ pub fn train_with(
         log,
         "training {} parameters on {} ({} chars, {} symbols, {} windows of {}x{} per epoch{}) with {}",
         crate::model::ParamLayout::new(&cfg).total,
-        opts.data.display(),
+        corpus.label.display(),
         train_b.len() * batch.batch * batch.seq,
         cfg.vocab,
         train_b.len(),
@@ -267,6 +317,12 @@ pub fn train_with(
         val_b.as_ref().map(|v| format!(", {} validation windows", v.len())).unwrap_or_default(),
         trainer.describe()
     );
+    if let Some(s) = &meta.schedule {
+        let _ = writeln!(log, "learning rate: {}", s.describe());
+    }
+    if opts.keep_best {
+        keep_better_best(opts, &mut meta, log);
+    }
     crate::interrupt::install_handler();
     crate::interrupt::clear();
     let mut saver = Saver { opts, vocab: &vocab, good: resumed_from };
@@ -278,6 +334,7 @@ pub fn train_with(
             EpochEnd::Complete(part) => part,
             EpochEnd::Stopped { checkpoint, id } => return Ok(stop.outcome(checkpoint, id)),
         };
+        let lr = step_lr(opts, &meta, train_b.len(), meta.step.saturating_sub(1));
         let steps = train_b.len();
         let loss = part.loss_sum / steps as f64;
         let acc = part.correct as f64 / part.tokens.max(1) as f64;
@@ -295,12 +352,20 @@ pub fn train_with(
         run::append_csv(
             &csv,
             &format!(
-                "{epoch},{loss:.6},{acc:.6},{},{},{:.3},{chars_per_s:.1}",
+                "{epoch},{loss:.6},{acc:.6},{},{},{:.3},{chars_per_s:.1},{lr}",
                 fmt_opt(val_loss),
                 fmt_opt(val_acc),
                 part.seconds
             ),
         )?;
+        if let Some(l) = val_loss.filter(|_| opts.keep_best)
+            && meta.best.is_none_or(|b| l < b.val_loss)
+        {
+            meta.best = Some(BestRecord { epoch, val_loss: l });
+            let path = opts.model_dir.join(run::BEST_FILE);
+            saver.save_at(&path, trainer.as_ref(), &meta, None)?;
+            let _ = writeln!(log, "best so far (val_loss {l:.4}): saved {}", path.display());
+        }
         let _ = writeln!(
             log,
             "epoch {epoch}/{}  loss {loss:.4}  acc {acc:.4}{}  {:.1} s  {chars_per_s:.0} chars/s",
@@ -319,6 +384,7 @@ pub fn train_with(
             val_loss,
             val_accuracy: val_acc,
             seconds: part.seconds,
+            lr: lr as f64,
         };
         let flow = on_epoch(&report);
         if epoch % opts.freq == 0 || epoch == opts.epochs {
@@ -373,6 +439,24 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
     if opts.clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
         return Err(Error::Config("--clip must be a positive number".into()));
     }
+    if opts.keep_best && opts.val_fraction <= 0.0 {
+        return Err(Error::Config(
+            "--keep-best keeps the checkpoint with the lowest validation loss, so it needs validation text: \
+             add --val-fraction (e.g. 0.1)"
+                .into(),
+        ));
+    }
+    if let Some(s) = &opts.schedule {
+        s.validate().map_err(Error::Config)?;
+    }
+    if let Some((lo, hi)) = opts.transpose
+        && (lo > hi || lo < -crate::abc::transpose::MAX_SHIFT || hi > crate::abc::transpose::MAX_SHIFT)
+    {
+        return Err(Error::Config(format!(
+            "--transpose {lo}..{hi}: give a range LOW..HIGH of semitones with LOW <= HIGH, within -{m}..{m}",
+            m = crate::abc::transpose::MAX_SHIFT
+        )));
+    }
     if opts.resume.is_some() && opts.init_from.is_some() {
         return Err(Error::Config(
             "--resume continues a run, --init-from starts a new one from a checkpoint's weights; pass one of them"
@@ -407,8 +491,53 @@ fn start(opts: &TrainOptions, corpus: &Prepared, log: &mut dyn Write) -> Result<
     }
 }
 
+/// The learning rate of global step `step` (0-based): the run's schedule, else `--lr`.
+fn step_lr(opts: &TrainOptions, meta: &TrainMeta, steps_per_epoch: usize, step: u64) -> f32 {
+    match &meta.schedule {
+        Some(s) => s.lr_at(step, steps_per_epoch as u64),
+        None => opts.lr,
+    }
+}
+
+/// With `--keep-best`: when the folder's `weights.best.safetensors` (of this corpus) holds a
+/// lower validation loss than `meta` records (a resume from an earlier epoch), that record
+/// stands, so a worse epoch never replaces it.
+fn keep_better_best(opts: &TrainOptions, meta: &mut TrainMeta, log: &mut dyn Write) {
+    let path = opts.model_dir.join(run::BEST_FILE);
+    if !path.is_file() {
+        return;
+    }
+    match checkpoint::load(&path) {
+        Ok(ck) if ck.meta.corpus_fingerprint == meta.corpus_fingerprint => {
+            if let Some(b) = ck.meta.best
+                && meta.best.is_none_or(|m| b.val_loss < m.val_loss)
+            {
+                meta.best = Some(b);
+            }
+            if let Some(b) = meta.best {
+                let _ =
+                    writeln!(log, "best so far: epoch {} (val_loss {:.4}), {}", b.epoch, b.val_loss, path.display());
+            }
+        }
+        Ok(_) => {
+            let _ = writeln!(log, "note: {} is of another corpus; a new best will replace it", path.display());
+        }
+        Err(e) => {
+            let _ = writeln!(log, "note: {e}; a new best will replace it");
+        }
+    }
+}
+
 /// Refuses to start a new run in a folder that holds checkpoints.
 fn check_empty(opts: &TrainOptions) -> Result<()> {
+    if opts.model_dir.join(run::BEST_FILE).is_file() {
+        return Err(Error::Config(format!(
+            "{} already holds a {} of an earlier run; continue that run with --resume, or train into \
+             another folder, e.g. --model-dir runs/mine",
+            opts.model_dir.display(),
+            run::BEST_FILE
+        )));
+    }
     if let Some((id, _)) = run::list(&opts.model_dir)?.last() {
         return Err(Error::Config(format!(
             "{} already holds checkpoints (up to epoch {id}); continue them with --resume, or train into \
@@ -431,8 +560,11 @@ fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> Train
         clip: opts.clip,
         val_fraction: opts.val_fraction,
         corpus_fingerprint: corpus.fingerprint.clone(),
-        corpus: opts.data.display().to_string(),
+        corpus: corpus.label.display().to_string(),
         partial: None,
+        schedule: opts.schedule,
+        transpose: opts.transpose,
+        best: None,
     }
 }
 
@@ -514,7 +646,7 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
             "was trained on another corpus ({}, fingerprint {}); {} has fingerprint {}",
             ck.meta.corpus,
             ck.meta.corpus_fingerprint,
-            opts.data.display(),
+            corpus.label.display(),
             corpus.fingerprint
         )));
     }
@@ -541,6 +673,26 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
             "was trained with --val-fraction {} --rng-seed {}; pass the same values to resume",
             ck.meta.val_fraction, ck.meta.rng_seed
         )));
+    }
+    if ck.meta.transpose != opts.transpose {
+        let says =
+            |t: Option<(i32, i32)>| t.map_or("no --transpose".to_string(), |(a, b)| format!("--transpose {a}..{b}"));
+        return Err(bad(format!(
+            "was trained with {}; pass the same to resume (it decides the training text)",
+            says(ck.meta.transpose)
+        )));
+    }
+    // The schedule is the checkpoint's (its epochs too, so the curve goes on where it was);
+    // flags may repeat it but not change it.
+    if let Some(s) = opts.schedule {
+        let same = ck.meta.schedule.is_some_and(|c| LrSchedule { epochs: c.epochs, ..s } == c);
+        if !same {
+            return Err(bad(format!(
+                "was trained with the learning rate {}; resume without the --lr-schedule, --lr-min, --warmup, \
+                 --lr-step-epochs and --lr-gamma flags to continue it",
+                ck.meta.schedule.map_or(format!("constant at --lr {}", ck.meta.lr), |c| c.describe())
+            )));
+        }
     }
     let c = ck.params.config;
     let cfg = same_sizes(&mf, &c, check_same("dropout", mf.dropout, c.dropout)?)?;
@@ -569,7 +721,7 @@ fn windows(
     batch: BatchConfig,
 ) -> Result<(Batches, Option<Batches>)> {
     let in_corpus = |e: Error, what: &str| match e {
-        Error::Config(reason) => Error::Corpus { path: opts.data.clone(), reason: format!("{what}: {reason}") },
+        Error::Config(reason) => Error::Corpus { path: data_label(&opts.data), reason: format!("{what}: {reason}") },
         e => e,
     };
     let train_b = Batches::new(train, batch).map_err(|e| in_corpus(e, "training text"))?;
@@ -646,7 +798,8 @@ fn run_epoch(
     let t0 = Instant::now();
     for k in first..steps {
         train_b.window(k, &mut x, &mut y);
-        let so = StepOptions { lr: opts.lr, clip: opts.clip, key, counter: meta.step as u32 };
+        let lr = step_lr(opts, meta, steps, meta.step);
+        let so = StepOptions { lr, clip: opts.clip, key, counter: meta.step as u32 };
         let s: StepStats = trainer.train_step(&x, &y, &so)?;
         if !s.in_range {
             bar.abandon();
@@ -743,6 +896,18 @@ impl Saver<'_> {
     /// that would only fail to load) and saying what is intact when the disk refuses.
     fn save(&self, trainer: &dyn Trainer, meta: &TrainMeta, state: Option<(Vec<f32>, Vec<f32>)>) -> Result<PathBuf> {
         let path = run::path_for(&self.opts.model_dir, epoch_label(meta));
+        self.save_at(&path, trainer, meta, state)?;
+        Ok(path)
+    }
+
+    /// [`Saver::save`] to the file `path`.
+    fn save_at(
+        &self,
+        path: &std::path::Path,
+        trainer: &dyn Trainer,
+        meta: &TrainMeta,
+        state: Option<(Vec<f32>, Vec<f32>)>,
+    ) -> Result<()> {
         let (params, adam) = (trainer.params()?, trainer.adam_state()?);
         if params.data.iter().chain(&adam.m).chain(&adam.v).any(|x| !x.is_finite()) {
             return Err(Error::Diverged(format!(
@@ -756,9 +921,9 @@ impl Saver<'_> {
             )));
         }
         let ck = Checkpoint { params, vocab: self.vocab.clone(), adam: Some(adam), state, meta: meta.clone() };
-        checkpoint::save(&path, &ck).map_err(|e| match e {
+        checkpoint::save(path, &ck).map_err(|e| match e {
             Error::Io { source, .. } => Error::Save {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
                 advice: format!(
                     "{}. Free some space (or make {} writable), then continue with: {}",
@@ -768,8 +933,7 @@ impl Saver<'_> {
                 ),
             },
             e => e,
-        })?;
-        Ok(path)
+        })
     }
 }
 

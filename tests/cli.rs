@@ -34,7 +34,7 @@ fn train_writes_checkpoints_and_log_then_sample_prints_tunes() {
     let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
     assert_eq!(rows.len(), 2);
     for (i, r) in rows.iter().enumerate() {
-        assert_eq!(r.len(), 7);
+        assert_eq!(r.len(), 8);
         assert_eq!(r[0], (i + 1).to_string());
         for v in &r[1..] {
             let x: f64 = v.parse().unwrap_or_else(|_| panic!("not a number: {v:?} in {csv}"));
@@ -256,6 +256,9 @@ fn checkpoint_round_trip_is_exact() {
             corpus_fingerprint: "0123456789abcdef".into(),
             corpus: "x.abc".into(),
             partial: Some(Default::default()),
+            schedule: None,
+            transpose: None,
+            best: None,
         },
     };
     let dir = tempfile::tempdir().unwrap();

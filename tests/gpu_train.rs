@@ -199,6 +199,9 @@ fn a_non_finite_step_changes_nothing_and_a_run_moves_between_devices() {
             corpus_fingerprint: "00".into(),
             corpus: "t.abc".into(),
             partial: Some(Default::default()),
+            schedule: None,
+            transpose: None,
+            best: None,
         },
     };
     checkpoint::save(&path, &ck).unwrap();

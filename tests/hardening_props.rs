@@ -39,6 +39,9 @@ fn valid() -> &'static (Checkpoint, Vec<u8>) {
                 corpus_fingerprint: "00".into(),
                 corpus: "t.abc".into(),
                 partial: Some(Default::default()),
+                schedule: None,
+                transpose: None,
+                best: None,
             },
         };
         let bytes = checkpoint::to_bytes(&ck).unwrap();
