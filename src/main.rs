@@ -442,7 +442,7 @@ fn print_resume(
     model_dir: &std::path::Path,
 ) {
     eprintln!(
-        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction)",
+        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction, --transpose)",
         checkpoint.display(),
         model_dir.display()
     );

@@ -867,7 +867,7 @@ struct Saver<'a> {
 impl Saver<'_> {
     fn resume_cmd(&self, extra: &str) -> String {
         format!(
-            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed and --val-fraction)",
+            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed, --val-fraction and --transpose)",
             self.opts.model_dir.display()
         )
     }

@@ -204,3 +204,30 @@ fn transposed_copies_come_from_training_tunes_only() {
     assert_error(&train(dir.path(), &["--epochs", "1", "--transpose", "3..1"]), &["--transpose 3..1"]);
     assert_error(&train(dir.path(), &["--epochs", "1", "--transpose", "up"]), &["LOW..HIGH"]);
 }
+
+#[test]
+fn the_shared_files_read_as_one_corpus_hold_out_whole_tunes_from_each() {
+    let Some(data) = common::shared_dir("data") else { return };
+    let (folder, files) = folklstm::corpus::load_text(&data).unwrap();
+    assert_eq!(files.len(), 5);
+    // The five files named one by one give the folder's text.
+    let (listed, _) = folklstm::corpus::load_texts(&files).unwrap();
+    assert_eq!(listed, folder);
+    let count = |t: &str| folklstm::abc::parse::tune_starts(t).len();
+    assert_eq!(count(&folder), 534);
+    let (train_text, val) = folklstm::corpus::split_train_val(&folder, 0.1, 0);
+    assert_eq!(count(&train_text) + count(&val), 534);
+    // Held-out tunes come from every file (each file's tunes keep their file's titles).
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let titles: Vec<&str> = text.lines().filter(|l| l.starts_with("T:")).collect();
+        let held = val.lines().filter(|l| titles.contains(l)).count();
+        assert!(held > 0, "no validation tune from {}", f.display());
+    }
+    // The transposed copies of the training tunes: all but the unreadable one, each shift.
+    let copies = folklstm::abc::transpose::augment(&train_text, -2, 2);
+    let tunes = count(&train_text);
+    assert_eq!(copies.tunes, tunes);
+    assert!(copies.written + 4 >= 4 * tunes, "{}", copies.describe());
+    common::note("transpose", &copies.describe());
+}
