@@ -87,10 +87,23 @@ impl Model {
     /// Writes the model as a weights-only checkpoint (what `folklstm export` writes): enough to
     /// sample and evaluate, and to fine-tune with `train --init-from`, not to resume.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        checkpoint::save(path.as_ref(), &self.weights_only())
+    }
+
+    /// The model's checkpoint without training state: weights, vocabulary, settings.
+    fn weights_only(&self) -> Checkpoint {
         let mut ck = self.checkpoint.clone();
         ck.meta.window = 0;
         ck.meta.partial = None;
-        checkpoint::save(path.as_ref(), &ck)
+        ck.adam = None;
+        ck.state = None;
+        ck
+    }
+
+    /// [`Model::save`] with the weights stored as f16 ([`checkpoint::save_f16`]): half the
+    /// file, for sampling and evaluating; not for fine-tuning at full precision.
+    pub fn save_f16(&self, path: impl AsRef<Path>) -> Result<()> {
+        checkpoint::save_f16(path.as_ref(), &self.weights_only())
     }
 
     /// The same model on another engine: [`Device::Gpu`], or [`Device::Auto`] (the GPU when

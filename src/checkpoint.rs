@@ -3,7 +3,8 @@
 //! Tensors: every parameter under its canonical name (`embedding`, `lstm.0.w_ih`, ...), f32;
 //! when the optimizer state is kept, Adam's moments as `adam.m.<name>` and `adam.v.<name>`; for
 //! a save in the middle of an epoch (Ctrl-C), the carried state `state.h`, `state.c`
-//! (`[L, B, H]`). Metadata (strings): the format and its version, the model configuration, the
+//! (`[L, B, H]`). A weights-only file may store the parameters as f16 instead ([`save_f16`],
+//! half the size); they load as f32. Metadata (strings): the format and its version, the model configuration, the
 //! vocabulary, the training position and settings ([`TrainMeta`], JSON), and an FNV-1a checksum
 //! of all tensor bytes, so silent corruption is caught at load.
 //!
@@ -111,28 +112,57 @@ fn f32_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
+/// Little-endian f16 bytes of `v`, rounded to nearest (even); None when a value is beyond
+/// f16's range (65504) and would become infinite.
+fn f16_bytes(v: &[f32]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(v.len() * 2);
+    for &x in v {
+        let h = half::f16::from_f32(x);
+        if !h.is_finite() {
+            return None;
+        }
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    Some(out)
+}
+
 /// Serialises a checkpoint to bytes.
 pub fn to_bytes(ck: &Checkpoint) -> Result<Vec<u8>> {
-    let mut named: Vec<(String, Vec<usize>, std::borrow::Cow<'_, [u8]>)> = Vec::new();
+    to_bytes_as(ck, Dtype::F32)
+}
+
+/// A tensor as it is written: name, shape, bytes, type.
+type Stored<'a> = (String, Vec<usize>, std::borrow::Cow<'a, [u8]>, Dtype);
+
+/// Serialises a checkpoint with its parameters stored as `dtype` (F32, or F16 for a
+/// weights-only checkpoint).
+fn to_bytes_as(ck: &Checkpoint, dtype: Dtype) -> Result<Vec<u8>> {
+    let mut named: Vec<Stored<'_>> = Vec::new();
     let lo = &ck.params.layout;
     for t in lo.tensors() {
-        named.push((t.name.clone(), t.shape.clone(), f32_bytes(ck.params.get(t))));
+        let bytes = match dtype {
+            Dtype::F16 => std::borrow::Cow::Owned(f16_bytes(ck.params.get(t)).ok_or_else(|| {
+                Error::Config(format!("tensor {} holds values beyond f16's range (65504); store it as f32", t.name))
+            })?),
+            _ => f32_bytes(ck.params.get(t)),
+        };
+        named.push((t.name.clone(), t.shape.clone(), bytes, dtype));
     }
     if let Some(a) = &ck.adam {
         for t in lo.tensors() {
-            named.push((format!("adam.m.{}", t.name), t.shape.clone(), f32_bytes(&a.m[t.range.clone()])));
-            named.push((format!("adam.v.{}", t.name), t.shape.clone(), f32_bytes(&a.v[t.range.clone()])));
+            named.push((format!("adam.m.{}", t.name), t.shape.clone(), f32_bytes(&a.m[t.range.clone()]), Dtype::F32));
+            named.push((format!("adam.v.{}", t.name), t.shape.clone(), f32_bytes(&a.v[t.range.clone()]), Dtype::F32));
         }
     }
     if let Some((h, c)) = &ck.state {
         let cfg = &ck.params.config;
         let shape = vec![cfg.layers, ck.meta.batch.batch, cfg.hidden];
-        named.push(("state.h".into(), shape.clone(), f32_bytes(h)));
-        named.push(("state.c".into(), shape, f32_bytes(c)));
+        named.push(("state.h".into(), shape.clone(), f32_bytes(h), Dtype::F32));
+        named.push(("state.c".into(), shape, f32_bytes(c), Dtype::F32));
     }
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let mut sum = FNV1A_START;
-    for (name, _, bytes) in &named {
+    for (name, _, bytes, _) in &named {
         sum = fnv1a(sum, name.as_bytes());
         sum = fnv1a(sum, bytes);
     }
@@ -148,8 +178,8 @@ pub fn to_bytes(ck: &Checkpoint) -> Result<Vec<u8>> {
     meta.insert("header_checksum".to_string(), hsum);
     let views: Vec<(String, TensorView)> = named
         .iter()
-        .map(|(n, s, b)| {
-            Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| Error::Shape(e.to_string()))?))
+        .map(|(n, s, b, d)| {
+            Ok((n.clone(), TensorView::new(*d, s.clone(), b).map_err(|e| Error::Shape(e.to_string()))?))
         })
         .collect::<Result<_>>()?;
     safetensors::serialize(views, Some(meta)).map_err(|e| Error::Shape(format!("cannot serialise checkpoint: {e}")))
@@ -285,7 +315,10 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             .get(n)
             .ok_or_else(|| bad(format!("holds an unexpected tensor {n:?}: not a checkpoint of this model")))?;
         let t = st.tensor(n).map_err(|e| bad(format!("tensor {n}: {e}")))?;
-        if t.dtype() != Dtype::F32 {
+        // Parameters may be stored as f16 in a weights-only file; optimizer state and the
+        // carried state are always f32.
+        let is_param = !n.starts_with("adam.") && !n.starts_with("state.");
+        if !(t.dtype() == Dtype::F32 || (t.dtype() == Dtype::F16 && is_param && !has_adam && !has_state)) {
             return Err(bad(format!("tensor {n} is {:?}, expected F32", t.dtype())));
         }
         if t.shape() != shape.as_slice() {
@@ -309,8 +342,14 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     // Shapes and sizes are verified: copying can no longer fail or over-allocate.
     let read_into = |name: &str, dst: &mut [f32]| -> Result<()> {
         let t = st.tensor(name).map_err(|e| bad(format!("tensor {name}: {e}")))?;
-        for (d, b) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
-            *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        if t.dtype() == Dtype::F16 {
+            for (d, b) in dst.iter_mut().zip(t.data().chunks_exact(2)) {
+                *d = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        } else {
+            for (d, b) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
+                *d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
         }
         Ok(())
     };
@@ -350,6 +389,19 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
 /// Saves a checkpoint atomically.
 pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     Ok(crate::files::write_atomic(path, &to_bytes(ck)?)?)
+}
+
+/// Saves a weights-only checkpoint atomically with its parameters stored as f16: half the
+/// size, each weight rounded to 11 significant bits (a relative change of at most 2^-11).
+/// Refused for a checkpoint that holds optimizer or carried state (resuming needs f32), or
+/// whose weights exceed f16's range.
+pub fn save_f16(path: &Path, ck: &Checkpoint) -> Result<()> {
+    if ck.adam.is_some() || ck.state.is_some() {
+        return Err(Error::Config(
+            "only a weights-only checkpoint is stored as f16 (training state stays f32 to resume exactly)".into(),
+        ));
+    }
+    Ok(crate::files::write_atomic(path, &to_bytes_as(ck, Dtype::F16)?)?)
 }
 
 /// Loads and verifies a checkpoint.

@@ -71,6 +71,9 @@ struct ExportArgs {
     /// folklstm: a weights-only checkpoint; torch: the state dict of PyTorch's CharLSTM.
     #[arg(long, value_enum, default_value_t = ExportFormat::Folklstm)]
     format: ExportFormat,
+    /// Store the weights as f16 (half the file; each weight rounded to 11 significant bits).
+    #[arg(long)]
+    f16: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -605,9 +608,15 @@ fn run_bench_grid(a: &BenchArgs, peak: f64, isa: &str) -> Result<ExitCode> {
 fn run_export(a: ExportArgs) -> Result<ExitCode> {
     let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
     let model = Model::load(&path)?;
+    if a.f16 && a.format == ExportFormat::Torch {
+        return Err(Error::Config("--f16 stores a folklstm checkpoint; the torch export is f32".into()));
+    }
     if a.format == ExportFormat::Torch {
         model.export_torch(&a.output)?;
         println!("wrote {} (the PyTorch CharLSTM state dict of {})", a.output.display(), path.display());
+    } else if a.f16 {
+        model.save_f16(&a.output)?;
+        println!("wrote {} (weights of {} as f16, no optimizer state)", a.output.display(), path.display());
     } else {
         model.save(&a.output)?;
         println!("wrote {} (weights of {}, no optimizer state)", a.output.display(), path.display());

@@ -231,3 +231,46 @@ fn the_shared_files_read_as_one_corpus_hold_out_whole_tunes_from_each() {
     assert!(copies.written + 4 >= 4 * tunes, "{}", copies.describe());
     common::note("transpose", &copies.describe());
 }
+
+#[test]
+fn an_f16_export_is_half_the_weights_and_evaluates_within_a_hair_of_f32() {
+    let dir = setup();
+    let o = train(dir.path(), &["--epochs", "3", "--lr", "0.01"]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let export = |extra: &[&str]| {
+        folk(dir.path()).args(["export", "latest", "--model-dir", "model"]).args(extra).output().unwrap()
+    };
+    assert!(export(&["-o", "w32.safetensors"]).status.success());
+    let o = export(&["-o", "w16.safetensors", "--f16"]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    assert_error(&export(&["-o", "t.safetensors", "--f16", "--format", "torch"]), &["--f16"]);
+    let (p32, p16) = (dir.path().join("w32.safetensors"), dir.path().join("w16.safetensors"));
+    let a = checkpoint::load(&p32).unwrap();
+    let b = checkpoint::load(&p16).unwrap();
+    // Two bytes fewer per weight; the header differs only in a few offset digits.
+    let n = a.params.data.len() as i64;
+    let saved = std::fs::metadata(&p32).unwrap().len() as i64 - std::fs::metadata(&p16).unwrap().len() as i64;
+    assert!((saved - 2 * n).abs() < 200, "{saved} bytes saved for {n} weights");
+    // Each weight rounded to f16: within 2^-11 relative (half a unit in the last of 11
+    // significant bits), or 2^-25 absolute for the subnormals below 2^-14.
+    for (x, y) in a.params.data.iter().zip(&b.params.data) {
+        assert!((x - y).abs() <= (x.abs() * 2f32.powi(-11)).max(2f32.powi(-25)), "{x} -> {y}");
+    }
+    let text = common::corpus();
+    let l32 = folklstm::Model::load(&p32).unwrap().evaluate(&text).unwrap().nats;
+    let l16 = folklstm::Model::load(&p16).unwrap().evaluate(&text).unwrap().nats;
+    eprintln!("loss f32 {l32:.6}, f16 {l16:.6}, difference {:.2e} nats/char", (l32 - l16).abs());
+    // Tolerance: every weight moves by at most 2^-11 ≈ 4.9e-4 of itself, so each pre-activation
+    // moves by at most that fraction of the sum of its terms' sizes (of order 1 here), and the
+    // cross-entropy by at most about twice the largest logit shift: a bound of a few 1e-3; the
+    // roundings have random signs and mostly cancel (about 1e-5 is seen). 2e-3 nats/char is the
+    // bound with room, and far below what training changes (an epoch moves the loss by > 0.1).
+    assert!((l32 - l16).abs() < 2e-3, "f32 {l32} vs f16 {l16}");
+    // The f16 file is a checkpoint like any other: sample and eval read it.
+    std::fs::create_dir(dir.path().join("half")).unwrap();
+    std::fs::rename(&p16, dir.path().join("half/weights.3.safetensors")).unwrap();
+    let s = folk(dir.path()).args(["sample", "3", "--model-dir", "half", "--len", "20"]).output().unwrap();
+    assert!(s.status.success(), "{}", stderr(&s));
+    let e = folk(dir.path()).args(["eval", "3", "--model-dir", "half", "--data", "tunes.abc"]).output().unwrap();
+    assert!(e.status.success(), "{}", stderr(&e));
+}
