@@ -240,11 +240,13 @@ pub fn load_texts(paths: &[PathBuf]) -> Result<(String, Vec<PathBuf>)> {
         return Err(Error::Config("no corpus given: name a file or folder with --data".into()));
     };
     let (mut text, mut files) = load_text(first)?;
+    // Each file's canonical path, resolved once: the duplicate check compares these.
+    let mut seen: Vec<Option<PathBuf>> = files.iter().map(|f| std::fs::canonicalize(f).ok()).collect();
     for p in &paths[1..] {
         let (more, more_files) = load_text(p)?;
         for f in &more_files {
-            let same = |g: &PathBuf| std::fs::canonicalize(g).ok() == std::fs::canonicalize(f).ok();
-            if files.iter().any(same) {
+            let canonical = std::fs::canonicalize(f).ok();
+            if seen.contains(&canonical) {
                 return Err(Error::Corpus {
                     path: f.clone(),
                     reason: "is named twice in the corpus (directly or through its folder); name each file once".into(),
@@ -261,6 +263,7 @@ pub fn load_texts(paths: &[PathBuf]) -> Result<(String, Vec<PathBuf>)> {
             text.push('\n');
         }
         text.push_str(&more);
+        seen.extend(more_files.iter().map(|f| std::fs::canonicalize(f).ok()));
         files.extend(more_files);
     }
     Ok((text, files))
