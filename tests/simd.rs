@@ -143,6 +143,7 @@ fn panel_kernel_matches_scalar() {
                 let run = |isa: Isa| {
                     let mut c = init.clone();
                     let mut outs: Vec<&mut [f32]> = c.chunks_mut(32).take(rows).collect();
+                    let panel = simd::pack_panel(isa, &panel, k);
                     simd::panel_kernel(isa, &a, lda, 1, k, &panel, &mut outs, accumulate);
                     c
                 };
@@ -169,6 +170,7 @@ fn panel_kernel_results_do_not_depend_on_the_tiling() {
     let panel: Vec<f32> = noise(k * 32, 91).iter().map(|&u| u as f32).collect();
     let init: Vec<f32> = noise(rows * 32, 92).iter().map(|&u| u as f32).collect();
     for isa in vector_isas() {
+        let panel = simd::pack_panel(isa, &panel, k);
         for accumulate in [false, true] {
             let mut whole = init.clone();
             let mut outs: Vec<&mut [f32]> = whole.chunks_mut(32).collect();

@@ -161,8 +161,8 @@ const KC: usize = 256;
 /// own kernel ([`CpuReal::panel_kernel`]) instead of `matrixmultiply`.
 ///
 /// B is packed into `[KC, 32]` column panels, each worker packing only the panels of the
-/// columns it computes (so nothing is packed twice and no worker waits for another); A is read
-/// in place through its strides (a transposed A costs nothing extra), so it is never packed.
+/// columns it computes (so nothing is packed twice and no worker waits for another); a row-major
+/// A is read in place, a transposed one is copied row-major one block of rows at a time.
 /// Sharing B between jobs packs it once for, e.g., both `dW_hh = H_prevᵀ·dZ` and
 /// `dW_ih = Xᵀ·dZ`. Every element of C is summed in the same order (K blocks in order, each
 /// from zero) whatever the number of workers.
@@ -172,7 +172,7 @@ pub fn panel_gemm<R: CpuReal>(
     accumulate: bool,
     scratch: &mut Vec<R>,
 ) {
-    use super::simd::PANEL;
+    use super::simd::{PANEL, panel_at};
     use super::team::{Shared, run_team};
     let (k, n) = (b.rows, b.cols);
     assert!(b.fits(), "panel_gemm: B reaches outside its buffer");
@@ -189,6 +189,7 @@ pub fn panel_gemm<R: CpuReal>(
         return;
     }
     let np = n.div_ceil(PANEL);
+    let strip = R::panel_strip();
     scratch.resize(np * KC * PANEL, R::ZERO);
     let sw = Shared(scratch.as_mut_ptr());
     let cs: Vec<(Mat<'_, R>, Shared<R>, usize, usize)> =
@@ -197,6 +198,8 @@ pub fn panel_gemm<R: CpuReal>(
     run_team(nt, |me| {
         let mine = me * np / nt..(me + 1) * np / nt;
         let mut outs: Vec<&mut [R]> = Vec::with_capacity(8);
+        let block = R::panel_rows();
+        let mut a_pack = vec![R::ZERO; block * KC.min(k)];
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
             for p in mine.clone() {
@@ -205,24 +208,38 @@ pub fn panel_gemm<R: CpuReal>(
                 // writes or reads it.
                 let dst = unsafe { sw.slice_mut(p * KC * PANEL, kc * PANEL) };
                 if b.cs == 1 {
-                    for (kk, d) in dst.chunks_exact_mut(PANEL).enumerate() {
-                        d[..nu].copy_from_slice(&b.data[(k0 + kk) * b.rs + j0..][..nu]);
-                        d[nu..].fill(R::ZERO);
+                    for (s0, strip_dst) in (0..PANEL).step_by(strip).zip(dst.chunks_exact_mut(kc * strip)) {
+                        let n = nu.saturating_sub(s0).min(strip);
+                        for (kk, d) in strip_dst.chunks_exact_mut(strip).enumerate() {
+                            d[..n].copy_from_slice(&b.data[(k0 + kk) * b.rs + j0 + s0..][..n]);
+                            d[n..].fill(R::ZERO);
+                        }
                     }
                 } else {
                     dst.fill(R::ZERO);
                     for j in 0..nu {
                         for kk in 0..kc {
-                            dst[kk * PANEL + j] = b.data[(k0 + kk) * b.rs + (j0 + j) * b.cs];
+                            dst[panel_at(kc, strip, kk, j)] = b.data[(k0 + kk) * b.rs + (j0 + j) * b.cs];
                         }
                     }
                 }
             }
             for &(a, c, ld, m) in &cs {
-                let block = R::panel_rows();
                 for r0 in (0..m).step_by(block) {
                     let rows = block.min(m - r0);
-                    let a_blk = &a.data[r0 * a.rs + k0 * a.cs..];
+                    // A given transposed (a column-major view, e.g. H_prevᵀ for dW_hh) is copied
+                    // row-major first: read in place, each k would touch a new cache line for a
+                    // few floats, and the next row tile would read the same lines again.
+                    let (a_blk, rsa, csa) = if a.cs == 1 {
+                        (&a.data[r0 * a.rs + k0..], a.rs, 1)
+                    } else {
+                        for kk in 0..kc {
+                            for r in 0..rows {
+                                a_pack[r * kc + kk] = a.data[(r0 + r) * a.rs + (k0 + kk) * a.cs];
+                            }
+                        }
+                        (&a_pack[..], kc, 1)
+                    };
                     for p in mine.clone() {
                         let (j0, nu) = (p * PANEL, PANEL.min(n - p * PANEL));
                         outs.clear();
@@ -231,7 +248,7 @@ pub fn panel_gemm<R: CpuReal>(
                         outs.extend((r0..r0 + rows).map(|r| unsafe { c.slice_mut(r * ld + j0, nu) }));
                         // SAFETY: this worker's own panel, packed above.
                         let panel = unsafe { sw.slice(p * KC * PANEL, kc * PANEL) };
-                        R::panel_kernel(a_blk, a.rs, a.cs, kc, panel, &mut outs, accumulate || k0 > 0);
+                        R::panel_kernel(a_blk, rsa, csa, kc, panel, &mut outs, accumulate || k0 > 0);
                     }
                 }
             }

@@ -64,7 +64,13 @@ pub trait CpuReal: Real {
         out: &mut [&mut [Self]],
         accumulate: bool,
     ) {
-        panel_kernel_scalar(a, rsa, csa, k, panel, out, accumulate)
+        panel_kernel_scalar(a, rsa, csa, k, panel, Self::panel_strip(), out, accumulate)
+    }
+
+    /// Columns per contiguous strip of a packed panel ([`simd::panel_strip`]): every packer
+    /// places element `(kk, j)` at [`simd::panel_at`]. `f32` asks for the instruction set in use.
+    fn panel_strip() -> usize {
+        simd::PANEL
     }
 
     /// Rows per [`CpuReal::panel_kernel`] call that fill whole register tiles (for callers that
@@ -124,5 +130,8 @@ impl CpuReal for f32 {
     }
     fn panel_rows() -> usize {
         simd::panel_rows(simd::isa())
+    }
+    fn panel_strip() -> usize {
+        simd::panel_strip(simd::isa())
     }
 }

@@ -10,7 +10,7 @@
 //! so results do not depend on the number of threads.
 
 use super::kernels::CpuReal;
-use super::simd::PANEL;
+use super::simd::{PANEL, panel_at};
 use super::team::{Shared, SpinBarrier, run_team};
 use crate::model::cell::Gates;
 
@@ -28,26 +28,30 @@ impl<R: CpuReal> Panels<R> {
         self.data.resize(count * k * PANEL, R::ZERO);
     }
 
-    /// Fills `dst: [H, 32]` with gate `g`'s columns for units 32p.. of `w_hh: [H, 4H]`
-    /// (zero past the last unit).
+    /// Fills `dst: [H, 32]` (packed in strips, [`panel_at`]) with gate `g`'s columns for units
+    /// 32p.. of `w_hh: [H, 4H]` (zero past the last unit).
     fn pack_forward_panel(dst: &mut [R], w_hh: &[R], hd: usize, g: usize, p: usize) {
-        let (u0, nu) = (p * PANEL, PANEL.min(hd - p * PANEL));
-        for (kk, d) in dst.chunks_exact_mut(PANEL).enumerate() {
-            d[..nu].copy_from_slice(&w_hh[kk * 4 * hd + g * hd + u0..][..nu]);
-            d[nu..].fill(R::ZERO);
+        let (u0, nu, strip) = (p * PANEL, PANEL.min(hd - p * PANEL), R::panel_strip());
+        for (s0, strip_dst) in (0..PANEL).step_by(strip).zip(dst.chunks_exact_mut(hd * strip)) {
+            let n = nu.saturating_sub(s0).min(strip);
+            for (kk, d) in strip_dst.chunks_exact_mut(strip).enumerate() {
+                d[..n].copy_from_slice(&w_hh[kk * 4 * hd + g * hd + u0 + s0..][..n]);
+                d[n..].fill(R::ZERO);
+            }
         }
     }
 
-    /// Fills `dst: [4H, 32]` with the rows of `w_hh: [H, 4H]` for units 32p.., transposed:
-    /// `dst[k][j] = w_hh[32p + j][k]` (zero past the last unit).
+    /// Fills `dst: [4H, 32]` (packed in strips, [`panel_at`]) with the rows of `w_hh: [H, 4H]`
+    /// for units 32p.., transposed: element `(k, j)` is `w_hh[32p + j][k]` (zero past the last
+    /// unit).
     fn pack_backward_panel(dst: &mut [R], w_hh: &[R], hd: usize, p: usize) {
-        let (u0, nu) = (p * PANEL, PANEL.min(hd - p * PANEL));
+        let (u0, nu, strip) = (p * PANEL, PANEL.min(hd - p * PANEL), R::panel_strip());
         if nu < PANEL {
             dst.fill(R::ZERO);
         }
         for j in 0..nu {
             for (kk, &v) in w_hh[(u0 + j) * 4 * hd..][..4 * hd].iter().enumerate() {
-                dst[kk * PANEL + j] = v;
+                dst[panel_at(4 * hd, strip, kk, j)] = v;
             }
         }
     }

@@ -1,10 +1,13 @@
 //! Explicit SIMD for the elementwise LSTM math: sigmoid, tanh, the c/h update and their
-//! derivatives, with runtime feature detection (AVX-512F, AVX2+FMA) and a scalar fallback.
+//! derivatives, and the recurrent panel kernel, with runtime feature detection (AVX-512F,
+//! AVX2+FMA), a portable path for every other CPU, and a scalar reference.
 //!
 //! The vector kernels are written once (the `kernels!` macro) over a handful of primitive
-//! operations that each instruction set defines (`avx2`, `avx512` modules); the scalar path is
-//! [`crate::model::cell::forward`] and [`crate::model::cell::backward`], which also
-//! serve `f64`. Tests hold every vector path against the scalar path.
+//! operations that each instruction set defines (`avx2`, `avx512` modules from intrinsics; the
+//! `portable` module from 8-lane arrays the compiler vectorizes for its target, NEON on
+//! aarch64); the scalar path is [`crate::model::cell::forward`] and
+//! [`crate::model::cell::backward`], which also serve `f64`. Tests hold every other path
+//! against the scalar path.
 //!
 //! Approximations (f32): `exp` is Cephes' `expf` (range reduction by ln 2 split in two parts and
 //! a degree-5 polynomial, about 1 ulp); `tanh` is a [13/6] rational approximation clamped at
@@ -17,8 +20,14 @@ use std::sync::OnceLock;
 /// An instruction set the elementwise kernels can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {
-    /// Portable scalar code (libm's exp and tanh).
+    /// Element-at-a-time code (libm's exp and tanh): the readable reference every other path
+    /// is tested against; used only when `FOLKLSTM_SIMD=scalar` asks for it.
     Scalar,
+    /// 8-lane blocks in plain Rust (`[f32; 8]` arrays, `mul_add` where the target has FMA, no
+    /// bounds checks in the inner loops) that the compiler vectorizes for whatever it targets:
+    /// SSE2 or AVX2 on x86-64 (per `-C target-cpu`), NEON on aarch64. The default wherever no
+    /// hand-written path applies (Apple Silicon, ARM servers, x86 without AVX2).
+    Portable,
     /// 8 lanes, AVX2 + FMA.
     Avx2,
     /// 16 lanes, AVX-512F.
@@ -30,6 +39,7 @@ impl Isa {
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
+            Isa::Portable => "portable",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
         }
@@ -38,7 +48,7 @@ impl Isa {
     /// Whether this CPU can run `self`.
     pub fn available(self) -> bool {
         match self {
-            Isa::Scalar => true,
+            Isa::Scalar | Isa::Portable => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
             #[cfg(target_arch = "x86_64")]
@@ -50,18 +60,19 @@ impl Isa {
 
     /// Every instruction set this CPU can run, scalar first.
     pub fn all_available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.available()).collect()
+        [Isa::Scalar, Isa::Portable, Isa::Avx2, Isa::Avx512].into_iter().filter(|i| i.available()).collect()
     }
 }
 
 /// The instruction set the engine uses: the best available, or a lower one named by the
-/// environment variable `FOLKLSTM_SIMD` (`scalar`, `avx2`, `avx512`), read once.
+/// environment variable `FOLKLSTM_SIMD` (`scalar`, `portable`, `avx2`, `avx512`), read once.
 pub fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
         let best = *Isa::all_available().last().unwrap_or(&Isa::Scalar);
         match std::env::var("FOLKLSTM_SIMD").ok().as_deref() {
             Some("scalar") => Isa::Scalar,
+            Some("portable") => Isa::Portable,
             Some("avx2") if Isa::Avx2.available() => Isa::Avx2,
             Some("avx512") if Isa::Avx512.available() => Isa::Avx512,
             _ => best,
@@ -81,6 +92,8 @@ pub fn cell_forward(isa: Isa, z: Gates<'_, f32>, c_prev: &[f32], c: &mut [f32], 
     assert!(isa.available(), "{} is not available on this CPU", isa.name());
     match isa {
         Isa::Scalar => cell::forward(z, c_prev, c, tc, h),
+        // SAFETY: the lengths agree (checked above), which is all the kernels' pointer arithmetic relies on.
+        Isa::Portable => unsafe { portable::cell_forward(z, c_prev, c, tc, h) },
         // SAFETY: the feature is present (checked above) and the lengths agree (checked above),
         // which is all the kernels' pointer arithmetic relies on.
         #[cfg(target_arch = "x86_64")]
@@ -112,6 +125,8 @@ pub fn cell_backward(
     match isa {
         Isa::Scalar => cell::backward(act, c_prev, tc, dh_up, dh_rec, dc),
         // SAFETY: as in `cell_forward`.
+        Isa::Portable => unsafe { portable::cell_backward(act, c_prev, tc, dh_up, dh_rec, dc) },
+        // SAFETY: as in `cell_forward`.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { avx2::cell_backward(act, c_prev, tc, dh_up, dh_rec, dc) },
         #[cfg(target_arch = "x86_64")]
@@ -131,7 +146,10 @@ pub fn cell_backward(
 pub fn panel_tile(isa: Isa) -> (usize, usize) {
     match isa {
         Isa::Avx512 => (8, 32),
-        Isa::Avx2 => (6, 16),
+        // The portable path has the AVX2 path's 8 lanes, and the same tile keeps it within 16
+        // vector registers where the target has 256-bit ones (x86-64-v3); on NEON (32 128-bit
+        // registers) each 8-lane value is two registers: 24 accumulators + 4 + 2 still fit.
+        Isa::Avx2 | Isa::Portable => (6, 16),
         Isa::Scalar => (8, 32),
     }
 }
@@ -140,7 +158,7 @@ pub fn panel_tile(isa: Isa) -> (usize, usize) {
 /// block rows use it: 2 tiles on AVX-512, 4 on AVX2).
 pub fn panel_rows(isa: Isa) -> usize {
     match isa {
-        Isa::Avx2 => 24,
+        Isa::Avx2 | Isa::Portable => 24,
         _ => 16,
     }
 }
@@ -164,34 +182,52 @@ pub fn panel_kernel(
     assert!(panel.len() >= k * PANEL, "panel_kernel: panel shorter than K x 32");
     assert!(rows == 0 || k == 0 || (rows - 1) * rsa + (k - 1) * csa < a.len(), "panel_kernel: A too short");
     if isa == Isa::Scalar || k == 0 || out.iter().any(|r| r.len() != PANEL) {
-        return panel_kernel_scalar(a, rsa, csa, k, panel, out, accumulate);
+        return panel_kernel_scalar(a, rsa, csa, k, panel, panel_strip(isa), out, accumulate);
     }
     assert!(isa.available(), "{} is not available on this CPU", isa.name());
-    #[cfg(target_arch = "x86_64")]
-    {
-        let (tile, width) = panel_tile(isa);
+    let (tile, width) = panel_tile(isa);
+    // Column passes outside, row tiles inside: one pass's strip of the panel (K x width,
+    // contiguous: see [`panel_strip`]) is read by every row tile while it is still in L1.
+    for col0 in (0..PANEL).step_by(width) {
         let mut r0 = 0;
         while r0 < rows {
             let left = rows - r0;
             let n = [tile, 4, 2, 1].into_iter().find(|&t| t <= left).unwrap_or(1);
             let o = &mut out[r0..r0 + n];
             let ap = a[r0 * rsa..].as_ptr();
-            for col0 in (0..PANEL).step_by(width) {
-                // SAFETY: the feature is present (checked above); element (r, kk) of A for
-                // r < rows, kk < K lies inside `a` and every output row holds 32 (both checked
-                // above); the panel holds K x 32 and col0 + width <= 32.
-                unsafe {
-                    let bp = panel.as_ptr();
-                    match (isa, n) {
-                        (Isa::Avx512, 8) => avx512::panel::<8>(ap, rsa, csa, k, bp, col0, o, accumulate),
-                        (Isa::Avx512, 4) => avx512::panel::<4>(ap, rsa, csa, k, bp, col0, o, accumulate),
-                        (Isa::Avx512, 2) => avx512::panel::<2>(ap, rsa, csa, k, bp, col0, o, accumulate),
-                        (Isa::Avx512, _) => avx512::panel::<1>(ap, rsa, csa, k, bp, col0, o, accumulate),
-                        (_, 6) => avx2::panel::<6>(ap, rsa, csa, k, bp, col0, o, accumulate),
-                        (_, 4) => avx2::panel::<4>(ap, rsa, csa, k, bp, col0, o, accumulate),
-                        (_, 2) => avx2::panel::<2>(ap, rsa, csa, k, bp, col0, o, accumulate),
-                        _ => avx2::panel::<1>(ap, rsa, csa, k, bp, col0, o, accumulate),
-                    }
+            let bp = panel.as_ptr();
+            macro_rules! tile {
+                ($m:ident, $n:literal) => {
+                    $m::panel::<$n>(ap, rsa, csa, k, bp, col0, o, accumulate)
+                };
+            }
+            // SAFETY: the feature is present (checked above); element (r, kk) of A for r < rows,
+            // kk < K lies inside `a` and every output row holds 32 (both checked above); the
+            // panel holds K x 32 and col0 + width <= 32.
+            unsafe {
+                match (isa, n) {
+                    (Isa::Portable, 6) => tile!(portable, 6),
+                    (Isa::Portable, 4) => tile!(portable, 4),
+                    (Isa::Portable, 2) => tile!(portable, 2),
+                    (Isa::Portable, _) => tile!(portable, 1),
+                    #[cfg(target_arch = "x86_64")]
+                    (Isa::Avx512, 8) => tile!(avx512, 8),
+                    #[cfg(target_arch = "x86_64")]
+                    (Isa::Avx512, 4) => tile!(avx512, 4),
+                    #[cfg(target_arch = "x86_64")]
+                    (Isa::Avx512, 2) => tile!(avx512, 2),
+                    #[cfg(target_arch = "x86_64")]
+                    (Isa::Avx512, _) => tile!(avx512, 1),
+                    #[cfg(target_arch = "x86_64")]
+                    (_, 6) => tile!(avx2, 6),
+                    #[cfg(target_arch = "x86_64")]
+                    (_, 4) => tile!(avx2, 4),
+                    #[cfg(target_arch = "x86_64")]
+                    (_, 2) => tile!(avx2, 2),
+                    #[cfg(target_arch = "x86_64")]
+                    _ => tile!(avx2, 1),
+                    #[cfg(not(target_arch = "x86_64"))]
+                    _ => unreachable!(),
                 }
             }
             r0 += n;
@@ -202,7 +238,38 @@ pub fn panel_kernel(
 /// Width of a packed weight panel in the recurrent kernels (columns).
 pub const PANEL: usize = 32;
 
-/// The scalar recurrent block kernel (see [`crate::cpu::kernels::CpuReal::panel_kernel`]).
+/// Columns of one contiguous strip of a packed panel on `isa`: the columns one register-tile
+/// pass reads ([`panel_tile`]). A `[K, 32]` panel is stored as `32 / strip` strips of
+/// `[K, strip]`, one after the other, so a pass streams one contiguous block: with AVX2's two
+/// 16-column passes over a `[K, 32]` row-major panel, each pass would read every other cache
+/// line (a 128-byte stride), which uses only half of L1's sets and evicts the panel between
+/// the row tiles that share it. AVX-512 and the scalar path read all 32 columns at once.
+pub fn panel_strip(isa: Isa) -> usize {
+    panel_tile(isa).1
+}
+
+/// Where element `(kk, j)` of a `[k, 32]` panel lives when packed in strips of `strip` columns
+/// (see [`panel_strip`]).
+#[inline(always)]
+pub fn panel_at(k: usize, strip: usize, kk: usize, j: usize) -> usize {
+    (j / strip) * k * strip + kk * strip + j % strip
+}
+
+/// Packs a logical `[k, 32]` row-major panel into the strips of `isa` (for tests and callers
+/// that build a panel whole).
+pub fn pack_panel(isa: Isa, logical: &[f32], k: usize) -> Vec<f32> {
+    let strip = panel_strip(isa);
+    let mut out = vec![0.0; k * PANEL];
+    for kk in 0..k {
+        for j in 0..PANEL {
+            out[panel_at(k, strip, kk, j)] = logical[kk * PANEL + j];
+        }
+    }
+    out
+}
+
+/// The scalar recurrent block kernel (see [`crate::cpu::kernels::CpuReal::panel_kernel`]) over
+/// a panel packed in strips of `strip` columns ([`panel_at`]).
 #[allow(clippy::too_many_arguments)]
 pub fn panel_kernel_scalar<R: crate::real::Real>(
     a: &[R],
@@ -210,15 +277,18 @@ pub fn panel_kernel_scalar<R: crate::real::Real>(
     csa: usize,
     k: usize,
     panel: &[R],
+    strip: usize,
     out: &mut [&mut [R]],
     accumulate: bool,
 ) {
     for (r, row) in out.iter_mut().enumerate() {
         let mut acc = [R::ZERO; PANEL];
-        for (kk, w) in panel.chunks_exact(PANEL).take(k).enumerate() {
-            let av = a[r * rsa + kk * csa];
-            for (x, &wv) in acc.iter_mut().zip(w) {
-                *x += av * wv;
+        for (acc_s, strip_w) in acc.chunks_mut(strip).zip(panel.chunks(k * strip)) {
+            for (kk, w) in strip_w.chunks_exact(strip).take(k).enumerate() {
+                let av = a[r * rsa + kk * csa];
+                for (x, &wv) in acc_s.iter_mut().zip(w) {
+                    *x += av * wv;
+                }
             }
         }
         for (o, &x) in row.iter_mut().zip(&acc) {
@@ -244,6 +314,11 @@ pub fn gemv128(isa: Isa, x: &[f32], panel: &[f32], acc: &mut [f32; GEMV_COLS]) {
         Isa::Avx2 => unsafe {
             avx2::gemv(x, panel.as_ptr(), 0, acc);
             avx2::gemv(x, panel.as_ptr(), 64, acc);
+        },
+        // SAFETY: the panel holds K x 128 elements (checked above).
+        Isa::Portable => unsafe {
+            portable::gemv(x, panel.as_ptr(), 0, acc);
+            portable::gemv(x, panel.as_ptr(), 64, acc);
         },
         _ => {
             for (&xk, w) in x.iter().zip(panel.chunks_exact(GEMV_COLS)) {
@@ -279,6 +354,8 @@ pub fn map(isa: Isa, f: Func, x: &mut [f32]) {
                 }
             }
         }
+        // SAFETY: the kernel stays inside `x`.
+        Isa::Portable => unsafe { portable::map(f, x) },
         // SAFETY: feature checked above; the kernel stays inside `x`.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { avx2::map(f, x) },
@@ -293,12 +370,11 @@ pub fn map(isa: Isa, f: Func, x: &mut [f32]) {
 /// ([`isa_module`]): `V` (the vector type), `L` (lanes), `splat`, `zero`, `load`, `store`,
 /// `add`, `sub`, `mul`, `div`, `fmadd` (a*b+c), `fnmadd` (c-a*b), `min`, `max`, `round_pow2`
 /// (nearest integer n of x as float, and 2^n).
-#[cfg(target_arch = "x86_64")]
 macro_rules! kernels {
-    ($feat:literal) => {
+    ($(#[$attr:meta])*) => {
         /// Loads `n <= L` elements (the rest zero).
         #[inline]
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         unsafe fn ld(p: *const f32, n: usize) -> V {
             if n == L {
                 // SAFETY: the caller guarantees L readable elements at p.
@@ -315,7 +391,7 @@ macro_rules! kernels {
 
         /// Stores the first `n <= L` lanes.
         #[inline]
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         unsafe fn st(p: *mut f32, v: V, n: usize) {
             if n == L {
                 // SAFETY: the caller guarantees L writable elements at p.
@@ -332,7 +408,7 @@ macro_rules! kernels {
 
         /// Cephes expf: x = n ln2 + r, e^x = 2^n e^r, e^r by a degree-5 polynomial.
         #[inline]
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         fn vexp(x: V) -> V {
             // Operand order matters: x86 min/max return their second operand when one is NaN, so a
             // NaN input stays NaN (divergence must stay visible) while ±inf is clamped.
@@ -351,14 +427,14 @@ macro_rules! kernels {
         }
 
         #[inline]
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         fn vsigmoid(x: V) -> V {
             div(splat(1.0), add(splat(1.0), vexp(sub(splat(0.0), x))))
         }
 
         /// tanh as a [13/6] rational function of x, clamped where tanh(x) rounds to ±1.
         #[inline]
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         fn vtanh(x: V) -> V {
             let x = min(splat(7.905_311), max(splat(-7.905_311), x)); // NaN stays NaN, as in vexp
             let x2 = mul(x, x);
@@ -378,7 +454,7 @@ macro_rules! kernels {
         }
 
         /// See [`crate::model::cell::forward`].
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         pub(super) unsafe fn cell_forward(
             z: Gates<'_, f32>,
             c_prev: &[f32],
@@ -412,7 +488,7 @@ macro_rules! kernels {
         }
 
         /// See [`crate::model::cell::backward`].
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         pub(super) unsafe fn cell_backward(
             act: Gates<'_, f32>,
             c_prev: &[f32],
@@ -448,7 +524,7 @@ macro_rules! kernels {
         }
 
         /// Applies one of the elementwise functions in place.
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         pub(super) unsafe fn map(func: super::Func, x: &mut [f32]) {
             let p = x.as_mut_ptr();
             let mut j = 0;
@@ -473,7 +549,7 @@ macro_rules! kernels {
         /// tile shapes. Each output element is one chain of FMAs over k in order, from zero,
         /// whatever the tile, so the tiling never changes a bit of the result.
         #[allow(clippy::too_many_arguments)]
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         pub(super) unsafe fn panel<const MR: usize>(
             a: *const f32,
             rsa: usize,
@@ -489,7 +565,7 @@ macro_rules! kernels {
                 // SAFETY: the caller guarantees K x 32 panel elements, col0 + 2L <= 32, and
                 // element (r, kk) of A for r < MR.
                 unsafe {
-                    let row = b.add(kk * 32 + col0);
+                    let row = b.add(col0 * k + kk * 2 * L);
                     let bv = [load(row), load(row.add(L))];
                     for (r, acc_r) in acc.iter_mut().enumerate() {
                         let av = splat(*a.add(r * rsa + kk * csa));
@@ -513,7 +589,7 @@ macro_rules! kernels {
         /// `acc[off..off + 8L] += x · panel[:, off..off + 8L]` for a `[K, 128]` panel: eight
         /// independent accumulator vectors (AVX-512 covers the 128 columns in one pass, AVX2 in
         /// two, staying within its 16 registers).
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         pub(super) unsafe fn gemv(x: &[f32], panel: *const f32, off: usize, acc: &mut [f32]) {
             let mut v = [zero(); 8];
             for (q, r) in v.iter_mut().enumerate() {
@@ -535,7 +611,7 @@ macro_rules! kernels {
 
         /// 12 independent FMA chains (enough to cover FMA latency x throughput) for `iters`
         /// rounds; returns the FLOPs done and a sum that keeps the loop from being optimised away.
-        #[target_feature(enable = $feat)]
+        $(#[$attr])*
         pub(super) unsafe fn fma_loop(iters: usize) -> (f64, f32) {
             let (m, c) = (splat(0.999_999), splat(1e-7));
             let mut acc = [splat(1.0); 12];
@@ -639,7 +715,7 @@ macro_rules! isa_module {
                 (($cvtb(n)), $cast($shl::<23>($addi(n, $spli(127)))))
             }
 
-            kernels!($feat);
+            kernels!(#[target_feature(enable = $feat)]);
         }
     };
 }
@@ -660,6 +736,115 @@ isa_module!(avx512, "avx512f", __m512, 16,
     cvt: _mm512_cvtps_epi32, cvt_back: _mm512_cvtepi32_ps, add_i: _mm512_add_epi32, splat_i: _mm512_set1_epi32,
     shl23: _mm512_slli_epi32, cast: _mm512_castsi512_ps);
 
+/// The portable path: the same kernels over 8-lane arrays, each primitive operation a loop of
+/// eight independent lanes that the compiler turns into the target's vector instructions (two
+/// SSE or NEON registers per value, or one AVX register with `-C target-cpu=x86-64-v3`).
+mod portable {
+    use super::Gates;
+    type V = [f32; 8];
+    const L: usize = 8;
+
+    /// Applies `f` lane by lane (a fixed-length loop the compiler unrolls and vectorizes).
+    #[inline(always)]
+    fn lanes(a: V, b: V, f: impl Fn(f32, f32) -> f32) -> V {
+        let mut r = a;
+        for i in 0..L {
+            r[i] = f(a[i], b[i]);
+        }
+        r
+    }
+    #[inline(always)]
+    fn splat(x: f32) -> V {
+        [x; L]
+    }
+    #[inline(always)]
+    fn zero() -> V {
+        [0.0; L]
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> V {
+        // SAFETY: the caller guarantees L readable floats at p (unaligned read).
+        unsafe { std::ptr::read_unaligned(p as *const V) }
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: V) {
+        // SAFETY: the caller guarantees L writable floats at p (unaligned write).
+        unsafe { std::ptr::write_unaligned(p as *mut V, v) }
+    }
+    #[inline(always)]
+    fn add(a: V, b: V) -> V {
+        lanes(a, b, |x, y| x + y)
+    }
+    #[inline(always)]
+    fn sub(a: V, b: V) -> V {
+        lanes(a, b, |x, y| x - y)
+    }
+    #[inline(always)]
+    fn mul(a: V, b: V) -> V {
+        lanes(a, b, |x, y| x * y)
+    }
+    #[inline(always)]
+    fn div(a: V, b: V) -> V {
+        lanes(a, b, |x, y| x / y)
+    }
+    /// `a * b + c`, fused where the target has a fused multiply-add (without one, `mul_add`
+    /// would be a call to libm's software `fmaf` per lane).
+    #[inline(always)]
+    fn fma1(a: f32, b: f32, c: f32) -> f32 {
+        #[cfg(any(target_feature = "fma", target_arch = "aarch64"))]
+        {
+            a.mul_add(b, c)
+        }
+        #[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
+        {
+            a * b + c
+        }
+    }
+    #[inline(always)]
+    fn fmadd(a: V, b: V, c: V) -> V {
+        let mut r = c;
+        for i in 0..L {
+            r[i] = fma1(a[i], b[i], c[i]);
+        }
+        r
+    }
+    #[inline(always)]
+    fn fnmadd(a: V, b: V, c: V) -> V {
+        let mut r = c;
+        for i in 0..L {
+            r[i] = fma1(-a[i], b[i], c[i]);
+        }
+        r
+    }
+    /// x86's `min`: the second operand when either is NaN (the kernels rely on it).
+    #[inline(always)]
+    fn min(a: V, b: V) -> V {
+        lanes(a, b, |x, y| if x < y { x } else { y })
+    }
+    /// x86's `max`: the second operand when either is NaN.
+    #[inline(always)]
+    fn max(a: V, b: V) -> V {
+        lanes(a, b, |x, y| if x > y { x } else { y })
+    }
+    /// The nearest integer n of each lane (ties to even, as `cvtps2dq`) and 2^n, for |x| <= 2^21:
+    /// adding 1.5 * 2^23 leaves n in the low mantissa bits (integer arithmetic only, so it
+    /// vectorizes on every target; the callers clamp x to about ±128).
+    #[inline(always)]
+    fn round_pow2(x: V) -> (V, V) {
+        const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23, bits 0x4B40_0000
+        let (mut n, mut p) = (x, x);
+        for i in 0..L {
+            let t = x[i] + MAGIC;
+            n[i] = t - MAGIC;
+            let k = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
+            p[i] = f32::from_bits((k.wrapping_add(127) << 23) as u32);
+        }
+        (n, p)
+    }
+
+    kernels!();
+}
+
 /// Runs `iters` rounds of 12 independent fused multiply-adds on full vectors of `isa`;
 /// returns the FLOPs done (to keep the loop from being optimised away, the result is folded in).
 fn fma_loop(isa: Isa, iters: usize) -> (f64, f32) {
@@ -669,6 +854,8 @@ fn fma_loop(isa: Isa, iters: usize) -> (f64, f32) {
         Isa::Avx512 if isa.available() => unsafe { avx512::fma_loop(iters) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 if isa.available() => unsafe { avx2::fma_loop(iters) },
+        // SAFETY: plain Rust; nothing to check.
+        Isa::Portable => unsafe { portable::fma_loop(iters) },
         _ => {
             let mut acc = [1.0f32; 12];
             for _ in 0..iters {
