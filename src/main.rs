@@ -381,11 +381,12 @@ struct SampleArgs {
     /// learn its header layout for --meter/--key.
     #[arg(long, num_args = 1.., value_name = "FILES")]
     corpus: Vec<PathBuf>,
-    /// Guided sampling (ABC models): each draw is limited to the characters that keep the tune
-    /// valid under the checker, and each tune ends when it is complete.
+    /// Guided sampling, the default for ABC models: each draw is limited to the characters that
+    /// keep the tune valid under the checker, and each tune ends when it is complete (steered to
+    /// an end before --len runs out). Kept so that scripts can say it.
     #[arg(long, conflicts_with = "free")]
     guided: bool,
-    /// Raw sampling: the model's own draws, unguided (the default for now).
+    /// Raw sampling: the model's own draws, unguided (models of plain text always sample so).
     #[arg(long)]
     free: bool,
 }
@@ -695,20 +696,37 @@ fn run_plot(a: PlotArgs) -> Result<ExitCode> {
 }
 
 /// The stderr line saying how the tunes were drawn.
-fn sampling_line(guided: bool, stats: Option<&sample::GuideStats>) -> String {
-    match (guided, stats) {
-        (false, _) => "free (unguided; --guided masks the characters that would break the tune)".into(),
-        (true, None) => "guided".into(),
-        (true, Some(s)) => format!(
-            "guided ({} draws; {:.2}% of them with under {} of the model's probability on the legal characters; \
-             {} stream(s) at a dead end, {} ran out of --len before the tune was complete)",
-            s.draws,
-            100.0 * s.starved as f64 / s.draws.max(1) as f64,
-            sample::STARVED,
-            s.dead_ends,
-            s.unfinished
-        ),
+fn sampling_line(guided: bool, s: &sample::GuideStats) -> String {
+    if !guided {
+        return "free (the model's own draws; without --free the guide masks the characters that would break the \
+                tune)"
+            .into();
     }
+    format!(
+        "guided ({} draws in {} tunes; starved (under {} of the model's probability on the legal characters): \
+         {} draws, {:.1} per 1000 characters, in {} of the tunes; {} tune(s) steered to end within --len, {} at \
+         a dead end, {} ran out of --len before the tune was complete)",
+        s.draws,
+        s.tunes,
+        sample::STARVED,
+        s.starved,
+        1000.0 * s.starved as f64 / s.draws.max(1) as f64,
+        s.starved_tunes,
+        s.closed,
+        s.dead_ends,
+        s.unfinished
+    )
+}
+
+/// The stderr line with the sampler's speed: characters computed (steps times streams, the
+/// seed's included, whether or not a stream had ended) per second of the sampling loop.
+fn speed_line(s: &sample::GuideStats) -> String {
+    format!(
+        "speed: {} characters (steps x streams) in {:.3} s: {:.0} chars/s",
+        s.rows,
+        s.seconds,
+        s.rows as f64 / s.seconds.max(1e-9)
+    )
 }
 
 fn run_sample(a: SampleArgs) -> Result<ExitCode> {
@@ -772,19 +790,16 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
             model.require_abc(flag)?;
         }
     }
-    // Guided sampling is asked for; making it the default for ABC models changes what the
-    // README's commands print, so that switch waits for its own change.
+    // Guided for ABC models unless --free; --guided on a model of plain text is an error.
     if a.guided {
         model.require_abc("--guided")?;
     }
-    opts.guided = a.guided;
+    opts.guided = !a.free && model.is_abc();
     let index = corpus.as_ref().map(|(i, _)| i);
-    let mut guide_stats = None;
-    let (tunes, short_by) = match a.keep {
+    let (tunes, short_by, stats) = match a.keep {
         None => {
             let (tunes, stats) = model.sample_with_stats(&opts)?;
-            guide_stats = Some(stats);
-            (tunes, 0)
+            (tunes, 0, stats)
         }
         Some(what) => {
             let started = std::time::Instant::now();
@@ -802,7 +817,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
                 if index.is_some() { format!(", {} were near copies", kept.copies) } else { String::new() }
             );
             let short = opts.count - kept.tunes.len();
-            (kept.tunes, short)
+            (kept.tunes, short, kept.stats)
         }
     };
     // The checker's line is for ABC; other text has no tunes to check.
@@ -811,6 +826,11 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     // One tune at a time, to stdout and through the checker: no copy of all the text at once.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (mut n, mut valid) = (0, 0);
+    if abc {
+        // How the tunes were drawn, for `judge` (a comment: the checker skips it).
+        let line = folklstm::abc::judge::provenance_line(opts.guided, opts.temperature, opts.top_k, rng_seed);
+        writeln!(out, "{line}").map_err(|e| Error::io("stdout", e))?;
+    }
     for (i, t) in tunes.iter().enumerate() {
         let sep = if i + 1 < tunes.len() { "\n\n" } else { "\n" };
         write!(out, "{t}{sep}").map_err(|e| Error::io("stdout", e))?;
@@ -824,8 +844,9 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     drop(out);
     if abc {
         eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
-        eprintln!("sampling: {}", sampling_line(opts.guided, guide_stats.as_ref()));
+        eprintln!("sampling: {}", sampling_line(opts.guided, &stats));
     }
+    eprintln!("{}", speed_line(&stats));
     if let Some(index) = index {
         let files = vec![("sample".to_string(), tunes.join("\n\n"))];
         let verdicts = folklstm::abc::judge::judge(&files, Some(index));

@@ -52,7 +52,7 @@ pub struct SampleOptions {
     pub guided: bool,
 }
 
-/// What guided sampling saw (see [`generate_with_stats`]); all zero when not guided.
+/// What guided sampling saw (see [`generate_with_stats`]); all zero but `rows` when not guided.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct GuideStats {
     /// Draws made under the guide.
@@ -64,6 +64,32 @@ pub struct GuideStats {
     pub dead_ends: usize,
     /// Streams that ran out of `len` before their tune was complete.
     pub unfinished: usize,
+    /// Streams whose draws near the end of `len` were limited to characters after which the
+    /// tune can still end in time ([`CLOSE_WINDOW`]).
+    pub closed: usize,
+    /// Guided streams, and those with at least one starved draw.
+    pub tunes: usize,
+    /// See `tunes`.
+    pub starved_tunes: usize,
+    /// Rows the model computed, guided or not: sampler steps times streams (for speed figures).
+    pub rows: u64,
+    /// Seconds of the sampling loop (from the sampler's reset to the last draw).
+    pub seconds: f64,
+}
+
+impl GuideStats {
+    /// Adds another batch's figures (`--keep` draws several).
+    pub fn add(&mut self, o: &GuideStats) {
+        self.draws += o.draws;
+        self.starved += o.starved;
+        self.dead_ends += o.dead_ends;
+        self.unfinished += o.unfinished;
+        self.closed += o.closed;
+        self.tunes += o.tunes;
+        self.starved_tunes += o.starved_tunes;
+        self.rows += o.rows;
+        self.seconds += o.seconds;
+    }
 }
 
 /// See [`GuideStats::starved`].
@@ -217,21 +243,50 @@ pub fn generate(sampler: &mut dyn Sampler, vocab: &Vocab, opts: &SampleOptions) 
 }
 
 /// Masks, in `row: [V]`, the characters `guide` refuses (logit -inf) and returns the share of
-/// probability at `temperature` the model put on the legal ones (0 when none is legal).
-fn mask_row(row: &mut [f32], chars: &[char], guide: &Guide, temperature: f32) -> f64 {
+/// probability at `temperature` the model put on the legal ones (0 when none is legal). With a
+/// `budget`, a legal character after which the guide's closer ([`Guide::to_finish`]) could not
+/// end the tune within `budget` more characters is masked too (it does not count as illegal).
+fn mask_row(row: &mut [f32], chars: &[char], guide: &Guide, temperature: f32, budget: Option<usize>) -> f64 {
     let inv_t = 1.0 / temperature as f64;
     let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64 * inv_t;
     let (mut total, mut legal) = (0.0f64, 0.0f64);
     for (x, &c) in row.iter_mut().zip(chars) {
         let w = (*x as f64 * inv_t - m).exp();
         total += w;
-        if guide.allows(c) {
+        let mut after = *guide;
+        if after.push(c) {
             legal += w;
+            if budget.is_some_and(|b| after.to_finish(b).is_none()) {
+                *x = f32::NEG_INFINITY;
+            }
         } else {
             *x = f32::NEG_INFINITY;
         }
     }
     if legal > 0.0 { legal / total } else { 0.0 }
+}
+
+/// Draws left (this one included) below which a guided stream checks that its tune can still
+/// end within `--len`: more than the closer of any state seen needs (tens of characters).
+pub const CLOSE_WINDOW: usize = 128;
+
+/// How many characters one character may add to what the closer needs to end the tune (e.g. a
+/// `(3` adds three notes, a `P:` line of a missing part a line): while more draws are left than
+/// the closer needs plus this, no character can take the end out of reach, and the draw is not
+/// filtered. `tests/guide.rs` holds every character of the corpus's tunes to it.
+pub const CLOSE_SLACK: usize = 32;
+
+/// The budget for [`mask_row`] of a guided stream with `left` draws (this one included): `Some`
+/// when the end is near enough that a character could put it out of reach and the closer can
+/// still end the tune; `None` otherwise (no filter). O(`CLOSE_WINDOW`) at most; no allocation.
+fn budget(guide: &Guide, left: usize, chars: &[char]) -> Option<usize> {
+    if left > CLOSE_WINDOW {
+        return None;
+    }
+    let need = guide.to_finish(left)?;
+    // The closer's own next character must be one the model can write.
+    let next = guide.closing_char()?;
+    (left <= need + CLOSE_SLACK && chars.contains(&next)).then(|| left - 1)
 }
 
 /// [`generate`], also returning what the guide saw ([`GuideStats`]) when `opts.guided`.
@@ -247,6 +302,7 @@ pub fn generate_with_stats(
     }
     let n = opts.count;
     sampler.reset(n)?;
+    let started = std::time::Instant::now();
     let key = Key::new(opts.rng_seed);
     let mut logits = vec![0.0f32; n * v];
     let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(opts.chars_per_tune()); n];
@@ -254,6 +310,8 @@ pub fn generate_with_stats(
     let chars = vocab.chars();
     let mut stats = GuideStats::default();
     let mut guides = vec![Guide::new(); if opts.guided { n } else { 0 }];
+    // Sampler steps (seed included), for the speed figures.
+    let mut steps = 0u64;
     let refused = |what: &str| {
         Error::Config(format!(
             "guided sampling: {what} is not the start of a tune the guide can follow (it writes the \
@@ -272,6 +330,7 @@ pub fn generate_with_stats(
             for &t in &ids[..ids.len() - 1] {
                 tokens.fill(t);
                 sampler.step(&tokens, &mut logits)?;
+                steps += 1;
             }
             out.iter_mut().for_each(|o| o.extend_from_slice(&ids));
         }
@@ -305,18 +364,24 @@ pub fn generate_with_stats(
     let script = Forcing::encode(&opts.script, vocab)?;
     let mut at = vec![(0usize, 0usize); n];
     let mut done = vec![false; n];
+    // Guided streams that the end of `len` steered toward closing, and that starved at least once.
+    let (mut closing, mut starved) = (vec![false; guides.len()], vec![false; guides.len()]);
     for k in 0..remaining {
         if done.iter().all(|&d| d) {
             break;
         }
         sampler.step(&tokens, &mut logits)?;
+        steps += 1;
         for s in 0..n {
             let u = key.uniform(k as u32 + 1, opts.stream(s), 0);
             let row = &mut logits[s * v..(s + 1) * v];
             if let Some(g) = guides.get(s).filter(|_| !done[s]) {
-                let legal = mask_row(row, chars, g, opts.temperature);
+                let budget = budget(g, remaining - k, chars);
+                closing[s] |= budget.is_some();
+                let legal = mask_row(row, chars, g, opts.temperature, budget);
                 stats.draws += 1;
                 stats.starved += u64::from(legal < STARVED);
+                starved[s] |= legal < STARVED;
                 if legal == 0.0 {
                     stats.dead_ends += 1;
                     done[s] = true;
@@ -353,6 +418,11 @@ pub fn generate_with_stats(
         }
     }
     stats.unfinished = guides.iter().zip(&done).filter(|(g, d)| !**d && !g.ended()).count();
+    stats.closed = closing.iter().filter(|&&c| c).count();
+    stats.starved_tunes = starved.iter().filter(|&&c| c).count();
+    stats.tunes = guides.len();
+    stats.rows = steps * n as u64;
+    stats.seconds = started.elapsed().as_secs_f64();
     Ok((out.into_iter().map(|o| vocab.decode(&o)).collect(), stats))
 }
 
@@ -383,6 +453,8 @@ pub struct Kept {
     pub copies: usize,
     /// Batches run.
     pub batches: usize,
+    /// What guided sampling saw, over all batches.
+    pub stats: GuideStats,
 }
 
 /// Draws batches of tunes until `opts.count` of them pass `judge`, or `max_attempts` tunes have
@@ -413,7 +485,8 @@ pub fn generate_kept(
         let want = ((need as f64 / rate) * 1.2).ceil() as usize;
         let batch = want.clamp(1, max_batch.max(1)).min(max_attempts - kept.drawn);
         let o = SampleOptions { count: batch, first_stream: opts.first_stream + kept.drawn, ..opts.clone() };
-        let texts = generate(sampler, vocab, &o)?;
+        let (texts, stats) = generate_with_stats(sampler, vocab, &o)?;
+        kept.stats.add(&stats);
         kept.batches += 1;
         kept.drawn += batch;
         for t in texts {

@@ -49,11 +49,12 @@ fn train_writes_checkpoints_and_log_then_sample_prints_tunes() {
     let vocab: std::collections::HashSet<char> = corpus().chars().collect();
     let uniform = (vocab.len() as f64).ln();
     assert!(l2 < uniform, "epoch 2's loss {l2} is not below ln(V) = {uniform}");
-    let sample =
-        |seed: &str| folk(dir.path()).args(["sample", "2", "--len", "200", "--rng-seed", seed]).output().unwrap();
+    let sample = |seed: &str| {
+        folk(dir.path()).args(["sample", "2", "--len", "200", "--free", "--rng-seed", seed]).output().unwrap()
+    };
     let a = sample("7");
     assert!(a.status.success(), "{}", stderr(&a));
-    let text = String::from_utf8(a.stdout.clone()).unwrap();
+    let text = common::tunes_text(&a.stdout);
     let text = text.strip_suffix('\n').unwrap();
     assert_eq!(text.chars().count(), 200, "{text:?}");
     assert!(text.chars().all(|c| vocab.contains(&c)));
@@ -74,11 +75,12 @@ fn train_writes_checkpoints_and_log_then_sample_prints_tunes() {
             "3",
             "--top-k",
             "5",
+            "--free",
         ])
         .output()
         .unwrap();
     assert!(b.status.success(), "{}", stderr(&b));
-    let out = String::from_utf8(b.stdout).unwrap();
+    let out = common::tunes_text(&b.stdout);
     assert_eq!(out.matches("X: 1\n").count(), 3, "{out}");
     // 3 tunes of 5 + 50 characters, 2 blank-line separators, a final newline.
     assert_eq!(out.chars().count(), 3 * 55 + 2 * 2 + 1);

@@ -138,12 +138,13 @@ fn sample_and_eval_give_the_same_answers_on_every_device_from_the_same_file() {
     let sample = |device: &str| {
         let o = folk(dir.path())
             .args(["sample", "2", "--len", "400", "--rng-seed", "5", "--temperature", "0.8", "--count", "8"])
-            .args(["--seed", "X: 1\n", "--device", device])
+            .args(["--seed", "X: 1\n", "--device", device, "--free"])
             .output()
             .unwrap();
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(!e.contains("no usable GPU"), "{device}: fell back to the CPU: {e}");
-        ok(&o)
+        ok(&o);
+        common::tunes_text(&o.stdout)
     };
     let cpu = sample("cpu");
     assert_eq!(cpu.matches("X: 1\n").count(), 8, "{cpu}");

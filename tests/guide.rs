@@ -218,3 +218,163 @@ fn guided_sampling_refuses_a_seed_it_cannot_follow_with_a_clear_error() {
     assert!(!o.status.success() && err.contains("--free") && err.contains("--seed"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// The closer's text from `g`: what `closing_char` writes until the tune ends (at most `cap`);
+/// `Err` with what it wrote and its state where it got stuck.
+fn close(mut g: Guide, cap: usize) -> Result<String, String> {
+    let mut text = String::new();
+    while !g.ended() {
+        let stuck = |t: &str, g: &Guide| format!("closer stuck after {t:?} in {g:?}");
+        let c = g.closing_char().ok_or_else(|| stuck(&text, &g))?;
+        if text.len() >= cap || !g.push(c) {
+            return Err(stuck(&text, &g));
+        }
+        text.push(c);
+    }
+    Ok(text)
+}
+
+#[test]
+fn the_closer_ends_every_corpus_tune_from_anywhere_in_its_body_in_a_valid_tune() {
+    // Cut each valid corpus tune every 7 characters of its body; from each cut the closer must
+    // end the tune in a valid one, within `to_finish`'s count, and no legal next character may
+    // raise what it needs by more than `CLOSE_SLACK` (what the sampler's budget relies on).
+    let Some(tunes) = corpus_tunes() else { return };
+    let (mut cuts, mut worst_need, mut worst_growth) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for t in tunes.iter().filter(|t| check_text(t).iter().all(|r| r.valid)) {
+        let mut g = Guide::new();
+        for (i, c) in t.char_indices() {
+            assert!(g.push(c));
+            if g.closing_char().is_none() || i % 7 != 0 {
+                continue;
+            }
+            cuts += 1;
+            let head = &t[..i + c.len_utf8()];
+            let tail = match close(g, 400) {
+                Ok(t) => t,
+                Err(e) => {
+                    failures.push(format!("no end after {head:?}: {e}"));
+                    continue;
+                }
+            };
+            let need = g.to_finish(400);
+            if need != Some(tail.chars().count()) {
+                failures.push(format!("to_finish {need:?} but the closer wrote {tail:?}"));
+            }
+            let whole = format!("{head}{tail}");
+            let reports = check_text(&whole);
+            if reports.len() != 1 || !reports[0].valid {
+                failures.push(format!("invalid: {:?}\n{whole}", reports.first().map(|r| &r.problems)));
+            }
+            let need = need.unwrap_or(0);
+            worst_need = worst_need.max(need);
+            for c in ALPHABET.chars() {
+                let mut h = g;
+                if h.push(c)
+                    && let Some(n) = h.to_finish(400)
+                {
+                    worst_growth = worst_growth.max(n.saturating_sub(need));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{cuts} cuts; the closer needed at most {worst_need} characters; one character added at most {worst_growth}"
+    );
+    assert!(cuts > 10_000, "{cuts} cuts");
+    assert!(
+        failures.is_empty(),
+        "{} of {cuts} cuts:\n{}",
+        failures.len(),
+        failures[..failures.len().min(5)].join("\n")
+    );
+    assert!(worst_need + folklstm::sample::CLOSE_SLACK < folklstm::sample::CLOSE_WINDOW, "need {worst_need}");
+    assert!(worst_growth <= folklstm::sample::CLOSE_SLACK, "one character added {worst_growth}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, max_shrink_iters: 0, ..ProptestConfig::default() })]
+
+    /// From any state a walk of legal characters reaches in the body, the closer ends the tune
+    /// in a valid one.
+    #[test]
+    fn the_closer_ends_random_walks_in_valid_tunes(picks in proptest::collection::vec(any::<u32>(), 600), min_len in 0usize..400) {
+        let (text, _) = walk(&picks, min_len);
+        let mut g = Guide::new();
+        for c in text.chars() {
+            prop_assert!(g.push(c));
+        }
+        // A header without M: lets no note fit (the automaton has no bar length): no walk
+        // from there can end, closer or not.
+        let metered = text.split("\nK:").next().is_some_and(|h| h.contains("\nM:"));
+        if metered && g.closing_char().is_some() && !g.ended() {
+            let tail = close(g, 2000);
+            prop_assert!(tail.is_ok(), "no end after {:?}: {:?}", text, tail);
+            let whole = format!("{text}{}", tail.unwrap_or_default());
+            let reports = check_text(&whole);
+            prop_assert_eq!(reports.len(), 1, "{}", whole);
+            prop_assert!(reports[0].valid, "{:?}\n{}", reports[0].problems, whole);
+        }
+    }
+}
+
+/// `folklstm sample 100 ARGS` from the repository root: (stdout, stderr), after checking success.
+fn run_shipped(args: &[&str]) -> (String, String) {
+    let o = common::folk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .args(["sample", "100"])
+        .args(args)
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
+    assert!(o.status.success(), "{err}");
+    (out, err)
+}
+
+#[test]
+fn streams_short_of_len_are_steered_to_a_valid_end() {
+    // --len 260 leaves 4/4 tunes (which this model of jigs writes long) too little room: without
+    // the budget most would be cut off unfinished (invalid). With it every stream ends valid,
+    // some of them steered; the same seed gives the same tunes.
+    let args = ["--meter", "4/4", "--count", "24", "--len", "260", "--rng-seed", "3"];
+    let (out, err) = run_shipped(&args);
+    assert_eq!(count_in(&err, "checker:", "checker:"), 24, "{err}");
+    assert_eq!(count_in(&err, "checker:", "tunes,"), 24, "{err}");
+    let l = err.lines().find(|l| l.starts_with("sampling: guided (")).unwrap_or_else(|| panic!("{err}"));
+    // The number just before `key` in the sampling line.
+    let before = |key: &str| -> u32 {
+        let head = &l[..l.find(key).unwrap_or_else(|| panic!("no {key:?} in {l}"))];
+        head.trim_end().rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(count_in(&err, "sampling:", "draws in"), 24, "{l}");
+    assert!(before(" tune(s) steered") > 0, "no stream needed steering: {l}");
+    assert_eq!((before(" at a dead end"), before(" ran out of --len")), (0, 0), "{l}");
+    assert_eq!(run_shipped(&args).0, out, "same seed, same tunes");
+}
+
+#[test]
+fn judge_reports_how_the_tunes_were_sampled() {
+    let dir = tempfile::tempdir().unwrap();
+    let folk = || common::folk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    for (name, extra) in [("g.abc", &[][..]), ("f.abc", &["--free", "--one-tune"][..])] {
+        let (out, err) = run_shipped(
+            &[&["--seed", "X: 1\n", "--len", "800", "--rng-seed", "2", "--temperature", "0.9"][..], extra].concat(),
+        );
+        assert_eq!(count_in(&err, "checker:", "checker:"), 1, "the provenance line is no tune: {err}");
+        std::fs::write(dir.path().join(name), out).unwrap();
+    }
+    std::fs::write(dir.path().join("plain.abc"), "X: 1\nT:t\nM:6/8\nK:G\nabc def|\n").unwrap();
+    let o = folk()
+        .arg("judge")
+        .arg("-q")
+        .args(["g.abc", "f.abc", "plain.abc"].map(|f| dir.path().join(f)))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out.lines().find(|l| l.starts_with("sampling: ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.starts_with("sampling: guided, temperature 0.9, rng-seed 2 ("), "{line}");
+    assert!(line.contains("; free, temperature 0.9, rng-seed 2 (") && line.contains("; unknown ("), "{line}");
+    let o = folk().args(["judge", "--json"]).arg(dir.path().join("g.abc")).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sampling"][0]["sampling"], "guided, temperature 0.9, rng-seed 2", "{v}");
+}

@@ -19,6 +19,7 @@ fn generate_returns_judged_tunes_in_the_asked_meter_and_key() {
     let v = a.json();
     assert_eq!(got.len(), 2);
     assert_eq!(v["rng_seed"], 7);
+    assert_eq!(v["sampling"], "guided", "an ABC model samples guided, as `sample` does");
     assert_eq!(v["checkpoint"].as_str().unwrap(), format!("{}/100", http::repo().join("model").display()));
     for (t, j) in got.iter().zip(v["tunes"].as_array().unwrap()) {
         // The header in the shipped corpus's layout, with the asked meter and key.

@@ -207,6 +207,21 @@ pub fn summary_lines(s: &super::judge::Summary) -> Vec<String> {
     lines
 }
 
+/// `sampling: HOW (files); ...`: how each file's tunes were sampled, from the provenance line
+/// `sample` writes ([`super::judge::provenance`]); `unknown` for a file without one.
+pub fn sampling_line(files: &[(String, String)]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, text) in files {
+        let how = super::judge::provenance(text).unwrap_or("unknown");
+        match groups.iter_mut().find(|g| g.0 == how) {
+            Some(g) => g.1.push(name),
+            None => groups.push((how, vec![name])),
+        }
+    }
+    let parts: Vec<String> = groups.iter().map(|(how, names)| format!("{how} ({})", names.join(", "))).collect();
+    format!("sampling: {}", parts.join("; "))
+}
+
 /// Runs `folklstm judge`: a table (or JSON) of every tune's verdict and the summary. Returns
 /// the exit code: 0 when every tune is valid and none is a near copy, 1 otherwise.
 pub fn run_judge(args: &JudgeArgs, out: &mut dyn Write) -> Result<i32, AbcError> {
@@ -234,7 +249,11 @@ pub fn run_judge(args: &JudgeArgs, out: &mut dyn Write) -> Result<i32, AbcError>
     let verdicts = judge(&files, corpus.as_ref());
     let summary = summarize(&verdicts, corpus.as_ref());
     if args.json {
-        let doc = serde_json::json!({ "tunes": verdicts, "summary": summary });
+        let sampling: Vec<_> = files
+            .iter()
+            .map(|(f, t)| serde_json::json!({ "file": f, "sampling": super::judge::provenance(t) }))
+            .collect();
+        let doc = serde_json::json!({ "tunes": verdicts, "summary": summary, "sampling": sampling });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default()).map_err(stdout_err)?;
     } else {
         if !args.quiet {
@@ -277,6 +296,7 @@ pub fn run_judge(args: &JudgeArgs, out: &mut dyn Write) -> Result<i32, AbcError>
         for l in summary_lines(&summary) {
             writeln!(out, "{l}").map_err(stdout_err)?;
         }
+        writeln!(out, "{}", sampling_line(&files)).map_err(stdout_err)?;
     }
     let good = verdicts.iter().all(|v| v.features.valid && !v.originality.as_ref().is_some_and(|o| o.near_copy));
     Ok(if !verdicts.is_empty() && good { 0 } else { 1 })

@@ -81,6 +81,11 @@ const TUPLETS: &[(u8, u32, u32)] = &[(b'2', 2, 3), (b'3', 3, 2), (b'4', 4, 3)];
 /// The smallest note length in [`LENGTHS`], in quarters of the unit.
 const MIN_QUARTERS: u32 = 1;
 
+/// Most notes in a chord `[...]` (the edition's have two or three). A model that loses its way
+/// inside a chord can write hundreds, where the checker's reading of the chord's length and the
+/// automaton's part ways; the cap makes it close the chord.
+const MAX_CHORD: usize = 4;
+
 /// Longest field value, chord symbol or decoration the automaton follows.
 const BUF: usize = 24;
 
@@ -267,8 +272,122 @@ impl Guide {
         self.mode == Mode::Ended
     }
 
+    /// The next character of a fixed way to finish the tune from here: close what is open
+    /// (a chord symbol, decoration, chord, field, comment), fill a bar that must reach an exact
+    /// length or a running triplet with `c`s, close the bar with a bar line that may be short
+    /// (`|]`, or `:|` while a repeat or first ending is open), add the parts `Y:`/`P:` promised,
+    /// then the blank line. `None` in the header (the model writes it) or when no candidate is
+    /// legal. Deterministic; tries a few candidates, each an O(1) [`Guide::allows`].
+    pub fn closing_char(&self) -> Option<char> {
+        let first = |cands: &[u8]| cands.iter().copied().find(|&c| self.allows(c as char)).map(char::from);
+        if !self.body {
+            return None;
+        }
+        match self.mode {
+            Mode::Ended | Mode::HeaderLine => None,
+            Mode::FieldColon(_) => first(b":"),
+            Mode::FieldValue(l) => {
+                if self.allows('\n') {
+                    return Some('\n');
+                }
+                // The first known value the buffer starts; a play order's first missing part.
+                let b = self.buf();
+                let next = |w: &str| {
+                    let w = w.as_bytes();
+                    (w.len() > b.len() && w.starts_with(b)).then(|| w[b.len()])
+                };
+                let next = match l {
+                    b'M' => METERS.iter().find_map(|m| next(m.0)),
+                    b'L' => UNITS.iter().find_map(|u| next(u.0)),
+                    b'K' => KEYS.iter().find_map(|k| next(k)),
+                    b'Q' => next("1/4=120"),
+                    _ => None,
+                };
+                let letter = (b'A'..=b'Z').find(|&x| self.part_order() & !self.labels & bit(x) != 0).unwrap_or(b'A');
+                first(&[next.unwrap_or(b'1'), letter, b'1', b'2', b'0'])
+            }
+            Mode::CommentLine | Mode::Comment | Mode::Continue => first(b"\n"),
+            Mode::Quote => first(b"\""),
+            Mode::Deco(d) => first(&[d, b'x']),
+            Mode::Accidental(..) | Mode::Paren | Mode::Triplet(_) => first(b"cC"),
+            Mode::Bracket => first(b"c1"),
+            Mode::Chord => first(b"]c"),
+            Mode::ChordNoteLength => first(b"]/"),
+            Mode::BarRun => match self.buf() {
+                b":" => first(b"|"),
+                b"|" => first(b"]|"),
+                _ => self.commit_then_close(),
+            },
+            Mode::Note { .. } | Mode::Length { .. } | Mode::Ending(_) => {
+                self.commit_then_close().or_else(|| first(b"/42"))
+            }
+            Mode::BodyLine => {
+                let open = self.repeat_open || self.first_ending || !self.last_is_bar;
+                if self.complete() {
+                    first(b"\n")
+                } else if self.owe > 0 || !self.any_note {
+                    first(b"cz")
+                } else if !open && self.labels != 0 && self.part_order() & !self.labels != 0 {
+                    first(b"P")
+                } else {
+                    self.music_closer()
+                }
+            }
+            Mode::Music => self.music_closer(),
+        }
+    }
+
+    /// [`Guide::closing_char`] in a music line.
+    fn music_closer(&self) -> Option<char> {
+        let first = |cands: &[u8]| cands.iter().copied().find(|&c| self.allows(c as char)).map(char::from);
+        if self.must_eol {
+            first(b"\n")
+        } else if self.triplet > 0 || (self.target > 0 && self.bar < self.target) || !self.any_note {
+            first(b"cz")
+        } else if !self.last_is_bar || self.repeat_open || self.first_ending {
+            if self.repeat_open || self.first_ending { first(b":|") } else { first(b"|") }
+        } else {
+            first(b"\n")
+        }
+    }
+
+    /// For a pending element (note length, bar line, ending) that any non-continuing character
+    /// ends: the closer's character after it, if legal here and not one that would continue the
+    /// element instead (a `:` after `|]`), else a space (which ends it).
+    fn commit_then_close(&self) -> Option<char> {
+        let mut g = *self;
+        if !g.push(' ') {
+            return None;
+        }
+        match g.closing_char() {
+            Some(c) if !"|:]/,'-0123456789".contains(c) && self.allows(c) => Some(c),
+            _ => Some(' '),
+        }
+    }
+
+    /// How many characters [`Guide::closing_char`] writes to end the tune (the last newline of
+    /// the blank line included; 0 once ended), or `None` if that is more than `cap` or it cannot
+    /// finish. At most `cap` steps of O(1) each: no allocation.
+    pub fn to_finish(&self, cap: usize) -> Option<usize> {
+        let mut g = *self;
+        for n in 0..=cap {
+            if g.ended() {
+                return Some(n);
+            }
+            if n == cap || !g.push(g.closing_char()?) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// The play order the body must deliver: `Y:`'s if given, else the header `P:`'s.
+    fn part_order(&self) -> u32 {
+        if self.seen & bit(b'Y') != 0 { self.y_order } else { self.p_order }
+    }
+
     fn complete(&self) -> bool {
-        let order = if self.seen & bit(b'Y') != 0 { self.y_order } else { self.p_order };
+        let order = self.part_order();
         self.any_note
             && self.last_is_bar
             && self.target == 0
@@ -411,6 +530,7 @@ impl Guide {
                             self.len = 0;
                             self.length_may_fit()
                         }
+                        _ if self.chord_notes as usize >= MAX_CHORD => false,
                         b'^' | b'_' | b'=' => {
                             self.mode = Mode::Accidental(c, true);
                             self.len = 0;

@@ -46,6 +46,25 @@ use super::timeline::{StepKind, Timeline};
 pub const NEAR_COPY_SIMILARITY: f64 = 0.70;
 /// Share of 4-bar windows found verbatim in the corpus at or above which a tune is a near copy.
 pub const NEAR_COPY_WINDOWS: f64 = 0.5;
+
+/// How `folklstm sample` marks what it wrote: a comment line (the checker skips `%` lines, in a
+/// tune and before the first) that [`provenance`] reads back, e.g.
+/// `% folklstm sample: guided, temperature 1, rng-seed 4`.
+pub const PROVENANCE: &str = "% folklstm sample: ";
+
+/// The provenance line `sample` writes first: `guided` (the guide masked the characters that
+/// would break the tune) or `free`, and the draw settings that reproduce the tunes.
+pub fn provenance_line(guided: bool, temperature: f32, top_k: Option<usize>, rng_seed: u64) -> String {
+    let top_k = top_k.map(|k| format!(", top-k {k}")).unwrap_or_default();
+    let how = if guided { "guided" } else { "free" };
+    format!("{PROVENANCE}{how}, temperature {temperature}{top_k}, rng-seed {rng_seed}")
+}
+
+/// What a text's first provenance line says (after [`PROVENANCE`]): `None` when it has none,
+/// e.g. a corpus file or tunes sampled before `sample` wrote one.
+pub fn provenance(text: &str) -> Option<&str> {
+    text.lines().find_map(|l| l.strip_prefix(PROVENANCE)).map(str::trim_end)
+}
 /// Bars in a window of the verbatim-window measure.
 pub const WINDOW_BARS: usize = 4;
 /// Notes in the n-grams that pick the candidates for the exact edit distance.

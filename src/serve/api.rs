@@ -311,6 +311,15 @@ pub fn generate(ctx: &Context<'_>, req: &GenerateRequest) -> Result<Value, ApiEr
             }
         }
     }
+    // Guided, as `sample`, for a model of ABC; a start text the guide cannot follow is sampled
+    // free, with a warning.
+    opts.guided = model.vocab.looks_like_abc();
+    if opts.guided && !opts.seed_text.as_deref().is_none_or(guide_follows) {
+        opts.guided = false;
+        warnings.push(
+            "the start text is outside the ABC the guide follows, so these tunes are sampled free (unguided)".into(),
+        );
+    }
     let mut cpu = model.sampler(ctx.threads).map_err(|e| ApiError::status(500, e.to_string()))?;
     let mut sampler = Deadline { inner: &mut cpu, until: ctx.deadline, passed: false };
     let index = ctx.corpus.map(|c| &c.0);
@@ -349,11 +358,18 @@ pub fn generate(ctx: &Context<'_>, req: &GenerateRequest) -> Result<Value, ApiEr
     Ok(json!({
         "checkpoint": entry.name,
         "rng_seed": rng_seed,
+        "sampling": if opts.guided { "guided" } else { "free" },
         "tunes": tunes,
         "warnings": warnings,
         "drawn": drawn,
         "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     }))
+}
+
+/// Whether guided sampling can start from `seed`: the guide accepts every character of it.
+fn guide_follows(seed: &str) -> bool {
+    let mut g = crate::abc::guide::Guide::new();
+    seed.chars().all(|c| g.push(c))
 }
 
 /// One judge verdict per text (its first tune): validity, form and parts, originality against

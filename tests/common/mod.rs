@@ -213,3 +213,13 @@ pub fn corpus() -> String {
     }
     s
 }
+
+/// `sample`'s stdout without the provenance line it writes first for an ABC model
+/// (`% folklstm sample: guided, ...`): the tunes alone.
+pub fn tunes_text(stdout: &[u8]) -> String {
+    let out = String::from_utf8_lossy(stdout);
+    match out.strip_prefix(folklstm::abc::judge::PROVENANCE) {
+        Some(rest) => rest.split_once('\n').map_or("", |(_, t)| t).to_string(),
+        None => out.into_owned(),
+    }
+}
