@@ -125,6 +125,11 @@ struct BenchArgs {
     /// Also show where a CPU training step's time goes, phase by phase.
     #[arg(long)]
     profile: bool,
+    /// With --device gpu: print the training step's dispatch plan (per phase: dispatches,
+    /// workgroups, threads, longest dependent chain) and a lower bound for a large GPU, and
+    /// time nothing.
+    #[arg(long)]
+    plan: bool,
     /// A table of training speed alone, over a fixed list of shapes (the reference model first),
     /// or over the one shape the flags below give.
     #[arg(long)]
@@ -449,6 +454,9 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
     let batch = folklstm::model::BatchConfig { batch: a.batch.unwrap_or(batch.batch), seq: a.seq.unwrap_or(batch.seq) };
     cfg.validate()?;
     batch.validate()?;
+    if a.plan {
+        return print_gpu_plan(&a, &cfg, &batch);
+    }
     let params = if cfg == params.config { params } else { folklstm::model::init_params(&cfg, 0) };
     let mut rows = Vec::new();
     if a.device != BenchDevice::Gpu {
@@ -479,6 +487,27 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
         }
     }
     bench::print_table(&mut std::io::stdout(), &rows, &cfg, &batch, peak);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench --device gpu --plan`: the recorded training step, phase by phase, and its lower bound
+/// on an H100/H200-class GPU (no device needed, nothing timed).
+fn print_gpu_plan(
+    a: &BenchArgs,
+    cfg: &folklstm::model::ModelConfig,
+    batch: &folklstm::model::BatchConfig,
+) -> Result<ExitCode> {
+    use folklstm::gpu::plan;
+    if a.device != BenchDevice::Gpu {
+        return Err(Error::Config("--plan describes the GPU step: use it with --device gpu".into()));
+    }
+    let steps = plan::train_plan(cfg, batch)?;
+    let title = format!(
+        "GPU training step at B{} T{} E{} H{} L{} (V{})",
+        batch.batch, batch.seq, cfg.embed, cfg.hidden, cfg.layers, cfg.vocab
+    );
+    // As the other tables: a closed stdout is not an error worth a message.
+    let _ = plan::print_plan(&mut std::io::stdout(), &title, &steps, &plan::H100_CLASS);
     Ok(ExitCode::SUCCESS)
 }
 

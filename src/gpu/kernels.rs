@@ -390,8 +390,8 @@ impl KernelRunner {
         let go = ar.reserve(Buf::Work, vocab * cols);
         let csr = ar.put_ids(&starts);
         let ro = ar.put_ids(&rows_by_sym);
-        let st =
-            self.run(&ar, StepUniform::default(), |pb| embed::scatter_rows(pb, (vocab, cols), dzo, go, ro, csr))?;
+        let st = self
+            .run(&ar, StepUniform::default(), |pb| embed::scatter_rows(pb, (vocab, cols), x.len(), dzo, go, ro, csr))?;
         self.read(&st, Buf::Work, go, vocab * cols)
     }
 

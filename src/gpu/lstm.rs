@@ -1,7 +1,7 @@
 //! Host side of `shaders/lstm.wgsl`: one time step of an LSTM layer, forward and backward, with
 //! the recurrent product and the gate math fused.
 
-use super::context::{Family, Kernel, ProgramBuilder, block, cdiv};
+use super::context::{Cost, Family, Kernel, ProgramBuilder, block, cdiv};
 use crate::error::Result;
 
 const FORWARD: Kernel = Kernel::new(Family::Lstm, "forward_step");
@@ -61,11 +61,15 @@ impl StepArgs {
 /// Records one forward step: `z_t += h_{t-1}·W_hh`, the gates, `c_t`, `tanh(c_t)`, `h_t`, and
 /// `y_t = h_t ⊙ mask_t`.
 pub(crate) fn forward_step(pb: &mut ProgramBuilder, a: &StepArgs) -> Result<()> {
-    pb.dispatch(FORWARD, block(&a.words()), [cdiv(a.h, FU), cdiv(a.b, RB), 1])
+    // Each invocation: 16 rows x 4 gates of its unit over all H of k.
+    let cost = Cost::new(FU as u32, RB * 4 * a.h, a.b * 4 * a.h * a.h);
+    pb.dispatch(FORWARD, block(&a.words()), [cdiv(a.h, FU), cdiv(a.b, RB), 1], cost)
 }
 
 /// Records one backward step: `dh_rec = dz_{t+1}·W_hhᵀ`, then the cell backward, leaving dz_t over
 /// the activations at `z` and `dc_{t-1}` in `dc`.
 pub(crate) fn backward_step(pb: &mut ProgramBuilder, a: &StepArgs) -> Result<()> {
-    pb.dispatch(BACKWARD, block(&a.words()), [cdiv(a.h, FU), cdiv(a.b, RB), 1])
+    // Each invocation: 16 rows of its unit over all 4H of k.
+    let cost = Cost::new(FU as u32, RB * 4 * a.h, a.b * 4 * a.h * a.h);
+    pb.dispatch(BACKWARD, block(&a.words()), [cdiv(a.h, FU), cdiv(a.b, RB), 1], cost)
 }

@@ -1,6 +1,6 @@
 //! Host side of `shaders/matmul.wgsl`: the tiled GEMM `C = op(A)·op(B) (+ C) (+ bias)`.
 
-use super::context::{Buf, Family, Kernel, ProgramBuilder, block, cdiv};
+use super::context::{Buf, Cost, Family, Kernel, ProgramBuilder, block, cdiv};
 use crate::error::Result;
 
 /// One GEMM operand: element (i, k) sits at `buf[off + i·rs + k·cs]`.
@@ -45,5 +45,7 @@ pub(crate) fn matmul(
     let kernel = Kernel { bufs: Some((a.buf, b.buf, c.buf)), ..Kernel::new(Family::Matmul, "main") };
     let words =
         [m, n, k, a.off, a.rs, a.cs, b.off, b.rs, b.cs, c.off, c.rs, bias.unwrap_or(u32::MAX as usize), acc as usize];
-    pb.dispatch(kernel, block(&words), [cdiv(n, TILE_N), cdiv(m, TILE_M), 1])
+    // 8 x 8 invocations, each owning an 8 x 8 block of C: 64 multiply-adds per step of k.
+    let cost = Cost::new(64, 64 * k, m * n * k);
+    pb.dispatch(kernel, block(&words), [cdiv(n, TILE_N), cdiv(m, TILE_M), 1], cost)
 }

@@ -38,11 +38,12 @@ pub mod kernels;
 mod lstm;
 mod matmul;
 mod net;
+pub mod plan;
 mod sampler;
 mod trainer;
 mod xent;
 
-pub use context::{NO_ADAPTER, adapter_info};
+pub use context::{DispatchInfo, NO_ADAPTER, adapter_info};
 pub use kernels::KernelRunner;
 pub use sampler::GpuSampler;
 pub use trainer::GpuTrainer;

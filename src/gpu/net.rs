@@ -27,6 +27,19 @@ pub(crate) struct LayerSlots {
     pub y: usize,
 }
 
+/// The phases a step's dispatches are recorded under (what `bench --plan` groups by).
+pub(crate) mod phase {
+    pub const INPUT: &str = "input projections";
+    pub const RECURRENT_FORWARD: &str = "recurrent forward";
+    pub const OUTPUT: &str = "output layer";
+    pub const LOSS: &str = "loss";
+    pub const OUTPUT_BACKWARD: &str = "output backward";
+    pub const RECURRENT_BACKWARD: &str = "recurrent backward";
+    pub const WEIGHT_GRADIENTS: &str = "weight gradients";
+    pub const OPTIMIZER: &str = "norm and Adam";
+    pub const CARRY: &str = "state carry";
+}
+
 /// Scalars of a step, at `Net::scalars`: Σ loss, Σ hits, ‖g‖, finite (1/0), clip scale.
 pub(crate) const SCALARS: usize = 8;
 
@@ -162,6 +175,7 @@ impl Net {
     pub fn record_p0(&self, pb: &mut ProgramBuilder) -> Result<()> {
         let (v, e, g4) = (self.cfg.vocab, self.cfg.embed, 4 * self.cfg.hidden);
         let lo = &self.layout;
+        pb.phase(phase::INPUT);
         matmul(
             pb,
             (v, g4, e),
@@ -190,6 +204,7 @@ impl Net {
         }
         for (l, s) in self.layers.iter().enumerate() {
             let lay = &lo.lstm[l];
+            pb.phase(phase::INPUT);
             if l == 0 {
                 gather_rows(pb, (n, g4), self.p0, s.act, self.ids_x, Some(lay.b.range.start))?;
             } else {
@@ -203,6 +218,7 @@ impl Net {
                     false,
                 )?;
             }
+            pb.phase(phase::RECURRENT_FORWARD);
             for ti in 0..t {
                 forward_step(
                     pb,
@@ -225,6 +241,7 @@ impl Net {
             }
         }
         let top = self.layers[self.cfg.layers - 1].y;
+        pb.phase(phase::OUTPUT);
         matmul(
             pb,
             (n, v, h),
@@ -238,6 +255,7 @@ impl Net {
 
     /// Records the softmax cross-entropy and the loss/hit sums; `grad`: also d loss / d logits.
     pub fn record_loss(&self, pb: &mut ProgramBuilder, grad: bool) -> Result<()> {
+        pb.phase(phase::LOSS);
         softmax_xent(
             pb,
             &XentArgs {
@@ -268,6 +286,7 @@ impl Net {
         let (n, g4, bh) = (self.n(), 4 * h, b * h);
         let lo = &self.layout;
         let top = self.layers[self.cfg.layers - 1].y;
+        pb.phase(phase::OUTPUT_BACKWARD);
         matmul(
             pb,
             (h, v, n),
@@ -290,6 +309,7 @@ impl Net {
         for l in (0..self.cfg.layers).rev() {
             let s = &self.layers[l];
             let lay = &lo.lstm[l];
+            pb.phase(phase::RECURRENT_BACKWARD);
             transpose(pb, (h, g4), lay.w_hh.range.start, self.wt)?;
             for ti in (0..t).rev() {
                 backward_step(
@@ -311,6 +331,7 @@ impl Net {
                 )?;
             }
             // dW_hh = H_prevᵀ · dZ, H_prev = blocks 0..T of h: [T·B, H].
+            pb.phase(phase::WEIGHT_GRADIENTS);
             matmul(
                 pb,
                 (h, g4, n),
@@ -343,7 +364,7 @@ impl Net {
                     false,
                 )?;
             } else {
-                scatter_rows(pb, (v, g4), s.act, self.g0, self.ids_rows, self.ids_csr)?;
+                scatter_rows(pb, (v, g4), n, s.act, self.g0, self.ids_rows, self.ids_csr)?;
                 matmul(
                     pb,
                     (e, g4, v),
@@ -369,22 +390,40 @@ impl Net {
 
     /// Records ‖g‖, the finiteness flag and the clipping scale (into the scalars).
     pub fn record_norm(&self, pb: &mut ProgramBuilder) -> Result<()> {
+        pb.phase(phase::OPTIMIZER);
         adam::grad_norm(pb, self.layout.total, self.parts, self.scalars)
     }
 
     /// Records the Adam update of every parameter.
     pub fn record_adam(&self, pb: &mut ProgramBuilder) -> Result<()> {
+        pb.phase(phase::OPTIMIZER);
         adam::update(pb, self.layout.total, self.scalars)
     }
 
     /// Records the carry: the final (h, c) of every layer becomes the next window's (h0, c0).
     pub fn record_carry(&self, pb: &mut ProgramBuilder) -> Result<()> {
         let bh = self.b * self.cfg.hidden;
+        pb.phase(phase::CARRY);
         for s in &self.layers {
             copy(pb, bh, s.h + self.t * bh, s.h)?;
             copy(pb, bh, s.c + self.t * bh, s.c)?;
         }
         Ok(())
+    }
+
+    /// Records one step: forward, loss, and (`backward`) the backward pass and ‖g‖, then
+    /// (`update`) Adam, then the carry. The training step is `record_step(pb, true, true)`.
+    pub fn record_step(&self, pb: &mut ProgramBuilder, update: bool, backward: bool) -> Result<()> {
+        self.record_forward(pb, true)?;
+        self.record_loss(pb, backward)?;
+        if backward {
+            self.record_backward(pb)?;
+            self.record_norm(pb)?;
+        }
+        if update {
+            self.record_adam(pb)?;
+        }
+        self.record_carry(pb)
     }
 
     /// Word offsets of every layer's carried (h, c) blocks: `(h0, c0)` per layer, each `[B, H]`.
