@@ -1,6 +1,7 @@
 //! Every GPU kernel against its CPU counterpart on random inputs, with shapes that are not
-//! multiples of the kernels' tiles (GEMM 32 rows x 128 columns x 16 k; LSTM step 64 units x 16
-//! rows with 128-long reduction chunks; reductions of 256 and 4096).
+//! multiples of the kernels' tiles (GEMM 32 rows x 128 columns x 16 k; LSTM step 2 units x 16
+//! rows per workgroup with k split 16 ways forward and 32 ways backward; reductions of 256 and
+//! 4096).
 //!
 //! Tolerances: a dot product of length K computed in f32 in any order (with or without fma)
 //! differs from the exact one by at most γ_K·Σ|a_k b_k|, γ_K ≈ K·u, u = 2^-24 (Higham, "Accuracy
@@ -132,9 +133,11 @@ fn dropout_mask(d: &StepDropout, b: usize, h: usize) -> Vec<f32> {
 #[test]
 fn lstm_forward_step_matches_the_cpu_cell_and_dropout_masks_are_bit_identical() {
     let Some(g) = runner() else { return };
-    // (B, H): B below and above the 16-row tile, H below and above the 64-unit tile, and
-    // H > 128 (three reduction chunks).
-    for (case, &(b, h)) in [(5, 37), (1, 300), (17, 70), (3, 1)].iter().enumerate() {
+    // (B, H): B below, at and above the 16-row tile and off the 4-row quads; H odd (a last
+    // workgroup with one unit), below the 16-way k split (H = 1, 3) and not a multiple of it;
+    // (16, 256) is the reference step.
+    let shapes = [(5, 37), (1, 300), (17, 70), (3, 1), (3, 40), (16, 256), (2, 3), (19, 33)];
+    for (case, &(b, h)) in shapes.iter().enumerate() {
         let seed = 100 * case as u64;
         let z: Vec<f32> = noise(b * 4 * h, seed + 1).iter().map(|v| 2.0 * v).collect();
         let hp = noise(b * h, seed + 2);
@@ -181,8 +184,10 @@ fn lstm_forward_step_matches_the_cpu_cell_and_dropout_masks_are_bit_identical() 
 #[test]
 fn lstm_backward_step_matches_the_cpu_cell_backward() {
     let Some(g) = runner() else { return };
-    // The reduction is 4H long: 148, 280 and 520 cross one, two and four 128-long chunks.
-    for (case, &(b, h)) in [(5, 37), (2, 70), (17, 130), (1, 1)].iter().enumerate() {
+    // The reduction is 4H long, split 32 ways: 4H = 4, 12 and 148 leave invocations with no k or
+    // uneven slices; B off the 4-row quads and the 16-row tile; (16, 256) is the reference step.
+    let shapes = [(5, 37), (2, 70), (17, 130), (1, 1), (3, 40), (16, 256), (7, 3), (19, 33)];
+    for (case, &(b, h)) in shapes.iter().enumerate() {
         let seed = 1000 + 100 * case as u64;
         // Activations in their ranges: i, f, o in (0, 1), g in (-1, 1).
         let raw = noise(b * 4 * h, seed + 1);

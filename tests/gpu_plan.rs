@@ -37,3 +37,19 @@ fn the_printed_plan_states_its_counts_and_assumptions() {
     assert!(text.contains("132 SMs") && text.contains("assumptions:"), "{text}");
     assert_eq!(plan.iter().filter(|d| is_recurrent(d)).count(), 2 * cfg.layers * batch.seq);
 }
+
+#[test]
+fn at_the_reference_shape_every_recurrent_step_spreads_over_many_workgroups_with_short_chains() {
+    // B16 T64 E512 H256 L3: a large GPU has 100+ SMs, so a recurrent step (the latency-bound
+    // part, 384 of them in sequence) must offer at least 128 workgroups, and no invocation may
+    // run more than about a thousand dependent operations per step.
+    let (cfg, batch) = (ModelConfig::reference(86), BatchConfig::default());
+    let plan = train_plan(&cfg, &batch).unwrap();
+    let s = summarize(&plan);
+    assert_eq!(s.recurrent, 2 * 3 * 64);
+    assert!(s.min_recurrent_groups >= 128, "{s:?}");
+    assert!(s.max_recurrent_chain <= 1024, "{s:?}");
+    for d in plan.iter().filter(|d| is_recurrent(d)) {
+        assert!(d.workgroups() >= 128 && d.cost.chain <= 1024, "{d:?}");
+    }
+}

@@ -303,7 +303,7 @@ impl KernelRunner {
         })
     }
 
-    /// One fused backward LSTM step (after the transpose kernel makes W_hhᵀ):
+    /// One fused backward LSTM step:
     /// `act: [B, 4H]` activations (i, f, g, o) of step t, `c_prev, tc, dy: [B, H]`,
     /// `w_hh: [H, 4H]`, `dz_next: [B, 4H]` (None at the last step: dh_rec and dc start at 0),
     /// `dc: [B, H]` carried from step t+1. Returns `(dz_t [B, 4H], dc_{t-1} [B, H])`.
@@ -327,7 +327,6 @@ impl KernelRunner {
         check_len("w_hh", w_hh, h * 4 * h)?;
         let mut ar = Arena::default();
         let w = ar.put(Buf::Params, w_hh);
-        let wt = ar.reserve(Buf::Work, h * 4 * h);
         let zo = ar.put(Buf::Work, act);
         let cp = ar.put(Buf::Work, c_prev);
         let tco = ar.put(Buf::Work, tc);
@@ -348,16 +347,13 @@ impl KernelRunner {
             z: zo,
             cprev: cp,
             tc: tco,
-            w: wt,
+            w,
             dy: dyo,
             dc: dco,
             dznext: dzn,
             ..Default::default()
         };
-        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| {
-            embed::transpose(p, (h, 4 * h), w, wt)?;
-            lstm::backward_step(p, &args)
-        })?;
+        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| lstm::backward_step(p, &args))?;
         Ok((self.read(&st, Buf::Work, zo, b * 4 * h)?, self.read(&st, Buf::Work, dco, b * h)?))
     }
 

@@ -4,7 +4,7 @@
 
 use super::adam;
 use super::context::{Buf, ProgramBuilder};
-use super::embed::{col_sums, copy, gather_rows, scatter_rows, transpose};
+use super::embed::{col_sums, copy, gather_rows, scatter_rows};
 use super::kernels::rows_by_symbol;
 use super::lstm::{StepArgs, backward_step, forward_step};
 use super::matmul::{Operand, matmul};
@@ -63,8 +63,6 @@ pub(crate) struct Net {
     pub dy: usize,
     /// `[B, H]` the carried dc of the backward time loop.
     pub dc: usize,
-    /// `[4H, H]` W_hhᵀ of the layer being differentiated.
-    pub wt: usize,
     /// `[2·T·B]` per-row loss, then per-row hit.
     pub rows: usize,
     /// Partial sums of ‖g‖².
@@ -110,7 +108,6 @@ impl Net {
         let dlogits = take(n * v);
         let dy = take(n * h);
         let dc = take(b * h);
-        let wt = take(4 * h * h);
         let rows = take(2 * n);
         let parts = take(adam::norm_parts(layout.total));
         let scalars = take(SCALARS);
@@ -135,7 +132,6 @@ impl Net {
             dlogits,
             dy,
             dc,
-            wt,
             rows,
             parts,
             scalars,
@@ -310,7 +306,6 @@ impl Net {
             let s = &self.layers[l];
             let lay = &lo.lstm[l];
             pb.phase(phase::RECURRENT_BACKWARD);
-            transpose(pb, (h, g4), lay.w_hh.range.start, self.wt)?;
             for ti in (0..t).rev() {
                 backward_step(
                     pb,
@@ -322,7 +317,7 @@ impl Net {
                         z: s.act + ti * b * g4,
                         cprev: s.c + ti * bh,
                         tc: s.tc + ti * bh,
-                        w: self.wt,
+                        w: lay.w_hh.range.start,
                         dy: self.dy + ti * bh,
                         dc: self.dc,
                         dznext: (ti + 1 < t).then(|| s.act + (ti + 1) * b * g4),
@@ -475,7 +470,7 @@ mod tests {
         }
         regions.extend([(net.p0, v * g4), (net.g0, v * g4), (net.logits, n * v)]);
         regions.extend([(net.dlogits, n * v), (net.dy, n * h), (net.dc, 2 * h)]);
-        regions.extend([(net.wt, g4 * h), (net.rows, 2 * n), (net.scalars, SCALARS)]);
+        regions.extend([(net.rows, 2 * n), (net.scalars, SCALARS)]);
         regions.sort();
         for w in regions.windows(2) {
             assert!(w[0].0 + w[0].1 <= w[1].0, "{w:?}");
