@@ -51,6 +51,19 @@ var<workgroup> red: array<vec4<f32>, 512>; // 4·UW·RQ·KSF
 // Backward: redb[li] = invocation li's partial dh_rec of rows 4q .. 4q + 3.
 var<workgroup> redb: array<vec4<f32>, 256>; // UW·RQ·KSB
 
+// Where invocation li of workgroup wg works when k is split `ways` ways (see the tiling above).
+struct Slot {
+    ks: u32, // its slice of k: k = ks, ks + ways, ..
+    j: u32,  // its unit (j >= H: computes, stores nothing)
+    jj: u32, // min(j, H - 1): the column it reads
+    b: u32,  // the first row of its quad
+}
+
+fn slot(li: u32, wg: vec3<u32>, ways: u32) -> Slot {
+    let j = wg.x * UW + li / (ways * RQ);
+    return Slot(li % ways, j, min(j, p.h - 1u), wg.y * RB + 4u * ((li / ways) % RQ));
+}
+
 // work[off + b·width + k], or 0 past the batch.
 fn src(off: u32, width: u32, b: u32, k: u32) -> f32 {
     if (b < p.b) {
@@ -104,18 +117,15 @@ fn finish_forward(b: u32, j: u32, rec: vec4<f32>) {
 fn forward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let hd = p.h;
     let g4 = 4u * hd;
-    let ks = li % KSF;
-    let q = (li / KSF) % RQ;
-    let u = li / (KSF * RQ);
-    let j = wg.x * UW + u;
-    let jj = min(j, hd - 1u);
-    let b = wg.y * RB + 4u * q;
+    let sl = slot(li, wg, KSF);
+    let ks = sl.ks;
+    let b = sl.b;
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0);
     for (var k = ks; k < hd; k += KSF) {
-        let wr = p.w_off + k * g4 + jj;
+        let wr = p.w_off + k * g4 + sl.jj;
         let w = vec4<f32>(params[wr], params[wr + hd], params[wr + 2u * hd], params[wr + 3u * hd]);
         a0 = fma(vec4<f32>(src(p.hprev_off, hd, b, k)), w, a0);
         a1 = fma(vec4<f32>(src(p.hprev_off, hd, b + 1u, k)), w, a1);
@@ -136,7 +146,7 @@ fn forward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id)
         workgroupBarrier();
     }
     if (ks < 4u) {
-        finish_forward(b + ks, j, red[4u * (li - ks) + ks]);
+        finish_forward(b + ks, sl.j, red[4u * (li - ks) + ks]);
     }
 }
 
@@ -184,17 +194,13 @@ fn finish_backward(b: u32, j: u32, dh_rec: f32) {
 // adds the slices, invocations ks = 0..3 of each quad finish row 4q + ks.
 @compute @workgroup_size(256)
 fn backward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let hd = p.h;
-    let g4 = 4u * hd;
-    let ks = li % KSB;
-    let q = (li / KSB) % RQ;
-    let u = li / (KSB * RQ);
-    let j = wg.x * UW + u;
-    let jj = min(j, hd - 1u);
-    let b = wg.y * RB + 4u * q;
+    let g4 = 4u * p.h;
+    let sl = slot(li, wg, KSB);
+    let ks = sl.ks;
+    let b = sl.b;
     var d = vec4<f32>(0.0); // rows b .. b + 3
     if (p.dznext_off != NONE) {
-        let wrow = p.w_off + jj * g4;
+        let wrow = p.w_off + sl.jj * g4;
         for (var k = ks; k < g4; k += KSB) {
             let z = vec4<f32>(
                 src(p.dznext_off, g4, b, k),
@@ -214,6 +220,6 @@ fn backward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id
         workgroupBarrier();
     }
     if (ks < 4u) {
-        finish_backward(b + ks, j, redb[li - ks][ks]);
+        finish_backward(b + ks, sl.j, redb[li - ks][ks]);
     }
 }

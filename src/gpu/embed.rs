@@ -47,8 +47,9 @@ pub(crate) fn scatter_rows(
 pub(crate) fn col_sums(pb: &mut ProgramBuilder, (rows, cols): (usize, usize), src: usize, dst: usize) -> Result<()> {
     let k = Kernel::new(Family::Embed, "col_sums");
     let w = [rows, cols, src, dst, NONE, 0, 0, 0];
-    // One invocation per column walks all rows.
-    pb.dispatch(k, block(&w), [cdiv(cols, 64), 1, 1], Cost::new(64, rows, rows * cols))
+    // 16 columns x 16 row slices per workgroup: ceil(rows/16) additions, then a 4-level tree.
+    let cost = Cost::new(256, rows.div_ceil(16) + 4, rows * cols);
+    pb.dispatch(k, block(&w), [cdiv(cols, 16), 1, 1], cost)
 }
 
 /// `work[dst..]: [cols, rows] = params[src..]: [rows, cols]ᵀ`.
