@@ -490,6 +490,9 @@ pub(crate) struct ProgramBuilder<'g> {
     gpu: Option<&'g Gpu>,
     /// Largest workgroup count per dimension.
     pub max_groups: u32,
+    /// Work scratch (word offset, words) split-K GEMMs may keep their partial products in;
+    /// None: GEMMs are not split (`matmul::k_slices`).
+    pub split_scratch: Option<(usize, usize)>,
     phase: &'static str,
     kernels: Vec<(Kernel, [u32; 3])>,
     infos: Vec<DispatchInfo>,
@@ -504,7 +507,15 @@ impl<'g> ProgramBuilder<'g> {
 
     /// A builder that only records (for a plan): [`ProgramBuilder::finish`] refuses it.
     pub fn dry(max_groups: u32) -> Self {
-        ProgramBuilder { gpu: None, max_groups, phase: "", kernels: Vec::new(), infos: Vec::new(), blocks: Vec::new() }
+        ProgramBuilder {
+            gpu: None,
+            max_groups,
+            split_scratch: None,
+            phase: "",
+            kernels: Vec::new(),
+            infos: Vec::new(),
+            blocks: Vec::new(),
+        }
     }
 
     /// Names the phase the following dispatches belong to.

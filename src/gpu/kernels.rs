@@ -221,6 +221,9 @@ impl KernelRunner {
             }
             None => ar.reserve(pc, m * n),
         };
+        // Room for split-K partial products, so long-K shapes exercise the split.
+        let split = matmul::split_words((m, n, k));
+        let scratch = ar.reserve(Buf::Work, split);
         let obias = match bias {
             Some(bv) => {
                 check_len("bias", bv, n)?;
@@ -231,6 +234,7 @@ impl KernelRunner {
         let opa = if a_t { matmul::Operand::mat(pa, oa, m).t() } else { matmul::Operand::mat(pa, oa, k) };
         let opb = if b_t { matmul::Operand::mat(pb_, ob, k).t() } else { matmul::Operand::mat(pb_, ob, n) };
         let st = self.run(&ar, StepUniform::default(), |p| {
+            p.split_scratch = Some((scratch, split));
             matmul::matmul(p, (m, n, k), opa, opb, matmul::Operand::mat(pc, oc, n), obias, c0.is_some())
         })?;
         self.read(&st, pc, oc, m * n)

@@ -7,7 +7,7 @@ use super::context::{Buf, ProgramBuilder};
 use super::embed::{col_sums, copy, gather_rows, scatter_rows};
 use super::kernels::rows_by_symbol;
 use super::lstm::{StepArgs, backward_step, forward_step};
-use super::matmul::{Operand, matmul};
+use super::matmul::{Operand, matmul, split_words};
 use super::xent::{XentArgs, softmax_xent};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, ParamLayout};
@@ -63,6 +63,9 @@ pub(crate) struct Net {
     pub dy: usize,
     /// `[B, H]` the carried dc of the backward time loop.
     pub dc: usize,
+    /// Partial products of split-K GEMMs, `split_len` words.
+    pub split: usize,
+    pub split_len: usize,
     /// `[2·T·B]` per-row loss, then per-row hit.
     pub rows: usize,
     /// Partial sums of ‖g‖².
@@ -108,6 +111,12 @@ impl Net {
         let dlogits = take(n * v);
         let dy = take(n * h);
         let dc = take(b * h);
+        // Every GEMM shape of the step (m, n, k); the largest split sets the scratch.
+        let (e, g4) = (cfg.embed, 4 * h);
+        let shapes =
+            [(v, g4, e), (n, g4, h), (n, v, h), (h, v, n), (n, h, v), (h, g4, n), (n, h, g4), (e, g4, v), (v, e, g4)];
+        let split_len = shapes.into_iter().map(split_words).max().unwrap_or(0);
+        let split = take(split_len);
         let rows = take(2 * n);
         let parts = take(adam::norm_parts(layout.total));
         let scalars = take(SCALARS);
@@ -132,6 +141,8 @@ impl Net {
             dlogits,
             dy,
             dc,
+            split,
+            split_len,
             rows,
             parts,
             scalars,
@@ -172,6 +183,7 @@ impl Net {
         let (v, e, g4) = (self.cfg.vocab, self.cfg.embed, 4 * self.cfg.hidden);
         let lo = &self.layout;
         pb.phase(phase::INPUT);
+        pb.split_scratch = Some((self.split, self.split_len));
         matmul(
             pb,
             (v, g4, e),
@@ -195,6 +207,7 @@ impl Net {
         let (b, t, h, v) = (self.b, self.t, self.cfg.hidden, self.cfg.vocab);
         let (n, g4, bh) = (self.n(), 4 * h, b * h);
         let lo = &self.layout;
+        pb.split_scratch = Some((self.split, self.split_len));
         if with_p0 {
             self.record_p0(pb)?;
         }
@@ -283,6 +296,7 @@ impl Net {
         let lo = &self.layout;
         let top = self.layers[self.cfg.layers - 1].y;
         pb.phase(phase::OUTPUT_BACKWARD);
+        pb.split_scratch = Some((self.split, self.split_len));
         matmul(
             pb,
             (h, v, n),
@@ -470,7 +484,7 @@ mod tests {
         }
         regions.extend([(net.p0, v * g4), (net.g0, v * g4), (net.logits, n * v)]);
         regions.extend([(net.dlogits, n * v), (net.dy, n * h), (net.dc, 2 * h)]);
-        regions.extend([(net.rows, 2 * n), (net.scalars, SCALARS)]);
+        regions.extend([(net.rows, 2 * n), (net.scalars, SCALARS), (net.split, net.split_len)]);
         regions.sort();
         for w in regions.windows(2) {
             assert!(w[0].0 + w[0].1 <= w[1].0, "{w:?}");
