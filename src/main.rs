@@ -478,7 +478,7 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
     if a.device != BenchDevice::Cpu {
         match (device::gpu_trainer(params.clone(), None, batch), device::gpu_sampler(&params)) {
             (Ok(mut t), Ok(mut s)) => {
-                let name = t.describe();
+                let name = gpu_engine_label(&t.describe())?;
                 eprintln!("measuring {name} ...");
                 rows.push(bench::bench_engine(name, t.as_mut(), s.as_mut(), &batch, a.steps, a.count)?);
             }
@@ -488,6 +488,14 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
     }
     bench::print_table(&mut std::io::stdout(), &rows, &cfg, &batch, peak);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The GPU engine's name in a speed table, after printing the adapter and its driver: a
+/// software adapter (lavapipe) is never passed off as a GPU.
+fn gpu_engine_label(describe: &str) -> Result<String> {
+    let a = folklstm::gpu::adapter_report()?;
+    println!("{}", a.notice());
+    Ok(a.label(describe))
 }
 
 /// `bench --device gpu --plan`: the recorded training step, phase by phase, and its lower bound
@@ -546,7 +554,7 @@ fn run_bench_grid(a: &BenchArgs, peak: f64, isa: &str) -> Result<ExitCode> {
             }
         }
         for mut t in engines {
-            let engine = t.describe();
+            let engine = if t.describe().starts_with("gpu") { gpu_engine_label(&t.describe())? } else { t.describe() };
             eprintln!(
                 "measuring {engine} at B{} T{} E{} H{} L{} ...",
                 batch.batch, batch.seq, cfg.embed, cfg.hidden, cfg.layers

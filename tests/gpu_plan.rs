@@ -53,3 +53,37 @@ fn at_the_reference_shape_every_recurrent_step_spreads_over_many_workgroups_with
         assert!(d.workgroups() >= 128 && d.cost.chain <= 1024, "{d:?}");
     }
 }
+
+#[test]
+fn software_adapters_are_recognised_by_name_driver_or_type() {
+    use folklstm::gpu::is_software;
+    assert!(is_software("llvmpipe (LLVM 15.0.6, 256 bits)", "llvmpipe", false));
+    assert!(is_software("Some adapter", "Mesa lavapipe", false));
+    assert!(is_software("SwiftShader Device (Subzero)", "", false));
+    assert!(is_software("anything", "anything", true));
+    assert!(!is_software("NVIDIA H200", "NVIDIA 550.54.15", false));
+    assert!(!is_software("AMD Radeon RX 7900 XTX (RADV NAVI31)", "radv Mesa 24.0", false));
+}
+
+#[test]
+fn bench_names_a_software_adapter_and_labels_its_figures() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    let report = folklstm::gpu::adapter_report().unwrap();
+    // A tiny model, one timed step: the figures do not matter, their label does.
+    let out = std::process::Command::new(common::bin())
+        .args(["bench", "--device", "gpu", "--steps", "1", "--count", "1", "--batch", "2", "--seq", "4"])
+        .args(["--embed", "8", "--hidden", "8", "--layers", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let notice = text.lines().position(|l| l.starts_with("GPU adapter: ")).expect("the adapter is named");
+    let table = text.lines().position(|l| l.starts_with("engine")).expect("a table");
+    assert!(notice < table, "the adapter is named before any figure:\n{text}");
+    assert!(text.contains(&report.name) && text.contains("driver"), "{text}");
+    let gpu_rows: Vec<&str> = text.lines().filter(|l| l.starts_with("gpu")).collect();
+    assert_eq!(gpu_rows.len(), 1, "{text}");
+    assert_eq!(gpu_rows[0].contains(folklstm::gpu::SOFTWARE_LABEL), report.software, "{text}");
+}

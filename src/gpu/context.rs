@@ -125,6 +125,59 @@ pub(crate) fn describe_info(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({}{soft})", info.name, info.backend)
 }
 
+/// How a speed table labels figures measured on a software adapter.
+pub const SOFTWARE_LABEL: &str = "software adapter, not a GPU figure";
+
+/// True for an adapter that runs shaders on the CPU (Mesa's lavapipe, which names itself
+/// llvmpipe; softpipe; SwiftShader; any adapter of device type CPU): its speed says nothing
+/// about a GPU.
+pub fn is_software(name: &str, driver: &str, device_type_cpu: bool) -> bool {
+    let s = format!("{name} {driver}").to_lowercase();
+    device_type_cpu || ["llvmpipe", "lavapipe", "softpipe", "swiftshader"].iter().any(|w| s.contains(w))
+}
+
+/// The adapter the GPU engines open, as a speed report names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterReport {
+    /// The adapter's name.
+    pub name: String,
+    /// The driver and its version.
+    pub driver: String,
+    /// True for a software adapter ([`is_software`]).
+    pub software: bool,
+}
+
+impl AdapterReport {
+    /// The line a speed report prints before any figure: the adapter, its driver, and for a
+    /// software adapter that its figures are not a GPU's.
+    pub fn notice(&self) -> String {
+        if self.software {
+            format!(
+                "GPU adapter: {} (driver {}) runs shaders on the CPU: its figures below are labelled \
+                 \"{SOFTWARE_LABEL}\"",
+                self.name, self.driver
+            )
+        } else {
+            format!("GPU adapter: {} (driver {})", self.name, self.driver)
+        }
+    }
+
+    /// The engine name `describe` in a speed table: with [`SOFTWARE_LABEL`] for a software adapter.
+    pub fn label(&self, describe: &str) -> String {
+        if self.software { format!("{describe} [{SOFTWARE_LABEL}]") } else { describe.to_string() }
+    }
+}
+
+/// The adapter the GPU engines would open, or [`Error::Gpu`] when there is none.
+pub fn adapter_report() -> Result<AdapterReport> {
+    let info = adapter()?.get_info();
+    Ok(AdapterReport {
+        software: is_software(&info.name, &info.driver, info.device_type == wgpu::DeviceType::Cpu),
+        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        name: info.name,
+    })
+}
+
 /// Name and backend of the adapter, or [`Error::Gpu`] when there is none.
 pub fn adapter_info() -> Result<String> {
     Ok(describe_info(&adapter()?.get_info()))

@@ -43,7 +43,7 @@ mod sampler;
 mod trainer;
 mod xent;
 
-pub use context::{DispatchInfo, NO_ADAPTER, adapter_info};
+pub use context::{AdapterReport, DispatchInfo, NO_ADAPTER, SOFTWARE_LABEL, adapter_info, adapter_report, is_software};
 pub use kernels::KernelRunner;
 pub use sampler::GpuSampler;
 pub use trainer::GpuTrainer;
