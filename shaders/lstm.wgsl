@@ -17,7 +17,7 @@ struct LstmParams {
     h_off: u32,      // work: h_t, [B, H] (forward)
     tc_off: u32,     // work: tanh(c_t), [B, H]
     y_off: u32,      // work: y_t = h_t ⊙ mask_t, [B, H] (forward)
-    w_off: u32,      // forward: params W_hh [H, 4H]; backward: work W_hhᵀ [4H, H]
+    w_off: u32,      // params: W_hh [H, 4H] (both directions)
     dy_off: u32,     // work: d loss / d y_t, [B, H] (backward)
     dc_off: u32,     // work: carried dc, [B, H] (backward)
     dznext_off: u32, // work: dz_{t+1}, [B, 4H], or NONE at t = T-1 (backward)
@@ -26,37 +26,50 @@ struct LstmParams {
 
 @group(0) @binding(0) var<uniform> p: LstmParams;
 
+// Tiling. A recurrent step is latency-bound: T steps per layer run one after another, each a
+// small product ([B, H] x [H, 4H] forward, [B, 4H] x [4H, H] backward) whose every output is a
+// long dot product. So each workgroup takes only a few hidden units (UW) of a block of RB = 16
+// batch rows, and splits the dot products' k across its invocations (KS ways); the partial sums
+// meet in a tree in workgroup memory, and the first few invocations finish the cell. At B = 16,
+// H = 256 that is H/UW = 128 workgroups per step, and no invocation runs more than
+// 16·ceil(H/16) + 64 (forward) or 4·ceil(4H/32) + 20 (backward) multiply-adds and additions in
+// sequence (src/gpu/lstm.rs computes these chains for `bench --plan`).
+//
+// Invocation li = ks + KS·(q + RQ·u): ks is its slice of k (every KS-th k, so neighbouring
+// invocations read neighbouring words), q its quad of batch rows b0 + 4q .. b0 + 4q + 3, u its
+// unit j = UW·wg.x + u. Rows past B read zeros and units past H compute on column H-1; neither
+// is stored.
+
+const UW: u32 = 2u;   // hidden units per workgroup
 const RB: u32 = 16u;  // batch rows per workgroup
-const FU: u32 = 64u;  // hidden units per workgroup (one per invocation)
-const KC: u32 = 128u; // chunk of the reduction staged in workgroup memory
+const RQ: u32 = 4u;   // RB / 4: quads of rows
+const KSF: u32 = 16u; // forward: ways k is split (UW·RQ·KSF = 128 invocations)
+const KSB: u32 = 32u; // backward: ways k is split (UW·RQ·KSB = 256 invocations)
 
-// tile[kk·RB/4 + q] = rows b0 + 4q .. b0 + 4q + 3 of h_{t-1} (forward) or dz_{t+1}
-// (backward) at reduction index k0 + kk: the RB rows of one k are four vec4s.
-var<workgroup> tile: array<vec4<f32>, 512>; // KC·RB/4
+// Forward: red[4·li + r] = invocation li's partial (z_i, z_f, z_g, z_o) of row 4q + r.
+var<workgroup> red: array<vec4<f32>, 512>; // 4·UW·RQ·KSF
+// Backward: redb[li] = invocation li's partial dh_rec of rows 4q .. 4q + 3.
+var<workgroup> redb: array<vec4<f32>, 256>; // UW·RQ·KSB
 
+// Where invocation li of workgroup wg works when k is split `ways` ways (see the tiling above).
+struct Slot {
+    ks: u32, // its slice of k: k = ks, ks + ways, ..
+    j: u32,  // its unit (j >= H: computes, stores nothing)
+    jj: u32, // min(j, H - 1): the column it reads
+    b: u32,  // the first row of its quad
+}
+
+fn slot(li: u32, wg: vec3<u32>, ways: u32) -> Slot {
+    let j = wg.x * UW + li / (ways * RQ);
+    return Slot(li % ways, j, min(j, p.h - 1u), wg.y * RB + 4u * ((li / ways) % RQ));
+}
+
+// work[off + b·width + k], or 0 past the batch.
 fn src(off: u32, width: u32, b: u32, k: u32) -> f32 {
-    if (b < p.b && k < width) {
+    if (b < p.b) {
         return work[off + b * width + k];
     }
     return 0.0;
-}
-
-// Stages one chunk: tile for k0 .. k0 + KC, zero past the edges. Invocation li fills
-// 8 vec4s; neighbouring invocations read neighbouring k.
-fn stage(off: u32, width: u32, b0: u32, k0: u32, li: u32) {
-    for (var q = 0u; q < RB / 4u; q++) {
-        for (var h = 0u; h < KC / FU; h++) {
-            let kk = li + FU * h;
-            let k = k0 + kk;
-            let b = b0 + 4u * q;
-            tile[kk * (RB / 4u) + q] = vec4<f32>(
-                src(off, width, b, k),
-                src(off, width, b + 1u, k),
-                src(off, width, b + 2u, k),
-                src(off, width, b + 3u, k),
-            );
-        }
-    }
 }
 
 // The cell of batch row b, unit j, given Σ_k h_{t-1}[b, k]·W_hh[k, (i f g o)·H + j]:
@@ -96,79 +109,45 @@ fn finish_forward(b: u32, j: u32, rec: vec4<f32>) {
 //   h_t      = o ⊙ tc
 //   y_t      = h_t ⊙ mask_t            mask ∈ {0, 1/(1-p)} (1 when dropout is off)
 //
-// Workgroup of 64 invocations, one hidden unit j each, for RB = 16 batch rows: each invocation
-// keeps the four gate sums of its unit for 16 rows (64 outputs, sixteen vec4s). h_{t-1} is staged
-// in workgroup memory, four rows to a vec4, and read by all invocations at once (a broadcast);
-// each invocation loads its unit's four W_hh columns once per k and uses them for all 16 rows.
-@compute @workgroup_size(64)
+// Grid (ceil(H/UW), ceil(B/RB)), 128 invocations. Each invocation sums, over its k slice, the
+// four gate columns of its unit (one vec4 of W_hh per k) times four rows of h_{t-1}: sixteen
+// running sums. A 4-level tree over ks adds the slices; invocations ks = 0..3 of each quad then
+// finish row 4q + ks.
+@compute @workgroup_size(128)
 fn forward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let hd = p.h;
     let g4 = 4u * hd;
-    let j = wg.x * FU + li;
-    let jj = min(j, hd - 1u); // past the edge: compute on a valid column, store nothing
-    let b0 = wg.y * RB;
+    let sl = slot(li, wg, KSF);
+    let ks = sl.ks;
+    let b = sl.b;
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
-    var a8 = vec4<f32>(0.0);
-    var a9 = vec4<f32>(0.0);
-    var a10 = vec4<f32>(0.0);
-    var a11 = vec4<f32>(0.0);
-    var a12 = vec4<f32>(0.0);
-    var a13 = vec4<f32>(0.0);
-    var a14 = vec4<f32>(0.0);
-    var a15 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < hd; k0 += KC) {
-        stage(p.hprev_off, hd, b0, k0, li);
-        workgroupBarrier();
-        let kend = min(KC, hd - k0);
-        for (var kk = 0u; kk < kend; kk++) {
-            let wr = p.w_off + (k0 + kk) * g4 + jj;
-            let w = vec4<f32>(params[wr], params[wr + hd], params[wr + 2u * hd], params[wr + 3u * hd]);
-                let h0 = tile[kk * 4u + 0u];
-                let h1 = tile[kk * 4u + 1u];
-                let h2 = tile[kk * 4u + 2u];
-                let h3 = tile[kk * 4u + 3u];
-                a0 = fma(vec4<f32>(h0.x), w, a0);
-                a1 = fma(vec4<f32>(h0.y), w, a1);
-                a2 = fma(vec4<f32>(h0.z), w, a2);
-                a3 = fma(vec4<f32>(h0.w), w, a3);
-                a4 = fma(vec4<f32>(h1.x), w, a4);
-                a5 = fma(vec4<f32>(h1.y), w, a5);
-                a6 = fma(vec4<f32>(h1.z), w, a6);
-                a7 = fma(vec4<f32>(h1.w), w, a7);
-                a8 = fma(vec4<f32>(h2.x), w, a8);
-                a9 = fma(vec4<f32>(h2.y), w, a9);
-                a10 = fma(vec4<f32>(h2.z), w, a10);
-                a11 = fma(vec4<f32>(h2.w), w, a11);
-                a12 = fma(vec4<f32>(h3.x), w, a12);
-                a13 = fma(vec4<f32>(h3.y), w, a13);
-                a14 = fma(vec4<f32>(h3.z), w, a14);
-                a15 = fma(vec4<f32>(h3.w), w, a15);
+    for (var k = ks; k < hd; k += KSF) {
+        let wr = p.w_off + k * g4 + sl.jj;
+        let w = vec4<f32>(params[wr], params[wr + hd], params[wr + 2u * hd], params[wr + 3u * hd]);
+        a0 = fma(vec4<f32>(src(p.hprev_off, hd, b, k)), w, a0);
+        a1 = fma(vec4<f32>(src(p.hprev_off, hd, b + 1u, k)), w, a1);
+        a2 = fma(vec4<f32>(src(p.hprev_off, hd, b + 2u, k)), w, a2);
+        a3 = fma(vec4<f32>(src(p.hprev_off, hd, b + 3u, k)), w, a3);
+    }
+    red[4u * li] = a0;
+    red[4u * li + 1u] = a1;
+    red[4u * li + 2u] = a2;
+    red[4u * li + 3u] = a3;
+    workgroupBarrier();
+    for (var s = KSF / 2u; s > 0u; s >>= 1u) {
+        if (ks < s) {
+            for (var r = 0u; r < 4u; r++) {
+                red[4u * li + r] += red[4u * (li + s) + r];
+            }
         }
         workgroupBarrier();
     }
-    finish_forward(b0 + 0u, j, a0);
-    finish_forward(b0 + 1u, j, a1);
-    finish_forward(b0 + 2u, j, a2);
-    finish_forward(b0 + 3u, j, a3);
-    finish_forward(b0 + 4u, j, a4);
-    finish_forward(b0 + 5u, j, a5);
-    finish_forward(b0 + 6u, j, a6);
-    finish_forward(b0 + 7u, j, a7);
-    finish_forward(b0 + 8u, j, a8);
-    finish_forward(b0 + 9u, j, a9);
-    finish_forward(b0 + 10u, j, a10);
-    finish_forward(b0 + 11u, j, a11);
-    finish_forward(b0 + 12u, j, a12);
-    finish_forward(b0 + 13u, j, a13);
-    finish_forward(b0 + 14u, j, a14);
-    finish_forward(b0 + 15u, j, a15);
+    if (ks < 4u) {
+        finish_forward(b + ks, sl.j, red[4u * (li - ks) + ks]);
+    }
 }
 
 // The cell backward of batch row b, unit j, given dh_rec = Σ_k dz_{t+1}[b, k]·W_hh[j, k]:
@@ -209,53 +188,38 @@ fn finish_backward(b: u32, j: u32, dh_rec: f32) {
 //   dh_rec  = dz_{t+1} · W_hhᵀ          inverts z_{t+1} += h_t·W_hh (0 at t = T-1: truncation)
 //   then the cell backward above.
 //
-// W_hhᵀ ([4H, H], made by the transpose kernel) lets the 64 invocations read 64 neighbouring
-// words per k. Same shape as the forward: one unit per invocation, RB = 16 rows, dz_{t+1}
-// staged in workgroup memory and broadcast.
-@compute @workgroup_size(64)
+// dh_rec[b, j] = Σ_k dz_{t+1}[b, k]·W_hh[j, k]: row j of W_hh is contiguous in k, so the k-split
+// invocations read neighbouring words of W_hh itself (no transpose). Grid (ceil(H/UW),
+// ceil(B/RB)), 256 invocations: each sums its k slice of four rows (one vec4), a 5-level tree
+// adds the slices, invocations ks = 0..3 of each quad finish row 4q + ks.
+@compute @workgroup_size(256)
 fn backward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let hd = p.h;
-    let g4 = 4u * hd;
-    let j = wg.x * FU + li;
-    let jj = min(j, hd - 1u);
-    let b0 = wg.y * RB;
-    var d0 = vec4<f32>(0.0); // rows 0 .. 3
-    var d1 = vec4<f32>(0.0); // rows 4 .. 7
-    var d2 = vec4<f32>(0.0); // rows 8 .. 11
-    var d3 = vec4<f32>(0.0); // rows 12 .. 15
+    let g4 = 4u * p.h;
+    let sl = slot(li, wg, KSB);
+    let ks = sl.ks;
+    let b = sl.b;
+    var d = vec4<f32>(0.0); // rows b .. b + 3
     if (p.dznext_off != NONE) {
-        for (var k0 = 0u; k0 < g4; k0 += KC) {
-            stage(p.dznext_off, g4, b0, k0, li);
-            workgroupBarrier();
-            let kend = min(KC, g4 - k0);
-            for (var kk = 0u; kk < kend; kk++) {
-                let w = work[p.w_off + (k0 + kk) * hd + jj];
-                let z0 = tile[kk * 4u + 0u];
-                let z1 = tile[kk * 4u + 1u];
-                let z2 = tile[kk * 4u + 2u];
-                let z3 = tile[kk * 4u + 3u];
-                d0 = fma(z0, vec4<f32>(w), d0);
-                d1 = fma(z1, vec4<f32>(w), d1);
-                d2 = fma(z2, vec4<f32>(w), d2);
-                d3 = fma(z3, vec4<f32>(w), d3);
-            }
-            workgroupBarrier();
+        let wrow = p.w_off + sl.jj * g4;
+        for (var k = ks; k < g4; k += KSB) {
+            let z = vec4<f32>(
+                src(p.dznext_off, g4, b, k),
+                src(p.dznext_off, g4, b + 1u, k),
+                src(p.dznext_off, g4, b + 2u, k),
+                src(p.dznext_off, g4, b + 3u, k),
+            );
+            d = fma(z, vec4<f32>(params[wrow + k]), d);
         }
     }
-    finish_backward(b0 + 0u, j, d0.x);
-    finish_backward(b0 + 1u, j, d0.y);
-    finish_backward(b0 + 2u, j, d0.z);
-    finish_backward(b0 + 3u, j, d0.w);
-    finish_backward(b0 + 4u, j, d1.x);
-    finish_backward(b0 + 5u, j, d1.y);
-    finish_backward(b0 + 6u, j, d1.z);
-    finish_backward(b0 + 7u, j, d1.w);
-    finish_backward(b0 + 8u, j, d2.x);
-    finish_backward(b0 + 9u, j, d2.y);
-    finish_backward(b0 + 10u, j, d2.z);
-    finish_backward(b0 + 11u, j, d2.w);
-    finish_backward(b0 + 12u, j, d3.x);
-    finish_backward(b0 + 13u, j, d3.y);
-    finish_backward(b0 + 14u, j, d3.z);
-    finish_backward(b0 + 15u, j, d3.w);
+    redb[li] = d;
+    workgroupBarrier();
+    for (var s = KSB / 2u; s > 0u; s >>= 1u) {
+        if (ks < s) {
+            redb[li] += redb[li + s];
+        }
+        workgroupBarrier();
+    }
+    if (ks < 4u) {
+        finish_backward(b + ks, sl.j, redb[li - ks][ks]);
+    }
 }

@@ -13,6 +13,13 @@
 // are staged in workgroup memory as vec4s, so each step of k costs an invocation four vec4
 // reads (two of A, two of B) for 64 multiply-adds. Past the matrix edges the panels are
 // zero-padded and the stores skipped, so M, N and K need not be multiples of the tile.
+//
+// Split K. A GEMM with few tiles and a long K (the weight gradients: K = T·B = 1024 rows) would
+// leave most of a large GPU idle while each invocation walks all of K. With k_chunk > 0 the
+// grid's z dimension splits K: workgroup z multiplies the slice k ∈ [z·k_chunk, (z+1)·k_chunk)
+// and stores its raw partial product (no bias, no accumulation) at C + z·split_stride, a
+// scratch region in work; then `sum_split` adds the S partials of each element in order of z
+// and stores the sum (+ bias, + C) into the real C.
 
 struct MatmulParams {
     m: u32,
@@ -28,6 +35,8 @@ struct MatmulParams {
     c_rs: u32,
     bias_off: u32,
     acc: u32,
+    k_chunk: u32,      // 0: K whole; else the slice of K per z (main, split)
+    split_stride: u32, // words between partial products (main, split)
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
@@ -54,16 +63,21 @@ fn load(buf: u32, i: u32) -> f32 {
     return work[i];
 }
 
+// This invocation's slice of K: k ∈ [k_base, k_base + k_len), and where its C lives.
+var<private> k_base: u32;
+var<private> k_len: u32;
+var<private> c_base: u32;
+
 fn load_a(i: u32, k: u32) -> f32 {
-    if (i < p.m && k < p.k) {
-        return load(A_BUF, p.a_off + i * p.a_rs + k * p.a_cs);
+    if (i < p.m && k < k_len) {
+        return load(A_BUF, p.a_off + i * p.a_rs + (k_base + k) * p.a_cs);
     }
     return 0.0;
 }
 
 fn load_b(k: u32, j: u32) -> f32 {
-    if (k < p.k && j < p.n) {
-        return load(B_BUF, p.b_off + k * p.b_rs + j * p.b_cs);
+    if (k < k_len && j < p.n) {
+        return load(B_BUF, p.b_off + (k_base + k) * p.b_rs + j * p.b_cs);
     }
     return 0.0;
 }
@@ -73,7 +87,7 @@ fn store(i: u32, j: u32, v: f32) {
     if (i >= p.m || j >= p.n) {
         return;
     }
-    let at = p.c_off + i * p.c_rs + j;
+    let at = c_base + i * p.c_rs + j;
     var x = v;
     if (p.bias_off != NONE) {
         x += params[p.bias_off + j];
@@ -107,6 +121,14 @@ fn main(
 ) {
     let row0 = wg.y * TM;
     let col0 = wg.x * TN;
+    k_base = 0u;
+    k_len = p.k;
+    c_base = p.c_off;
+    if (p.k_chunk != 0u) {
+        k_base = wg.z * p.k_chunk;
+        k_len = min(p.k_chunk, p.k - min(k_base, p.k));
+        c_base = p.c_off + wg.z * p.split_stride;
+    }
     // c<r><h>: row 8·ty + r, columns 8·tx + 4h .. + 3.
     var c00 = vec4<f32>(0.0);
     var c01 = vec4<f32>(0.0);
@@ -124,7 +146,7 @@ fn main(
     var c61 = vec4<f32>(0.0);
     var c70 = vec4<f32>(0.0);
     var c71 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    for (var k0 = 0u; k0 < k_len; k0 += BK) {
         // Stage both panels, four vec4s each per invocation, walking each operand's stride-1
         // side across neighbouring invocations.
         for (var h = 0u; h < 4u; h++) {
@@ -149,7 +171,7 @@ fn main(
             b_tile[kb * 16u + qb] = vec4<f32>(load_b(kx, j), load_b(kx, j + 1u), load_b(kx, j + 2u), load_b(kx, j + 3u));
         }
         workgroupBarrier();
-        let kend = min(BK, p.k - k0);
+        let kend = min(BK, k_len - k0);
         for (var t = 0u; t < kend; t++) {
             let a0 = a_tile[t * 16u + 2u * lid.y];
             let a1 = a_tile[t * 16u + 2u * lid.y + 1u];
@@ -192,4 +214,23 @@ fn main(
     store4(i0 + 6u, j0 + 4u, c61);
     store4(i0 + 7u, j0, c70);
     store4(i0 + 7u, j0 + 4u, c71);
+}
+
+// The second half of a split-K GEMM: C(i, j) = Σ_z partial_z(i, j) (+ bias[j]) (+ C(i, j)),
+// partial_z at work[a_off + z·split_stride + i·n + j] for z < k_chunk (here: the number of
+// slices S), summed in order of z. One element per invocation, rows of 256 elements.
+@compute @workgroup_size(256)
+fn sum_split(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * nwg.x * 256u;
+    if (e >= p.m * p.n) {
+        return;
+    }
+    let i = e / p.n;
+    let j = e % p.n;
+    var s = 0.0;
+    for (var z = 0u; z < p.k_chunk; z++) {
+        s += work[p.a_off + z * p.split_stride + e];
+    }
+    c_base = p.c_off;
+    store(i, j, s);
 }

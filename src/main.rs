@@ -128,6 +128,11 @@ struct BenchArgs {
     /// Also show where a CPU training step's time goes, phase by phase.
     #[arg(long)]
     profile: bool,
+    /// With --device gpu: print the training step's dispatch plan (per phase: dispatches,
+    /// workgroups, threads, longest dependent chain) and a lower bound for a large GPU, and
+    /// time nothing.
+    #[arg(long)]
+    plan: bool,
     /// A table of training speed alone, over a fixed list of shapes (the reference model first),
     /// or over the one shape the flags below give.
     #[arg(long)]
@@ -524,6 +529,9 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
     let batch = folklstm::model::BatchConfig { batch: a.batch.unwrap_or(batch.batch), seq: a.seq.unwrap_or(batch.seq) };
     cfg.validate()?;
     batch.validate()?;
+    if a.plan {
+        return print_gpu_plan(&a, &cfg, &batch);
+    }
     let params = if cfg == params.config { params } else { folklstm::model::init_params(&cfg, 0) };
     let mut rows = Vec::new();
     if a.device != BenchDevice::Gpu {
@@ -545,7 +553,7 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
     if a.device != BenchDevice::Cpu {
         match (device::gpu_trainer(params.clone(), None, batch), device::gpu_sampler(&params)) {
             (Ok(mut t), Ok(mut s)) => {
-                let name = t.describe();
+                let name = gpu_engine_label(&t.describe())?;
                 eprintln!("measuring {name} ...");
                 rows.push(bench::bench_engine(name, t.as_mut(), s.as_mut(), &batch, a.steps, a.count)?);
             }
@@ -554,6 +562,35 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
         }
     }
     bench::print_table(&mut std::io::stdout(), &rows, &cfg, &batch, peak);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The GPU engine's name in a speed table, after printing the adapter and its driver: a
+/// software adapter (lavapipe) is never passed off as a GPU.
+fn gpu_engine_label(describe: &str) -> Result<String> {
+    let a = folklstm::gpu::adapter_report()?;
+    println!("{}", a.notice());
+    Ok(a.label(describe))
+}
+
+/// `bench --device gpu --plan`: the recorded training step, phase by phase, and its lower bound
+/// on an H100/H200-class GPU (no device needed, nothing timed).
+fn print_gpu_plan(
+    a: &BenchArgs,
+    cfg: &folklstm::model::ModelConfig,
+    batch: &folklstm::model::BatchConfig,
+) -> Result<ExitCode> {
+    use folklstm::gpu::plan;
+    if a.device != BenchDevice::Gpu {
+        return Err(Error::Config("--plan describes the GPU step: use it with --device gpu".into()));
+    }
+    let steps = plan::train_plan(cfg, batch)?;
+    let title = format!(
+        "GPU training step at B{} T{} E{} H{} L{} (V{})",
+        batch.batch, batch.seq, cfg.embed, cfg.hidden, cfg.layers, cfg.vocab
+    );
+    // As the other tables: a closed stdout is not an error worth a message.
+    let _ = plan::print_plan(&mut std::io::stdout(), &title, &steps, &plan::H100_CLASS);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -592,7 +629,7 @@ fn run_bench_grid(a: &BenchArgs, peak: f64, isa: &str) -> Result<ExitCode> {
             }
         }
         for mut t in engines {
-            let engine = t.describe();
+            let engine = if t.describe().starts_with("gpu") { gpu_engine_label(&t.describe())? } else { t.describe() };
             eprintln!(
                 "measuring {engine} at B{} T{} E{} H{} L{} ...",
                 batch.batch, batch.seq, cfg.embed, cfg.hidden, cfg.layers

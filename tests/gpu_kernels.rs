@@ -1,6 +1,7 @@
 //! Every GPU kernel against its CPU counterpart on random inputs, with shapes that are not
-//! multiples of the kernels' tiles (GEMM 32 rows x 128 columns x 16 k; LSTM step 64 units x 16
-//! rows with 128-long reduction chunks; reductions of 256 and 4096).
+//! multiples of the kernels' tiles (GEMM 32 rows x 128 columns x 16 k; LSTM step 2 units x 16
+//! rows per workgroup with k split 16 ways forward and 32 ways backward; reductions of 256 and
+//! 4096).
 //!
 //! Tolerances: a dot product of length K computed in f32 in any order (with or without fma)
 //! differs from the exact one by at most γ_K·Σ|a_k b_k|, γ_K ≈ K·u, u = 2^-24 (Higham, "Accuracy
@@ -46,7 +47,19 @@ fn gemm_ref((m, n, k): (usize, usize, usize), a: &[f32], a_t: bool, b: &[f32], b
 #[test]
 fn matmul_matches_f64_within_the_summation_bound_for_every_shape_transpose_and_buffer() {
     let Some(g) = runner() else { return };
-    let shapes = [(1, 1, 1), (32, 128, 16), (33, 129, 17), (65, 67, 17), (3, 130, 200), (130, 5, 33), (7, 9, 300)];
+    // The last three are long in K on few tiles, so K is split (into 2, 7 and 4 slices: 150,
+    // 143 and 129 long, off the 16-long panels) and a second kernel sums the slices.
+    let shapes = [
+        (1, 1, 1),
+        (32, 128, 16),
+        (33, 129, 17),
+        (65, 67, 17),
+        (3, 130, 200),
+        (130, 5, 33),
+        (7, 9, 300),
+        (65, 67, 1000),
+        (130, 5, 513),
+    ];
     let placements = [
         (Place::Work, Place::Params, Place::Work),
         (Place::Params, Place::Work, Place::Grads),
@@ -132,9 +145,11 @@ fn dropout_mask(d: &StepDropout, b: usize, h: usize) -> Vec<f32> {
 #[test]
 fn lstm_forward_step_matches_the_cpu_cell_and_dropout_masks_are_bit_identical() {
     let Some(g) = runner() else { return };
-    // (B, H): B below and above the 16-row tile, H below and above the 64-unit tile, and
-    // H > 128 (three reduction chunks).
-    for (case, &(b, h)) in [(5, 37), (1, 300), (17, 70), (3, 1)].iter().enumerate() {
+    // (B, H): B below, at and above the 16-row tile and off the 4-row quads; H odd (a last
+    // workgroup with one unit), below the 16-way k split (H = 1, 3) and not a multiple of it;
+    // (16, 256) is the reference step.
+    let shapes = [(5, 37), (1, 300), (17, 70), (3, 1), (3, 40), (16, 256), (2, 3), (19, 33)];
+    for (case, &(b, h)) in shapes.iter().enumerate() {
         let seed = 100 * case as u64;
         let z: Vec<f32> = noise(b * 4 * h, seed + 1).iter().map(|v| 2.0 * v).collect();
         let hp = noise(b * h, seed + 2);
@@ -181,8 +196,10 @@ fn lstm_forward_step_matches_the_cpu_cell_and_dropout_masks_are_bit_identical() 
 #[test]
 fn lstm_backward_step_matches_the_cpu_cell_backward() {
     let Some(g) = runner() else { return };
-    // The reduction is 4H long: 148, 280 and 520 cross one, two and four 128-long chunks.
-    for (case, &(b, h)) in [(5, 37), (2, 70), (17, 130), (1, 1)].iter().enumerate() {
+    // The reduction is 4H long, split 32 ways: 4H = 4, 12 and 148 leave invocations with no k or
+    // uneven slices; B off the 4-row quads and the 16-row tile; (16, 256) is the reference step.
+    let shapes = [(5, 37), (2, 70), (17, 130), (1, 1), (3, 40), (16, 256), (7, 3), (19, 33)];
+    for (case, &(b, h)) in shapes.iter().enumerate() {
         let seed = 1000 + 100 * case as u64;
         // Activations in their ranges: i, f, o in (0, 1), g in (-1, 1).
         let raw = noise(b * 4 * h, seed + 1);
@@ -246,7 +263,7 @@ fn lstm_backward_step_matches_the_cpu_cell_backward() {
 }
 
 #[test]
-fn embedding_helpers_are_exact() {
+fn embedding_helpers_are_exact_and_column_sums_within_the_summation_bound() {
     let Some(g) = runner() else { return };
     let (v, cols, rows) = (13, 71, 150);
     let x = tokens(rows, v, 5);
@@ -272,13 +289,21 @@ fn embedding_helpers_are_exact() {
     // A symbol that never occurs gets an all-zero row.
     let got = g.scatter_rows(&dz[..cols], cols, &[2], v).unwrap();
     assert!(got[..2 * cols].iter().all(|&x| x == 0.0));
-    // Column sums: rows in order from 0, like cpu::gemm::col_sums: identical.
-    let (r2, c2) = (301, 1030);
-    let x2 = noise(r2 * c2, 9);
-    let got = g.col_sums(&x2, r2, c2).unwrap();
-    let mut want = vec![0.0f32; c2];
-    folklstm::cpu::gemm::col_sums(&x2, r2, c2, &mut want);
-    assert_eq!(got, want, "column sums");
+    // Column sums: 16 row slices and a tree, so not the CPU's order: each is a sum of `rows`
+    // terms, within the summation bound rows·u·Σ|x| of the exact (f64) sum. Shapes off the
+    // 16-column and 16-slice tiles, and fewer rows than slices.
+    for (r2, c2) in [(301, 1030), (7, 19), (1, 1), (1024, 86)] {
+        let x2 = noise(r2 * c2, 9 + r2 as u64);
+        let got = g.col_sums(&x2, r2, c2).unwrap();
+        for c in 0..c2 {
+            let (want, abs) = (0..r2).fold((0.0f64, 0.0f64), |(s, a), r| {
+                let v = x2[r * c2 + c] as f64;
+                (s + v, a + v.abs())
+            });
+            let tol = r2 as f64 * U * abs;
+            assert!((got[c] as f64 - want).abs() <= tol, "({r2}, {c2}) column {c}: {} vs {want} ± {tol}", got[c]);
+        }
+    }
     // Transpose: a permutation.
     let (r3, c3) = (37, 148);
     let x3 = noise(r3 * c3, 10);

@@ -1,6 +1,6 @@
 //! Host side of `shaders/adam.wgsl`: the global gradient norm, clipping and the Adam update.
 
-use super::context::{Family, Kernel, ProgramBuilder, block, grid_1d};
+use super::context::{Cost, Family, Kernel, ProgramBuilder, block, grid_1d};
 use crate::error::Result;
 
 /// Gradient elements summed by one workgroup of the norm's first stage.
@@ -11,9 +11,12 @@ const CHUNK: usize = 4096;
 pub(crate) fn grad_norm(pb: &mut ProgramBuilder, n: usize, parts: usize, out: usize) -> Result<()> {
     let nparts = n.div_ceil(CHUNK);
     let w = block(&[n, CHUNK, nparts, parts, out]);
-    let g = grid_1d(nparts, 1, pb.gpu.max_groups);
-    pb.dispatch(Kernel::new(Family::Adam, "sumsq"), w, g)?;
-    pb.dispatch(Kernel::new(Family::Adam, "norm"), w, [1, 1, 1])
+    let g = grid_1d(nparts, 1, pb.max_groups);
+    // 256 invocations per workgroup: a strided pass, then an 8-level tree.
+    let sumsq = Cost::new(256, CHUNK / 256 + 8, n);
+    pb.dispatch(Kernel::new(Family::Adam, "sumsq"), w, g, sumsq)?;
+    let norm = Cost::new(256, nparts.div_ceil(256) + 8, nparts);
+    pb.dispatch(Kernel::new(Family::Adam, "norm"), w, [1, 1, 1], norm)
 }
 
 /// Number of partial sums [`grad_norm`] needs room for.
@@ -25,6 +28,7 @@ pub(crate) fn norm_parts(n: usize) -> usize {
 /// finiteness flag at `out + 3` is 0).
 pub(crate) fn update(pb: &mut ProgramBuilder, n: usize, out: usize) -> Result<()> {
     let w = block(&[n, CHUNK, 0, 0, out]);
-    let g = grid_1d(n, 256, pb.gpu.max_groups);
-    pb.dispatch(Kernel::new(Family::Adam, "update"), w, g)
+    let g = grid_1d(n, 256, pb.max_groups);
+    // Per parameter: clip scale, m, v, sqrt, the step: five dependent operations.
+    pb.dispatch(Kernel::new(Family::Adam, "update"), w, g, Cost::new(256, 5, 5 * n))
 }

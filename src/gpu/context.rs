@@ -125,6 +125,59 @@ pub(crate) fn describe_info(info: &wgpu::AdapterInfo) -> String {
     format!("{} ({}{soft})", info.name, info.backend)
 }
 
+/// How a speed table labels figures measured on a software adapter.
+pub const SOFTWARE_LABEL: &str = "software adapter, not a GPU figure";
+
+/// True for an adapter that runs shaders on the CPU (Mesa's lavapipe, which names itself
+/// llvmpipe; softpipe; SwiftShader; any adapter of device type CPU): its speed says nothing
+/// about a GPU.
+pub fn is_software(name: &str, driver: &str, device_type_cpu: bool) -> bool {
+    let s = format!("{name} {driver}").to_lowercase();
+    device_type_cpu || ["llvmpipe", "lavapipe", "softpipe", "swiftshader"].iter().any(|w| s.contains(w))
+}
+
+/// The adapter the GPU engines open, as a speed report names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterReport {
+    /// The adapter's name.
+    pub name: String,
+    /// The driver and its version.
+    pub driver: String,
+    /// True for a software adapter ([`is_software`]).
+    pub software: bool,
+}
+
+impl AdapterReport {
+    /// The line a speed report prints before any figure: the adapter, its driver, and for a
+    /// software adapter that its figures are not a GPU's.
+    pub fn notice(&self) -> String {
+        if self.software {
+            format!(
+                "GPU adapter: {} (driver {}) runs shaders on the CPU: its figures below are labelled \
+                 \"{SOFTWARE_LABEL}\"",
+                self.name, self.driver
+            )
+        } else {
+            format!("GPU adapter: {} (driver {})", self.name, self.driver)
+        }
+    }
+
+    /// The engine name `describe` in a speed table: with [`SOFTWARE_LABEL`] for a software adapter.
+    pub fn label(&self, describe: &str) -> String {
+        if self.software { format!("{describe} [{SOFTWARE_LABEL}]") } else { describe.to_string() }
+    }
+}
+
+/// The adapter the GPU engines would open, or [`Error::Gpu`] when there is none.
+pub fn adapter_report() -> Result<AdapterReport> {
+    let info = adapter()?.get_info();
+    Ok(AdapterReport {
+        software: is_software(&info.name, &info.driver, info.device_type == wgpu::DeviceType::Cpu),
+        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        name: info.name,
+    })
+}
+
 /// Name and backend of the adapter, or [`Error::Gpu`] when there is none.
 pub fn adapter_info() -> Result<String> {
     Ok(describe_info(&adapter()?.get_info()))
@@ -434,38 +487,125 @@ struct Op {
     name: &'static str,
 }
 
-/// Collects the dispatches of a program.
+/// What one dispatch asks of the device, computed from the shapes it is recorded with (for
+/// `bench --plan`, [`super::plan`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cost {
+    /// Invocations per workgroup (the kernel's `@workgroup_size`).
+    pub threads: u32,
+    /// Arithmetic steps (multiply-adds, additions) one invocation performs in sequence: the
+    /// longest chain of dependent work any invocation of the dispatch runs.
+    pub chain: u64,
+    /// Multiply-adds (or elementwise operations) of the whole dispatch.
+    pub ops: u64,
+}
+
+/// One recorded dispatch: where in the step it sits, which kernel, how many workgroups, and
+/// its cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatchInfo {
+    /// The phase of the step (set by `net.rs` as it records).
+    pub phase: &'static str,
+    /// The kernel's entry point.
+    pub kernel: &'static str,
+    /// Workgroups in x, y, z.
+    pub groups: [u32; 3],
+    /// Invocations per workgroup, dependent chain, operations.
+    pub cost: Cost,
+}
+
+impl Cost {
+    /// `threads` per workgroup, `chain` sequential steps per invocation, `ops` in all.
+    pub fn new(threads: u32, chain: usize, ops: usize) -> Self {
+        Cost { threads, chain: chain as u64, ops: ops as u64 }
+    }
+}
+
+impl DispatchInfo {
+    /// Workgroups of the dispatch.
+    pub fn workgroups(&self) -> u64 {
+        self.groups.iter().map(|&g| g as u64).product()
+    }
+
+    /// Invocations of the dispatch.
+    pub fn invocations(&self) -> u64 {
+        self.workgroups() * self.cost.threads as u64
+    }
+}
+
+/// The largest workgroup count per dimension wgpu's default limits promise (a plan recorded
+/// without a device assumes it).
+pub(crate) const DEFAULT_MAX_GROUPS: u32 = 65_535;
+
+/// Collects the dispatches of a program: kernels, parameter blocks and what each costs. A
+/// builder without a device ([`ProgramBuilder::dry`]) records the same list for a plan.
 pub(crate) struct ProgramBuilder<'g> {
-    pub gpu: &'g Gpu,
-    ops: Vec<Op>,
+    gpu: Option<&'g Gpu>,
+    /// Largest workgroup count per dimension.
+    pub max_groups: u32,
+    /// Work scratch (word offset, words) split-K GEMMs may keep their partial products in;
+    /// None: GEMMs are not split (`matmul::k_slices`).
+    pub split_scratch: Option<(usize, usize)>,
+    phase: &'static str,
+    kernels: Vec<(Kernel, [u32; 3])>,
+    infos: Vec<DispatchInfo>,
     blocks: Vec<Block>,
 }
 
 impl<'g> ProgramBuilder<'g> {
+    /// A builder for `gpu`'s limits, whose program can run.
     pub fn new(gpu: &'g Gpu) -> Self {
-        ProgramBuilder { gpu, ops: Vec::new(), blocks: Vec::new() }
+        ProgramBuilder { gpu: Some(gpu), ..Self::dry(gpu.max_groups) }
     }
 
-    /// Appends one dispatch of `k` with parameter block `block` and `groups` workgroups.
-    pub fn dispatch(&mut self, k: Kernel, block: Block, groups: [u32; 3]) -> Result<()> {
-        if let Some(&g) = groups.iter().find(|&&g| g > self.gpu.max_groups) {
+    /// A builder that only records (for a plan): [`ProgramBuilder::finish`] refuses it.
+    pub fn dry(max_groups: u32) -> Self {
+        ProgramBuilder {
+            gpu: None,
+            max_groups,
+            split_scratch: None,
+            phase: "",
+            kernels: Vec::new(),
+            infos: Vec::new(),
+            blocks: Vec::new(),
+        }
+    }
+
+    /// Names the phase the following dispatches belong to.
+    pub fn phase(&mut self, name: &'static str) {
+        self.phase = name;
+    }
+
+    /// Appends one dispatch of `k` with parameter block `block`, `groups` workgroups and the
+    /// cost its caller computed from the shapes.
+    pub fn dispatch(&mut self, k: Kernel, block: Block, groups: [u32; 3], cost: Cost) -> Result<()> {
+        if let Some(&g) = groups.iter().find(|&&g| g > self.max_groups) {
             return Err(Error::Gpu(format!(
                 "{}: {g} workgroups in one dimension, this GPU allows {}; use a smaller model or batch",
-                k.entry, self.gpu.max_groups
+                k.entry, self.max_groups
             )));
         }
         if groups.contains(&0) {
             return Ok(());
         }
-        let pipeline = self.gpu.pipeline(k)?;
-        self.ops.push(Op { pipeline, groups, name: k.entry });
+        self.kernels.push((k, groups));
+        self.infos.push(DispatchInfo { phase: self.phase, kernel: k.entry, groups, cost });
         self.blocks.push(block);
         Ok(())
     }
 
-    /// Uploads the parameter blocks and binds them with `storage`.
+    /// The dispatches recorded so far, in order.
+    pub fn plan(&self) -> &[DispatchInfo] {
+        &self.infos
+    }
+
+    /// Builds the pipelines, uploads the parameter blocks and binds them with `storage`.
     pub fn finish(self, storage: &Storage) -> Result<Program> {
-        let gpu = self.gpu;
+        let gpu = self.gpu.ok_or_else(|| Error::Gpu("a plan recorded without a device cannot run".into()))?;
+        let mut ops = Vec::with_capacity(self.kernels.len());
+        for &(k, groups) in &self.kernels {
+            ops.push(Op { pipeline: gpu.pipeline(k)?, groups, name: k.entry });
+        }
         let stride = gpu.block_stride;
         let size = stride * self.blocks.len().max(1) as u64;
         let uniforms = gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -504,13 +644,14 @@ impl<'g> ProgramBuilder<'g> {
             ],
         });
         gpu.check()?;
-        Ok(Program { ops: self.ops, stride: stride as u32, bind_group, _uniforms: uniforms })
+        Ok(Program { ops, infos: self.infos, stride: stride as u32, bind_group, _uniforms: uniforms })
     }
 }
 
 /// A fixed sequence of dispatches over one [`Storage`], recorded anew for each submission.
 pub(crate) struct Program {
     ops: Vec<Op>,
+    infos: Vec<DispatchInfo>,
     stride: u32,
     bind_group: wgpu::BindGroup,
     _uniforms: wgpu::Buffer,
@@ -520,6 +661,11 @@ impl Program {
     /// Number of dispatches.
     pub fn len(&self) -> usize {
         self.ops.len()
+    }
+
+    /// What each dispatch was recorded with, in order.
+    pub fn plan(&self) -> &[DispatchInfo] {
+        &self.infos
     }
 
     /// Records every dispatch into one compute pass of `enc` (wgpu puts a barrier between

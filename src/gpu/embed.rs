@@ -1,7 +1,7 @@
 //! Host side of `shaders/embed.wgsl`: layer 0's per-symbol gather and scatter-add, bias
 //! gradients, the transpose of W_hh and copies inside `work`.
 
-use super::context::{Family, Kernel, ProgramBuilder, block, cdiv, grid_1d};
+use super::context::{Cost, Family, Kernel, ProgramBuilder, block, cdiv, grid_1d};
 use crate::error::Result;
 
 const NONE: usize = u32::MAX as usize;
@@ -18,14 +18,18 @@ pub(crate) fn gather_rows(
 ) -> Result<()> {
     let k = Kernel::new(Family::Embed, "gather_rows");
     let w = [rows, cols, src, dst, bias.unwrap_or(NONE), ids, 0, 0];
-    pb.dispatch(k, block(&w), [cdiv(cols, 64), cdiv(rows, 4), 1])
+    // One element per invocation: a load and an addition.
+    pb.dispatch(k, block(&w), [cdiv(cols, 64), cdiv(rows, 4), 1], Cost::new(256, 1, rows * cols))
 }
 
 /// `G[v, :] = Σ_{r: x_r = v} dZ[r, :]`: `dZ: [.., cols]` at `src`, `G: [vocab, cols]` at `dst`
-/// (both work); the rows of symbol v are `ids[rows + csr[v] .. rows + csr[v+1]]`.
+/// (both work); the rows of symbol v are `ids[rows + csr[v] .. rows + csr[v+1]]`, `tokens` rows
+/// in all.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn scatter_rows(
     pb: &mut ProgramBuilder,
     (vocab, cols): (usize, usize),
+    tokens: usize,
     src: usize,
     dst: usize,
     rows: usize,
@@ -33,27 +37,32 @@ pub(crate) fn scatter_rows(
 ) -> Result<()> {
     let k = Kernel::new(Family::Embed, "scatter_rows");
     let w = [vocab, cols, src, dst, NONE, rows, csr, 0];
-    pb.dispatch(k, block(&w), [cdiv(cols, 64), cdiv(vocab, 4), 1])
+    // An invocation adds the rows of its symbol: tokens / vocab of them when the symbols are
+    // equally frequent (the chain depends on the window; the plan assumes that case).
+    let cost = Cost::new(256, tokens.div_ceil(vocab.max(1)), tokens * cols);
+    pb.dispatch(k, block(&w), [cdiv(cols, 64), cdiv(vocab, 4), 1], cost)
 }
 
 /// `grads[dst + c] = Σ_r work[src + r·cols + c]`: the bias gradient of `[rows, cols]` dZ.
 pub(crate) fn col_sums(pb: &mut ProgramBuilder, (rows, cols): (usize, usize), src: usize, dst: usize) -> Result<()> {
     let k = Kernel::new(Family::Embed, "col_sums");
     let w = [rows, cols, src, dst, NONE, 0, 0, 0];
-    pb.dispatch(k, block(&w), [cdiv(cols, 64), 1, 1])
+    // 16 columns x 16 row slices per workgroup: ceil(rows/16) additions, then a 4-level tree.
+    let cost = Cost::new(256, rows.div_ceil(16) + 4, rows * cols);
+    pb.dispatch(k, block(&w), [cdiv(cols, 16), 1, 1], cost)
 }
 
 /// `work[dst..]: [cols, rows] = params[src..]: [rows, cols]ᵀ`.
 pub(crate) fn transpose(pb: &mut ProgramBuilder, (rows, cols): (usize, usize), src: usize, dst: usize) -> Result<()> {
     let k = Kernel::new(Family::Embed, "transpose");
     let w = [rows, cols, src, dst, NONE, 0, 0, 0];
-    pb.dispatch(k, block(&w), [cdiv(cols, 16), cdiv(rows, 16), 1])
+    pb.dispatch(k, block(&w), [cdiv(cols, 16), cdiv(rows, 16), 1], Cost::new(256, 1, rows * cols))
 }
 
 /// `work[dst..dst+n] = work[src..src+n]` (the ranges must not overlap).
 pub(crate) fn copy(pb: &mut ProgramBuilder, n: usize, src: usize, dst: usize) -> Result<()> {
     let k = Kernel::new(Family::Embed, "copy");
     let w = [n, 1, src, dst, NONE, 0, 0, 0];
-    let g = grid_1d(n, 256, pb.gpu.max_groups);
-    pb.dispatch(k, block(&w), g)
+    let g = grid_1d(n, 256, pb.max_groups);
+    pb.dispatch(k, block(&w), g, Cost::new(256, 1, n))
 }

@@ -221,6 +221,9 @@ impl KernelRunner {
             }
             None => ar.reserve(pc, m * n),
         };
+        // Room for split-K partial products, so long-K shapes exercise the split.
+        let split = matmul::split_words((m, n, k));
+        let scratch = ar.reserve(Buf::Work, split);
         let obias = match bias {
             Some(bv) => {
                 check_len("bias", bv, n)?;
@@ -231,6 +234,7 @@ impl KernelRunner {
         let opa = if a_t { matmul::Operand::mat(pa, oa, m).t() } else { matmul::Operand::mat(pa, oa, k) };
         let opb = if b_t { matmul::Operand::mat(pb_, ob, k).t() } else { matmul::Operand::mat(pb_, ob, n) };
         let st = self.run(&ar, StepUniform::default(), |p| {
+            p.split_scratch = Some((scratch, split));
             matmul::matmul(p, (m, n, k), opa, opb, matmul::Operand::mat(pc, oc, n), obias, c0.is_some())
         })?;
         self.read(&st, pc, oc, m * n)
@@ -303,7 +307,7 @@ impl KernelRunner {
         })
     }
 
-    /// One fused backward LSTM step (after the transpose kernel makes W_hhᵀ):
+    /// One fused backward LSTM step:
     /// `act: [B, 4H]` activations (i, f, g, o) of step t, `c_prev, tc, dy: [B, H]`,
     /// `w_hh: [H, 4H]`, `dz_next: [B, 4H]` (None at the last step: dh_rec and dc start at 0),
     /// `dc: [B, H]` carried from step t+1. Returns `(dz_t [B, 4H], dc_{t-1} [B, H])`.
@@ -327,7 +331,6 @@ impl KernelRunner {
         check_len("w_hh", w_hh, h * 4 * h)?;
         let mut ar = Arena::default();
         let w = ar.put(Buf::Params, w_hh);
-        let wt = ar.reserve(Buf::Work, h * 4 * h);
         let zo = ar.put(Buf::Work, act);
         let cp = ar.put(Buf::Work, c_prev);
         let tco = ar.put(Buf::Work, tc);
@@ -348,16 +351,13 @@ impl KernelRunner {
             z: zo,
             cprev: cp,
             tc: tco,
-            w: wt,
+            w,
             dy: dyo,
             dc: dco,
             dznext: dzn,
             ..Default::default()
         };
-        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| {
-            embed::transpose(p, (h, 4 * h), w, wt)?;
-            lstm::backward_step(p, &args)
-        })?;
+        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| lstm::backward_step(p, &args))?;
         Ok((self.read(&st, Buf::Work, zo, b * 4 * h)?, self.read(&st, Buf::Work, dco, b * h)?))
     }
 
@@ -390,8 +390,8 @@ impl KernelRunner {
         let go = ar.reserve(Buf::Work, vocab * cols);
         let csr = ar.put_ids(&starts);
         let ro = ar.put_ids(&rows_by_sym);
-        let st =
-            self.run(&ar, StepUniform::default(), |pb| embed::scatter_rows(pb, (vocab, cols), dzo, go, ro, csr))?;
+        let st = self
+            .run(&ar, StepUniform::default(), |pb| embed::scatter_rows(pb, (vocab, cols), x.len(), dzo, go, ro, csr))?;
         self.read(&st, Buf::Work, go, vocab * cols)
     }
 

@@ -11,9 +11,9 @@
 //! bind-group layout all kernels share, and programs (dispatch lists submitted at once).
 //!
 //! A training step is one queue submission: the window's token ids and a 48-byte uniform go up,
-//! every dispatch of forward, loss, backward, clipping and Adam runs (419 for the reference
-//! model: 64 fused recurrent steps per layer each way, 14 GEMMs and the helpers), and five
-//! numbers (loss sum, hits, ‖g‖, finiteness, clip scale) come back. Parameters, gradients,
+//! every dispatch of forward, loss, backward, clipping and Adam runs (`bench --device gpu
+//! --plan` lists them: 64 fused recurrent steps per layer each way, the GEMMs and the helpers),
+//! and five numbers (loss sum, hits, ‖g‖, finiteness, clip scale) come back. Parameters, gradients,
 //! Adam's moments, activations and the carried (h, c) never leave the device; `params()` and
 //! `adam_state()` copy them out for checkpoints, in the CPU engine's layout, so a run can move
 //! between devices.
@@ -23,13 +23,13 @@
 //! (`tests/gpu_*.rs` hold each kernel, a step's gradients, a 20-step loss curve and sampled tunes
 //! against the CPU engine).
 //!
-//! Tuning: the kernels keep many outputs per invocation (GEMM: an 8 × 8 block of a 64 × 64 tile;
-//! recurrent step: 16 batch rows × 4 gates of one unit) and read workgroup memory as vec4s,
-//! because loads are what a software driver pays most for (lavapipe runs every load as a
-//! loop over lanes) and what a GPU has least of. At B = 16 the recurrent step runs only
-//! H/64 workgroups, which a large GPU would find thin; splitting the reduction across
-//! workgroups is the next thing to try there, with a profile in hand
-//! ([`GpuTrainer::profile_step`]).
+//! Tuning: the recurrent steps bound a step's latency (T per layer each way, one after
+//! another), so they are shaped for a large GPU: a workgroup takes 2 hidden units (all four
+//! gates) of 16 batch rows and splits each dot product's k over its invocations, which meet in
+//! a tree in workgroup memory (H/2 workgroups per step, a few hundred dependent operations per
+//! invocation; see `shaders/lstm.wgsl`). The GEMMs keep an 8 × 8 block of a 64 × 64 tile per
+//! invocation and read workgroup memory as vec4s. [`plan`] lists every dispatch with its
+//! workgroups and longest chain and bounds the step's time on an H100-class GPU.
 
 mod adam;
 mod context;
@@ -38,11 +38,12 @@ pub mod kernels;
 mod lstm;
 mod matmul;
 mod net;
+pub mod plan;
 mod sampler;
 mod trainer;
 mod xent;
 
-pub use context::{NO_ADAPTER, adapter_info};
+pub use context::{AdapterReport, DispatchInfo, NO_ADAPTER, SOFTWARE_LABEL, adapter_info, adapter_report, is_software};
 pub use kernels::KernelRunner;
 pub use sampler::GpuSampler;
 pub use trainer::GpuTrainer;

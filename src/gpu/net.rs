@@ -4,10 +4,10 @@
 
 use super::adam;
 use super::context::{Buf, ProgramBuilder};
-use super::embed::{col_sums, copy, gather_rows, scatter_rows, transpose};
+use super::embed::{col_sums, copy, gather_rows, scatter_rows};
 use super::kernels::rows_by_symbol;
 use super::lstm::{StepArgs, backward_step, forward_step};
-use super::matmul::{Operand, matmul};
+use super::matmul::{Operand, matmul, split_words};
 use super::xent::{XentArgs, softmax_xent};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, ParamLayout};
@@ -25,6 +25,19 @@ pub(crate) struct LayerSlots {
     pub tc: usize,
     /// `[T·B, H]`: the layer's output y = h ⊙ mask (= h when dropout is off).
     pub y: usize,
+}
+
+/// The phases a step's dispatches are recorded under (what `bench --plan` groups by).
+pub(crate) mod phase {
+    pub const INPUT: &str = "input projections";
+    pub const RECURRENT_FORWARD: &str = "recurrent forward";
+    pub const OUTPUT: &str = "output layer";
+    pub const LOSS: &str = "loss";
+    pub const OUTPUT_BACKWARD: &str = "output backward";
+    pub const RECURRENT_BACKWARD: &str = "recurrent backward";
+    pub const WEIGHT_GRADIENTS: &str = "weight gradients";
+    pub const OPTIMIZER: &str = "norm and Adam";
+    pub const CARRY: &str = "state carry";
 }
 
 /// Scalars of a step, at `Net::scalars`: Σ loss, Σ hits, ‖g‖, finite (1/0), clip scale.
@@ -50,8 +63,9 @@ pub(crate) struct Net {
     pub dy: usize,
     /// `[B, H]` the carried dc of the backward time loop.
     pub dc: usize,
-    /// `[4H, H]` W_hhᵀ of the layer being differentiated.
-    pub wt: usize,
+    /// Partial products of split-K GEMMs, `split_len` words.
+    pub split: usize,
+    pub split_len: usize,
     /// `[2·T·B]` per-row loss, then per-row hit.
     pub rows: usize,
     /// Partial sums of ‖g‖².
@@ -97,7 +111,12 @@ impl Net {
         let dlogits = take(n * v);
         let dy = take(n * h);
         let dc = take(b * h);
-        let wt = take(4 * h * h);
+        // Every GEMM shape of the step (m, n, k); the largest split sets the scratch.
+        let (e, g4) = (cfg.embed, 4 * h);
+        let shapes =
+            [(v, g4, e), (n, g4, h), (n, v, h), (h, v, n), (n, h, v), (h, g4, n), (n, h, g4), (e, g4, v), (v, e, g4)];
+        let split_len = shapes.into_iter().map(split_words).max().unwrap_or(0);
+        let split = take(split_len);
         let rows = take(2 * n);
         let parts = take(adam::norm_parts(layout.total));
         let scalars = take(SCALARS);
@@ -122,7 +141,8 @@ impl Net {
             dlogits,
             dy,
             dc,
-            wt,
+            split,
+            split_len,
             rows,
             parts,
             scalars,
@@ -162,6 +182,8 @@ impl Net {
     pub fn record_p0(&self, pb: &mut ProgramBuilder) -> Result<()> {
         let (v, e, g4) = (self.cfg.vocab, self.cfg.embed, 4 * self.cfg.hidden);
         let lo = &self.layout;
+        pb.phase(phase::INPUT);
+        pb.split_scratch = Some((self.split, self.split_len));
         matmul(
             pb,
             (v, g4, e),
@@ -185,11 +207,13 @@ impl Net {
         let (b, t, h, v) = (self.b, self.t, self.cfg.hidden, self.cfg.vocab);
         let (n, g4, bh) = (self.n(), 4 * h, b * h);
         let lo = &self.layout;
+        pb.split_scratch = Some((self.split, self.split_len));
         if with_p0 {
             self.record_p0(pb)?;
         }
         for (l, s) in self.layers.iter().enumerate() {
             let lay = &lo.lstm[l];
+            pb.phase(phase::INPUT);
             if l == 0 {
                 gather_rows(pb, (n, g4), self.p0, s.act, self.ids_x, Some(lay.b.range.start))?;
             } else {
@@ -203,6 +227,7 @@ impl Net {
                     false,
                 )?;
             }
+            pb.phase(phase::RECURRENT_FORWARD);
             for ti in 0..t {
                 forward_step(
                     pb,
@@ -225,6 +250,7 @@ impl Net {
             }
         }
         let top = self.layers[self.cfg.layers - 1].y;
+        pb.phase(phase::OUTPUT);
         matmul(
             pb,
             (n, v, h),
@@ -238,6 +264,7 @@ impl Net {
 
     /// Records the softmax cross-entropy and the loss/hit sums; `grad`: also d loss / d logits.
     pub fn record_loss(&self, pb: &mut ProgramBuilder, grad: bool) -> Result<()> {
+        pb.phase(phase::LOSS);
         softmax_xent(
             pb,
             &XentArgs {
@@ -268,6 +295,8 @@ impl Net {
         let (n, g4, bh) = (self.n(), 4 * h, b * h);
         let lo = &self.layout;
         let top = self.layers[self.cfg.layers - 1].y;
+        pb.phase(phase::OUTPUT_BACKWARD);
+        pb.split_scratch = Some((self.split, self.split_len));
         matmul(
             pb,
             (h, v, n),
@@ -290,7 +319,7 @@ impl Net {
         for l in (0..self.cfg.layers).rev() {
             let s = &self.layers[l];
             let lay = &lo.lstm[l];
-            transpose(pb, (h, g4), lay.w_hh.range.start, self.wt)?;
+            pb.phase(phase::RECURRENT_BACKWARD);
             for ti in (0..t).rev() {
                 backward_step(
                     pb,
@@ -302,7 +331,7 @@ impl Net {
                         z: s.act + ti * b * g4,
                         cprev: s.c + ti * bh,
                         tc: s.tc + ti * bh,
-                        w: self.wt,
+                        w: lay.w_hh.range.start,
                         dy: self.dy + ti * bh,
                         dc: self.dc,
                         dznext: (ti + 1 < t).then(|| s.act + (ti + 1) * b * g4),
@@ -311,6 +340,7 @@ impl Net {
                 )?;
             }
             // dW_hh = H_prevᵀ · dZ, H_prev = blocks 0..T of h: [T·B, H].
+            pb.phase(phase::WEIGHT_GRADIENTS);
             matmul(
                 pb,
                 (h, g4, n),
@@ -343,7 +373,7 @@ impl Net {
                     false,
                 )?;
             } else {
-                scatter_rows(pb, (v, g4), s.act, self.g0, self.ids_rows, self.ids_csr)?;
+                scatter_rows(pb, (v, g4), n, s.act, self.g0, self.ids_rows, self.ids_csr)?;
                 matmul(
                     pb,
                     (e, g4, v),
@@ -369,22 +399,40 @@ impl Net {
 
     /// Records ‖g‖, the finiteness flag and the clipping scale (into the scalars).
     pub fn record_norm(&self, pb: &mut ProgramBuilder) -> Result<()> {
+        pb.phase(phase::OPTIMIZER);
         adam::grad_norm(pb, self.layout.total, self.parts, self.scalars)
     }
 
     /// Records the Adam update of every parameter.
     pub fn record_adam(&self, pb: &mut ProgramBuilder) -> Result<()> {
+        pb.phase(phase::OPTIMIZER);
         adam::update(pb, self.layout.total, self.scalars)
     }
 
     /// Records the carry: the final (h, c) of every layer becomes the next window's (h0, c0).
     pub fn record_carry(&self, pb: &mut ProgramBuilder) -> Result<()> {
         let bh = self.b * self.cfg.hidden;
+        pb.phase(phase::CARRY);
         for s in &self.layers {
             copy(pb, bh, s.h + self.t * bh, s.h)?;
             copy(pb, bh, s.c + self.t * bh, s.c)?;
         }
         Ok(())
+    }
+
+    /// Records one step: forward, loss, and (`backward`) the backward pass and ‖g‖, then
+    /// (`update`) Adam, then the carry. The training step is `record_step(pb, true, true)`.
+    pub fn record_step(&self, pb: &mut ProgramBuilder, update: bool, backward: bool) -> Result<()> {
+        self.record_forward(pb, true)?;
+        self.record_loss(pb, backward)?;
+        if backward {
+            self.record_backward(pb)?;
+            self.record_norm(pb)?;
+        }
+        if update {
+            self.record_adam(pb)?;
+        }
+        self.record_carry(pb)
     }
 
     /// Word offsets of every layer's carried (h, c) blocks: `(h0, c0)` per layer, each `[B, H]`.
@@ -436,7 +484,7 @@ mod tests {
         }
         regions.extend([(net.p0, v * g4), (net.g0, v * g4), (net.logits, n * v)]);
         regions.extend([(net.dlogits, n * v), (net.dy, n * h), (net.dc, 2 * h)]);
-        regions.extend([(net.wt, g4 * h), (net.rows, 2 * n), (net.scalars, SCALARS)]);
+        regions.extend([(net.rows, 2 * n), (net.scalars, SCALARS), (net.split, net.split_len)]);
         regions.sort();
         for w in regions.windows(2) {
             assert!(w[0].0 + w[0].1 <= w[1].0, "{w:?}");

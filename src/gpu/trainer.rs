@@ -52,16 +52,7 @@ impl GpuTrainer {
         gpu.write(&storage.opt, total, &adam.v);
         let build = |update: bool, backward: bool| -> Result<Program> {
             let mut pb = ProgramBuilder::new(&gpu);
-            net.record_forward(&mut pb, true)?;
-            net.record_loss(&mut pb, backward)?;
-            if backward {
-                net.record_backward(&mut pb)?;
-                net.record_norm(&mut pb)?;
-            }
-            if update {
-                net.record_adam(&mut pb)?;
-            }
-            net.record_carry(&mut pb)?;
+            net.record_step(&mut pb, update, backward)?;
             pb.finish(&storage)
         };
         let train = build(true, true)?;
@@ -91,6 +82,11 @@ impl GpuTrainer {
     /// Dispatches recorded into one training step's single submission.
     pub fn dispatches_per_step(&self) -> usize {
         self.train.len()
+    }
+
+    /// What each dispatch of the training step was recorded with, in order.
+    pub fn plan(&self) -> Vec<super::DispatchInfo> {
+        self.train.plan().to_vec()
     }
 
     /// The batch shape.

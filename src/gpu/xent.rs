@@ -1,6 +1,6 @@
 //! Host side of `shaders/xent.wgsl`: softmax cross-entropy per row and the step's loss sum.
 
-use super::context::{Family, Kernel, ProgramBuilder, block, cdiv, fbits};
+use super::context::{Cost, Family, Kernel, ProgramBuilder, block, cdiv, fbits};
 use crate::error::Result;
 
 /// Word offsets (in work, targets in ids) of one softmax cross-entropy.
@@ -26,6 +26,10 @@ pub(crate) struct XentArgs {
 pub(crate) fn softmax_xent(pb: &mut ProgramBuilder, a: &XentArgs) -> Result<()> {
     let mut w = block(&[a.rows, a.v, a.logits, a.dlogits.unwrap_or(u32::MAX as usize), a.targets, a.rows_out, a.out]);
     w[7] = fbits((1.0 / a.rows as f64) as f32);
-    pb.dispatch(Kernel::new(Family::Xent, "softmax_xent"), w, [cdiv(a.rows, 64), 1, 1])?;
-    pb.dispatch(Kernel::new(Family::Xent, "reduce_loss"), w, [1, 1, 1])
+    // One row per invocation: three passes over its V logits (max, Σ exp, dlogits).
+    let rows = Cost::new(64, 3 * a.v, 3 * a.v * a.rows);
+    pb.dispatch(Kernel::new(Family::Xent, "softmax_xent"), w, [cdiv(a.rows, 64), 1, 1], rows)?;
+    // One workgroup of 256: a strided pass over the rows, then an 8-level tree.
+    let sums = Cost::new(256, a.rows.div_ceil(256) + 8, 2 * a.rows);
+    pb.dispatch(Kernel::new(Family::Xent, "reduce_loss"), w, [1, 1, 1], sums)
 }

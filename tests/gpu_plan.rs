@@ -1,0 +1,89 @@
+//! `bench --device gpu --plan`: the plan is the program the trainer records (same dispatches,
+//! same shapes), and at the reference shape the recurrent steps are shaped for a large GPU.
+
+mod common;
+use common::gpu::gpu_or_skip;
+use folklstm::gpu::GpuTrainer;
+use folklstm::gpu::plan::{H100_CLASS, is_recurrent, print_plan, summarize, train_plan};
+use folklstm::model::{BatchConfig, ModelConfig, init_params};
+
+#[test]
+fn the_plan_is_the_program_the_trainer_records() {
+    // Off the tiles: odd batch, width and vocabulary.
+    let cfg = ModelConfig { vocab: 13, embed: 9, hidden: 40, layers: 2, dropout: 0.2 };
+    let batch = BatchConfig { batch: 3, seq: 5 };
+    let plan = train_plan(&cfg, &batch).unwrap();
+    // Forward and backward: one recurrent dispatch per layer and time step each way.
+    assert_eq!(summarize(&plan).recurrent, 2 * cfg.layers * batch.seq);
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    let t = GpuTrainer::new(init_params(&cfg, 1), None, batch).unwrap();
+    assert_eq!(plan.len(), t.dispatches_per_step());
+    assert_eq!(plan, t.plan());
+}
+
+#[test]
+fn the_printed_plan_states_its_counts_and_assumptions() {
+    let (cfg, batch) = (ModelConfig::reference(86), BatchConfig::default());
+    let plan = train_plan(&cfg, &batch).unwrap();
+    let mut out = Vec::new();
+    print_plan(&mut out, "reference", &plan, &H100_CLASS).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with(&format!("reference: {} dispatches", plan.len())), "{text}");
+    let s = summarize(&plan);
+    let line = format!("{} dispatches, fewest workgroups {}", s.recurrent, s.min_recurrent_groups);
+    assert!(text.contains(&line), "{text}");
+    assert!(text.contains("132 SMs") && text.contains("assumptions:"), "{text}");
+    assert_eq!(plan.iter().filter(|d| is_recurrent(d)).count(), 2 * cfg.layers * batch.seq);
+}
+
+#[test]
+fn at_the_reference_shape_every_recurrent_step_spreads_over_many_workgroups_with_short_chains() {
+    // B16 T64 E512 H256 L3: a large GPU has 100+ SMs, so a recurrent step (the latency-bound
+    // part, 384 of them in sequence) must offer at least 128 workgroups, and no invocation may
+    // run more than about a thousand dependent operations per step.
+    let (cfg, batch) = (ModelConfig::reference(86), BatchConfig::default());
+    let plan = train_plan(&cfg, &batch).unwrap();
+    let s = summarize(&plan);
+    assert_eq!(s.recurrent, 2 * 3 * 64);
+    assert!(s.min_recurrent_groups >= 128, "{s:?}");
+    assert!(s.max_recurrent_chain <= 1024, "{s:?}");
+    for d in plan.iter().filter(|d| is_recurrent(d)) {
+        assert!(d.workgroups() >= 128 && d.cost.chain <= 1024, "{d:?}");
+    }
+}
+
+#[test]
+fn software_adapters_are_recognised_by_name_driver_or_type() {
+    use folklstm::gpu::is_software;
+    assert!(is_software("llvmpipe (LLVM 15.0.6, 256 bits)", "llvmpipe", false));
+    assert!(is_software("Some adapter", "Mesa lavapipe", false));
+    assert!(is_software("SwiftShader Device (Subzero)", "", false));
+    assert!(is_software("anything", "anything", true));
+    assert!(!is_software("NVIDIA H200", "NVIDIA 550.54.15", false));
+    assert!(!is_software("AMD Radeon RX 7900 XTX (RADV NAVI31)", "radv Mesa 24.0", false));
+}
+
+#[test]
+fn bench_names_a_software_adapter_and_labels_its_figures() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    let report = folklstm::gpu::adapter_report().unwrap();
+    // A tiny model, one timed step: the figures do not matter, their label does.
+    let out = std::process::Command::new(common::bin())
+        .args(["bench", "--device", "gpu", "--steps", "1", "--count", "1", "--batch", "2", "--seq", "4"])
+        .args(["--embed", "8", "--hidden", "8", "--layers", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let notice = text.lines().position(|l| l.starts_with("GPU adapter: ")).expect("the adapter is named");
+    let table = text.lines().position(|l| l.starts_with("engine")).expect("a table");
+    assert!(notice < table, "the adapter is named before any figure:\n{text}");
+    assert!(text.contains(&report.name) && text.contains("driver"), "{text}");
+    let gpu_rows: Vec<&str> = text.lines().filter(|l| l.starts_with("gpu")).collect();
+    assert_eq!(gpu_rows.len(), 1, "{text}");
+    assert_eq!(gpu_rows[0].contains(folklstm::gpu::SOFTWARE_LABEL), report.software, "{text}");
+}
