@@ -211,7 +211,11 @@ pub fn panel_gemm<R: CpuReal>(
                     for (s0, strip_dst) in (0..PANEL).step_by(strip).zip(dst.chunks_exact_mut(kc * strip)) {
                         let n = nu.saturating_sub(s0).min(strip);
                         for (kk, d) in strip_dst.chunks_exact_mut(strip).enumerate() {
-                            d[..n].copy_from_slice(&b.data[(k0 + kk) * b.rs + j0 + s0..][..n]);
+                            // A strip wholly past B's last column is all zeros and reads
+                            // nothing (its start may lie past the end of B).
+                            if n > 0 {
+                                d[..n].copy_from_slice(&b.data[(k0 + kk) * b.rs + j0 + s0..][..n]);
+                            }
                             d[n..].fill(R::ZERO);
                         }
                     }
@@ -336,6 +340,23 @@ mod tests {
         let mut c3 = want.clone();
         panel_gemm(&mut [(Mat::new(&a, m, k), MatMut::new(&mut c3, m, n))], Mat::new(&b, k, n), true, &mut scratch);
         assert!(c3.iter().zip(&want).all(|(x, w)| *x == 2.0 * w), "accumulate adds");
+        // The same in f32, whose panels are packed in the instruction set's strips (16 columns
+        // on AVX2): the last panel's 6 columns leave its second strip past B's last column.
+        // Products of multiples of 1/8 are multiples of 1/64, the sums stay below 2^10, so
+        // every partial sum fits f32's 24-bit significand and the result is exact too.
+        let (a32, b32): (Vec<f32>, Vec<f32>) =
+            (a.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect());
+        let mut c4 = vec![3.0f32; m * n];
+        let mut scratch32 = Vec::new();
+        pool.install(|| {
+            panel_gemm(
+                &mut [(Mat::new(&a32, m, k), MatMut::new(&mut c4, m, n))],
+                Mat::new(&b32, k, n),
+                false,
+                &mut scratch32,
+            )
+        });
+        assert!(c4.iter().zip(&want).all(|(x, w)| *x as f64 == *w), "f32 panels");
     }
 
     #[test]

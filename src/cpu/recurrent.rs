@@ -35,7 +35,10 @@ impl<R: CpuReal> Panels<R> {
         for (s0, strip_dst) in (0..PANEL).step_by(strip).zip(dst.chunks_exact_mut(hd * strip)) {
             let n = nu.saturating_sub(s0).min(strip);
             for (kk, d) in strip_dst.chunks_exact_mut(strip).enumerate() {
-                d[..n].copy_from_slice(&w_hh[kk * 4 * hd + g * hd + u0 + s0..][..n]);
+                // A strip wholly past the last unit (H < 32) is all zeros and reads nothing.
+                if n > 0 {
+                    d[..n].copy_from_slice(&w_hh[kk * 4 * hd + g * hd + u0 + s0..][..n]);
+                }
                 d[n..].fill(R::ZERO);
             }
         }
