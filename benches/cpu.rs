@@ -51,6 +51,21 @@ fn kernels(c: &mut Criterion) {
             panel_gemm(&mut jobs, Mat::new(&w, H, 4 * H), false, &mut scratch);
         })
     });
+    // Weight gradients of a layer above the first: dW_hh = H_prevᵀ·dZ and dW_ih = Xᵀ·dZ in one
+    // pass, [256x1024]x[1024x1024] each, A read through a transposed view (K = B*T is long).
+    let (xa, xb) = (values(N * H, 11, 1.0), values(N * H, 12, 1.0));
+    let dz = values(N * 4 * H, 13, 0.01);
+    let (mut g1, mut g2) = (vec![0.0f32; H * 4 * H], vec![0.0f32; H * 4 * H]);
+    g.throughput(Throughput::Elements((2 * 2 * H * N * 4 * H) as u64));
+    g.bench_function("weight_gradients 2 x [256x1024]x[1024x1024] (FLOP)", |b| {
+        b.iter(|| {
+            let mut jobs = [
+                (Mat::new(&xa, N, H).t(), MatMut::new(&mut g1, H, 4 * H)),
+                (Mat::new(&xb, N, H).t(), MatMut::new(&mut g2, H, 4 * H)),
+            ];
+            panel_gemm(&mut jobs, Mat::new(&dz, N, 4 * H), false, &mut scratch);
+        })
+    });
     // The 64 recurrent steps of one layer, forward and backward (recurrent GEMMs + cell).
     let pre = values(N * 4 * H, 3, 1.0);
     let mut panels = Panels::default();
