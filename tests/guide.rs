@@ -102,6 +102,20 @@ fn invalid_corpus_tunes_are_refused_no_later_than_the_checker_finds_them() {
     assert!(late.is_empty(), "{} of {invalid} invalid tunes refused late:\n{}", late.len(), late.join("\n"));
 }
 
+/// `check` refuses a tune with no M: before its first note; the guide refuses the music (it has
+/// no bar length to follow), not the K:, so an M: line may still follow the key.
+#[test]
+fn music_waits_for_a_meter() {
+    let no_meter = "X: 1\nT:t\nK:G\nGAB|\n";
+    assert_eq!(first_refused(no_meter), Some(no_meter.find("GAB").unwrap()), "a note before any M:");
+    let late = "X: 1\nT:t\nK:G\nM:3/4\nGAB|GAB|]\n\n";
+    assert_eq!(first_refused(late), None, "M: after K:, before the music");
+    let reports = check_text(late);
+    assert!(reports.len() == 1 && reports[0].valid, "the checker agrees: {reports:?}");
+    let reports = check_text(&late.replace("M:3/4\n", ""));
+    assert!(!reports[0].valid, "and calls the tune without M: invalid: {reports:?}");
+}
+
 /// The characters the walks below draw from: those of the shipped model's vocabulary.
 const ALPHABET: &str = "\n !\"#%&'()+,-./0123456789:=ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_abcdefghijklmnopqrstuvwxyz|~";
 
