@@ -159,6 +159,20 @@ impl Model {
         )))
     }
 
+    /// The sampling options `folklstm sample` starts from for this model: guided for a model
+    /// of ABC tunes (every tune valid by construction), free for any other text; 512
+    /// characters of one stream at temperature 1 ([`SampleOptions::default`] is always free).
+    ///
+    /// ```no_run
+    /// # fn main() -> folklstm::Result<()> {
+    /// let model = folklstm::Model::shipped()?;
+    /// let tunes = model.sample_all(&folklstm::SampleOptions { count: 4, len: 2000, ..model.options() })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn options(&self) -> SampleOptions {
+        SampleOptions { guided: self.is_abc(), ..SampleOptions::default() }
+    }
+
     /// A sampler on the model's engine.
     fn sampler(&self) -> Result<Box<dyn Sampler>> {
         device::sampler(self.device, self.params(), self.threads, &mut std::io::stderr())

@@ -86,6 +86,18 @@ fn training_calls_back_each_epoch_and_stops_when_asked_then_resumes() {
     assert!(row.contains(&format!("{:.4}", r.nats)) && row.contains(&format!("{:.4}", r.accuracy)), "{row} {r:?}");
 }
 
+/// The shipped model's own options sample guided, as `folklstm sample` does: every tune of a
+/// batch is valid (free sampling at temperature 1 leaves about a third invalid).
+#[test]
+fn the_shipped_models_options_are_guided_and_its_tunes_valid() {
+    let model = Model::shipped().unwrap();
+    let opts = SampleOptions { count: 6, len: 2000, rng_seed: 3, ..model.options() };
+    assert!(opts.guided && !SampleOptions::default().guided);
+    let texts = model.sample_all(&opts).unwrap();
+    let reports: Vec<_> = texts.iter().flat_map(|t| folklstm::abc::check_text(t)).collect();
+    assert!(reports.len() >= 6 && reports.iter().all(|r| r.valid), "{reports:?}");
+}
+
 #[test]
 fn a_model_of_other_text_refuses_tunes_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,6 +112,7 @@ fn a_model_of_other_text_refuses_tunes_with_the_reason() {
         .unwrap();
     let model = Model::load(outcome.checkpoint()).unwrap();
     assert!(!model.is_abc());
+    assert!(!model.options().guided, "a model of other text samples free");
     let e = model.tunes(&SampleOptions::default()).err().expect("no tunes from verse").to_string();
     assert!(e.contains("tunes() works on ABC tunes") && e.contains("'X'"), "{e}");
     let opts = SampleOptions { one_tune: true, ..Default::default() };
