@@ -365,6 +365,14 @@ struct SampleArgs {
     /// the most it generates. ABC models only.
     #[arg(long)]
     one_tune: bool,
+    /// Let the model read a one-line tune and a blank line first, not printed, so it starts
+    /// from the state it has between two tunes in training rather than from zero. Models
+    /// trained on long windows need it: from zero they write noise for a while.
+    #[arg(long)]
+    warm_up: bool,
+    /// The text read for --warm-up instead of the one-line tune (implies --warm-up).
+    #[arg(long, value_name = "TEXT")]
+    warm_up_text: Option<String>,
     /// Meter of the tunes (e.g. 6/8): the header is written for the model in the training
     /// corpus's layout (from style.json beside the checkpoints, or --corpus).
     #[arg(long, value_name = "M")]
@@ -787,6 +795,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         rng_seed,
         count: a.count,
         one_tune: a.one_tune || a.keep.is_some(),
+        warm_up: a.warm_up_text.or_else(|| a.warm_up.then(|| sample::WARM_UP.to_string())),
         ..Default::default()
     };
     let max_attempts = a.max_attempts.unwrap_or(a.count.saturating_mul(20));

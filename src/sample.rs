@@ -50,7 +50,16 @@ pub struct SampleOptions {
     /// masked and the draw renormalises over the rest. A stream ends when its tune is
     /// complete and the model writes the blank line after it. ABC models only.
     pub guided: bool,
+    /// Text the model reads before the seed (or before its first draw) and that is not
+    /// printed: it brings the recurrent state from zero to where training leaves it after a
+    /// tune ([`WARM_UP`]). A model trained on long windows has rarely seen the zero state at
+    /// the start of a tune, and from it writes noise for a while.
+    pub warm_up: Option<String>,
 }
+
+/// The warm-up text of `sample --warm-up`: a one-line tune and the blank line after it, so the
+/// model's state is that of the boundary between two tunes when the seed begins.
+pub const WARM_UP: &str = "X: 0\nT:x\nM:6/8\nK:G\nGAB|]\n\n";
 
 /// What guided sampling saw (see [`generate_with_stats`]); all zero but `rows` when not guided.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -109,6 +118,7 @@ impl Default for SampleOptions {
             script: Vec::new(),
             first_stream: 0,
             guided: false,
+            warm_up: None,
         }
     }
 }
@@ -302,9 +312,18 @@ pub fn generate_with_stats(
     }
     let n = opts.count;
     sampler.reset(n)?;
+    let mut logits = vec![0.0f32; n * v];
+    if let Some(w) = opts.warm_up.as_deref().filter(|w| !w.is_empty()) {
+        // Read, not printed, not drawn: the streams' draws stay those of the same seed.
+        let mut tokens = vec![0; n];
+        for t in vocab.encode(w, "the --warm-up text")? {
+            tokens.fill(t);
+            sampler.step(&tokens, &mut logits)?;
+        }
+    }
+    // The speed figures count from here (the warm-up is neither timed nor counted).
     let started = std::time::Instant::now();
     let key = Key::new(opts.rng_seed);
-    let mut logits = vec![0.0f32; n * v];
     let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(opts.chars_per_tune()); n];
     let mut remaining = opts.len;
     let chars = vocab.chars();

@@ -86,6 +86,36 @@ fn training_calls_back_each_epoch_and_stops_when_asked_then_resumes() {
     assert!(row.contains(&format!("{:.4}", r.nats)) && row.contains(&format!("{:.4}", r.accuracy)), "{row} {r:?}");
 }
 
+/// A warm-up is read by the model and not printed: the same texts as a seed that starts with
+/// it, less the warm-up; `folklstm sample --warm-up` gives them too.
+#[test]
+fn a_warm_up_is_read_not_printed() {
+    let model = Model::shipped().unwrap().threads(1);
+    let w = folklstm::sample::WARM_UP;
+    let base =
+        SampleOptions { len: 300, count: 2, rng_seed: 5, seed_text: Some("X: 1\n".into()), ..Default::default() };
+    let warm = model.sample_all(&SampleOptions { warm_up: Some(w.into()), ..base.clone() }).unwrap();
+    let read = model.sample_all(&SampleOptions { seed_text: Some(format!("{w}X: 1\n")), ..base.clone() }).unwrap();
+    for (a, b) in warm.iter().zip(&read) {
+        assert_eq!(b.strip_prefix(w), Some(a.as_str()));
+    }
+    assert_ne!(model.sample_all(&base).unwrap(), warm, "the warm-up changes the state the draws start from");
+    let cli = cli_sample(&[
+        "--seed",
+        "X: 1\n",
+        "--len",
+        "300",
+        "--count",
+        "2",
+        "--rng-seed",
+        "5",
+        "--threads",
+        "1",
+        "--warm-up",
+    ]);
+    assert_eq!(warm.join("\n\n") + "\n", cli);
+}
+
 /// The shipped model's own options sample guided, as `folklstm sample` does: every tune of a
 /// batch is valid (free sampling at temperature 1 leaves about a third invalid).
 #[test]
