@@ -205,9 +205,11 @@ pub fn print_table(out: &mut dyn Write, rows: &[BenchRow], cfg: &ModelConfig, ba
     let tf = train_step_flops(cfg, batch);
     let sf = sample_char_flops(cfg);
     let chars = (batch.batch * batch.seq) as f64;
+    let reference = *cfg == ModelConfig::reference(cfg.vocab) && *batch == BatchConfig::default();
     let _ = writeln!(
         out,
-        "reference model: V={} E={} H={} L={}, train window {}x{}; {:.2} GFLOP per step, {:.2} MFLOP per sampled char",
+        "{}: V={} E={} H={} L={}, train window {}x{}; {:.2} GFLOP per step, {:.2} MFLOP per sampled char",
+        if reference { "reference model" } else { "model" },
         cfg.vocab,
         cfg.embed,
         cfg.hidden,

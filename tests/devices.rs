@@ -197,6 +197,9 @@ fn bench_measures_both_devices() {
         .unwrap());
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("cpu") || l.starts_with("gpu")).collect();
     assert_eq!(rows.len(), 2, "one row per device: {out}");
+    // The shape the flags gave is named as such, not as the reference model.
+    assert!(out.lines().any(|l| l.starts_with("model: V=86 E=16 H=32 L=2, train window 4x8;")), "{out}");
+    assert!(!out.contains("reference model"), "{out}");
     assert!(rows[0].starts_with("cpu") && rows[1].starts_with("gpu"), "{out}");
     for r in rows {
         // ms/step, train ch/s, GFLOP/s, ..., ms/char: finite, not negative (GFLOP/s may round to 0).
