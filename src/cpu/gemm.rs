@@ -172,7 +172,7 @@ pub fn panel_gemm<R: CpuReal>(
     accumulate: bool,
     scratch: &mut Vec<R>,
 ) {
-    use super::simd::{PANEL, panel_at};
+    use super::simd::{PANEL, pack_strips, panel_at};
     use super::team::{Shared, run_team};
     let (k, n) = (b.rows, b.cols);
     assert!(b.fits(), "panel_gemm: B reaches outside its buffer");
@@ -208,17 +208,7 @@ pub fn panel_gemm<R: CpuReal>(
                 // writes or reads it.
                 let dst = unsafe { sw.slice_mut(p * KC * PANEL, kc * PANEL) };
                 if b.cs == 1 {
-                    for (s0, strip_dst) in (0..PANEL).step_by(strip).zip(dst.chunks_exact_mut(kc * strip)) {
-                        let n = nu.saturating_sub(s0).min(strip);
-                        for (kk, d) in strip_dst.chunks_exact_mut(strip).enumerate() {
-                            // A strip wholly past B's last column is all zeros and reads
-                            // nothing (its start may lie past the end of B).
-                            if n > 0 {
-                                d[..n].copy_from_slice(&b.data[(k0 + kk) * b.rs + j0 + s0..][..n]);
-                            }
-                            d[n..].fill(R::ZERO);
-                        }
-                    }
+                    pack_strips(dst, b.data, k0 * b.rs + j0, b.rs, kc, nu, strip);
                 } else {
                     dst.fill(R::ZERO);
                     for j in 0..nu {

@@ -10,7 +10,7 @@
 //! so results do not depend on the number of threads.
 
 use super::kernels::CpuReal;
-use super::simd::{PANEL, panel_at};
+use super::simd::{PANEL, pack_strips, panel_at};
 use super::team::{Shared, SpinBarrier, run_team};
 use crate::model::cell::Gates;
 
@@ -31,17 +31,8 @@ impl<R: CpuReal> Panels<R> {
     /// Fills `dst: [H, 32]` (packed in strips, [`panel_at`]) with gate `g`'s columns for units
     /// 32p.. of `w_hh: [H, 4H]` (zero past the last unit).
     fn pack_forward_panel(dst: &mut [R], w_hh: &[R], hd: usize, g: usize, p: usize) {
-        let (u0, nu, strip) = (p * PANEL, PANEL.min(hd - p * PANEL), R::panel_strip());
-        for (s0, strip_dst) in (0..PANEL).step_by(strip).zip(dst.chunks_exact_mut(hd * strip)) {
-            let n = nu.saturating_sub(s0).min(strip);
-            for (kk, d) in strip_dst.chunks_exact_mut(strip).enumerate() {
-                // A strip wholly past the last unit (H < 32) is all zeros and reads nothing.
-                if n > 0 {
-                    d[..n].copy_from_slice(&w_hh[kk * 4 * hd + g * hd + u0 + s0..][..n]);
-                }
-                d[n..].fill(R::ZERO);
-            }
-        }
+        let (u0, nu) = (p * PANEL, PANEL.min(hd - p * PANEL));
+        pack_strips(dst, w_hh, g * hd + u0, 4 * hd, hd, nu, R::panel_strip());
     }
 
     /// Fills `dst: [4H, 32]` (packed in strips, [`panel_at`]) with the rows of `w_hh: [H, 4H]`

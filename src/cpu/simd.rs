@@ -255,6 +255,30 @@ pub fn panel_at(k: usize, strip: usize, kk: usize, j: usize) -> usize {
     (j / strip) * k * strip + kk * strip + j % strip
 }
 
+/// Packs the `[k, nu]` block whose element `(kk, j)` is `src[off + kk * rs + j]` into
+/// `dst: [k, 32]`, in strips of `strip` columns ([`panel_at`]), zero from column `nu` on. A
+/// strip wholly past column `nu` (fewer than 16 columns left on AVX2) is zeroed without reading
+/// `src`: its start may lie past the end of `src`.
+pub fn pack_strips<R: crate::real::Real>(
+    dst: &mut [R],
+    src: &[R],
+    off: usize,
+    rs: usize,
+    k: usize,
+    nu: usize,
+    strip: usize,
+) {
+    for (s0, strip_dst) in (0..PANEL).step_by(strip).zip(dst.chunks_exact_mut(k * strip)) {
+        let n = nu.saturating_sub(s0).min(strip);
+        for (kk, d) in strip_dst.chunks_exact_mut(strip).enumerate() {
+            if n > 0 {
+                d[..n].copy_from_slice(&src[off + kk * rs + s0..][..n]);
+            }
+            d[n..].fill(R::ZERO);
+        }
+    }
+}
+
 /// Packs a logical `[k, 32]` row-major panel into the strips of `isa` (for tests and callers
 /// that build a panel whole).
 pub fn pack_panel(isa: Isa, logical: &[f32], k: usize) -> Vec<f32> {
