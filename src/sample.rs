@@ -328,7 +328,12 @@ pub fn generate_with_stats(
     let mut remaining = opts.len;
     let chars = vocab.chars();
     let mut stats = GuideStats::default();
-    let mut guides = vec![Guide::new(); if opts.guided { n } else { 0 }];
+    // A meter or key written for the model (--meter, --key) holds for the whole tune.
+    let forced = |field: &str| {
+        opts.script.iter().any(|p| matches!(p, Piece::Text(t) if t.lines().any(|l| l.starts_with(field))))
+    };
+    let guide = Guide::new().keep_header(forced("M:"), forced("K:"));
+    let mut guides = vec![guide; if opts.guided { n } else { 0 }];
     // Sampler steps (seed included), for the speed figures.
     let mut steps = 0u64;
     let refused = |what: &str| {

@@ -5,7 +5,11 @@
 //! `X:` to `K:` (free text in `T:`, `S:`, `R:` and the like; `M:`, `L:`, `K:`, `Q:` from known
 //! values; `Y:`/`P:` play orders of capital letters), and a single-voice body of notes, rests,
 //! chords `[df]`, triplets `(3`, chord symbols, ties, slurs, decorations, bar lines, repeats,
-//! endings and `P:`/`M:`/`K:`/`L:`/`Q:` lines. Everything it accepts is valid; what it cannot
+//! endings and `P:`/`M:`/`K:`/`L:`/`Q:` lines. Free text in the body is kept to what it is for,
+//! though the checker reads none of it: chord symbols are chords ([`CHORD_TYPES`]), decorations
+//! are named ones, comment lines are short and hold no bars, and a chord symbol, decoration or
+//! slur stands over a note, so a model cannot hide a bar of music where the bar lengths are not
+//! counted. Everything it accepts is valid; what it cannot
 //! decide cheaply it refuses (a short bar after a single bar line must end its line, a tuplet
 //! must end before the bar line and the line's end, an ending may not follow a short bar's
 //! single bar line). A stream can still run out of characters before its tune is complete:
@@ -89,6 +93,95 @@ const MAX_CHORD: usize = 4;
 /// Longest field value, chord symbol or decoration the automaton follows.
 const BUF: usize = 24;
 
+/// Chord symbol types after the root (and its `#`/`b`): the edition's (`d` and `a` are its
+/// diminished and augmented) and the common spellings of the same chords.
+const CHORD_TYPES: &[&str] = &["", "m", "7", "m7", "6", "m6", "9", "7b9", "d", "a", "dim", "aug", "maj7", "sus4"];
+
+/// Most chord symbols and decorations before the note they stand over (the edition writes two
+/// chord symbols at most).
+const MAX_SYMBOLS: u8 = 3;
+
+/// Decorations `!name!` (or `+name+`) the guide writes: ABC 2.1's named ones (the edition uses
+/// `!trill!`). Free text there would let a model hide music in it, as in chord symbols.
+const DECORATIONS: &[&str] = &[
+    "trill",
+    "fermata",
+    "accent",
+    "emphasis",
+    "mordent",
+    "lowermordent",
+    "uppermordent",
+    "pralltriller",
+    "roll",
+    "turn",
+    "tenuto",
+    "staccato",
+    "upbow",
+    "downbow",
+    "breath",
+    "slide",
+    "arpeggio",
+    "p",
+    "pp",
+    "mp",
+    "mf",
+    "f",
+    "ff",
+];
+
+/// Is `v` (the text between a chord symbol's quotes, so far) the start of a chord symbol, and
+/// is it a whole one? A chord symbol: an optional leading space, then a root `A`-`G` with an
+/// optional `#` or `b`, a type from [`CHORD_TYPES`] and an optional bass `/` note (`#`, `b` or
+/// the edition's `+` after it), the whole optionally in parentheses; or a single space. Free
+/// text between quotes would let a model write anything there (bars of music included) and
+/// still pass the checker, so the guide keeps to chords.
+fn chord_symbol(v: &[u8]) -> (bool, bool) {
+    const NO: (bool, bool) = (false, false);
+    let mut i = usize::from(v.first() == Some(&b' '));
+    if i == v.len() {
+        return (true, i == 1);
+    }
+    let paren = v[i] == b'(';
+    i += usize::from(paren);
+    if i == v.len() {
+        return (true, false);
+    }
+    if !(b'A'..=b'G').contains(&v[i]) {
+        return NO;
+    }
+    i += 1;
+    if i < v.len() && matches!(v[i], b'#' | b'b') {
+        i += 1;
+    }
+    let j = v[i..].iter().position(|&b| b == b'/' || b == b')').map_or(v.len(), |p| i + p);
+    let t = &v[i..j];
+    if j == v.len() {
+        let prefix = CHORD_TYPES.iter().any(|w| w.as_bytes().starts_with(t));
+        return (prefix, !paren && CHORD_TYPES.iter().any(|w| w.as_bytes() == t));
+    }
+    if !CHORD_TYPES.iter().any(|w| w.as_bytes() == t) {
+        return NO;
+    }
+    i = j;
+    if v[i] == b'/' {
+        i += 1;
+        if i == v.len() {
+            return (true, false);
+        }
+        if !is_note_letter(v[i]) {
+            return NO;
+        }
+        i += 1;
+        if i < v.len() && matches!(v[i], b'#' | b'b' | b'+') {
+            i += 1;
+        }
+        if i == v.len() {
+            return (true, !paren);
+        }
+    }
+    if paren && v[i] == b')' && i + 1 == v.len() { (true, true) } else { NO }
+}
+
 /// Where the automaton stands in the text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -104,7 +197,7 @@ enum Mode {
     BodyLine,
     /// Between elements of a music line.
     Music,
-    /// Inside a chord symbol `"..."`.
+    /// Inside a chord symbol `"..."` (its text so far in the buffer).
     Quote,
     /// Inside a decoration `!name!` or `+name+`.
     Deco(u8),
@@ -131,8 +224,6 @@ enum Mode {
     Ending(u8),
     /// After `\`: the line must end.
     Continue,
-    /// A `%` comment at the end of a music line.
-    Comment,
     /// The tune has ended (a blank line after a complete tune).
     Ended,
 }
@@ -188,6 +279,13 @@ pub struct Guide {
     body: bool,
     /// The body line so far holds only spaces (were it to end, it would end the tune).
     blank: bool,
+    /// Chord symbols, decorations and slurs since the last note, rest or chord (they stand
+    /// over the next one), and whether a decoration, roll or slur is among them.
+    symbols: u8,
+    bound: bool,
+    /// The body may not change the meter, or the key ([`Guide::keep_header`]).
+    keep_meter: bool,
+    keep_key: bool,
 }
 
 impl Default for Guide {
@@ -242,7 +340,17 @@ impl Guide {
             factor: (1, 1),
             body: false,
             blank: false,
+            symbols: 0,
+            bound: false,
+            keep_meter: false,
+            keep_key: false,
         }
+    }
+
+    /// The same state, refusing `M:` (if `meter`) and `K:` (if `key`) fields once the header's
+    /// own have been written: a tune sampled for a meter and key the user chose stays in them.
+    pub fn keep_header(self, meter: bool, key: bool) -> Guide {
+        Guide { keep_meter: meter, keep_key: key, ..self }
     }
 
     /// Would `c` keep the tune valid (some valid completion still exists)?
@@ -257,7 +365,7 @@ impl Guide {
         if !c.is_ascii() {
             // Only free text (titles, chord symbols, comments) may hold other characters.
             return matches!(self.mode, Mode::FieldValue(l) if TEXT_FIELDS.contains(&l))
-                || matches!(self.mode, Mode::Quote | Mode::CommentLine | Mode::Comment);
+                || matches!(self.mode, Mode::CommentLine);
         }
         self.step(c as u8)
     }
@@ -306,9 +414,15 @@ impl Guide {
                 let letter = (b'A'..=b'Z').find(|&x| self.part_order() & !self.labels & bit(x) != 0).unwrap_or(b'A');
                 first(&[next.unwrap_or(b'1'), letter, b'1', b'2', b'0'])
             }
-            Mode::CommentLine | Mode::Comment | Mode::Continue => first(b"\n"),
-            Mode::Quote => first(b"\""),
-            Mode::Deco(d) => first(&[d, b'x']),
+            Mode::CommentLine | Mode::Continue => first(b"\n"),
+            // Closes the symbol, or goes on to one that can close: a root or bass note, or the
+            // next letter of a chord type (`7b9`, `maj7`, `dim`, `sus4`).
+            Mode::Quote => first(b"\"C97jimus4)"),
+            Mode::Deco(d) => {
+                let b = self.buf();
+                let next = DECORATIONS.iter().find_map(|w| w.as_bytes().get(b.len()).filter(|_| starts(b, w)));
+                first(&[d, *next.unwrap_or(&d)])
+            }
             Mode::Accidental(..) | Mode::Paren | Mode::Triplet(_) => first(b"cC"),
             Mode::Bracket => first(b"c1"),
             Mode::Chord => first(b"]c"),
@@ -325,7 +439,7 @@ impl Guide {
                 let open = self.repeat_open || self.first_ending || !self.last_is_bar;
                 if self.complete() {
                     first(b"\n")
-                } else if self.owe > 0 || !self.any_note {
+                } else if self.owe > 0 || !self.any_note || self.symbols > 0 {
                     first(b"cz")
                 } else if !open && self.labels != 0 && self.part_order() & !self.labels != 0 {
                     first(b"P")
@@ -342,7 +456,8 @@ impl Guide {
         let first = |cands: &[u8]| cands.iter().copied().find(|&c| self.allows(c as char)).map(char::from);
         if self.must_eol {
             first(b"\n")
-        } else if self.triplet > 0 || (self.target > 0 && self.bar < self.target) || !self.any_note {
+        } else if self.triplet > 0 || (self.target > 0 && self.bar < self.target) || !self.any_note || self.symbols > 0
+        {
             first(b"cz")
         } else if !self.last_is_bar || self.repeat_open || self.first_ending {
             if self.repeat_open || self.first_ending { first(b":|") } else { first(b"|") }
@@ -392,6 +507,7 @@ impl Guide {
             && self.last_is_bar
             && self.target == 0
             && self.triplet == 0
+            && self.symbols == 0
             && !self.repeat_open
             && !self.first_ending
             && (self.labels == 0 || order & !self.labels == 0)
@@ -436,27 +552,31 @@ impl Guide {
                 Mode::CommentLine => {
                     if c == b'\n' {
                         self.mode = if self.body { Mode::BodyLine } else { Mode::HeaderLine };
+                        return true;
                     }
-                    return true;
+                    // A comment line in the body is short and holds no bars or chord symbols
+                    // (the edition's: `%P:AAB`, `%%MIDI program 74`): music hidden in one would
+                    // pass the checker unread.
+                    return !self.body || (!matches!(c, b'|' | b'"') && self.put(c));
                 }
                 Mode::BodyLine => return self.body_line(c),
                 Mode::Music => return self.music(c),
                 Mode::Quote => {
-                    return match c {
-                        b'\n' => false,
-                        b'"' => {
-                            self.mode = Mode::Music;
-                            true
-                        }
-                        _ => true,
-                    };
+                    if c == b'"' {
+                        self.mode = Mode::Music;
+                        self.symbols += 1;
+                        return chord_symbol(self.buf()).1;
+                    }
+                    return self.put(c) && chord_symbol(self.buf()).0;
                 }
                 Mode::Deco(d) => {
-                    if c == d && self.len > 0 {
+                    if c == d {
                         self.mode = Mode::Music;
-                        return true;
+                        self.symbols += 1;
+                        self.bound = true;
+                        return DECORATIONS.iter().any(|w| w.as_bytes() == self.buf());
                     }
-                    return c.is_ascii_alphabetic() && self.put(c);
+                    return self.put(c) && DECORATIONS.iter().any(|w| starts(self.buf(), w));
                 }
                 Mode::Accidental(a, chord) => {
                     if (a == b'^' || a == b'_') && c == a && self.len == 0 {
@@ -552,7 +672,13 @@ impl Guide {
                     if c.is_ascii_digit() {
                         return false;
                     }
-                    // A slur: `c` starts the music it covers.
+                    // A slur: `c` starts the music it covers (not another slur, a bar line or
+                    // the line's end).
+                    if matches!(c, b'(' | b')' | b' ' | b'|' | b':' | b'\n' | b'\\') {
+                        return false;
+                    }
+                    self.symbols += 1;
+                    self.bound = true;
                     self.mode = Mode::Music;
                     continue;
                 }
@@ -566,7 +692,7 @@ impl Guide {
                 }
                 Mode::Bracket => {
                     if c.is_ascii_digit() {
-                        return self.start_ending(c);
+                        return self.symbols == 0 && self.start_ending(c);
                     }
                     self.mode = Mode::Chord;
                     self.chord_notes = 0;
@@ -618,13 +744,6 @@ impl Guide {
                     }
                     self.mode = Mode::Music;
                     continue;
-                }
-                Mode::Comment => {
-                    if c == b'\n' {
-                        self.mode = Mode::Music;
-                        continue;
-                    }
-                    return true;
                 }
             }
         }
@@ -758,13 +877,17 @@ impl Guide {
             b'\n' => self.end_tune(),
             b'%' => {
                 self.mode = Mode::CommentLine;
+                self.len = 0;
                 true
             }
             b'P' | b'M' | b'K' | b'L' | b'Q' => {
                 // A part or meter change closes the bar before it (a short bar above, or one
                 // that completes a short bar above, exactly); a part must not leave a repeat
                 // or first ending open. Key, unit and tempo changes leave the bars alone.
-                if self.triplet > 0 {
+                if self.triplet > 0 || self.symbols > 0 {
+                    return false;
+                }
+                if (c == b'M' && self.keep_meter) || (c == b'K' && self.keep_key) {
                     return false;
                 }
                 if matches!(c, b'P' | b'M') {
@@ -798,8 +921,19 @@ impl Guide {
         if self.must_eol && !matches!(c, b'\n' | b'\\' | b' ') {
             return false;
         }
+        let was_blank = self.blank;
         if c != b' ' && c != b'\n' {
             self.blank = false;
+        }
+        // A chord symbol stands over a note: no bar line, tie or end of tune before it.
+        if self.symbols > 0 && matches!(c, b'|' | b':' | b'-') {
+            return false;
+        }
+        // A decoration, roll or slur is followed by its note, decorations or chord symbols.
+        let note_start = is_note_letter(c)
+            || matches!(c, b'z' | b'^' | b'_' | b'=' | b'[' | b'(' | b'!' | b'+' | b'~' | b'"' | b' ');
+        if self.bound && !note_start {
+            return false;
         }
         match c {
             b' ' => true,
@@ -821,15 +955,24 @@ impl Guide {
                     _ => Mode::Bracket,
                 };
                 self.can_tie = false;
-                // `[` needs a chord that fits or an ending that may start.
-                c != b'[' || self.note_may_fit() || (!self.first_ending && !self.must_eol)
+                self.len = 0;
+                if c == b'"' {
+                    return self.symbols < MAX_SYMBOLS && self.note_may_fit();
+                }
+                // `[` needs a chord that fits or an ending that may start; `(` a note.
+                self.note_may_fit() || (c == b'[' && self.symbols == 0 && !self.first_ending && !self.must_eol)
             }
             b'!' | b'+' => {
                 self.mode = Mode::Deco(c);
                 self.len = 0;
-                true
+                self.symbols < MAX_SYMBOLS && self.note_may_fit()
             }
-            b'~' | b')' => true,
+            b'~' => {
+                self.symbols += 1;
+                self.bound = true;
+                self.symbols <= MAX_SYMBOLS && self.note_may_fit()
+            }
+            b')' => true,
             b'|' | b':' => {
                 if self.triplet > 0 {
                     return false;
@@ -840,16 +983,17 @@ impl Guide {
                 self.can_tie = false;
                 self.run_may_work()
             }
-            b'-' => self.can_tie,
+            // A tie joins one note to the next: a second `-` ties nothing.
+            b'-' => std::mem::take(&mut self.can_tie),
             // Both end the line, which a running tuplet must not cross.
+            // Continues a line that holds music (a line of `\` alone says nothing).
             b'\\' => {
                 self.mode = Mode::Continue;
-                self.triplet == 0
+                self.triplet == 0 && !was_blank
             }
-            b'%' => {
-                self.mode = Mode::Comment;
-                self.triplet == 0
-            }
+            // A comment after music on its line: the edition writes none, and free text there
+            // could hold anything; comment lines stay open ([`Guide::body_line`]).
+            b'%' => false,
             b'^' | b'_' | b'=' => {
                 self.mode = Mode::Accidental(c, false);
                 self.len = 0;
@@ -941,6 +1085,8 @@ impl Guide {
         self.can_tie = !rest;
         self.triplet = self.triplet.saturating_sub(1);
         self.chord_len = (1, 1);
+        self.symbols = 0;
+        self.bound = false;
         self.len = 0;
         true
     }
