@@ -460,3 +460,20 @@ fn a_chosen_meter_and_key_hold_for_the_whole_tune() {
         assert!(check_text(t).iter().all(|r| r.valid), "{t}");
     }
 }
+
+/// A bar that must reach an exact length (it completes a short bar on the line above) ending
+/// in a tuplet: its last note must be longer than the shortest, and the guide must still see
+/// that a note fits (it once asked only about the shortest, and the closer stalled there while
+/// a sampled stream wrote `)` to the end of `--len`). A slur closes once, after a note.
+#[test]
+fn an_exact_bar_ending_in_a_tuplet_can_be_closed() {
+    let head = "X: 1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc defg|A2B2c2|\n(3c2B/2-";
+    let mut g = Guide::new();
+    assert!(head.chars().all(|c| g.push(c)), "the guide refuses the start");
+    assert!(g.allows('c'), "a note of half the unit completes the tuplet and the bar");
+    let end = close(g, 60).unwrap();
+    let tune = format!("{head}{end}");
+    assert!(check_text(&tune).iter().all(|r| r.valid), "{tune}");
+    assert!(!g.allows(')'), "a slur closing after a tie, not a note");
+    assert_eq!(first_refused("X: 1\nT:t\nM:3/4\nK:G\n(GAB)) c3|]\n\n"), Some(24), "a second `)`");
+}

@@ -283,6 +283,8 @@ pub struct Guide {
     /// over the next one), and whether a decoration, roll or slur is among them.
     symbols: u8,
     bound: bool,
+    /// The last character ended a note, rest or chord (a slur may close here).
+    after_note: bool,
     /// The body may not change the meter, or the key ([`Guide::keep_header`]).
     keep_meter: bool,
     keep_key: bool,
@@ -342,6 +344,7 @@ impl Guide {
             blank: false,
             symbols: 0,
             bound: false,
+            after_note: false,
             keep_meter: false,
             keep_key: false,
         }
@@ -922,6 +925,7 @@ impl Guide {
             return false;
         }
         let was_blank = self.blank;
+        let after_note = std::mem::take(&mut self.after_note);
         if c != b' ' && c != b'\n' {
             self.blank = false;
         }
@@ -972,7 +976,8 @@ impl Guide {
                 self.bound = true;
                 self.symbols <= MAX_SYMBOLS && self.note_may_fit()
             }
-            b')' => true,
+            // Closes a slur after its last note.
+            b')' => after_note,
             b'|' | b':' => {
                 if self.triplet > 0 {
                     return false;
@@ -1044,9 +1049,10 @@ impl Guide {
         true
     }
 
-    /// Can some note length still fit (a note is about to be written)?
+    /// Can some note length still fit (a note is about to be written)? Not only the shortest:
+    /// a bar that must reach an exact length, or a tuplet's last note, may need a longer one.
     fn note_may_fit(&self) -> bool {
-        self.fits(self.ticks(MIN_QUARTERS, 4))
+        self.fits(self.ticks(MIN_QUARTERS, 4)) || LENGTHS.iter().any(|&(_, n, d)| self.fits(self.ticks(n, d)))
     }
 
     /// Would a chord whose first note is `len` units long fit, at its shortest?
@@ -1087,6 +1093,7 @@ impl Guide {
         self.chord_len = (1, 1);
         self.symbols = 0;
         self.bound = false;
+        self.after_note = true;
         self.len = 0;
         true
     }
