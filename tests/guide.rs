@@ -477,3 +477,22 @@ fn an_exact_bar_ending_in_a_tuplet_can_be_closed() {
     assert!(!g.allows(')'), "a slur closing after a tie, not a note");
     assert_eq!(first_refused("X: 1\nT:t\nM:3/4\nK:G\n(GAB)) c3|]\n\n"), Some(24), "a second `)`");
 }
+
+/// A tuplet inside a bar of exact length: each of its notes must leave a remainder that its
+/// other notes and whole notes after it can fill (a sampled stream once wrote a `(4` tuplet
+/// whose last note would have needed a third of the unit, and stalled on spaces).
+#[test]
+fn a_tuplet_in_an_exact_bar_leaves_a_remainder_notes_can_fill() {
+    // The second line's first bar owes 3 eighths: A2 leaves 1 eighth (288 ticks) for the
+    // tuplet. `(4` notes take 3/4 of their length; g/2 (108 ticks) would leave 180, which three
+    // more `(4` notes (54 ticks at least each, in steps of 54) and whole quarters of the unit
+    // (72) cannot make; g// (54) leaves 234 = 3 x 54 + 72.
+    let head = "X: 1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc defg|A2 B2 c|\nA2 (4g/";
+    let mut g = Guide::new();
+    assert!(head.chars().all(|c| g.push(c)), "the guide refuses the start");
+    assert!(!g.allows('2'), "g/2 leaves a remainder no notes can fill");
+    assert!(g.push('/'));
+    let end = close(g, 60).unwrap();
+    let tune = format!("{head}/{end}");
+    assert!(check_text(&tune).iter().all(|r| r.valid), "{tune}");
+}

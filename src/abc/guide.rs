@@ -1042,9 +1042,21 @@ impl Guide {
         if after.saturating_add(left * self.tuplet_min()) > self.limit() {
             return false;
         }
-        if self.target > 0 && left == 0 {
-            let grain = self.unit / 4;
-            return (self.target - after).is_multiple_of(grain);
+        if self.target > 0 {
+            // The bar must reach the target exactly: with notes of whole quarters of the unit
+            // (`grain` ticks) after the tuplet, whose `left` notes of q quarters each take
+            // grain·q·f0/f1 ticks. Their quarters can sum to any S >= left (1 to 4 quarters are
+            // all note lengths), and the remainder mod grain repeats with period f1 in S, so
+            // S in left..left + f1 covers every case.
+            let (grain, rest) = (self.unit / 4, self.target - after);
+            if left == 0 {
+                return rest.is_multiple_of(grain);
+            }
+            let (f0, f1) = self.factor;
+            return (left..left + f1).any(|s| {
+                let t = grain * s * f0;
+                t.is_multiple_of(f1) && t / f1 <= rest && (rest - t / f1).is_multiple_of(grain)
+            });
         }
         true
     }
