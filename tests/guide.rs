@@ -496,3 +496,13 @@ fn a_tuplet_in_an_exact_bar_leaves_a_remainder_notes_can_fill() {
     let tune = format!("{head}/{end}");
     assert!(check_text(&tune).iter().all(|r| r.valid), "{tune}");
 }
+
+/// An ending may not start the line whose first bar must complete a short bar above (the
+/// checker reads the short bar as closed there, too short); a sampled tune did that after a
+/// `\` continuation.
+#[test]
+fn an_ending_does_not_cut_an_owed_bar() {
+    let t = "X: 1\nT:t\nM:4/4\nL:1/8\nK:G\n|:GABc defg|A2 B2 c|\\\n [1A3 B2 c:|]\n\n";
+    assert!(!check_text(t)[0].valid, "the checker refuses it");
+    assert_eq!(first_refused(t), Some(t.find("1A3").unwrap()));
+}

@@ -695,7 +695,9 @@ impl Guide {
                 }
                 Mode::Bracket => {
                     if c.is_ascii_digit() {
-                        return self.symbols == 0 && self.start_ending(c);
+                        // Not inside the bar that must complete a short bar above: the
+                        // checker reads the ending as cutting that bar short.
+                        return self.symbols == 0 && self.target == 0 && self.start_ending(c);
                     }
                     self.mode = Mode::Chord;
                     self.chord_notes = 0;
@@ -964,7 +966,8 @@ impl Guide {
                     return self.symbols < MAX_SYMBOLS && self.note_may_fit();
                 }
                 // `[` needs a chord that fits or an ending that may start; `(` a note.
-                self.note_may_fit() || (c == b'[' && self.symbols == 0 && !self.first_ending && !self.must_eol)
+                self.note_may_fit()
+                    || (c == b'[' && self.symbols == 0 && self.target == 0 && !self.first_ending && !self.must_eol)
             }
             b'!' | b'+' => {
                 self.mode = Mode::Deco(c);
