@@ -506,3 +506,13 @@ fn an_ending_does_not_cut_an_owed_bar() {
     assert!(!check_text(t)[0].valid, "the checker refuses it");
     assert_eq!(first_refused(t), Some(t.find("1A3").unwrap()));
 }
+
+/// A bar line may not open the line whose first bar must complete a short bar above (sampled
+/// tunes wrote `::` or `|` there after a `\` continuation; the checker calls the short bar too
+/// short).
+#[test]
+fn a_bar_line_does_not_skip_an_owed_bar() {
+    let t = "X: 1\nT:t\nM:4/4\nL:1/8\nK:G\n|:GABc defg|A2 B2 c|\\\n ::A3 B2 c:|]\n\n";
+    assert!(!check_text(t)[0].valid, "the checker refuses it");
+    assert_eq!(first_refused(t), Some(t.find("::A3").unwrap()));
+}

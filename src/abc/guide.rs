@@ -1156,6 +1156,11 @@ impl Guide {
         if repeat_start && !repeat_end && self.repeat_open && self.music_since_open {
             return None;
         }
+        // The bar that must complete a short bar above holds music: a bar line first would
+        // leave the short bar as it is, and the checker calls it too short.
+        if self.target > 0 && !self.music {
+            return None;
+        }
         let mut owes = false;
         if self.music {
             if self.target > 0 {
