@@ -3,7 +3,7 @@
 # side on a shared machine: the reference shape with ../shared/anchors/torch_anchor.py (real
 # corpus batches), every shape of `folklstm bench --grid` with ../shared/anchors/torch_shapes.py.
 # Needs the PyTorch venv of the README (PEER_PY, default /tmp/peer/bin/python) and nothing else
-# running. Usage: benches/side_by_side.sh [ROUNDS] [STEPS]
+# running. Usage: [SHAPES=...] benches/side_by_side.sh [ROUNDS] [STEPS]
 # Prints one line per round and engine, then per shape the medians and the ratio
 # (PyTorch ms / folklstm ms: above 1 means folklstm is faster).
 set -euo pipefail
@@ -15,6 +15,8 @@ cargo build --release -q
 bin=./target/release/folklstm
 shapes=("16 64 512 256 3" "50 50 128 128 1" "50 50 128 128 3" "50 50 512 512 2" "64 64 512 256 3"
   "16 64 1024 1024 2" "8 128 256 256 3")
+# SHAPES="50 50 512 512 2;8 128 256 256 3" measures only those (B T E H L, `;` between shapes).
+if [ -n "${SHAPES:-}" ]; then IFS=';' read -ra shapes <<<"$SHAPES"; fi
 "$bin" bench --grid --steps 1 --batch 1 --seq 2 --embed 8 --hidden 8 --layers 1 2>/dev/null | sed -n 1p
 lscpu | sed -n 's/^Model name: *//p' | head -1
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
