@@ -993,8 +993,8 @@ impl Guide {
             }
             // A tie joins one note to the next: a second `-` ties nothing.
             b'-' => std::mem::take(&mut self.can_tie),
-            // Both end the line, which a running tuplet must not cross.
-            // Continues a line that holds music (a line of `\` alone says nothing).
+            // Continues a line that holds music (a line of `\` alone says nothing); it ends the
+            // line, which a running tuplet must not cross.
             b'\\' => {
                 self.mode = Mode::Continue;
                 self.triplet == 0 && !was_blank
@@ -1067,6 +1067,7 @@ impl Guide {
     /// Can some note length still fit (a note is about to be written)? Not only the shortest:
     /// a bar that must reach an exact length, or a tuplet's last note, may need a longer one.
     fn note_may_fit(&self) -> bool {
+        // The shortest first: it fits in most states, and that spares the loop on the hot path.
         self.fits(self.ticks(MIN_QUARTERS, 4)) || LENGTHS.iter().any(|&(_, n, d)| self.fits(self.ticks(n, d)))
     }
 
