@@ -78,6 +78,21 @@ fn checker_accepts_pickups_endings_and_parts() {
     assert!(r[0].valid, "{:?}", r[0].problems);
 }
 
+/// The bar before a part or meter change ends its section and may be short, even with key or
+/// tempo changes written between; before plain music it must be full.
+#[test]
+fn a_short_bar_before_a_part_change_stays_short_across_key_and_tempo_lines() {
+    let head = "X:1\nM:2/4\nL:1/8\nK:D\nP:A\nd|defg|ab|\n";
+    for between in ["", "K:G\n", "Q:1/4=90\nK:G\n"] {
+        for change in ["P:B\n", "M:3/4\n"] {
+            let t = format!("{head}{between}{change}abc|def|\n");
+            assert!(check_text(&t)[0].valid, "{t:?}: {:?}", check_text(&t)[0].problems);
+        }
+        let t = format!("{head}{between}abc|def|\n");
+        assert!(!check_text(&t)[0].valid, "{t:?}: the short bar is owed nothing");
+    }
+}
+
 #[test]
 fn checker_rejects_long_bars_unbalanced_repeats_and_missing_parts() {
     let r = check_text("X:1\nM:2/4\nL:1/8\nK:C\nabcde|:ab cd|");
@@ -260,7 +275,7 @@ fn exercise(text: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(common::prop_config(400))]
 
     /// Random bytes never panic the parser, the checker or the MIDI writer.
     #[test]

@@ -205,7 +205,7 @@ fn walk(picks: &[u32], min_len: usize) -> (String, bool) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(common::prop_config(400))]
 
     /// Any sequence of legal draws that the automaton lets end is a valid tune.
     #[test]
@@ -361,7 +361,7 @@ fn the_closer_ends_every_corpus_tune_from_anywhere_in_its_body_in_a_valid_tune()
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, max_shrink_iters: 0, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { max_shrink_iters: 0, ..common::prop_config(200) })]
 
     /// From any state a walk of legal characters reaches in the body, the closer ends the tune
     /// in a valid one.

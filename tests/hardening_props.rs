@@ -178,7 +178,7 @@ fn apply(text: &str, edits: &[Edit]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..common::prop_config(1000) })]
 
     /// Arbitrary bytes: an error, never a panic or a huge allocation.
     #[test]

@@ -130,9 +130,12 @@ fn bars(steps: &[Step], meter: Option<Meter>, problems: &mut Vec<Problem>) {
             }
             StepKind::Bar(b) => {
                 let sectional = b.repeat_end || b.repeat_start || b.style != BarStyle::Single;
-                // A section also ends if a part or meter change follows (chord symbols
-                // aside), or the tune ends.
-                let next = steps[i + 1..].iter().find(|x| !matches!(x.kind, StepKind::ChordSymbol(_)));
+                // A section also ends if a part or meter change follows, or the tune ends.
+                // Chord symbols, key and tempo changes between do not count: `|` then `K:G`
+                // then `P:B` still closes the part.
+                let next = steps[i + 1..]
+                    .iter()
+                    .find(|x| !matches!(x.kind, StepKind::ChordSymbol(_) | StepKind::Key(_) | StepKind::Tempo(_)));
                 bar.end = s.pos;
                 bar.closes_section = sectional
                     || matches!(next.map(|x| &x.kind), None | Some(StepKind::Part(_)) | Some(StepKind::Meter(_)));

@@ -223,3 +223,19 @@ pub fn tunes_text(stdout: &[u8]) -> String {
         None => out.into_owned(),
     }
 }
+
+/// Settings for a property test: `cases` cases drawn from a fixed seed, so every run (CI's
+/// included) tries the same cases and a failure found anywhere reproduces everywhere. To hunt
+/// further, `PROPTEST_CASES` and `PROPTEST_RNG_SEED` (a number) override both.
+pub fn prop_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let env = Config::default();
+    Config {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() { env.cases } else { cases },
+        rng_seed: match env.rng_seed {
+            RngSeed::Random => RngSeed::Fixed(20261201),
+            fixed => fixed,
+        },
+        ..env
+    }
+}
