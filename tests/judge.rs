@@ -120,6 +120,40 @@ fn a_tune_of_two_voices_is_measured_on_its_first_and_file_headers_count() {
     assert!(!read_tunes(&short).pop().unwrap().valid);
 }
 
+/// Each way a tune can break is named after its first problem; a valid tune has none.
+#[test]
+fn invalid_tunes_are_sorted_by_where_they_first_break() {
+    use folklstm::abc::judge::{Breakage, Verdict, summarize};
+    assert_eq!(one(JIG).breaks, None);
+    let head = "X: 1\nT:t\nM:6/8\nK:G\n";
+    let cases = [
+        // No meter: the whole tune's problem, listed last, still the header's.
+        ("X: 1\nT:t\nK:G\nGAB dBG|\n".to_string(), Breakage::Header),
+        // An unreadable meter value sits on a header line.
+        ("X: 1\nT:t\nM:6/\nK:G\nGAB dBG|\n".to_string(), Breakage::Header),
+        (format!("{head}GAB dBG|GAB dB|GAB dBG|\n"), Breakage::BarLength),
+        (format!("{head}GAB dBG|GAB dBG d|\n"), Breakage::BarLength),
+        (format!("{head}GAB dBG|:GAB dBG|\n"), Breakage::Repeats),
+        (format!("{head}GAB dBG|[2GAB dBG|]\n"), Breakage::Repeats),
+        ("X: 1\nT:t\nP:AB\nM:6/8\nK:G\nP:A\nGAB dBG|\n".to_string(), Breakage::Parts),
+        (format!("{head}GAB dBG|GAB dBG\n"), Breakage::Unfinished),
+        (format!("{head}GAB dBG|G}}AB dBG|\n"), Breakage::Syntax),
+    ];
+    let mut verdicts = Vec::new();
+    for (text, want) in &cases {
+        let f = one(text);
+        assert_eq!(f.breaks, Some(*want), "{text:?}: first problem {:?}", f.first_problem);
+        verdicts.push(Verdict { file: "t.abc".into(), features: f, originality: None });
+    }
+    verdicts.push(Verdict { file: "t.abc".into(), features: one(JIG), originality: None });
+    let s = summarize(&verdicts, None);
+    assert_eq!(s.breaks.values().sum::<usize>(), cases.len(), "every invalid tune counted once, the valid one not");
+    assert_eq!(s.breaks.get(&Breakage::BarLength), Some(&2));
+    assert_eq!(s.breaks.get(&Breakage::Header), Some(&2));
+    // The jig has two 8-bar parts; none of the broken ones has two.
+    assert_eq!(s.two_eight_bar_parts, 1);
+}
+
 #[test]
 fn unreadable_tunes_are_reported_not_a_panic() {
     for text in ["X: 1\nT:Broken\nM:6/8\nK:G\nABC [[[ }{ |: :|: 3/ /// \n", "X: 1\n", "garbage without fields\n", ""] {

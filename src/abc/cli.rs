@@ -162,14 +162,24 @@ pub fn summary_lines(s: &super::judge::Summary) -> Vec<String> {
     let mut lines = vec![
         format!("tunes {}: valid {}, readable {}", s.tunes, pct(s.valid, s.tunes), pct(s.readable, s.tunes)),
         format!(
-            "structure: parts of 4-bar phrases {}, median parts {}, repeats balanced {}, part order delivered {}, ends on the tonic {}",
+            "structure: parts of 4-bar phrases {}, two or more 8-bar parts {}, median parts {}, repeats balanced {}, \
+             part order delivered {}, ends on the tonic {}",
             pct(s.structured, s.tunes),
+            pct(s.two_eight_bar_parts, s.tunes),
             s.median_parts,
             pct(s.repeats_balanced, s.tunes),
             pct(s.order_delivered, s.order_promised),
             pct(s.ends_on_tonic, s.tonic_known)
         ),
     ];
+    let broken = s.tunes - s.valid;
+    if broken > 0 {
+        let kinds: Vec<String> = super::judge::Breakage::ALL
+            .iter()
+            .filter_map(|b| s.breaks.get(b).map(|&n| format!("{} {}", b.name(), pct(n, broken))))
+            .collect();
+        lines.push(format!("where invalid tunes first break: {}", kinds.join(", ")));
+    }
     let mut forms: Vec<(&String, &usize)> = s.forms.iter().collect();
     forms.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let top: Vec<String> =

@@ -152,6 +152,8 @@ pub struct Features {
     pub valid: bool,
     /// The checker's first problem, if any.
     pub first_problem: Option<String>,
+    /// Where an invalid tune first breaks ([`Breakage`]); `None` for a valid tune.
+    pub breaks: Option<Breakage>,
     /// Problems found by the checker.
     pub problems: usize,
     /// `M:` as written in the header (`6/8`), if any.
@@ -338,7 +340,78 @@ fn walk(tl: &Timeline) -> Walk {
 pub fn features(tt: &TuneText<'_>, file_fields: &[Field]) -> Features {
     let (tune, tl, problems, readable) = super::all_problems(tt, file_fields);
     let first = problems.first().map(|p| p.to_string());
-    from_parts(&tune, &first_voice(tl), readable, problems.is_empty(), problems.len(), first)
+    let breaks = problems.first().map(|p| Breakage::of(p, &tune));
+    let mut f = from_parts(&tune, &first_voice(tl), readable, problems.is_empty(), problems.len(), first);
+    f.breaks = breaks;
+    f
+}
+
+/// Where an invalid tune first breaks: the kind of the checker's first problem (the one
+/// written earliest; problems of the whole tune, such as a missing `M:`, come last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Breakage {
+    /// A header field missing, out of place or unreadable (`X:`, `M:`, `K:`, a bad value).
+    Header,
+    /// Music the parser cannot read (a stray character, an unclosed chord or quote).
+    Syntax,
+    /// A bar longer than the meter, or shorter where it may not be.
+    BarLength,
+    /// A repeat or numbered ending left open or out of order.
+    Repeats,
+    /// A part the play order promises is missing from the body.
+    Parts,
+    /// The tune stops without a closing bar line (or has no notes).
+    Unfinished,
+}
+
+impl Breakage {
+    /// Every kind, in the order summaries list them.
+    pub const ALL: [Breakage; 6] = [
+        Breakage::Header,
+        Breakage::Syntax,
+        Breakage::BarLength,
+        Breakage::Repeats,
+        Breakage::Parts,
+        Breakage::Unfinished,
+    ];
+
+    /// The kind of `p`, a problem of `tune`: by where it is (a header line is the header's,
+    /// whatever the message) and then by the checker's message; the parser's messages are
+    /// syntax.
+    pub fn of(p: &super::ast::Problem, tune: &Tune) -> Breakage {
+        let m = p.message.as_str();
+        let in_header = p.pos.line > 0 && tune.header.iter().any(|f| f.pos.line == p.pos.line);
+        if in_header
+            || m.starts_with("missing ")
+            || m.starts_with("X: must be a number")
+            || m.starts_with("a tune must start with an X:")
+        {
+            Breakage::Header
+        } else if m.starts_with("bar too ") {
+            Breakage::BarLength
+        } else if m.contains("repeat '|:'") || m.contains("ending") {
+            Breakage::Repeats
+        } else if m.starts_with("the play order") {
+            Breakage::Parts
+        } else if m == "the tune does not end with a bar line" || m == "the tune has no notes" {
+            Breakage::Unfinished
+        } else {
+            Breakage::Syntax
+        }
+    }
+
+    /// How summaries name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Breakage::Header => "header",
+            Breakage::Syntax => "syntax",
+            Breakage::BarLength => "bar length",
+            Breakage::Repeats => "repeats",
+            Breakage::Parts => "parts",
+            Breakage::Unfinished => "unfinished",
+        }
+    }
 }
 
 /// The steps of the first voice that has notes (all steps when the tune has one voice).
@@ -453,6 +526,7 @@ fn from_parts(
         readable,
         valid,
         first_problem,
+        breaks: None,
         problems,
         meter: first_meter(tune).map(|m| m.split_whitespace().collect::<String>()),
         key,
@@ -720,6 +794,10 @@ pub struct Summary {
     pub order_delivered: usize,
     /// Repeats balanced.
     pub repeats_balanced: usize,
+    /// Tunes with two or more parts of 8 bars each.
+    pub two_eight_bar_parts: usize,
+    /// Invalid tunes by where they first break ([`Breakage`]).
+    pub breaks: BTreeMap<Breakage, usize>,
     /// Tunes with a last note and a tonic; of those, how many end on the tonic.
     pub tonic_known: usize,
     /// See `tonic_known`.
@@ -775,8 +853,12 @@ pub fn summarize(verdicts: &[Verdict], corpus: Option<&CorpusIndex>) -> Summary 
         .collect()
     });
     let mut forms = BTreeMap::new();
+    let mut breaks = BTreeMap::new();
     for v in verdicts {
         *forms.entry(v.features.form.clone()).or_default() += 1;
+        if let Some(b) = v.features.breaks {
+            *breaks.entry(b).or_default() += 1;
+        }
     }
     Summary {
         tunes: verdicts.len(),
@@ -788,6 +870,8 @@ pub fn summarize(verdicts: &[Verdict], corpus: Option<&CorpusIndex>) -> Summary 
         order_promised: count(&|v| v.features.order_delivered.is_some()),
         order_delivered: count(&|v| v.features.order_delivered == Some(true)),
         repeats_balanced: count(&|v| v.features.repeats_balanced),
+        two_eight_bar_parts: count(&|v| v.features.sections.iter().filter(|s| s.bars == 8.0).count() >= 2),
+        breaks,
         tonic_known: count(&|v| v.features.ends_on_tonic.is_some()),
         ends_on_tonic: count(&|v| v.features.ends_on_tonic == Some(true)),
         near_copies: orig(&|o| o.near_copy),
