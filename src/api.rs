@@ -159,9 +159,16 @@ impl Model {
         )))
     }
 
+    /// Whether sampling this model starts with a warm-up ([`SampleOptions::warm_up`]): for an
+    /// ABC model trained on windows longer than 64 characters ([`sample::warm_up_by_default`]).
+    pub fn warms_up(&self) -> bool {
+        self.is_abc() && sample::warm_up_by_default(Some(self.checkpoint.meta.batch.seq))
+    }
+
     /// The sampling options `folklstm sample` starts from for this model: guided for a model
-    /// of ABC tunes (every tune valid by construction), free for any other text; 512
-    /// characters of one stream at temperature 1 ([`SampleOptions::default`] is always free).
+    /// of ABC tunes (every tune valid by construction), free for any other text; warmed up
+    /// where [`Model::warms_up`]; 512 characters of one stream at temperature 1
+    /// ([`SampleOptions::default`] is always free and cold).
     ///
     /// ```no_run
     /// # fn main() -> folklstm::Result<()> {
@@ -170,7 +177,11 @@ impl Model {
     /// # Ok(()) }
     /// ```
     pub fn options(&self) -> SampleOptions {
-        SampleOptions { guided: self.is_abc(), ..SampleOptions::default() }
+        SampleOptions {
+            guided: self.is_abc(),
+            warm_up: self.warms_up().then(|| sample::WARM_UP.to_string()),
+            ..SampleOptions::default()
+        }
     }
 
     /// A sampler on the model's engine.

@@ -367,11 +367,15 @@ struct SampleArgs {
     one_tune: bool,
     /// Let the model read a one-line tune and a blank line first, not printed, so it starts
     /// from the state it has between two tunes in training rather than from zero. Models
-    /// trained on long windows need it: from zero they write noise for a while.
-    #[arg(long)]
+    /// trained on long windows need it: from zero they write noise for a while. On by default
+    /// for a checkpoint trained on windows longer than 64 characters.
+    #[arg(long, conflicts_with = "no_warm_up")]
     warm_up: bool,
+    /// Start from the zero state even where the checkpoint's training window would warm it up.
+    #[arg(long)]
+    no_warm_up: bool,
     /// The text read for --warm-up instead of the one-line tune (implies --warm-up).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", conflicts_with = "no_warm_up")]
     warm_up_text: Option<String>,
     /// Meter of the tunes (e.g. 6/8): the header is written for the model in the training
     /// corpus's layout (from style.json beside the checkpoints, or --corpus).
@@ -841,6 +845,13 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         model.require_abc("--guided")?;
     }
     opts.guided = !a.free && model.is_abc();
+    if opts.warm_up.is_none() && !a.no_warm_up && model.warms_up() {
+        opts.warm_up = model.options().warm_up;
+        eprintln!(
+            "warm-up: on (the checkpoint was trained on {}-character windows; --no-warm-up starts from zero)",
+            model.checkpoint().meta.batch.seq
+        );
+    }
     let index = corpus.as_ref().map(|(i, _)| i);
     let (tunes, short_by, stats) = match a.keep {
         None => {

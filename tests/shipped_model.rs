@@ -256,7 +256,7 @@ fn the_nottingham_model_writes_tunes_in_the_asked_meter_and_key() {
     let o = folk()
         .arg("sample")
         .args(dir)
-        .args(["--meter", "4/4", "--key", "D", "--count", "8", "--len", "2000", "--rng-seed", "2", "--warm-up"])
+        .args(["--meter", "4/4", "--key", "D", "--count", "8", "--len", "2000", "--rng-seed", "2"])
         .output()
         .unwrap();
     let (out, err) = (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
@@ -278,4 +278,31 @@ fn the_nottingham_model_writes_tunes_in_the_asked_meter_and_key() {
     let (tunes, valid) = checker_counts(&err);
     assert_eq!(tunes, 100, "{err}");
     assert!(valid >= 20, "{valid} of 100 valid: {err}");
+}
+
+/// A checkpoint trained on windows longer than 64 characters is warmed up unless told not to
+/// (`model/nottingham`: 128); the reference model (64) starts from zero, as before.
+#[test]
+fn sampling_warms_up_the_models_trained_on_long_windows() {
+    let draw = |dir: &str, epoch: &str, flag: Option<&str>| {
+        let o = folk()
+            .arg("sample")
+            .args(["--model-dir", dir, epoch, "--count", "2", "--len", "120", "--rng-seed", "3", "--free"])
+            .args(flag)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        (String::from_utf8_lossy(&o.stdout).into_owned(), err.contains("warm-up: on"))
+    };
+    let (default, said) = draw("model/nottingham", "best", None);
+    assert!(said, "the default should say it warms up");
+    assert_eq!(default, draw("model/nottingham", "best", Some("--warm-up")).0);
+    let (cold, said) = draw("model/nottingham", "best", Some("--no-warm-up"));
+    assert!(!said);
+    assert_ne!(default, cold, "--no-warm-up starts from zero: other draws");
+    let (reference, said) = draw("model", "100", None);
+    assert!(!said, "the reference model is not warmed up by default");
+    assert_eq!(reference, draw("model", "100", Some("--no-warm-up")).0);
+    assert_ne!(reference, draw("model", "100", Some("--warm-up")).0);
 }
