@@ -6,7 +6,7 @@
 //! values; `Y:`/`P:` play orders of capital letters), and a single-voice body of notes, rests,
 //! chords `[df]`, triplets `(3`, chord symbols, ties, slurs, decorations, bar lines, repeats,
 //! endings and `P:`/`M:`/`K:`/`L:`/`Q:` lines. Free text in the body is kept to what it is for,
-//! though the checker reads none of it: chord symbols are chords ([`CHORD_TYPES`]), decorations
+//! though the checker reads none of it: chord symbols are chords of the known types, decorations
 //! are named ones, comment lines are short and hold no bars, and a chord symbol, decoration or
 //! slur stands over a note, so a model cannot hide a bar of music where the bar lengths are not
 //! counted. Everything it accepts is valid; what it cannot
