@@ -162,7 +162,7 @@ impl Model {
     /// Whether sampling this model starts with a warm-up ([`SampleOptions::warm_up`]): for an
     /// ABC model trained on windows longer than 64 characters ([`sample::warm_up_by_default`]).
     pub fn warms_up(&self) -> bool {
-        self.is_abc() && sample::warm_up_by_default(Some(self.checkpoint.meta.batch.seq))
+        self.is_abc() && sample::warm_up_by_default(self.checkpoint.meta.batch.seq)
     }
 
     /// The sampling options `folklstm sample` starts from for this model: guided for a model

@@ -62,8 +62,8 @@ pub struct SampleOptions {
 /// such a model has met the zero state at the start of a tune too rarely to write well from it
 /// (`model/nottingham`, 128-character windows: 26 valid raw tunes of 100 cold, 43 warmed);
 /// the reference model writes as well either way (65.2% cold, 62.8% warmed, 500 tunes).
-pub fn warm_up_by_default(train_seq: Option<usize>) -> bool {
-    train_seq.is_some_and(|s| s > 64)
+pub fn warm_up_by_default(train_seq: usize) -> bool {
+    train_seq > 64
 }
 
 /// The warm-up text of `sample --warm-up`: a one-line tune and the blank line after it, so the

@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::ast::{ElementKind, Field, Tune};
+use super::ast::{ElementKind, Field, Problem, Tune};
 use super::frac::Frac;
 use super::music::Meter;
 use super::parse::{self, TuneText};
@@ -339,11 +339,7 @@ fn walk(tl: &Timeline) -> Walk {
 /// several voices is measured on its first voice.
 pub fn features(tt: &TuneText<'_>, file_fields: &[Field]) -> Features {
     let (tune, tl, problems, readable) = super::all_problems(tt, file_fields);
-    let first = problems.first().map(|p| p.to_string());
-    let breaks = problems.first().map(|p| Breakage::of(p, &tune));
-    let mut f = from_parts(&tune, &first_voice(tl), readable, problems.is_empty(), problems.len(), first);
-    f.breaks = breaks;
-    f
+    from_parts(&tune, &first_voice(tl), readable, &problems)
 }
 
 /// Where an invalid tune first breaks: the kind of the checker's first problem (the one
@@ -379,7 +375,7 @@ impl Breakage {
     /// The kind of `p`, a problem of `tune`: by where it is (a header line is the header's,
     /// whatever the message) and then by the checker's message; the parser's messages are
     /// syntax.
-    pub fn of(p: &super::ast::Problem, tune: &Tune) -> Breakage {
+    pub fn of(p: &Problem, tune: &Tune) -> Breakage {
         let m = p.message.as_str();
         let in_header = p.pos.line > 0 && tune.header.iter().any(|f| f.pos.line == p.pos.line);
         if in_header
@@ -463,14 +459,8 @@ fn first_meter(tune: &Tune) -> Option<&str> {
     early.or(tune.header_value('M'))
 }
 
-fn from_parts(
-    tune: &Tune,
-    tl: &Timeline,
-    readable: bool,
-    valid: bool,
-    problems: usize,
-    first_problem: Option<String>,
-) -> Features {
+/// The features of `tune` (its timeline `tl`) with the checker's `problems` (earliest first).
+fn from_parts(tune: &Tune, tl: &Timeline, readable: bool, problems: &[Problem]) -> Features {
     let w = walk(tl);
     // Letters: P: labels as written; else A, B, ... with a section that repeats an earlier
     // one's notes (similarity at least 0.8) taking that one's letter.
@@ -524,10 +514,10 @@ fn from_parts(
         number: tune.number,
         title: tune.title.clone(),
         readable,
-        valid,
-        first_problem,
-        breaks: None,
-        problems,
+        valid: problems.is_empty(),
+        first_problem: problems.first().map(|p| p.to_string()),
+        breaks: problems.first().map(|p| Breakage::of(p, tune)),
+        problems: problems.len(),
         meter: first_meter(tune).map(|m| m.split_whitespace().collect::<String>()),
         key,
         bars: sections.iter().map(|s| s.bars).sum::<f64>(),
