@@ -4,7 +4,8 @@
 //   α_t = lr · sqrt(1 - β2^t) / (1 - β1^t)         (host, f64, per step: Step.alpha)
 //   m   = m + (1 - β1)(g - m)
 //   v   = v + (1 - β2)(g² - v)
-//   θ   = θ - α_t · m / (sqrt(v) + ε)
+//   θ   = θ · (1 - lr·λ) - α_t · m / (sqrt(v) + ε)   (λ: decoupled weight decay, 0 by default;
+//                                                   Step.decay holds lr·λ)
 //
 // Clipping scales g by clip / ‖g‖ when ‖g‖ > clip, before the update; when the loss or ‖g‖ is
 // not finite nothing is updated (src/cpu/backend.rs `train_step`).
@@ -93,5 +94,5 @@ fn update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let v = opt[p.n + i] + S.one_minus_b2 * (g * g - opt[p.n + i]);
     opt[i] = m;
     opt[p.n + i] = v;
-    params[i] -= S.alpha * m / (sqrt(v) + S.eps);
+    params[i] = params[i] * (1.0 - S.decay) - S.alpha * m / (sqrt(v) + S.eps);
 }

@@ -30,7 +30,8 @@ struct Step {
     key0: u32,
     key1: u32,
     counter: u32,
-    pad0: u32,
+    // Decoupled weight decay: lr·λ (AdamW); each parameter shrinks by 1 - decay. 0: plain Adam.
+    decay: f32,
 }
 
 @group(0) @binding(1) var<uniform> S: Step;

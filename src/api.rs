@@ -350,6 +350,7 @@ impl Training {
                 keep_best: false,
                 transpose: None,
                 clip: None,
+                weight_decay: None,
                 val_fraction: 0.0,
                 resume: None,
                 init_from: None,
@@ -416,6 +417,13 @@ impl Training {
     /// Clip the global gradient norm to this value before each update.
     pub fn clip(mut self, norm: f32) -> Training {
         self.opts.clip = Some(norm);
+        self
+    }
+
+    /// Decoupled weight decay λ (AdamW): each update also shrinks every weight by the factor
+    /// `1 - lr·λ` ([`crate::optim::adamw_update`]).
+    pub fn weight_decay(mut self, lambda: f32) -> Training {
+        self.opts.weight_decay = Some(lambda);
         self
     }
 

@@ -16,6 +16,9 @@ pub struct StepOptions {
     pub lr: f32,
     /// Clip the global gradient norm to this value before the update (None: no clipping).
     pub clip: Option<f32>,
+    /// Decoupled weight decay λ (AdamW): each parameter shrinks by `1 - lr·λ` per update
+    /// ([`crate::optim::adamw_update`]); 0 is plain Adam.
+    pub weight_decay: f32,
     /// Key of the dropout masks (from `--rng-seed`).
     pub key: Key,
     /// Global step counter: the dropout masks of this step are a function of (key, counter).

@@ -71,6 +71,9 @@ pub struct TrainMeta {
     /// The semitone range of transposed copies added to the training tunes (`train --transpose`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transpose: Option<(i32, i32)>,
+    /// Decoupled weight decay λ (`train --weight-decay`); absent: 0, plain Adam.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_decay: f32,
     /// The lowest validation loss so far and its epoch (`train --keep-best`), which
     /// `weights.best.safetensors` holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +102,11 @@ pub struct Checkpoint {
     pub state: Option<(Vec<f32>, Vec<f32>)>,
     /// Training position and settings.
     pub meta: TrainMeta,
+}
+
+/// Serde's test for fields written only when set (`TrainMeta::weight_decay`).
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
 }
 
 fn f32_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {

@@ -265,6 +265,10 @@ struct TrainArgs {
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
+    /// Decoupled weight decay (AdamW): each update also shrinks every weight by the factor
+    /// 1 - lr x this, e.g. 0.05 [default: 0, plain Adam; a resumed run keeps its checkpoint's].
+    #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
+    weight_decay: Option<f32>,
     /// Fraction of whole tunes (of other text: paragraphs, else lines) held out for validation (0: none).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     val_fraction: f64,
@@ -431,6 +435,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         keep_best: a.keep_best,
         transpose: a.transpose,
         clip: a.clip,
+        weight_decay: a.weight_decay,
         val_fraction: a.val_fraction,
         resume: a.resume.map(|r| if r == "latest" { None } else { Some(r) }),
         init_from: a.init_from,

@@ -128,6 +128,7 @@ impl Imported {
             partial: None,
             schedule: None,
             transpose: None,
+            weight_decay: 0.0,
             best: None,
         };
         Checkpoint { params: self.params, vocab: self.vocab, adam: None, state: None, meta }

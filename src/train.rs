@@ -67,6 +67,9 @@ pub struct TrainOptions {
     pub transpose: Option<(i32, i32)>,
     /// Global-norm gradient clipping.
     pub clip: Option<f32>,
+    /// Decoupled weight decay λ (AdamW, [`crate::optim::adamw_update`]): `None` is 0 for a new
+    /// run and the checkpoint's value when resuming (a different value is refused).
+    pub weight_decay: Option<f32>,
     /// Fraction of tunes held out for validation (0: none).
     pub val_fraction: f64,
     /// `None`: fresh run; `Some(None)`: resume from the latest checkpoint; `Some(Some(id))`: from that one.
@@ -320,6 +323,13 @@ pub fn train_with(
     if let Some(s) = &meta.schedule {
         let _ = writeln!(log, "learning rate: {}", s.describe());
     }
+    if meta.weight_decay > 0.0 {
+        let _ = writeln!(
+            log,
+            "weight decay: {} (AdamW: each update shrinks every weight by 1 - lr x {0})",
+            meta.weight_decay
+        );
+    }
     if opts.keep_best {
         keep_better_best(opts, &mut meta, log);
     }
@@ -438,6 +448,14 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
     }
     if opts.clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
         return Err(Error::Config("--clip must be a positive number".into()));
+    }
+    if let Some(wd) = opts.weight_decay
+        && !(wd >= 0.0 && wd.is_finite() && opts.lr * wd < 1.0)
+    {
+        return Err(Error::Config(format!(
+            "--weight-decay {wd}: give a number from 0 (off) up to below 1 / --lr (each update shrinks the \
+             weights by the factor 1 - lr x decay; 0.01 to 0.1 is usual)"
+        )));
     }
     if opts.keep_best && opts.val_fraction <= 0.0 {
         return Err(Error::Config(
@@ -564,6 +582,7 @@ fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> Train
         partial: None,
         schedule: opts.schedule,
         transpose: opts.transpose,
+        weight_decay: opts.weight_decay.unwrap_or(0.0),
         best: None,
     }
 }
@@ -680,6 +699,12 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
         return Err(bad(format!(
             "was trained with {}; pass the same to resume (it decides the training text)",
             says(ck.meta.transpose)
+        )));
+    }
+    if opts.weight_decay.is_some_and(|wd| wd != ck.meta.weight_decay) {
+        return Err(bad(format!(
+            "was trained with --weight-decay {}; resume without --weight-decay, or with that value",
+            ck.meta.weight_decay
         )));
     }
     // The schedule is the checkpoint's (its epochs too, so the curve goes on where it was);
@@ -799,7 +824,7 @@ fn run_epoch(
     for k in first..steps {
         train_b.window(k, &mut x, &mut y);
         let lr = step_lr(opts, meta, steps, meta.step);
-        let so = StepOptions { lr, clip: opts.clip, key, counter: meta.step as u32 };
+        let so = StepOptions { lr, clip: opts.clip, weight_decay: meta.weight_decay, key, counter: meta.step as u32 };
         let s: StepStats = trainer.train_step(&x, &y, &so)?;
         if !s.in_range {
             bar.abandon();

@@ -106,6 +106,39 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
     assert_error(&o, "--hidden");
 }
 
+/// `--weight-decay`: recorded in the checkpoint, continued by a resumed run without the flag
+/// (bit for bit the uninterrupted run), a different value refused on resume, a bad one refused
+/// up front; and it changes the weights (against the same run without it).
+#[test]
+fn weight_decay_is_recorded_and_a_resumed_run_continues_it() {
+    let args = ["--rng-seed", "4", "--weight-decay", "0.5"];
+    let straight = setup();
+    let o = train(straight.path(), &[&args[..], &["--epochs", "3"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("weight decay: 0.5"), "the log names the decay");
+    let split = setup();
+    assert!(train(split.path(), &args).status.success());
+    let first = checkpoint::load(&split.path().join("model/weights.2.safetensors")).unwrap();
+    assert_eq!(first.meta.weight_decay, 0.5);
+    let o = train(split.path(), &["--epochs", "3", "--rng-seed", "4", "--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = checkpoint::load(&straight.path().join("model/weights.3.safetensors")).unwrap();
+    let b = checkpoint::load(&split.path().join("model/weights.3.safetensors")).unwrap();
+    assert_eq!(a.params.data, b.params.data, "the resumed run did not continue the decay");
+    let o = train(split.path(), &["--epochs", "4", "--rng-seed", "4", "--resume", "--weight-decay", "0.1"]);
+    assert_error(&o, "--weight-decay 0.5");
+    let plain = setup();
+    assert!(train(plain.path(), &["--rng-seed", "4", "--epochs", "3"]).status.success());
+    let c = checkpoint::load(&plain.path().join("model/weights.3.safetensors")).unwrap();
+    assert_eq!(c.meta.weight_decay, 0.0);
+    let norm = |p: &[f32]| p.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    assert!(norm(&a.params.data) < norm(&c.params.data), "the decay did not shrink the weights");
+    for bad in ["-1", "NaN", "1000"] {
+        let d = setup();
+        assert_error(&train(d.path(), &["--weight-decay", bad]), "--weight-decay");
+    }
+}
+
 /// The CSV rows without the two timing columns (seconds, chars/s), which differ run to run.
 fn csv_numbers(dir: &Path) -> Vec<String> {
     let csv = std::fs::read_to_string(dir.join("logs/training_log.csv")).unwrap();
@@ -260,6 +293,7 @@ fn checkpoint_round_trip_is_exact() {
             partial: Some(Default::default()),
             schedule: None,
             transpose: None,
+            weight_decay: 0.0,
             best: None,
         },
     };

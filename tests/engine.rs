@@ -263,7 +263,7 @@ fn one_two_three_and_five_threads_give_identical_bits() {
     let n = batch.batch * batch.seq;
     let x = random_tokens(n, 86, 41);
     let y = random_tokens(n, 86, 42);
-    let opts = StepOptions { lr: 1e-3, clip: Some(1.0), key: Key::new(5), counter: 0 };
+    let opts = StepOptions { lr: 1e-3, clip: Some(1.0), weight_decay: 0.0, key: Key::new(5), counter: 0 };
     let run = |threads| {
         let mut be = CpuBackend::new(init_params(&cfg, 7), None, batch, Some(threads)).unwrap();
         assert_eq!(be.threads(), threads);
@@ -303,7 +303,7 @@ fn tiny_model_learns_a_repeating_string() {
         be.reset_state();
         for k in 0..batches.len() {
             batches.window(k, &mut x, &mut y);
-            let opts = StepOptions { lr: 1e-2, clip: None, key: Key::new(0), counter: step };
+            let opts = StepOptions { lr: 1e-2, clip: None, weight_decay: 0.0, key: Key::new(0), counter: step };
             last = be.train_step(&x, &y, &opts).unwrap().loss;
             step += 1;
             if step >= 400 {

@@ -19,7 +19,7 @@ fn small() -> (ModelConfig, BatchConfig) {
 }
 
 fn opts(counter: u32, clip: Option<f32>) -> StepOptions {
-    StepOptions { lr: 3e-3, clip, key: Key::new(77), counter }
+    StepOptions { lr: 3e-3, clip, weight_decay: 0.0, key: Key::new(77), counter }
 }
 
 /// The f64 engine's gradients for the same step: the truth both f32 engines are measured against.
@@ -157,6 +157,42 @@ fn training_steps_clipping_and_evaluation_follow_the_cpu() {
 }
 
 #[test]
+fn weight_decay_shrinks_the_same_weights_on_both_devices() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    let (cfg, batch) = small();
+    let p = random_params(&cfg, 16, 0.3);
+    let n = batch.batch * batch.seq;
+    let mut cpu = CpuBackend::new(p.clone(), None, batch, Some(1)).unwrap();
+    let mut gpu = GpuTrainer::new(p.clone(), None, batch).unwrap();
+    let mut plain = CpuBackend::new(p, None, batch, Some(1)).unwrap();
+    // λ = 2 at lr 3e-3: each update shrinks every weight by 0.6%, about Adam's own step for a
+    // weight of 0.5, so a decay left out, doubled or applied to the gradient shows at once.
+    let wd = StepOptions { weight_decay: 2.0, ..opts(0, None) };
+    for k in 0..6u32 {
+        let x = tokens(n, cfg.vocab, 700 + k as u64);
+        let y = tokens(n, cfg.vocab, 800 + k as u64);
+        let o = StepOptions { counter: k, ..wd };
+        let (sc, sg) = (cpu.train_step(&x, &y, &o).unwrap(), gpu.train_step(&x, &y, &o).unwrap());
+        plain.train_step(&x, &y, &StepOptions { weight_decay: 0.0, ..o }).unwrap();
+        // The same bar as the plain steps above: f32 rounding apart.
+        assert!((sg.loss - sc.loss).abs() <= 1e-5 * sc.loss, "step {k}: loss {} vs {}", sg.loss, sc.loss);
+    }
+    // After 6 steps: the GPU's weights are the CPU's to the bar of the plain steps above
+    // (1e-4 of each tensor's scale), and both are far from plain Adam's (the decay took
+    // 1 - 0.994^6 = 3.5% of every weight, so the largest entries moved by about 1e-2 of the
+    // scale, 100x the bar).
+    let (pc, pg, pp) = (cpu.params().unwrap(), gpu.params().unwrap(), plain.params().unwrap());
+    for t in pc.layout.tensors() {
+        let (e, decayed) = (rel_err(pg.get(t), pc.get(t)), rel_err(pp.get(t), pc.get(t)));
+        eprintln!("{:12} with weight decay, gpu vs cpu {e:.1e}; against plain Adam {decayed:.1e}", t.name);
+        assert!(e <= 1e-4, "{}: gpu vs cpu {e:e}", t.name);
+        assert!(decayed >= 1e-2, "{}: the decay changed it by only {decayed:e}", t.name);
+    }
+}
+
+#[test]
 fn a_non_finite_step_changes_nothing_and_a_run_moves_between_devices() {
     if gpu_or_skip().is_none() {
         return;
@@ -201,6 +237,7 @@ fn a_non_finite_step_changes_nothing_and_a_run_moves_between_devices() {
             partial: Some(Default::default()),
             schedule: None,
             transpose: None,
+            weight_decay: 0.0,
             best: None,
         },
     };
@@ -300,7 +337,7 @@ fn twenty_reference_steps_give_the_same_loss_curve() {
             x.extend_from_slice(&corpus[at..at + t]);
             y.extend_from_slice(&corpus[at + 1..at + t + 1]);
         }
-        let o = StepOptions { lr: 2e-3, clip: Some(5.0), key: Key::new(1), counter: k as u32 };
+        let o = StepOptions { lr: 2e-3, clip: Some(5.0), weight_decay: 0.0, key: Key::new(1), counter: k as u32 };
         let t0 = std::time::Instant::now();
         let sc = cpu.train_step(&x, &y, &o).unwrap();
         let t1 = std::time::Instant::now();

@@ -4,7 +4,7 @@ use super::network::{Dropout, Loss, State, Workspace, backward, forward};
 use crate::backend::{StepOptions, StepStats, Trainer};
 use crate::error::{Error, Result};
 use crate::model::{BatchConfig, ModelConfig, Params};
-use crate::optim::{AdamConfig, AdamState, adam_update, clip_global_norm};
+use crate::optim::{AdamConfig, AdamState, adamw_update, clip_global_norm};
 
 /// Trains a model on the CPU with its own `rayon` pool.
 pub struct CpuBackend {
@@ -103,7 +103,7 @@ impl Trainer for CpuBackend {
             };
             let in_range = crate::optim::update_is_safe(loss.loss, norm, opts.clip);
             if in_range {
-                adam_update(&mut params.data, &grads.data, adam, adam_cfg, opts.lr);
+                adamw_update(&mut params.data, &grads.data, adam, adam_cfg, opts.lr, opts.weight_decay);
             }
             Ok(StepStats {
                 loss: loss.loss as f32,

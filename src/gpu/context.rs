@@ -423,7 +423,8 @@ pub(crate) struct StepUniform {
     pub key0: u32,
     pub key1: u32,
     pub counter: u32,
-    pub pad0: u32,
+    /// lr · weight decay: every parameter shrinks by `1 - decay` in the update.
+    pub decay: f32,
 }
 
 impl StepUniform {

@@ -107,8 +107,9 @@ impl GpuTrainer {
         Ok(s)
     }
 
-    /// The step uniform: Adam's α for the next update, dropout from `dropout`, clipping.
-    fn uniform(&self, lr: f32, clip: Option<f32>, dropout: Option<Dropout>) -> StepUniform {
+    /// The step uniform: Adam's α for the next update, dropout from `dropout`, clipping, and
+    /// the weight decay's share `lr · weight_decay`.
+    fn uniform(&self, lr: f32, clip: Option<f32>, dropout: Option<Dropout>, weight_decay: f32) -> StepUniform {
         let cfg = &self.adam_cfg;
         let alpha = cfg.step_size(lr, self.adam_step + 1);
         let p = self.net.cfg.dropout;
@@ -128,7 +129,7 @@ impl GpuTrainer {
             key0,
             key1,
             counter,
-            pad0: 0,
+            decay: lr * weight_decay,
         }
     }
 
@@ -147,7 +148,7 @@ impl GpuTrainer {
     /// Forward and backward without an update: the gradients stay on the device
     /// ([`GpuTrainer::grads`]) and the final (h, c) is carried. `x, y: [B, T]`.
     pub fn forward_backward(&mut self, x: &[u32], y: &[u32], dropout: Option<Dropout>) -> Result<StepStats> {
-        let u = self.uniform(0.0, None, dropout);
+        let u = self.uniform(0.0, None, dropout, 0.0);
         let s = self.run(&self.fwd_bwd, x, y, &u)?;
         Ok(self.stats(&s, true))
     }
@@ -157,7 +158,7 @@ impl GpuTrainer {
     /// include a full queue round trip per dispatch, and the step *is* applied.
     pub fn profile_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<Vec<(&'static str, f64)>> {
         let dropout = Some(Dropout { key: opts.key, counter: opts.counter });
-        let u = self.uniform(opts.lr, opts.clip, dropout);
+        let u = self.uniform(opts.lr, opts.clip, dropout, opts.weight_decay);
         let ids = self.net.ids_for(x, Some(y))?;
         self.gpu.write(&self.storage.ids, 0, &ids);
         self.gpu.write(&self.storage.step, 0, std::slice::from_ref(&u));
@@ -198,7 +199,7 @@ impl Trainer for GpuTrainer {
 
     fn train_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<StepStats> {
         let dropout = Some(Dropout { key: opts.key, counter: opts.counter });
-        let u = self.uniform(opts.lr, opts.clip, dropout);
+        let u = self.uniform(opts.lr, opts.clip, dropout, opts.weight_decay);
         let s = self.run(&self.train, x, y, &u)?;
         let stats = self.stats(&s, true);
         // The device skipped the update when the step was not finite; Adam's t follows it.
@@ -209,7 +210,7 @@ impl Trainer for GpuTrainer {
     }
 
     fn eval_step(&mut self, x: &[u32], y: &[u32]) -> Result<StepStats> {
-        let u = self.uniform(0.0, None, None);
+        let u = self.uniform(0.0, None, None, 0.0);
         let s = self.run(&self.eval, x, y, &u)?;
         Ok(self.stats(&s, false))
     }

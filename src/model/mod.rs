@@ -63,6 +63,8 @@
 //! α_t = lr · sqrt(1 - β2^t) / (1 - β1^t);  m += (1-β1)(g - m);  v += (1-β2)(g² - v)
 //! θ  -= α_t · m / (sqrt(v) + ε)            lr 1e-3, β1 0.9, β2 0.999, ε 1e-7
 //! ```
+//! `train --weight-decay λ` (off in the reference design) first shrinks every weight,
+//! `θ ← θ·(1 - lr·λ)`, outside the moments ([`crate::optim::adamw_update`], AdamW).
 //!
 //! # How it is checked
 //! `tests/engine.rs`: five-point finite differences on every tensor and h0, c0 in f64 (the
