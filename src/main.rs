@@ -392,7 +392,8 @@ struct SampleArgs {
     #[arg(long)]
     title: Option<String>,
     /// Keep drawing until --count tunes pass: `valid` (the checker), `original` (not a near copy
-    /// of a --corpus tune) or `both`. Implies --one-tune.
+    /// of a --corpus tune), `both`, or `shaped` (valid, every part whole 4-bar phrases, 8 bars or
+    /// more, ending on the tonic; and original when --corpus is given). Implies --one-tune.
     #[arg(long, value_enum)]
     keep: Option<sample::Keep>,
     /// Most tunes --keep may draw in all [default: 20 x --count].
@@ -868,7 +869,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
             let mut judge = |t: &str| sample::keep_verdict(t, what, index);
             let kept = model.sample_kept(&opts, max_attempts, max_batch, &mut judge)?;
             eprintln!(
-                "kept {}: {} of {} tunes drawn passed ({:.1}%) in {} batch(es), {:.1} s; {} failed the checker{}",
+                "kept {}: {} of {} tunes drawn passed ({:.1}%) in {} batch(es), {:.1} s; {} failed the checker{}{}",
                 kept.tunes.len(),
                 kept.passed,
                 kept.drawn,
@@ -876,7 +877,12 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
                 kept.batches,
                 started.elapsed().as_secs_f64(),
                 kept.invalid,
-                if index.is_some() { format!(", {} were near copies", kept.copies) } else { String::new() }
+                if index.is_some() { format!(", {} were near copies", kept.copies) } else { String::new() },
+                if what == sample::Keep::Shaped {
+                    format!(", {} were valid but not in whole 4-bar phrases ending on the tonic", kept.unshaped)
+                } else {
+                    String::new()
+                }
             );
             let short = opts.count - kept.tunes.len();
             (kept.tunes, short, kept.stats)

@@ -469,6 +469,8 @@ pub struct Verdict {
     pub invalid: bool,
     /// It is a near copy of a training tune.
     pub copy: bool,
+    /// It passed the checker but is not shaped like a dance tune ([`Keep::Shaped`]).
+    pub unshaped: bool,
 }
 
 /// What [`generate_kept`] drew.
@@ -484,6 +486,8 @@ pub struct Kept {
     pub invalid: usize,
     /// See `invalid`.
     pub copies: usize,
+    /// Of those, how many were valid but not shaped like a dance tune (`--keep shaped`).
+    pub unshaped: usize,
     /// Batches run.
     pub batches: usize,
     /// What guided sampling saw, over all batches.
@@ -526,6 +530,7 @@ pub fn generate_kept(
             let v = judge(&t);
             kept.invalid += usize::from(v.invalid);
             kept.copies += usize::from(v.copy);
+            kept.unshaped += usize::from(v.unshaped);
             kept.passed += usize::from(v.keep);
             if v.keep && kept.tunes.len() < opts.count {
                 kept.tunes.push(t);
@@ -557,6 +562,10 @@ pub enum Keep {
     Original,
     /// Both.
     Both,
+    /// Valid tunes shaped like the corpus's dance tunes: every part a whole number of 4-bar
+    /// phrases, 8 bars or more in all ([`crate::abc::judge::structured`]), and the last note the
+    /// key's tonic; not a near copy either, when --corpus is given.
+    Shaped,
 }
 
 impl Keep {
@@ -567,27 +576,29 @@ impl Keep {
 }
 
 /// `--keep`'s verdict on one generated text: valid means one tune, called valid by the checker;
-/// a copy is a near copy of a `corpus` tune (never, without a corpus).
+/// a copy is a near copy of a `corpus` tune (never, without a corpus); unshaped, a valid tune
+/// that [`Keep::Shaped`] would refuse (judged only for it).
 pub fn keep_verdict(text: &str, what: Keep, corpus: Option<&CorpusIndex>) -> Verdict {
-    // One parse: the judge's reading carries the checker's verdict; without a corpus the
-    // checker alone is cheaper.
-    let (invalid, copy) = match corpus {
-        Some(c) => {
-            let tunes = crate::abc::judge::read_tunes(text);
-            let valid = tunes.len() == 1 && tunes[0].valid;
-            (!valid, tunes.iter().any(|f| c.originality(f, &|_| false).near_copy))
-        }
-        None => {
-            let (n, v) = crate::abc::count_valid(text);
-            (!(n == 1 && v == 1), false)
-        }
+    use crate::abc::judge;
+    // One parse: the judge's reading carries the checker's verdict; without a corpus or a
+    // question of shape the checker alone is cheaper.
+    let (invalid, copy, unshaped) = if corpus.is_some() || what == Keep::Shaped {
+        let tunes = judge::read_tunes(text);
+        let valid = tunes.len() == 1 && tunes[0].valid;
+        let copy = corpus.is_some_and(|c| tunes.iter().any(|f| c.originality(f, &|_| false).near_copy));
+        let shaped = |f: &judge::Features| judge::structured(f) && f.ends_on_tonic == Some(true);
+        (!valid, copy, what == Keep::Shaped && valid && !shaped(&tunes[0]))
+    } else {
+        let (n, v) = crate::abc::count_valid(text);
+        (!(n == 1 && v == 1), false, false)
     };
     let keep = match what {
         Keep::Valid => !invalid,
         Keep::Original => !copy,
         Keep::Both => !invalid && !copy,
+        Keep::Shaped => !invalid && !copy && !unshaped,
     };
-    Verdict { keep, invalid, copy }
+    Verdict { keep, invalid, copy, unshaped }
 }
 
 /// Writes the start of every tune for `wishes` (meter, key, title) in `style`'s header layout
@@ -626,6 +637,29 @@ pub fn read_corpus(files: &[std::path::PathBuf]) -> Result<Option<(CorpusIndex, 
 mod tests {
     use super::*;
     use crate::model::ModelConfig;
+
+    /// `--keep shaped` on hand-written tunes: an AABB jig of two 8-bar parts ending on its
+    /// tonic passes; the same ending off the tonic, a 5-bar tune, and an invalid one do not,
+    /// each for its own reason; `valid` keeps the valid ones whatever their shape.
+    #[test]
+    fn keep_shaped_wants_whole_phrases_and_a_tonic_ending() {
+        let part = |last: &str| format!("|:DFA dFA|GBd gBd|AFA dFA|GEE E3|DFA dFA|GBd gBd|AFA GEC|{last}:|\n");
+        let tune = |a: &str, b: &str| format!("X:1\nT:T\nM:6/8\nL:1/8\nK:D\n{}{}\n", part(a), part(b));
+        let cases = [
+            (tune("D3 D3", "d3 d3"), true, false),
+            (tune("D3 D3", "E3 E3"), true, true),
+            ("X:1\nT:T\nM:6/8\nL:1/8\nK:D\n|:DFA dFA|GBd gBd|AFA dFA|GEE E3|D3 D3:|\n".to_string(), true, true),
+            (tune("D3 D3", "d3 d3 d"), false, false),
+        ];
+        for (text, valid, unshaped) in &cases {
+            let v = keep_verdict(text, Keep::Shaped, None);
+            assert_eq!((v.invalid, v.unshaped, v.copy), (!valid, *unshaped, false), "{text}");
+            assert_eq!(v.keep, *valid && !unshaped, "{text}");
+            // `valid` asks nothing of the shape, and does not judge it.
+            let v = keep_verdict(text, Keep::Valid, None);
+            assert_eq!((v.keep, v.unshaped), (*valid, false), "{text}");
+        }
+    }
 
     #[test]
     fn draw_respects_temperature_and_top_k() {

@@ -74,7 +74,7 @@ const BAD: &[(&str, &str, &[&str])] = &[
     (r#"{"top_k": 87}"#, "top_k", &["86"]),
     (r#"{"rng_seed": -5}"#, "rng_seed", &["whole number from 0"]),
     (r#"{"rng_seed": 1e30}"#, "rng_seed", &["whole number from 0"]),
-    (r#"{"keep": "nice"}"#, "keep", &["valid", "original", "both"]),
+    (r#"{"keep": "nice"}"#, "keep", &["valid", "original", "both", "shaped"]),
     (r#"{"keep": "original"}"#, "keep", &["--corpus"]),
     (r#"{"keep": "both"}"#, "keep", &["--corpus"]),
     (r#"{"meter": "6/0"}"#, "meter", &["6/0"]),

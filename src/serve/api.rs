@@ -162,10 +162,11 @@ impl GenerateRequest {
             Some((_, Some("valid"))) => Some(Keep::Valid),
             Some((_, Some("original"))) => Some(Keep::Original),
             Some((_, Some("both"))) => Some(Keep::Both),
+            Some((_, Some("shaped"))) => Some(Keep::Shaped),
             Some((v, _)) => {
                 return Err(ApiError::bad(
                     "keep",
-                    format!("{v} is not one of \"valid\", \"original\", \"both\" or null"),
+                    format!("{v} is not one of \"valid\", \"original\", \"both\", \"shaped\" or null"),
                 ));
             }
         };
