@@ -153,7 +153,8 @@ fn train_step(c: &mut Criterion) {
     g.bench_function(format!("reference B16 T64 ({} threads, chars)", be.threads()), |b| {
         b.iter(|| {
             counter += 1;
-            let o = StepOptions { lr: 1e-3, clip: None, weight_decay: 0.0, key: Key::new(0), counter };
+            let o =
+                StepOptions { lr: 1e-3, clip: None, weight_decay: 0.0, weight_drop: 0.0, key: Key::new(0), counter };
             black_box(be.train_step(&x, &y, &o).unwrap())
         })
     });

@@ -42,7 +42,14 @@ fn gpu(c: &mut Criterion) {
     g.bench_function("train_step_reference_b16_t64", |b| {
         b.iter(|| {
             counter += 1;
-            let o = StepOptions { lr: 1e-3, clip: Some(5.0), weight_decay: 0.0, key: Key::new(1), counter };
+            let o = StepOptions {
+                lr: 1e-3,
+                clip: Some(5.0),
+                weight_decay: 0.0,
+                weight_drop: 0.0,
+                key: Key::new(1),
+                counter,
+            };
             black_box(trainer.train_step(&x, &y, &o).expect("train step"))
         })
     });

@@ -351,6 +351,7 @@ impl Training {
                 transpose: None,
                 clip: None,
                 weight_decay: None,
+                weight_drop: None,
                 val_fraction: 0.0,
                 resume: None,
                 init_from: None,
@@ -424,6 +425,13 @@ impl Training {
     /// `1 - lr·λ` ([`crate::optim::adamw_update`]).
     pub fn weight_decay(mut self, lambda: f32) -> Training {
         self.opts.weight_decay = Some(lambda);
+        self
+    }
+
+    /// Weight drop on the recurrent weights (DropConnect, CPU only): each entry of `W_hh` is
+    /// dropped with probability `p` for a whole window ([`crate::cpu::Dropout::weight_drop`]).
+    pub fn weight_drop(mut self, p: f32) -> Training {
+        self.opts.weight_drop = Some(p);
         self
     }
 

@@ -19,6 +19,9 @@ pub struct StepOptions {
     /// Decoupled weight decay λ (AdamW): each parameter shrinks by `1 - lr·λ` per update
     /// ([`crate::optim::adamw_update`]); 0 is plain Adam.
     pub weight_decay: f32,
+    /// Weight drop on the recurrent weights ([`crate::cpu::Dropout::weight_drop`]); 0: off.
+    /// The CPU engine only.
+    pub weight_drop: f32,
     /// Key of the dropout masks (from `--rng-seed`).
     pub key: Key,
     /// Global step counter: the dropout masks of this step are a function of (key, counter).

@@ -68,7 +68,7 @@ pub fn time_train(trainer: &mut dyn Trainer, batch: &BatchConfig, steps: usize) 
     let y: Vec<u32> = (0..n as u32).map(|i| key.word(0, 1, i) % cfg.vocab as u32).collect();
     let mut times = Vec::with_capacity(steps);
     for i in 0..steps + 3 {
-        let opts = StepOptions { lr: 1e-3, clip: None, weight_decay: 0.0, key, counter: i as u32 };
+        let opts = StepOptions { lr: 1e-3, clip: None, weight_decay: 0.0, weight_drop: 0.0, key, counter: i as u32 };
         let t0 = Instant::now();
         trainer.train_step(&x, &y, &opts)?;
         if i >= 3 {

@@ -74,6 +74,9 @@ pub struct TrainMeta {
     /// Decoupled weight decay λ (`train --weight-decay`); absent: 0, plain Adam.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub weight_decay: f32,
+    /// Weight drop on the recurrent weights (`train --weight-drop`); absent: 0, off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_drop: f32,
     /// The lowest validation loss so far and its epoch (`train --keep-best`), which
     /// `weights.best.safetensors` holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -269,6 +269,11 @@ struct TrainArgs {
     /// 1 - lr x this, e.g. 0.05 [default: 0, plain Adam; a resumed run keeps its checkpoint's].
     #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
     weight_decay: Option<f32>,
+    /// Weight drop (DropConnect, as AWD-LSTM): drop each recurrent weight with this probability
+    /// for a whole window, e.g. 0.3; the CPU engine only [default: 0; a resumed run keeps its
+    /// checkpoint's].
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    weight_drop: Option<f32>,
     /// Fraction of whole tunes (of other text: paragraphs, else lines) held out for validation (0: none).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     val_fraction: f64,
@@ -437,6 +442,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         transpose: a.transpose,
         clip: a.clip,
         weight_decay: a.weight_decay,
+        weight_drop: a.weight_drop,
         val_fraction: a.val_fraction,
         resume: a.resume.map(|r| if r == "latest" { None } else { Some(r) }),
         init_from: a.init_from,

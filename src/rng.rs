@@ -68,6 +68,8 @@ pub fn uniform_at(base: u32, index: u32) -> f32 {
 pub mod stream {
     /// Dropout mask of LSTM layer `l` uses stream `DROPOUT + l`.
     pub const DROPOUT: u32 = 0x1000;
+    /// Weight drop of LSTM layer `l`'s recurrent weights uses stream `WEIGHT_DROP + l`.
+    pub const WEIGHT_DROP: u32 = 0x1800;
     /// Sampling draws for tune `n` use stream `SAMPLE + n`.
     pub const SAMPLE: u32 = 0x2000_0000;
     /// Validation split of the corpus.

@@ -129,6 +129,7 @@ impl Imported {
             schedule: None,
             transpose: None,
             weight_decay: 0.0,
+            weight_drop: 0.0,
             best: None,
         };
         Checkpoint { params: self.params, vocab: self.vocab, adam: None, state: None, meta }

@@ -70,6 +70,9 @@ pub struct TrainOptions {
     /// Decoupled weight decay λ (AdamW, [`crate::optim::adamw_update`]): `None` is 0 for a new
     /// run and the checkpoint's value when resuming (a different value is refused).
     pub weight_decay: Option<f32>,
+    /// Weight drop on the recurrent weights ([`crate::cpu::Dropout::weight_drop`], CPU only):
+    /// `None` is 0 for a new run and the checkpoint's value when resuming.
+    pub weight_drop: Option<f32>,
     /// Fraction of tunes held out for validation (0: none).
     pub val_fraction: f64,
     /// `None`: fresh run; `Some(None)`: resume from the latest checkpoint; `Some(Some(id))`: from that one.
@@ -323,6 +326,9 @@ pub fn train_with(
     if let Some(s) = &meta.schedule {
         let _ = writeln!(log, "learning rate: {}", s.describe());
     }
+    if meta.weight_drop > 0.0 {
+        let _ = writeln!(log, "weight drop: {} of the recurrent weights dropped per window", meta.weight_drop);
+    }
     if meta.weight_decay > 0.0 {
         let _ = writeln!(
             log,
@@ -457,6 +463,14 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
              weights by the factor 1 - lr x decay; 0.01 to 0.1 is usual)"
         )));
     }
+    if let Some(p) = opts.weight_drop
+        && !(0.0..1.0).contains(&p)
+    {
+        return Err(Error::Config(format!(
+            "--weight-drop {p}: give the probability of dropping a recurrent weight, from 0 (off) up to below 1 \
+             (0.2 to 0.5 is usual)"
+        )));
+    }
     if opts.keep_best && opts.val_fraction <= 0.0 {
         return Err(Error::Config(
             "--keep-best keeps the checkpoint with the lowest validation loss, so it needs validation text: \
@@ -583,6 +597,7 @@ fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> Train
         schedule: opts.schedule,
         transpose: opts.transpose,
         weight_decay: opts.weight_decay.unwrap_or(0.0),
+        weight_drop: opts.weight_drop.unwrap_or(0.0),
         best: None,
     }
 }
@@ -707,6 +722,12 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
             ck.meta.weight_decay
         )));
     }
+    if opts.weight_drop.is_some_and(|p| p != ck.meta.weight_drop) {
+        return Err(bad(format!(
+            "was trained with --weight-drop {}; resume without --weight-drop, or with that value",
+            ck.meta.weight_drop
+        )));
+    }
     // The schedule is the checkpoint's (its epochs too, so the curve goes on where it was);
     // flags may repeat it but not change it.
     if let Some(s) = opts.schedule {
@@ -824,7 +845,14 @@ fn run_epoch(
     for k in first..steps {
         train_b.window(k, &mut x, &mut y);
         let lr = step_lr(opts, meta, steps, meta.step);
-        let so = StepOptions { lr, clip: opts.clip, weight_decay: meta.weight_decay, key, counter: meta.step as u32 };
+        let so = StepOptions {
+            lr,
+            clip: opts.clip,
+            weight_decay: meta.weight_decay,
+            weight_drop: meta.weight_drop,
+            key,
+            counter: meta.step as u32,
+        };
         let s: StepStats = trainer.train_step(&x, &y, &so)?;
         if !s.in_range {
             bar.abandon();

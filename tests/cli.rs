@@ -106,37 +106,70 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
     assert_error(&o, "--hidden");
 }
 
-/// `--weight-decay`: recorded in the checkpoint, continued by a resumed run without the flag
-/// (bit for bit the uninterrupted run), a different value refused on resume, a bad one refused
-/// up front; and it changes the weights (against the same run without it).
-#[test]
-fn weight_decay_is_recorded_and_a_resumed_run_continues_it() {
-    let args = ["--rng-seed", "4", "--weight-decay", "0.5"];
+/// A regulariser flag of `train` (`--weight-decay`, `--weight-drop`) at `value`: the log names
+/// it (`says`), the checkpoint records it (`recorded`), a resumed run without the flag continues
+/// it (bit for bit the uninterrupted run), a different value on resume and each of `bad` up front
+/// are refused; and the run differs from the same run without it. Returns the two runs' final
+/// checkpoints (with, without).
+fn a_regulariser_is_recorded_and_continued(
+    flag: &str,
+    value: &str,
+    says: &str,
+    recorded: fn(&checkpoint::TrainMeta) -> f32,
+    bad: &[&str],
+) -> (checkpoint::Checkpoint, checkpoint::Checkpoint) {
+    let args = ["--rng-seed", "4", flag, value];
     let straight = setup();
     let o = train(straight.path(), &[&args[..], &["--epochs", "3"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("weight decay: 0.5"), "the log names the decay");
+    assert!(String::from_utf8_lossy(&o.stdout).contains(says), "the log names {flag}");
     let split = setup();
     assert!(train(split.path(), &args).status.success());
-    let first = checkpoint::load(&split.path().join("model/weights.2.safetensors")).unwrap();
-    assert_eq!(first.meta.weight_decay, 0.5);
     let o = train(split.path(), &["--epochs", "3", "--rng-seed", "4", "--resume"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let a = checkpoint::load(&straight.path().join("model/weights.3.safetensors")).unwrap();
     let b = checkpoint::load(&split.path().join("model/weights.3.safetensors")).unwrap();
-    assert_eq!(a.params.data, b.params.data, "the resumed run did not continue the decay");
-    let o = train(split.path(), &["--epochs", "4", "--rng-seed", "4", "--resume", "--weight-decay", "0.1"]);
-    assert_error(&o, "--weight-decay 0.5");
+    assert_eq!(recorded(&a.meta), value.parse::<f32>().unwrap());
+    assert_eq!(a.params.data, b.params.data, "the resumed run did not continue {flag}");
+    let o = train(split.path(), &["--epochs", "4", "--rng-seed", "4", "--resume", flag, "0.125"]);
+    assert_error(&o, &format!("{flag} {value}"));
     let plain = setup();
     assert!(train(plain.path(), &["--rng-seed", "4", "--epochs", "3"]).status.success());
     let c = checkpoint::load(&plain.path().join("model/weights.3.safetensors")).unwrap();
-    assert_eq!(c.meta.weight_decay, 0.0);
+    assert_eq!(recorded(&c.meta), 0.0);
+    assert_ne!(a.params.data, c.params.data, "{flag} changed nothing");
+    for v in bad {
+        let d = setup();
+        assert_error(&train(d.path(), &[flag, v]), flag);
+    }
+    (a, c)
+}
+
+/// `--weight-decay` (AdamW): as [`a_regulariser_is_recorded_and_continued`], and it shrinks the
+/// weights against the run without it.
+#[test]
+fn weight_decay_is_recorded_and_a_resumed_run_continues_it() {
+    let (a, c) = a_regulariser_is_recorded_and_continued(
+        "--weight-decay",
+        "0.5",
+        "weight decay: 0.5",
+        |m| m.weight_decay,
+        &["-1", "NaN", "1000"],
+    );
     let norm = |p: &[f32]| p.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
     assert!(norm(&a.params.data) < norm(&c.params.data), "the decay did not shrink the weights");
-    for bad in ["-1", "NaN", "1000"] {
-        let d = setup();
-        assert_error(&train(d.path(), &["--weight-decay", bad]), "--weight-decay");
-    }
+}
+
+/// `--weight-drop` (DropConnect on `W_hh`): as [`a_regulariser_is_recorded_and_continued`].
+#[test]
+fn weight_drop_is_recorded_and_a_resumed_run_continues_it() {
+    a_regulariser_is_recorded_and_continued(
+        "--weight-drop",
+        "0.3",
+        "weight drop: 0.3",
+        |m| m.weight_drop,
+        &["-0.1", "1", "NaN"],
+    );
 }
 
 /// The CSV rows without the two timing columns (seconds, chars/s), which differ run to run.
@@ -294,6 +327,7 @@ fn checkpoint_round_trip_is_exact() {
             schedule: None,
             transpose: None,
             weight_decay: 0.0,
+            weight_drop: 0.0,
             best: None,
         },
     };

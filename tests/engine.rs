@@ -40,6 +40,18 @@ fn parameter_count_of_the_reference_model() {
 /// fixed (they are a function of key and counter), all in f64 through the production code path.
 #[test]
 fn gradient_check_every_parameter_and_initial_state() {
+    gradient_check(0.0);
+}
+
+/// The same with weight drop on the recurrent weights: the loss then depends on `W_hh ⊙ M`, so
+/// the analytic `dW_hh` must be the masked one (0 for every dropped entry, whose finite
+/// difference is 0) and the recurrent steps must run with the dropped weights both ways.
+#[test]
+fn gradient_check_with_weight_drop() {
+    gradient_check(0.4);
+}
+
+fn gradient_check(weight_drop: f32) {
     let cfg = ModelConfig { vocab: 7, embed: 5, hidden: 4, layers: 2, dropout: 0.3 };
     let (b, t) = (2, 5);
     let params = random_params(&cfg, 11);
@@ -48,7 +60,7 @@ fn gradient_check_every_parameter_and_initial_state() {
     let n_state = cfg.layers * b * cfg.hidden;
     let h0: Vec<f64> = noise(n_state, 14).iter().map(|v| 0.5 * v).collect();
     let c0: Vec<f64> = noise(n_state, 15).iter().map(|v| 0.5 * v).collect();
-    let drop = Some(Dropout { key: Key::new(99), counter: 3 });
+    let drop = Some(Dropout { weight_drop, ..Dropout::new(Key::new(99), 3) });
     let mut ws = Workspace::<f64>::new(&cfg, b, t);
 
     let loss_of = |p: &Params<f64>, h0: &[f64], c0: &[f64], ws: &mut Workspace<f64>| {
@@ -63,6 +75,17 @@ fn gradient_check_every_parameter_and_initial_state() {
     // Some dropout units must actually be dropped, or the check would not cover the masks.
     let dropped = ws.layer_output(0).iter().filter(|&&v| v == 0.0).count();
     assert!(dropped > 0, "no unit dropped");
+    // Under weight drop some recurrent weights are dropped (their gradient is exactly 0) and
+    // most are not; without it no dW_hh entry is exactly 0.
+    for lay in &params.layout.lstm {
+        let zeros = grads.get(&lay.w_hh).iter().filter(|&&g| g == 0.0).count();
+        let n = lay.w_hh.range.len();
+        if weight_drop > 0.0 {
+            assert!(zeros > 0 && zeros < n, "{zeros} of {n} dW_hh entries are 0");
+        } else {
+            assert_eq!(zeros, 0);
+        }
+    }
 
     // Five-point central differences, n = (8(L(θ+h) - L(θ-h)) - (L(θ+2h) - L(θ-2h))) / 12h with
     // h = 1e-3: truncation error is O(h⁴ f⁽⁵⁾) ≈ 1e-13, rounding error about (the loss's
@@ -263,7 +286,8 @@ fn one_two_three_and_five_threads_give_identical_bits() {
     let n = batch.batch * batch.seq;
     let x = random_tokens(n, 86, 41);
     let y = random_tokens(n, 86, 42);
-    let opts = StepOptions { lr: 1e-3, clip: Some(1.0), weight_decay: 0.0, key: Key::new(5), counter: 0 };
+    let opts =
+        StepOptions { lr: 1e-3, clip: Some(1.0), weight_decay: 0.0, weight_drop: 0.0, key: Key::new(5), counter: 0 };
     let run = |threads| {
         let mut be = CpuBackend::new(init_params(&cfg, 7), None, batch, Some(threads)).unwrap();
         assert_eq!(be.threads(), threads);
@@ -303,7 +327,14 @@ fn tiny_model_learns_a_repeating_string() {
         be.reset_state();
         for k in 0..batches.len() {
             batches.window(k, &mut x, &mut y);
-            let opts = StepOptions { lr: 1e-2, clip: None, weight_decay: 0.0, key: Key::new(0), counter: step };
+            let opts = StepOptions {
+                lr: 1e-2,
+                clip: None,
+                weight_decay: 0.0,
+                weight_drop: 0.0,
+                key: Key::new(0),
+                counter: step,
+            };
             last = be.train_step(&x, &y, &opts).unwrap().loss;
             step += 1;
             if step >= 400 {

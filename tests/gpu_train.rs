@@ -19,7 +19,7 @@ fn small() -> (ModelConfig, BatchConfig) {
 }
 
 fn opts(counter: u32, clip: Option<f32>) -> StepOptions {
-    StepOptions { lr: 3e-3, clip, weight_decay: 0.0, key: Key::new(77), counter }
+    StepOptions { lr: 3e-3, clip, weight_decay: 0.0, weight_drop: 0.0, key: Key::new(77), counter }
 }
 
 /// The f64 engine's gradients for the same step: the truth both f32 engines are measured against.
@@ -43,7 +43,7 @@ fn one_step_loss_and_every_gradient_tensor_match_the_cpu() {
     let n = batch.batch * batch.seq;
     let x = tokens(n, cfg.vocab, 6);
     let y = tokens(n, cfg.vocab, 7);
-    let drop = Dropout { key: Key::new(9), counter: 4 };
+    let drop = Dropout::new(Key::new(9), 4);
     let mut cpu = CpuBackend::new(p.clone(), None, batch, Some(1)).unwrap();
     let mut gpu = GpuTrainer::new(p.clone(), None, batch).unwrap();
     let lc = cpu.forward_backward(&x, &y, Some(drop)).unwrap();
@@ -190,6 +190,10 @@ fn weight_decay_shrinks_the_same_weights_on_both_devices() {
         assert!(e <= 1e-4, "{}: gpu vs cpu {e:e}", t.name);
         assert!(decayed >= 1e-2, "{}: the decay changed it by only {decayed:e}", t.name);
     }
+    // Weight drop is the CPU engine's alone: the GPU refuses it rather than train without it.
+    let (x, y) = (tokens(n, cfg.vocab, 900), tokens(n, cfg.vocab, 901));
+    let e = gpu.train_step(&x, &y, &StepOptions { weight_drop: 0.3, ..wd }).unwrap_err().to_string();
+    assert!(e.contains("--weight-drop") && e.contains("--device cpu"), "{e}");
 }
 
 #[test]
@@ -238,6 +242,7 @@ fn a_non_finite_step_changes_nothing_and_a_run_moves_between_devices() {
             schedule: None,
             transpose: None,
             weight_decay: 0.0,
+            weight_drop: 0.0,
             best: None,
         },
     };
@@ -337,7 +342,14 @@ fn twenty_reference_steps_give_the_same_loss_curve() {
             x.extend_from_slice(&corpus[at..at + t]);
             y.extend_from_slice(&corpus[at + 1..at + t + 1]);
         }
-        let o = StepOptions { lr: 2e-3, clip: Some(5.0), weight_decay: 0.0, key: Key::new(1), counter: k as u32 };
+        let o = StepOptions {
+            lr: 2e-3,
+            clip: Some(5.0),
+            weight_decay: 0.0,
+            weight_drop: 0.0,
+            key: Key::new(1),
+            counter: k as u32,
+        };
         let t0 = std::time::Instant::now();
         let sc = cpu.train_step(&x, &y, &o).unwrap();
         let t1 = std::time::Instant::now();

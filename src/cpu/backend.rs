@@ -93,7 +93,11 @@ impl Trainer for CpuBackend {
     }
 
     fn train_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<StepStats> {
-        let loss = self.forward_backward(x, y, Some(Dropout { key: opts.key, counter: opts.counter }))?;
+        let loss = self.forward_backward(
+            x,
+            y,
+            Some(Dropout { key: opts.key, counter: opts.counter, weight_drop: opts.weight_drop }),
+        )?;
         let CpuBackend { params, grads, adam, adam_cfg, pool, .. } = self;
         pool.install(|| {
             let _sp = super::profile::span("gradient norm + Adam");

@@ -39,6 +39,17 @@ pub struct Dropout {
     pub key: Key,
     /// Step counter.
     pub counter: u32,
+    /// Weight drop (DropConnect on the recurrent weights, `train --weight-drop`): each entry of
+    /// every layer's `W_hh` is dropped with this probability for the whole window, the kept ones
+    /// scaled by 1/(1-p). 0: off, as in the reference design.
+    pub weight_drop: f32,
+}
+
+impl Dropout {
+    /// Dropout of one step with the given key and counter, weight drop off.
+    pub fn new(key: Key, counter: u32) -> Dropout {
+        Dropout { key, counter, weight_drop: 0.0 }
+    }
 }
 
 /// What a forward pass measured.
@@ -67,6 +78,10 @@ struct LayerCache<R> {
     mask: Vec<R>,
     /// `[T*B, H]`: the layer's output h ⊙ mask (empty when dropout is off: the output is h).
     y: Vec<R>,
+    /// `[H, 4H]`: weight drop's multipliers of `W_hh` (0 or 1/(1-p)) and the dropped weights
+    /// `W_hh ⊙ mask` the window runs with; empty when weight drop is off.
+    w_mask: Vec<R>,
+    w_hh: Vec<R>,
 }
 
 /// Buffers for one window size, reused from step to step (no allocation in the hot loop).
@@ -120,6 +135,8 @@ impl<R: CpuReal> Workspace<R> {
                 tc: z(n * h),
                 mask: Vec::new(),
                 y: Vec::new(),
+                w_mask: Vec::new(),
+                w_hh: Vec::new(),
             })
             .collect();
         let wide = cfg.embed.max(h);
@@ -355,7 +372,13 @@ fn input_backward<R: CpuReal>(
 /// ```
 /// The time loop itself, with packed weight panels and a thread team, is
 /// [`recurrent::forward`].
-fn layer_forward<R: CpuReal>(params: &Params<R>, ws: &mut Workspace<R>, l: usize, state: &mut State<R>) {
+fn layer_forward<R: CpuReal>(
+    params: &Params<R>,
+    ws: &mut Workspace<R>,
+    l: usize,
+    state: &mut State<R>,
+    dropout: Option<Dropout>,
+) {
     let cfg = ws.cfg;
     let (b, t, h) = (ws.b, ws.t, cfg.hidden);
     let lay = &params.layout.lstm[l];
@@ -364,11 +387,37 @@ fn layer_forward<R: CpuReal>(params: &Params<R>, ws: &mut Workspace<R>, l: usize
     cache.h[..bh].copy_from_slice(&state.h[l * bh..][..bh]);
     cache.c[..bh].copy_from_slice(&state.c[l * bh..][..bh]);
     let _sp = span("forward: recurrent steps");
-    let w_hh = params.get(&lay.w_hh);
+    weight_drop(cache, params.get(&lay.w_hh), l, dropout);
+    let w_hh = if cache.w_hh.is_empty() { params.get(&lay.w_hh) } else { &cache.w_hh };
     recurrent::forward(&mut cache.act, &mut cache.h, &mut cache.c, &mut cache.tc, w_hh, &mut ws.panels, b, t, h);
     // Carry the final state to the next window.
     state.h[l * bh..][..bh].copy_from_slice(&cache.h[t * bh..]);
     state.c[l * bh..][..bh].copy_from_slice(&cache.c[t * bh..]);
+}
+
+/// Weight drop (DropConnect, as AWD-LSTM regularises its recurrent weights): layer `l` runs the
+/// window with `W_hh ⊙ M`, one mask `M ∈ {0, 1/(1-p)}` per entry for all T steps, drawn from
+/// (key, counter, layer) like the dropout masks. Its backward pass uses the same dropped
+/// weights, and `dW_hh = M ⊙ d loss / d (W_hh ⊙ M)` ([`layer_backward`]). Training only; off
+/// (and the cache empty) for evaluation or p = 0.
+fn weight_drop<R: CpuReal>(cache: &mut LayerCache<R>, w: &[R], l: usize, dropout: Option<Dropout>) {
+    match dropout {
+        Some(d) if d.weight_drop > 0.0 => {
+            let p = d.weight_drop;
+            let keep = R::from_f64(1.0 / (1.0 - p as f64));
+            let base = d.key.base(d.counter, stream::WEIGHT_DROP + l as u32);
+            cache.w_mask.resize(w.len(), R::ZERO);
+            cache.w_hh.resize(w.len(), R::ZERO);
+            for (i, ((m, wd), &wv)) in cache.w_mask.iter_mut().zip(cache.w_hh.iter_mut()).zip(w).enumerate() {
+                *m = if uniform_at(base, i as u32) >= p { keep } else { R::ZERO };
+                *wd = wv * *m;
+            }
+        }
+        _ => {
+            cache.w_mask.clear();
+            cache.w_hh.clear();
+        }
+    }
 }
 
 /// Backward of [`layer_forward`]: BPTT through one layer (equations: [`crate::model`],
@@ -390,9 +439,10 @@ fn layer_backward<R: CpuReal>(params: &Params<R>, grads: &mut Params<R>, ws: &mu
     let (b, t, h) = (ws.b, ws.t, cfg.hidden);
     let (g4, bh, n) = (4 * h, b * h, b * t);
     let lay = params.layout.lstm[l].clone();
-    let w_hh = params.get(&lay.w_hh);
     {
         let cache = &mut ws.layers[l];
+        // The weights the forward pass ran with: dropped ones under weight drop.
+        let w_hh = if cache.w_hh.is_empty() { params.get(&lay.w_hh) } else { &cache.w_hh[..] };
         let _sp = span("backward: recurrent steps");
         let db = grads.get_mut(&lay.b);
         recurrent::backward(
@@ -425,6 +475,10 @@ fn layer_backward<R: CpuReal>(params: &Params<R>, grads: &mut Params<R>, ws: &mu
         panel_gemm(&mut jobs, Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
     } else {
         panel_gemm(&mut [(h_prev, MatMut::new(g_hh, h, g4))], Mat::new(dz, n, g4), false, &mut ws.gemm_scratch);
+    }
+    // Under weight drop that is d loss / d (W_hh ⊙ M); the chain rule through ⊙ M gives dW_hh.
+    for (g, &m) in g_hh.iter_mut().zip(&cache.w_mask) {
+        *g *= m;
     }
 }
 
@@ -605,7 +659,7 @@ pub fn forward<R: CpuReal>(
     load_window(ws, x, Some(y))?;
     for l in 0..ws.cfg.layers {
         input_forward(params, ws, l);
-        layer_forward(params, ws, l, state);
+        layer_forward(params, ws, l, state, dropout);
         dropout_forward(ws, l, dropout);
     }
     Ok(output_forward(params, ws))

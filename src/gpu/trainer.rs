@@ -157,7 +157,7 @@ impl GpuTrainer {
     /// per kernel entry point (matmul variants together as "main"). For tuning: the timings
     /// include a full queue round trip per dispatch, and the step *is* applied.
     pub fn profile_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<Vec<(&'static str, f64)>> {
-        let dropout = Some(Dropout { key: opts.key, counter: opts.counter });
+        let dropout = Some(Dropout::new(opts.key, opts.counter));
         let u = self.uniform(opts.lr, opts.clip, dropout, opts.weight_decay);
         let ids = self.net.ids_for(x, Some(y))?;
         self.gpu.write(&self.storage.ids, 0, &ids);
@@ -198,7 +198,12 @@ impl Trainer for GpuTrainer {
     }
 
     fn train_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<StepStats> {
-        let dropout = Some(Dropout { key: opts.key, counter: opts.counter });
+        if opts.weight_drop > 0.0 {
+            return Err(Error::Config(
+                "--weight-drop runs on the CPU engine only: train with --device cpu, or without --weight-drop".into(),
+            ));
+        }
+        let dropout = Some(Dropout::new(opts.key, opts.counter));
         let u = self.uniform(opts.lr, opts.clip, dropout, opts.weight_decay);
         let s = self.run(&self.train, x, y, &u)?;
         let stats = self.stats(&s, true);

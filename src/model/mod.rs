@@ -65,6 +65,9 @@
 //! ```
 //! `train --weight-decay λ` (off in the reference design) first shrinks every weight,
 //! `θ ← θ·(1 - lr·λ)`, outside the moments ([`crate::optim::adamw_update`], AdamW).
+//! `train --weight-drop p` (off in the reference design, CPU only) runs each window with
+//! `W_hh ⊙ M`, `M ∈ {0, 1/(1-p)}` per entry, forward and backward, and takes
+//! `dW_hh = M ⊙ d loss / d (W_hh ⊙ M)` (`src/cpu/network.rs`, `weight_drop`).
 //!
 //! # How it is checked
 //! `tests/engine.rs`: five-point finite differences on every tensor and h0, c0 in f64 (the
