@@ -408,10 +408,20 @@ fn weight_drop<R: CpuReal>(cache: &mut LayerCache<R>, w: &[R], l: usize, dropout
             let base = d.key.base(d.counter, stream::WEIGHT_DROP + l as u32);
             cache.w_mask.resize(w.len(), R::ZERO);
             cache.w_hh.resize(w.len(), R::ZERO);
-            for (i, ((m, wd), &wv)) in cache.w_mask.iter_mut().zip(cache.w_hh.iter_mut()).zip(w).enumerate() {
-                *m = if uniform_at(base, i as u32) >= p { keep } else { R::ZERO };
-                *wd = wv * *m;
-            }
+            // The mask is a function of each entry's index: the chunks may run in any order.
+            const CH: usize = 1 << 14;
+            cache
+                .w_mask
+                .par_chunks_mut(CH)
+                .zip(cache.w_hh.par_chunks_mut(CH))
+                .zip(w.par_chunks(CH))
+                .enumerate()
+                .for_each(|(ci, ((m, wd), wv))| {
+                    for (j, ((m, wd), &wv)) in m.iter_mut().zip(wd.iter_mut()).zip(wv).enumerate() {
+                        *m = if uniform_at(base, (ci * CH + j) as u32) >= p { keep } else { R::ZERO };
+                        *wd = wv * *m;
+                    }
+                });
         }
         _ => {
             cache.w_mask.clear();
