@@ -442,6 +442,8 @@ impl Guide {
                 let open = self.repeat_open || self.first_ending || !self.last_is_bar;
                 if self.complete() {
                     first(b"\n")
+                } else if self.full == 0 {
+                    first(b"M")
                 } else if self.owe > 0 || !self.any_note || self.symbols > 0 {
                     first(b"cz")
                 } else if !open && self.labels != 0 && self.part_order() & !self.labels != 0 {
@@ -906,6 +908,9 @@ impl Guide {
                 self.mode = Mode::FieldColon(c);
                 true
             }
+            // Without a meter (no M: in the header, none yet after K:) no note can be measured:
+            // the line must be a field or comment (the checker accepts an M: there).
+            _ if self.full == 0 => false,
             _ => {
                 if self.owe > 0 {
                     // The first bar of this line completes the short bar above.
