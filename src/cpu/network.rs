@@ -403,31 +403,33 @@ fn layer_forward<R: CpuReal>(
 fn weight_drop<R: CpuReal>(cache: &mut LayerCache<R>, w: &[R], l: usize, dropout: Option<Dropout>) {
     match dropout {
         Some(d) if d.weight_drop > 0.0 => {
-            let p = d.weight_drop;
-            let keep = R::from_f64(1.0 / (1.0 - p as f64));
             let base = d.key.base(d.counter, stream::WEIGHT_DROP + l as u32);
-            cache.w_mask.resize(w.len(), R::ZERO);
-            cache.w_hh.resize(w.len(), R::ZERO);
-            // The mask is a function of each entry's index: the chunks may run in any order.
-            const CH: usize = 1 << 14;
-            cache
-                .w_mask
-                .par_chunks_mut(CH)
-                .zip(cache.w_hh.par_chunks_mut(CH))
-                .zip(w.par_chunks(CH))
-                .enumerate()
-                .for_each(|(ci, ((m, wd), wv))| {
-                    for (j, ((m, wd), &wv)) in m.iter_mut().zip(wd.iter_mut()).zip(wv).enumerate() {
-                        *m = if uniform_at(base, (ci * CH + j) as u32) >= p { keep } else { R::ZERO };
-                        *wd = wv * *m;
-                    }
-                });
+            apply_mask(w, &mut cache.w_mask, &mut cache.w_hh, base, d.weight_drop);
         }
         _ => {
             cache.w_mask.clear();
             cache.w_hh.clear();
         }
     }
+}
+
+/// Inverted dropout's mask over `x` (dropout of a layer's output, weight drop of `W_hh`): sizes
+/// `mask` and `out` to `x`, and sets `mask[i]` to 1/(1-p), or to 0 where the uniform number
+/// `i` of stream `base` falls below `p`, and `out[i] = x[i] · mask[i]`. Each entry's draw is a
+/// function of its index, so the parallel chunks give the same mask in any order.
+fn apply_mask<R: CpuReal>(x: &[R], mask: &mut Vec<R>, out: &mut Vec<R>, base: u32, p: f32) {
+    const CH: usize = 1 << 14;
+    let keep = R::from_f64(1.0 / (1.0 - p as f64));
+    mask.resize(x.len(), R::ZERO);
+    out.resize(x.len(), R::ZERO);
+    mask.par_chunks_mut(CH).zip(out.par_chunks_mut(CH)).zip(x.par_chunks(CH)).enumerate().for_each(
+        |(ci, ((m, o), xv))| {
+            for (j, ((m, o), &xv)) in m.iter_mut().zip(o.iter_mut()).zip(xv).enumerate() {
+                *m = if uniform_at(base, (ci * CH + j) as u32) >= p { keep } else { R::ZERO };
+                *o = xv * *m;
+            }
+        },
+    );
 }
 
 /// Backward of [`layer_forward`]: BPTT through one layer (equations: [`crate::model`],
@@ -506,23 +508,9 @@ fn dropout_forward<R: CpuReal>(ws: &mut Workspace<R>, l: usize, dropout: Option<
     let _sp = span("forward: dropout");
     match dropout {
         Some(d) if cfg.dropout > 0.0 => {
-            let p = cfg.dropout;
-            let keep = R::from_f64(1.0 / (1.0 - p as f64));
-            cache.mask.resize(t * bh, R::ZERO);
-            cache.y.resize(t * bh, R::ZERO);
             let base = d.key.base(d.counter, stream::DROPOUT + l as u32);
             // mask index = (t*B + b)*H + j, the flat position in the time-major [T*B, H] output.
-            const CH: usize = 1 << 14;
-            let hs = &cache.h[bh..];
-            cache.mask.par_chunks_mut(CH).zip(cache.y.par_chunks_mut(CH)).zip(hs.par_chunks(CH)).enumerate().for_each(
-                |(ci, ((m, y), hv))| {
-                    for (j, ((m, y), &hv)) in m.iter_mut().zip(y.iter_mut()).zip(hv).enumerate() {
-                        let u = uniform_at(base, (ci * CH + j) as u32);
-                        *m = if u >= p { keep } else { R::ZERO };
-                        *y = hv * *m;
-                    }
-                },
-            );
+            apply_mask(&cache.h[bh..][..t * bh], &mut cache.mask, &mut cache.y, base, cfg.dropout);
         }
         _ => {
             cache.mask.clear();
