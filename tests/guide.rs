@@ -524,3 +524,24 @@ fn a_bar_line_does_not_skip_an_owed_bar() {
     assert!(!check_text(t)[0].valid, "the checker refuses it");
     assert_eq!(first_refused(t), Some(t.find("::A3").unwrap()));
 }
+
+/// A single bar line may leave a short bar for the next line to complete only when notes can
+/// complete it: a sampled 4/4 tune closed a bar a third of the unit short after a tuplet, ended
+/// the line, and then no note fitted the owed bar; the stream wrote spaces to the end of
+/// `--len` and the tune never ended.
+#[test]
+fn a_short_bar_owes_only_what_notes_can_fill() {
+    // (3A2Bc takes 8/3 of the unit; with d2 d2 d the bar is 23/3 units of 8: a third short.
+    let head = "X: 1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc defg|(3A2Bc d2 d2 d|";
+    let mut g = Guide::new();
+    assert!(head.chars().all(|c| g.push(c)), "the guide refuses the start");
+    assert!(!g.allows('\n') && !g.allows(' ') && !g.allows('\\'), "a single bar line that owes a third of the unit");
+    assert!(g.allows('|') && g.allows(']'), "a sectional bar line may close the short bar");
+    let end = close(g, 60).unwrap();
+    let tune = format!("{head}{end}");
+    assert!(check_text(&tune).iter().all(|r| r.valid), "{tune}");
+    // A short bar of whole quarters of the unit is still owed to the next line.
+    let owed = "X: 1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc defg|A2 B2 c/|\\\nB/2 c d2|e2 f2 g2 a2|]\n\n";
+    assert_eq!(first_refused(owed), None, "{owed}");
+    assert!(check_text(owed).iter().all(|r| r.valid), "{owed}");
+}

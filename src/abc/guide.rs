@@ -1174,6 +1174,12 @@ impl Guide {
                     return None;
                 }
             } else if self.bar < self.full && !self.opens && !sectional {
+                // The next line's first bar must make up the difference with notes of whole
+                // quarters of the unit (what `fits` lets an exact bar hold): a remainder left by
+                // a tuplet (a third of the unit) could never be filled, and the tune never end.
+                if !(self.full - self.bar).is_multiple_of(self.unit / 4) {
+                    return None;
+                }
                 owes = true;
             }
         }
