@@ -26,6 +26,11 @@ pub struct CorpusStyle {
     pub meters: BTreeMap<String, usize>,
     /// Tunes per key (`G`, `Am`, `Dmix`).
     pub keys: BTreeMap<String, usize>,
+    /// Per meter, tunes per unit note length their header gives (`1/8`; `""` for none, the
+    /// standard's default): the corpus's 4/4 tunes may count in eighths and its 3/4 ones in
+    /// quarters, and a header without the unit the model expects reads as the wrong one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub units: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
 /// One line of a header as a layout: a comment line whole, a field as its letter, colon and
@@ -56,7 +61,7 @@ impl CorpusStyle {
                     continue;
                 }
                 let mut lines = Vec::new();
-                let (mut meter, mut key) = (None, None);
+                let (mut meter, mut key, mut unit) = (None, None, None);
                 let mut in_header = true;
                 for l in &tt.lines {
                     let Some(shape) = layout(l) else { break };
@@ -66,6 +71,7 @@ impl CorpusStyle {
                     match shape.chars().next() {
                         Some('M') => meter = Some(value.split_whitespace().collect::<String>()),
                         Some('K') if in_header => key = KeyName::parse(value).map(|k| k.name),
+                        Some('L') if in_header => unit = Some(value.split_whitespace().collect::<String>()),
                         _ => {}
                     }
                     if in_header {
@@ -77,6 +83,7 @@ impl CorpusStyle {
                 if !in_header {
                     *layouts.entry(lines).or_default() += 1;
                     if let Some(m) = meter {
+                        *style.units.entry(m.clone()).or_default().entry(unit.unwrap_or_default()).or_default() += 1;
                         *style.meters.entry(m).or_default() += 1;
                     }
                     if let Some(k) = key {
@@ -92,6 +99,14 @@ impl CorpusStyle {
             .map(|(l, _)| l)
             .unwrap_or_default();
         style
+    }
+
+    /// The unit note length the corpus's tunes in `meter` most often give (`None` when most give
+    /// none, or the meter is unknown); ties go to no line, then the first in order.
+    pub fn unit(&self, meter: &str) -> Option<&str> {
+        let units = self.units.get(meter)?;
+        let (unit, _) = units.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.len().cmp(&a.0.len())).then(b.0.cmp(a.0)))?;
+        (!unit.is_empty()).then_some(unit.as_str())
     }
 
     /// Whether any tune was seen.
@@ -201,6 +216,11 @@ pub fn plan(style: Option<&CorpusStyle>, wishes: &Wishes) -> Result<(Vec<Piece>,
         Some(s) if !s.is_empty() => s.header.clone(),
         _ => PLAIN.iter().map(|s| s.to_string()).collect(),
     };
+    // The unit the corpus's tunes in this meter give goes on the line after the meter's.
+    let meter_value = meter.as_ref().map(|m| match style.and_then(|s| s.unit(m)) {
+        Some(u) => format!("{m}\nL:{u}"),
+        None => m.clone(),
+    });
     let mut pieces = Vec::new();
     let mut text = String::new();
     for shape in &layout {
@@ -213,7 +233,7 @@ pub fn plan(style: Option<&CorpusStyle>, wishes: &Wishes) -> Result<(Vec<Piece>,
         let fixed = match shape.chars().next() {
             Some('X') => Some("1".to_string()),
             Some('T') => wishes.title.clone(),
-            Some('M') => meter.clone(),
+            Some('M') => meter_value.clone(),
             Some('K') => key.clone(),
             _ => None,
         };
@@ -229,7 +249,7 @@ pub fn plan(style: Option<&CorpusStyle>, wishes: &Wishes) -> Result<(Vec<Piece>,
         }
     }
     // A layout without M: or K: lines still gets the wished ones, before its end.
-    for (letter, v) in [('M', &meter), ('K', &key)] {
+    for (letter, v) in [('M', &meter_value), ('K', &key)] {
         if let Some(v) = v
             && !layout.iter().any(|s| s.starts_with(letter))
         {
@@ -280,5 +300,28 @@ mod tests {
         assert_eq!(pieces[0], Piece::Text("X: 1\nT:New\n% Made here\nS:".into()));
         assert!(plan(Some(&s), &Wishes { meter: Some("6/0".into()), ..Default::default() }).is_err());
         assert!(plan(Some(&s), &Wishes { key: Some("H".into()), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn a_meter_gets_the_unit_its_corpus_tunes_give() {
+        let corpus =
+            format!("{CORPUS}\nX: 4\nT:Four\nM:3/4\nL:1/4\nK:D\nd2|\n\nX: 5\nT:Five\nM:3/4\nL: 1/4\nK:G\nG3|\n");
+        let s = CorpusStyle::learn([corpus.as_str()]);
+        // 3/4: two tunes in quarters against one without L:; 6/8: none gives one.
+        assert_eq!(s.unit("3/4"), Some("1/4"));
+        assert_eq!(s.unit("6/8"), None);
+        assert_eq!(s.unit("2/4"), None, "a meter the corpus never uses");
+        let wish = |m: &str| Wishes { meter: Some(m.into()), key: Some("G".into()), title: Some("N".into()) };
+        let (pieces, _) = plan(Some(&s), &wish("3/4")).unwrap();
+        assert_eq!(pieces.last(), Some(&Piece::Text("M:3/4\nL:1/4\nK:G\n".into())));
+        let (pieces, _) = plan(Some(&s), &wish("6/8")).unwrap();
+        assert_eq!(pieces.last(), Some(&Piece::Text("M:6/8\nK:G\n".into())));
+        // A layout without an M: line gets the unit after the meter it adds.
+        let bare = CorpusStyle { header: vec!["X:".into(), "K:".into()], ..s.clone() };
+        let (pieces, _) = plan(Some(&bare), &Wishes { key: None, ..wish("3/4") }).unwrap();
+        assert_eq!(pieces.last(), Some(&Piece::Text("M:3/4\nL:1/4\n".into())));
+        // A style file written before units were learnt still reads, and gives no L: line.
+        let old: CorpusStyle = serde_json::from_str(r#"{"header":["X:","M:","K:"],"meters":{},"keys":{}}"#).unwrap();
+        assert_eq!(old.unit("3/4"), None);
     }
 }
