@@ -7,20 +7,33 @@ use folklstm::gpu::GpuTrainer;
 use folklstm::gpu::plan::{H100_CLASS, is_recurrent, print_plan, summarize, train_plan};
 use folklstm::model::{BatchConfig, ModelConfig, init_params};
 
+/// Recurrent dispatches of one direction of a layer wavefront: wavefront step d runs the layers
+/// with a time step in 0..T (layer l at t = d - l), three to a dispatch.
+fn wavefront(layers: usize, t: usize) -> usize {
+    (0..t + layers - 1).map(|d| (0..layers).filter(|&l| d >= l && d - l < t).count().div_ceil(3)).sum()
+}
+
 #[test]
 fn the_plan_is_the_program_the_trainer_records() {
-    // Off the tiles: odd batch, width and vocabulary.
-    let cfg = ModelConfig { vocab: 13, embed: 9, hidden: 40, layers: 2, dropout: 0.2 };
-    let batch = BatchConfig { batch: 3, seq: 5 };
-    let plan = train_plan(&cfg, &batch).unwrap();
-    // Forward and backward: one recurrent dispatch per layer and time step each way.
-    assert_eq!(summarize(&plan).recurrent, 2 * cfg.layers * batch.seq);
-    if gpu_or_skip().is_none() {
-        return;
+    // Off the tiles: odd batch, width and vocabulary; four layers take two dispatches on the
+    // wavefront steps where all four have a time step.
+    for layers in [2, 4] {
+        let cfg = ModelConfig { vocab: 13, embed: 9, hidden: 40, layers, dropout: 0.2 };
+        let batch = BatchConfig { batch: 3, seq: 5 };
+        let plan = train_plan(&cfg, &batch).unwrap();
+        // Forward and backward: one recurrent dispatch per wavefront step each way (L = 4:
+        // 1, 1, 1, 2, 2, 1, 1, 1).
+        assert_eq!(summarize(&plan).recurrent, 2 * wavefront(layers, batch.seq));
+        assert_eq!(wavefront(layers, batch.seq), if layers == 2 { 6 } else { 10 });
+        let lanes: u64 = plan.iter().filter(|d| is_recurrent(d)).map(|d| d.groups[2] as u64).sum();
+        assert_eq!(lanes, 2 * (layers * batch.seq) as u64, "every layer's every step, once each way");
+        if gpu_or_skip().is_none() {
+            continue;
+        }
+        let t = GpuTrainer::new(init_params(&cfg, 1), None, batch).unwrap();
+        assert_eq!(plan.len(), t.dispatches_per_step());
+        assert_eq!(plan, t.plan());
     }
-    let t = GpuTrainer::new(init_params(&cfg, 1), None, batch).unwrap();
-    assert_eq!(plan.len(), t.dispatches_per_step());
-    assert_eq!(plan, t.plan());
 }
 
 #[test]
@@ -35,18 +48,19 @@ fn the_printed_plan_states_its_counts_and_assumptions() {
     let line = format!("{} dispatches, fewest workgroups {}", s.recurrent, s.min_recurrent_groups);
     assert!(text.contains(&line), "{text}");
     assert!(text.contains("132 SMs") && text.contains("assumptions:"), "{text}");
-    assert_eq!(plan.iter().filter(|d| is_recurrent(d)).count(), 2 * cfg.layers * batch.seq);
+    assert_eq!(plan.iter().filter(|d| is_recurrent(d)).count(), 2 * (batch.seq + cfg.layers - 1));
 }
 
 #[test]
 fn at_the_reference_shape_every_recurrent_step_spreads_over_many_workgroups_with_short_chains() {
     // B16 T64 E512 H256 L3: a large GPU has 100+ SMs, so a recurrent step (the latency-bound
-    // part, 384 of them in sequence) must offer at least 128 workgroups, and no invocation may
-    // run more than about a thousand dependent operations per step.
+    // part, run in sequence) must offer at least 128 workgroups, and no invocation may run more
+    // than about a thousand dependent operations per step. The layer wavefront runs the three
+    // layers' steps side by side: 66 dispatches each way, not 192.
     let (cfg, batch) = (ModelConfig::reference(86), BatchConfig::default());
     let plan = train_plan(&cfg, &batch).unwrap();
     let s = summarize(&plan);
-    assert_eq!(s.recurrent, 2 * 3 * 64);
+    assert_eq!(s.recurrent, 2 * (64 + 2));
     assert!(s.min_recurrent_groups >= 128, "{s:?}");
     assert!(s.max_recurrent_chain <= 1024, "{s:?}");
     for d in plan.iter().filter(|d| is_recurrent(d)) {

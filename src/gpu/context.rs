@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 pub const NO_ADAPTER: &str =
     "no GPU adapter found: install a Vulkan driver, e.g. mesa-vulkan-drivers, or use --device cpu";
 
-/// Bytes of one kernel parameter block (16 words); every kernel's `p` struct fits in it.
-const BLOCK_BYTES: u64 = 64;
+/// Bytes of one kernel parameter block (64 words); every kernel's `p` struct fits in it (the
+/// largest, `lstm.wgsl`'s, holds three layers' steps).
+const BLOCK_BYTES: u64 = 256;
 
 /// Which storage buffer an operand lives in (the numbering of matmul.wgsl's overrides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,8 +67,8 @@ impl Kernel {
     }
 }
 
-/// A kernel parameter block: 16 words, f32 values stored by their bits.
-pub(crate) type Block = [u32; 16];
+/// A kernel parameter block: 64 words, f32 values stored by their bits.
+pub(crate) type Block = [u32; 64];
 
 /// First error reported by wgpu (validation, out of memory, device lost) since the last check.
 type ErrorSlot = Arc<Mutex<Option<String>>>;
@@ -752,11 +753,11 @@ pub(crate) fn fbits(x: f32) -> u32 {
     x.to_bits()
 }
 
-/// A parameter block from up to 16 words (the rest zero). Offsets and sizes are checked to fit
+/// A parameter block from up to 64 words (the rest zero). Offsets and sizes are checked to fit
 /// in u32 when the layouts are built (see `net::WorkLayout::new`).
 pub(crate) fn block(words: &[usize]) -> Block {
-    debug_assert!(words.len() <= 16);
-    let mut b = [0u32; 16];
+    debug_assert!(words.len() <= 64);
+    let mut b = [0u32; 64];
     for (d, &w) in b.iter_mut().zip(words) {
         debug_assert!(w <= u32::MAX as usize, "parameter word {w} overflows u32");
         *d = w as u32;

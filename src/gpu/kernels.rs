@@ -283,8 +283,6 @@ impl KernelRunner {
             ar.reserve(Buf::Work, b * h),
         );
         let args = lstm::StepArgs {
-            b,
-            h,
             layer: dropout.map_or(0, |d| d.layer as usize),
             row0: dropout.map_or(0, |d| d.row0 as usize),
             z: zo,
@@ -297,7 +295,7 @@ impl KernelRunner {
             w,
             ..Default::default()
         };
-        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| lstm::forward_step(p, &args))?;
+        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| lstm::forward_steps(p, (b, h), &[args]))?;
         Ok(LstmForward {
             act: self.read(&st, Buf::Work, zo, b * 4 * h)?,
             c: self.read(&st, Buf::Work, co, b * h)?,
@@ -344,20 +342,18 @@ impl KernelRunner {
             None => None,
         };
         let args = lstm::StepArgs {
-            b,
-            h,
             layer: dropout.map_or(0, |d| d.layer as usize),
             row0: dropout.map_or(0, |d| d.row0 as usize),
             z: zo,
             cprev: cp,
             tc: tco,
             w,
-            dy: dyo,
+            dy: Some(dyo),
             dc: dco,
             dznext: dzn,
             ..Default::default()
         };
-        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| lstm::backward_step(p, &args))?;
+        let st = self.run(&ar, Self::dropout_uniform(dropout), |p| lstm::backward_steps(p, (b, h), &[args]))?;
         Ok((self.read(&st, Buf::Work, zo, b * 4 * h)?, self.read(&st, Buf::Work, dco, b * h)?))
     }
 

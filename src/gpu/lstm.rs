@@ -1,5 +1,7 @@
-//! Host side of `shaders/lstm.wgsl`: one time step of an LSTM layer, forward and backward, with
-//! the recurrent product and the gate math fused.
+//! Host side of `shaders/lstm.wgsl`: time steps of LSTM layers, forward and backward, with the
+//! recurrent product, the layer's input product (above layer 0) and the gate math fused. One
+//! dispatch runs one step of up to [`LANES`] layers side by side: the layer wavefront of
+//! `net.rs`, where the layers' steps of one dispatch never read each other's output.
 
 use super::context::{Cost, Family, Kernel, ProgramBuilder, block, cdiv};
 use crate::error::Result;
@@ -14,18 +16,25 @@ const RB: usize = 16;
 const KSF: usize = 16;
 const KSB: usize = 32;
 
-/// Workgroups of one step: `(ceil(H/UW), ceil(B/RB))`.
-fn grid(b: usize, h: usize) -> [u32; 3] {
-    [cdiv(h, UW), cdiv(b, RB), 1]
+/// Layer steps one dispatch holds (the shader's `array<Lane, 3>`, what a 64-word parameter
+/// block has room for); more layers take more dispatches per wavefront step.
+pub(crate) const LANES: usize = 3;
+
+/// Words of one lane in the parameter block (the shader's `Lane`).
+const LANE_WORDS: usize = 20;
+
+const NONE: usize = u32::MAX as usize;
+
+/// Workgroups of one dispatch: `(ceil(H/UW), ceil(B/RB), lanes)`.
+fn grid(b: usize, h: usize, lanes: usize) -> [u32; 3] {
+    [cdiv(h, UW), cdiv(b, RB), lanes as u32]
 }
 
-/// Word offsets in `work` (and `params` for `w` in the forward step) of one step's tensors.
-/// Shapes: `z, dznext: [B, 4H]`; `hprev, cprev, c, h, tc, y, dy, dc: [B, H]`;
-/// `w`: `W_hh [H, 4H]` in params.
+/// Word offsets in `work` (and `params` for the weights) of one layer's step. Shapes:
+/// `z, dznext, above: [B, 4H]`; `hprev, cprev, c, h, tc, y, x, dy, dc: [B, H]`; `w, w_ih,
+/// w_above: [H, 4H]` and `bias: [4H]` in params.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct StepArgs {
-    pub b: usize,
-    pub h: usize,
     pub layer: usize,
     /// t·B: the time-major row of the step's first batch row (dropout index).
     pub row0: usize,
@@ -36,18 +45,26 @@ pub(crate) struct StepArgs {
     pub h_out: usize,
     pub tc: usize,
     pub y: usize,
+    /// This layer's W_hh.
     pub w: usize,
-    pub dy: usize,
+    /// Forward, above layer 0: the layer below's y_t, this layer's W_ih and b (`z` is then
+    /// written, not read). None: `z` holds x_t·W_ih + b on entry (layer 0).
+    pub input: Option<(usize, usize, usize)>,
+    /// Backward: d loss / d y_t for the top layer; below it, None, and `above` gives the layer
+    /// above's dz_t and W_ih, from which the step computes d loss / d y_t itself.
+    pub dy: Option<usize>,
+    pub above: Option<(usize, usize)>,
+    /// Backward: this layer's carried dc.
     pub dc: usize,
     /// dz_{t+1}; None at t = T-1 (truncation: dh_rec and the carried dc start at 0).
     pub dznext: Option<usize>,
 }
 
 impl StepArgs {
-    fn words(&self) -> [usize; 16] {
+    fn words(&self) -> [usize; LANE_WORDS] {
+        let (x, w_ih, bias) = self.input.unwrap_or((NONE, 0, 0));
+        let (above, w_above) = self.above.unwrap_or((NONE, 0));
         [
-            self.b,
-            self.h,
             self.layer,
             self.row0,
             self.z,
@@ -58,29 +75,58 @@ impl StepArgs {
             self.tc,
             self.y,
             self.w,
-            self.dy,
+            x,
+            w_ih,
+            bias,
+            self.dy.unwrap_or(NONE),
+            above,
+            w_above,
             self.dc,
-            self.dznext.unwrap_or(u32::MAX as usize),
+            self.dznext.unwrap_or(NONE),
+            0,
             0,
         ]
     }
 }
 
-/// Records one forward step: `z_t += h_{t-1}·W_hh`, the gates, `c_t`, `tanh(c_t)`, `h_t`, and
-/// `y_t = h_t ⊙ mask_t`.
-pub(crate) fn forward_step(pb: &mut ProgramBuilder, a: &StepArgs) -> Result<()> {
-    // An invocation: 4 rows x 4 gates per k of its slice of H, then log2(KSF) tree levels
-    // adding those 16 sums.
-    let chain = 16 * a.h.div_ceil(KSF) + 16 * KSF.ilog2() as usize;
-    let cost = Cost::new((UW * RB / 4 * KSF) as u32, chain, a.b * 4 * a.h * a.h);
-    pb.dispatch(FORWARD, block(&a.words()), grid(a.b, a.h), cost)
+/// The parameter block of one dispatch: `[B, H, lanes, 0]`, then each lane's words.
+fn lanes_block(b: usize, h: usize, steps: &[StepArgs]) -> [u32; 64] {
+    debug_assert!(steps.len() <= LANES);
+    let mut words = vec![b, h, steps.len(), 0];
+    for s in steps {
+        words.extend(s.words());
+    }
+    block(&words)
 }
 
-/// Records one backward step: `dh_rec = dz_{t+1}·W_hhᵀ` (reading `W_hh [H, 4H]` by rows), then
-/// the cell backward, leaving dz_t over the activations at `z` and `dc_{t-1}` in `dc`.
-pub(crate) fn backward_step(pb: &mut ProgramBuilder, a: &StepArgs) -> Result<()> {
-    // An invocation: 4 rows per k of its slice of 4H, then log2(KSB) tree levels adding 4 sums.
-    let chain = 4 * (4 * a.h).div_ceil(KSB) + 4 * KSB.ilog2() as usize;
-    let cost = Cost::new((UW * RB / 4 * KSB) as u32, chain, a.b * 4 * a.h * a.h);
-    pb.dispatch(BACKWARD, block(&a.words()), grid(a.b, a.h), cost)
+/// Records forward steps of several layers (each `input` set above layer 0), [`LANES`] per
+/// dispatch: `z_t = x_t·W_ih + b + h_{t-1}·W_hh`, the gates, `c_t`, `tanh(c_t)`, `h_t`, and
+/// `y_t = h_t ⊙ mask_t`. The steps must not read each other's output.
+pub(crate) fn forward_steps(pb: &mut ProgramBuilder, (b, h): (usize, usize), steps: &[StepArgs]) -> Result<()> {
+    for chunk in steps.chunks(LANES) {
+        // An invocation: 4 rows x 4 gates per k of its slice of H, once for h_{t-1} and once
+        // more for x_t above layer 0, then log2(KSF) tree levels adding those 16 sums.
+        let products = chunk.len() + chunk.iter().filter(|s| s.input.is_some()).count();
+        let per_k = if chunk.iter().any(|s| s.input.is_some()) { 32 } else { 16 };
+        let chain = per_k * h.div_ceil(KSF) + 16 * KSF.ilog2() as usize;
+        let cost = Cost::new((UW * RB / 4 * KSF) as u32, chain, products * b * 4 * h * h);
+        pb.dispatch(FORWARD, lanes_block(b, h, chunk), grid(b, h, chunk.len()), cost)?;
+    }
+    Ok(())
+}
+
+/// Records backward steps of several layers, [`LANES`] per dispatch: `dh_rec = dz_{t+1}·W_hhᵀ`
+/// (reading `W_hh [H, 4H]` by rows), below the top `dy_t = dz_t^{l+1}·W_ih^{l+1}ᵀ`, then the
+/// cell backward, leaving dz_t over the activations at `z` and `dc_{t-1}` in `dc`.
+pub(crate) fn backward_steps(pb: &mut ProgramBuilder, (b, h): (usize, usize), steps: &[StepArgs]) -> Result<()> {
+    for chunk in steps.chunks(LANES) {
+        // An invocation: 4 rows per k of its slice of 4H, for dz_{t+1} and for the layer
+        // above's dz_t, then log2(KSB) tree levels adding 4 sums (two trees side by side).
+        let products = chunk.iter().map(|s| s.dznext.is_some() as usize + s.above.is_some() as usize).sum::<usize>();
+        let most = chunk.iter().map(|s| s.dznext.is_some() as usize + s.above.is_some() as usize).max().unwrap_or(0);
+        let chain = most * 4 * (4 * h).div_ceil(KSB) + 4 * KSB.ilog2() as usize;
+        let cost = Cost::new((UW * RB / 4 * KSB) as u32, chain, products * b * 4 * h * h);
+        pb.dispatch(BACKWARD, lanes_block(b, h, chunk), grid(b, h, chunk.len()), cost)?;
+    }
+    Ok(())
 }

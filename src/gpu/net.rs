@@ -6,7 +6,7 @@ use super::adam;
 use super::context::{Buf, ProgramBuilder};
 use super::embed::{col_sums, copy, gather_rows, scatter_rows};
 use super::kernels::rows_by_symbol;
-use super::lstm::{StepArgs, backward_step, forward_step};
+use super::lstm::{StepArgs, backward_steps, forward_steps};
 use super::matmul::{Operand, matmul, split_words};
 use super::xent::{XentArgs, softmax_xent};
 use crate::error::{Error, Result};
@@ -59,9 +59,10 @@ pub(crate) struct Net {
     pub logits: usize,
     /// `[T·B, V]` d loss / d logits.
     pub dlogits: usize,
-    /// `[T·B, H]` d loss / d (output of the current layer).
+    /// `[T·B, H]` d loss / d (output of the top layer); the layers below compute theirs step by
+    /// step in the wavefront.
     pub dy: usize,
-    /// `[B, H]` the carried dc of the backward time loop.
+    /// `[L, B, H]` each layer's carried dc of the backward time loop.
     pub dc: usize,
     /// Partial products of split-K GEMMs, `split_len` words.
     pub split: usize,
@@ -110,7 +111,7 @@ impl Net {
         let logits = take(n * v);
         let dlogits = take(n * v);
         let dy = take(n * h);
-        let dc = take(b * h);
+        let dc = take(cfg.layers * b * h);
         // Every GEMM shape of the step (m, n, k); the largest split sets the scratch.
         let (e, g4) = (cfg.embed, 4 * h);
         let shapes =
@@ -199,10 +200,16 @@ impl Net {
     /// then the logits. `with_p0`: recompute P first (training: the weights change every step).
     ///
     /// ```text
-    /// Z_l      = Y_{l-1}·W_ih + b       one GEMM for all T·B rows (layer 0: gathered from P)
-    /// for t:   z_t += h_{t-1}·W_hh; cell; y_t = h_t ⊙ mask_t      one fused kernel per step
+    /// Z_0      = P[x] + b_0                one gather for all T·B rows
+    /// wavefront d = 0 .. T+L-2:            one fused dispatch per d (per 3 layers)
+    ///     every layer l with t = d - l in 0..T:
+    ///         z_t = y^{l-1}_t·W_ih + b + h_{t-1}·W_hh (layer 0: Z_0[t] + h_{t-1}·W_hh)
+    ///         cell; y_t = h_t ⊙ mask_t
     /// logits   = Y_top·W_d + b_d
     /// ```
+    ///
+    /// Layer l at step t needs the layer below at step t, written one dispatch earlier, and its
+    /// own step t-1, also one dispatch earlier: the steps of one dispatch are independent.
     pub fn record_forward(&self, pb: &mut ProgramBuilder, with_p0: bool) -> Result<()> {
         let (b, t, h, v) = (self.b, self.t, self.cfg.hidden, self.cfg.vocab);
         let (n, g4, bh) = (self.n(), 4 * h, b * h);
@@ -211,29 +218,16 @@ impl Net {
         if with_p0 {
             self.record_p0(pb)?;
         }
-        for (l, s) in self.layers.iter().enumerate() {
-            let lay = &lo.lstm[l];
-            pb.phase(phase::INPUT);
-            if l == 0 {
-                gather_rows(pb, (n, g4), self.p0, s.act, self.ids_x, Some(lay.b.range.start))?;
-            } else {
-                matmul(
-                    pb,
-                    (n, g4, h),
-                    Operand::mat(Buf::Work, self.layers[l - 1].y, h),
-                    Operand::mat(Buf::Params, lay.w_ih.range.start, g4),
-                    Operand::mat(Buf::Work, s.act, g4),
-                    Some(lay.b.range.start),
-                    false,
-                )?;
-            }
-            pb.phase(phase::RECURRENT_FORWARD);
-            for ti in 0..t {
-                forward_step(
-                    pb,
-                    &StepArgs {
-                        b,
-                        h,
+        pb.phase(phase::INPUT);
+        gather_rows(pb, (n, g4), self.p0, self.layers[0].act, self.ids_x, Some(lo.lstm[0].b.range.start))?;
+        pb.phase(phase::RECURRENT_FORWARD);
+        let layers = self.cfg.layers;
+        for d in 0..t + layers - 1 {
+            let steps: Vec<StepArgs> = (0..layers)
+                .filter(|&l| d >= l && d - l < t)
+                .map(|l| {
+                    let (s, lay, ti) = (&self.layers[l], &lo.lstm[l], d - l);
+                    StepArgs {
                         layer: l,
                         row0: ti * b,
                         z: s.act + ti * b * g4,
@@ -244,10 +238,13 @@ impl Net {
                         tc: s.tc + ti * bh,
                         y: s.y + ti * bh,
                         w: lay.w_hh.range.start,
+                        input: (l > 0)
+                            .then(|| (self.layers[l - 1].y + ti * bh, lay.w_ih.range.start, lay.b.range.start)),
                         ..Default::default()
-                    },
-                )?;
-            }
+                    }
+                })
+                .collect();
+            forward_steps(pb, (b, h), &steps)?;
         }
         let top = self.layers[self.cfg.layers - 1].y;
         pb.phase(phase::OUTPUT);
@@ -284,12 +281,18 @@ impl Net {
     ///
     /// ```text
     /// dW_d = Y_topᵀ·dlogits,  db_d = Σ_rows dlogits,  dY_top = dlogits·W_dᵀ
-    /// per layer, top first:
-    ///     for t = T-1 .. 0: dz_t, dc = step_backward(...)            one fused kernel per step
+    /// wavefront d = 0 .. T+L-2, the top layer leading:    one fused dispatch per d (per 3 layers)
+    ///     every layer l with t = T-1 - (d - (L-1-l)) in 0..T:
+    ///         dY_l[t] = dY_top[t] (top) or dZ_{l+1}[t]·W_ih^{l+1}ᵀ (below)
+    ///         dz_t, dc = step_backward(...)
+    /// per layer:
     ///     dW_hh = H_prevᵀ·dZ,  db = Σ_rows dZ
-    ///     l > 0: dW_ih = Y_{l-1}ᵀ·dZ,  dY_{l-1} = dZ·W_ihᵀ
+    ///     l > 0: dW_ih = Y_{l-1}ᵀ·dZ
     ///     l = 0: G[v] = Σ_{r: x_r = v} dZ[r];  dW_ih0 = Eᵀ·G;  dE = G·W_ih0ᵀ
     /// ```
+    ///
+    /// Layer l at step t needs the layer above at step t and its own step t+1, both one
+    /// dispatch earlier.
     pub fn record_backward(&self, pb: &mut ProgramBuilder) -> Result<()> {
         let (b, t, h, v, e) = (self.b, self.t, self.cfg.hidden, self.cfg.vocab, self.cfg.embed);
         let (n, g4, bh) = (self.n(), 4 * h, b * h);
@@ -316,29 +319,36 @@ impl Net {
             None,
             false,
         )?;
-        for l in (0..self.cfg.layers).rev() {
-            let s = &self.layers[l];
-            let lay = &lo.lstm[l];
-            pb.phase(phase::RECURRENT_BACKWARD);
-            for ti in (0..t).rev() {
-                backward_step(
-                    pb,
-                    &StepArgs {
-                        b,
-                        h,
+        pb.phase(phase::RECURRENT_BACKWARD);
+        let layers = self.cfg.layers;
+        for d in 0..t + layers - 1 {
+            // The top layer leads: layer l is at step T-1 - (d - (L-1-l)).
+            let steps: Vec<StepArgs> = (0..layers)
+                .rev()
+                .filter(|&l| d + l + 1 >= layers && d + l + 1 - layers < t)
+                .map(|l| {
+                    let (s, lay, ti) = (&self.layers[l], &lo.lstm[l], t - 1 - (d + l + 1 - layers));
+                    let top = l + 1 == layers;
+                    StepArgs {
                         layer: l,
                         row0: ti * b,
                         z: s.act + ti * b * g4,
                         cprev: s.c + ti * bh,
                         tc: s.tc + ti * bh,
                         w: lay.w_hh.range.start,
-                        dy: self.dy + ti * bh,
-                        dc: self.dc,
+                        dy: top.then(|| self.dy + ti * bh),
+                        above: (!top).then(|| (self.layers[l + 1].act + ti * b * g4, lo.lstm[l + 1].w_ih.range.start)),
+                        dc: self.dc + l * bh,
                         dznext: (ti + 1 < t).then(|| s.act + (ti + 1) * b * g4),
                         ..Default::default()
-                    },
-                )?;
-            }
+                    }
+                })
+                .collect();
+            backward_steps(pb, (b, h), &steps)?;
+        }
+        for l in (0..self.cfg.layers).rev() {
+            let s = &self.layers[l];
+            let lay = &lo.lstm[l];
             // dW_hh = H_prevᵀ · dZ, H_prev = blocks 0..T of h: [T·B, H].
             pb.phase(phase::WEIGHT_GRADIENTS);
             matmul(
@@ -359,16 +369,6 @@ impl Net {
                     Operand::mat(Buf::Work, below, h).t(),
                     Operand::mat(Buf::Work, s.act, g4),
                     Operand::mat(Buf::Grads, lay.w_ih.range.start, g4),
-                    None,
-                    false,
-                )?;
-                // dY_{l-1} overwrites dY_l, which the time loop above has finished reading.
-                matmul(
-                    pb,
-                    (n, h, g4),
-                    Operand::mat(Buf::Work, s.act, g4),
-                    Operand::mat(Buf::Params, lay.w_ih.range.start, g4).t(),
-                    Operand::mat(Buf::Work, self.dy, h),
                     None,
                     false,
                 )?;
@@ -483,7 +483,7 @@ mod tests {
             regions.extend([(s.tc, n * h), (s.y, n * h)]);
         }
         regions.extend([(net.p0, v * g4), (net.g0, v * g4), (net.logits, n * v)]);
-        regions.extend([(net.dlogits, n * v), (net.dy, n * h), (net.dc, 2 * h)]);
+        regions.extend([(net.dlogits, n * v), (net.dy, n * h), (net.dc, 2 * 2 * h)]);
         regions.extend([(net.rows, 2 * n), (net.scalars, SCALARS), (net.split, net.split_len)]);
         regions.sort();
         for w in regions.windows(2) {
