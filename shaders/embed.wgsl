@@ -13,6 +13,9 @@ struct HelperParams {
     ids_off: u32,  // ids offset of the row -> symbol map (gather) or the row lists (scatter)
     csr_off: u32,  // ids offset of the [V+1] row-list starts (scatter)
     pad: u32,
+    // col_sums and copy work on a list of regions, one per grid z: (src, dst, cols, 0) for
+    // col_sums, (src, dst, 0, 0) for copy; so one dispatch serves every layer.
+    list: array<vec4<u32>, 14>,
 }
 
 @group(0) @binding(0) var<uniform> p: HelperParams;
@@ -54,8 +57,8 @@ fn scatter_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     work[p.dst_off + v * p.cols + c] = sum;
 }
 
-// Bias gradient: db[c] = Σ_r dZ[r, c] (src/cpu/gemm.rs `col_sums`).
-// src in work [rows, cols], dst in grads [cols].
+// Bias gradient: db[c] = Σ_r dZ[r, c] (src/cpu/gemm.rs `col_sums`), for each region
+// (src, dst, cols) of the list: src in work [rows, cols], dst in grads [cols].
 //
 // A workgroup takes 16 columns with 16 invocations each: invocation (x, y) sums rows y, y + 16,
 // y + 32, .. of column 16·wg.x + x (neighbouring x read neighbouring words), then a 4-level tree
@@ -67,11 +70,13 @@ var<workgroup> csum: array<f32, 256>; // [y][x]
 
 @compute @workgroup_size(16, 16)
 fn col_sums(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+    let item = p.list[wg.z];
+    let cols = item.z;
     let c = wg.x * 16u + lid.x;
     var sum = 0.0;
-    if (c < p.cols) {
+    if (c < cols) {
         for (var r = lid.y; r < p.rows; r += CS_SLICES) {
-            sum += work[p.src_off + r * p.cols + c];
+            sum += work[item.x + r * cols + c];
         }
     }
     csum[lid.y * 16u + lid.x] = sum;
@@ -82,8 +87,8 @@ fn col_sums(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
         }
         workgroupBarrier();
     }
-    if (lid.y == 0u && c < p.cols) {
-        grads[p.dst_off + c] = csum[lid.x];
+    if (lid.y == 0u && c < cols) {
+        grads[item.y + c] = csum[lid.x];
     }
 }
 
@@ -109,12 +114,14 @@ fn transpose(
     }
 }
 
-// work[dst + i] = work[src + i] for i < rows·cols (carrying the final (h, c) to the next window).
+// work[dst + i] = work[src + i] for i < rows·cols, for each region (src, dst) of the list
+// (carrying every layer's final (h, c) to the next window).
 @compute @workgroup_size(256)
 fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = p.rows * p.cols;
     let i = gid.x + gid.y * nwg.x * 256u;
+    let item = p.list[gid.z];
     if (i < n) {
-        work[p.dst_off + i] = work[p.src_off + i];
+        work[item.y + i] = work[item.x + i];
     }
 }

@@ -19,17 +19,17 @@ struct Lane {
     tc_off: u32,     // work: tanh(c_t), [B, H]
     y_off: u32,      // work: y_t = h_t ⊙ mask_t, [B, H] (forward)
     w_off: u32,      // params: W_hh [H, 4H] (both directions)
-    x_off: u32,      // forward: work: y_t of the layer below, [B, H]; NONE for layer 0, whose
-                     // x_t·W_ih + b is in act already (gathered per symbol)
+    x_off: u32,      // forward: work: y_t of the layer below, [B, H]; NONE for layer 0
     wih_off: u32,    // forward: params: this layer's W_ih [H, 4H] (with x_off)
-    bias_off: u32,   // forward: params: this layer's b [4H] (with x_off)
+    bias_off: u32,   // forward: params: this layer's b [4H] (with x_off or tok_off)
     dy_off: u32,     // backward: work: d loss / d y_t, [B, H], for the top layer; else NONE
     above_off: u32,  // backward: work: dz_t of the layer above, [B, 4H] (with dy_off = NONE)
     wabove_off: u32, // backward: params: the layer above's W_ih [H, 4H]
     dc_off: u32,     // backward: this layer's carried dc, [B, H]
     dznext_off: u32, // backward: dz_{t+1}, [B, 4H], or NONE at t = T-1
-    pad0: u32,
-    pad1: u32,
+    tok_off: u32,    // forward, layer 0: ids: the step's B input symbols x_t; NONE: act_t holds
+                     // x_t·W_ih + b on entry (a single step run on its own)
+    p0_off: u32,     // forward, layer 0: work: P = embedding·W_ih, [V, 4H] (with tok_off)
 }
 
 struct LstmParams {
@@ -94,7 +94,8 @@ fn src(off: u32, width: u32, b: u32, k: u32) -> f32 {
 
 // The cell of batch row b, unit j of lane q, given rec = Σ_k h_{t-1}[b, k]·W_hh[k, (i f g o)·H + j]
 // (plus, above layer 0, Σ_k x_t[b, k]·W_ih[k, ..]):
-//   z = act_t + rec (layer 0: act_t holds x_t·W_ih + b) or b + rec (the layers above)
+//   z = P[x_t] + b + rec (layer 0: row x_t of P = embedding·W_ih is x_t's input product),
+//       b + rec (the layers above), or act_t + rec (a step given its input product)
 //   i = σ(z_i), f = σ(z_f), g = tanh(z_g), o = σ(z_o)      (stored in act_t)
 //   c_t = f ⊙ c_{t-1} + i ⊙ g,   tc = tanh(c_t),   h_t = o ⊙ tc,   y_t = h_t ⊙ mask_t
 fn finish_forward(q: Lane, b: u32, j: u32, rec: vec4<f32>) {
@@ -104,9 +105,13 @@ fn finish_forward(q: Lane, b: u32, j: u32, rec: vec4<f32>) {
     }
     let zr = q.z_off + b * 4u * hd + j;
     var z = rec;
-    if (q.x_off != NONE) {
+    if (q.x_off != NONE || q.tok_off != NONE) {
         let br = q.bias_off + j;
         z += vec4<f32>(params[br], params[br + hd], params[br + 2u * hd], params[br + 3u * hd]);
+        if (q.tok_off != NONE) {
+            let pr = q.p0_off + ids[q.tok_off + b] * 4u * hd + j;
+            z += vec4<f32>(work[pr], work[pr + hd], work[pr + 2u * hd], work[pr + 3u * hd]);
+        }
     } else {
         z += vec4<f32>(work[zr], work[zr + hd], work[zr + 2u * hd], work[zr + 3u * hd]);
     }
@@ -131,7 +136,7 @@ fn finish_forward(q: Lane, b: u32, j: u32, rec: vec4<f32>) {
 // Forward, one step of each lane (src/cpu/network.rs `layer_forward`, cell: src/model/cell.rs
 // `forward`):
 //
-//   z_t      = x_t·W_ih + b + h_{t-1}·W_hh     layer 0: x_t·W_ih + b is in act_t on entry
+//   z_t      = x_t·W_ih + b + h_{t-1}·W_hh     layer 0: x_t·W_ih is row x_t of P
 //   i = σ(z_i), f = σ(z_f), g = tanh(z_g), o = σ(z_o)      (stored over z_t)
 //   c_t      = f ⊙ c_{t-1} + i ⊙ g
 //   tc       = tanh(c_t)

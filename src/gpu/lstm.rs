@@ -48,8 +48,11 @@ pub(crate) struct StepArgs {
     /// This layer's W_hh.
     pub w: usize,
     /// Forward, above layer 0: the layer below's y_t, this layer's W_ih and b (`z` is then
-    /// written, not read). None: `z` holds x_t·W_ih + b on entry (layer 0).
+    /// written, not read).
     pub input: Option<(usize, usize, usize)>,
+    /// Forward, layer 0: the step's B input symbols (in ids), P = embedding·W_ih [V, 4H] (in
+    /// work) and b. With neither this nor `input`, `z` holds x_t·W_ih + b on entry.
+    pub symbols: Option<(usize, usize, usize)>,
     /// Backward: d loss / d y_t for the top layer; below it, None, and `above` gives the layer
     /// above's dz_t and W_ih, from which the step computes d loss / d y_t itself.
     pub dy: Option<usize>,
@@ -63,6 +66,10 @@ pub(crate) struct StepArgs {
 impl StepArgs {
     fn words(&self) -> [usize; LANE_WORDS] {
         let (x, w_ih, bias) = self.input.unwrap_or((NONE, 0, 0));
+        let (tok, p0, bias) = match self.symbols {
+            Some((tok, p0, b)) => (tok, p0, b),
+            None => (NONE, 0, bias),
+        };
         let (above, w_above) = self.above.unwrap_or((NONE, 0));
         [
             self.layer,
@@ -83,8 +90,8 @@ impl StepArgs {
             w_above,
             self.dc,
             self.dznext.unwrap_or(NONE),
-            0,
-            0,
+            tok,
+            p0,
         ]
     }
 }

@@ -4,7 +4,7 @@
 
 use super::adam;
 use super::context::{Buf, ProgramBuilder};
-use super::embed::{col_sums, copy, gather_rows, scatter_rows};
+use super::embed::{col_sums, copy_list, scatter_rows};
 use super::kernels::rows_by_symbol;
 use super::lstm::{StepArgs, backward_steps, forward_steps};
 use super::matmul::{Operand, matmul, split_words};
@@ -200,10 +200,9 @@ impl Net {
     /// then the logits. `with_p0`: recompute P first (training: the weights change every step).
     ///
     /// ```text
-    /// Z_0      = P[x] + b_0                one gather for all T·B rows
     /// wavefront d = 0 .. T+L-2:            one fused dispatch per d (per 3 layers)
     ///     every layer l with t = d - l in 0..T:
-    ///         z_t = y^{l-1}_t·W_ih + b + h_{t-1}·W_hh (layer 0: Z_0[t] + h_{t-1}·W_hh)
+    ///         z_t = y^{l-1}_t·W_ih + b + h_{t-1}·W_hh (layer 0: P[x_t] + b + h_{t-1}·W_hh)
     ///         cell; y_t = h_t ⊙ mask_t
     /// logits   = Y_top·W_d + b_d
     /// ```
@@ -218,8 +217,6 @@ impl Net {
         if with_p0 {
             self.record_p0(pb)?;
         }
-        pb.phase(phase::INPUT);
-        gather_rows(pb, (n, g4), self.p0, self.layers[0].act, self.ids_x, Some(lo.lstm[0].b.range.start))?;
         pb.phase(phase::RECURRENT_FORWARD);
         let layers = self.cfg.layers;
         for d in 0..t + layers - 1 {
@@ -240,6 +237,7 @@ impl Net {
                         w: lay.w_hh.range.start,
                         input: (l > 0)
                             .then(|| (self.layers[l - 1].y + ti * bh, lay.w_ih.range.start, lay.b.range.start)),
+                        symbols: (l == 0).then(|| (self.ids_x + ti * b, self.p0, lay.b.range.start)),
                         ..Default::default()
                     }
                 })
@@ -413,11 +411,9 @@ impl Net {
     pub fn record_carry(&self, pb: &mut ProgramBuilder) -> Result<()> {
         let bh = self.b * self.cfg.hidden;
         pb.phase(phase::CARRY);
-        for s in &self.layers {
-            copy(pb, bh, s.h + self.t * bh, s.h)?;
-            copy(pb, bh, s.c + self.t * bh, s.c)?;
-        }
-        Ok(())
+        let regions: Vec<(usize, usize)> =
+            self.layers.iter().flat_map(|s| [(s.h + self.t * bh, s.h), (s.c + self.t * bh, s.c)]).collect();
+        copy_list(pb, bh, &regions)
     }
 
     /// Records one step: forward, loss, and (`backward`) the backward pass and ‖g‖, then
