@@ -37,6 +37,10 @@ struct MatmulParams {
     acc: u32,
     k_chunk: u32,      // 0: K whole; else the slice of K per z (main, split)
     split_stride: u32, // words between partial products (main, split)
+    batch: u32,        // 0: one product; else the products in `probs`, one per group of z
+    // Batched products share M, K, A's strides and buffers; each has its own A, B and C and N,
+    // with B and C row-major (N columns): (a_off, b_off, c_off, n).
+    probs: array<vec4<u32>, 12>,
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
@@ -63,31 +67,62 @@ fn load(buf: u32, i: u32) -> f32 {
     return work[i];
 }
 
-// This invocation's slice of K: k ∈ [k_base, k_base + k_len), and where its C lives.
+// This invocation's slice of K: k ∈ [k_base, k_base + k_len), and where its C lives; the
+// product's A and B offsets, N, and B's and C's row strides (a batched product's own).
 var<private> k_base: u32;
 var<private> k_len: u32;
 var<private> c_base: u32;
+var<private> a_at: u32;
+var<private> b_at: u32;
+var<private> ncols: u32;
+var<private> b_rows: u32;
+var<private> c_rows: u32;
+
+// The slices K is split into (1: not split).
+fn slices() -> u32 {
+    if (p.k_chunk == 0u) {
+        return 1u;
+    }
+    return (p.k + p.k_chunk - 1u) / p.k_chunk;
+}
+
+// Sets the product's operands: product `prob` of a batch, or the one product.
+fn use_product(prob: u32) {
+    a_at = p.a_off;
+    b_at = p.b_off;
+    ncols = p.n;
+    b_rows = p.b_rs;
+    c_rows = p.c_rs;
+    if (p.batch != 0u) {
+        let q = p.probs[prob];
+        a_at = q.x;
+        b_at = q.y;
+        ncols = q.w;
+        b_rows = q.w;
+        c_rows = q.w;
+    }
+}
 
 fn load_a(i: u32, k: u32) -> f32 {
     if (i < p.m && k < k_len) {
-        return load(A_BUF, p.a_off + i * p.a_rs + (k_base + k) * p.a_cs);
+        return load(A_BUF, a_at + i * p.a_rs + (k_base + k) * p.a_cs);
     }
     return 0.0;
 }
 
 fn load_b(k: u32, j: u32) -> f32 {
-    if (k < k_len && j < p.n) {
-        return load(B_BUF, p.b_off + (k_base + k) * p.b_rs + j * p.b_cs);
+    if (k < k_len && j < ncols) {
+        return load(B_BUF, b_at + (k_base + k) * b_rows + j * p.b_cs);
     }
     return 0.0;
 }
 
 // C(i, j) = v (+ bias[j]) (+ C(i, j) when acc), inside the matrix only.
 fn store(i: u32, j: u32, v: f32) {
-    if (i >= p.m || j >= p.n) {
+    if (i >= p.m || j >= ncols) {
         return;
     }
-    let at = c_base + i * p.c_rs + j;
+    let at = c_base + i * c_rows + j;
     var x = v;
     if (p.bias_off != NONE) {
         x += params[p.bias_off + j];
@@ -121,11 +156,18 @@ fn main(
 ) {
     let row0 = wg.y * TM;
     let col0 = wg.x * TN;
+    // Grid z: product wg.z / S, slice of K wg.z % S (S = 1 when K is whole).
+    let prob = wg.z / slices();
+    let slice = wg.z % slices();
+    use_product(prob);
     k_base = 0u;
     k_len = p.k;
     c_base = p.c_off;
+    if (p.batch != 0u) {
+        c_base = p.probs[prob].z;
+    }
     if (p.k_chunk != 0u) {
-        k_base = wg.z * p.k_chunk;
+        k_base = slice * p.k_chunk;
         k_len = min(p.k_chunk, p.k - min(k_base, p.k));
         c_base = p.c_off + wg.z * p.split_stride;
     }
@@ -218,19 +260,25 @@ fn main(
 
 // The second half of a split-K GEMM: C(i, j) = Σ_z partial_z(i, j) (+ bias[j]) (+ C(i, j)),
 // partial_z at work[a_off + z·split_stride + i·n + j] for z < k_chunk (here: the number of
-// slices S), summed in order of z. One element per invocation, rows of 256 elements.
+// slices S), summed in order of z. One element per invocation, rows of 256 elements; grid z:
+// the product of a batch (whose partials follow the previous product's S).
 @compute @workgroup_size(256)
 fn sum_split(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    use_product(gid.z);
     let e = gid.x + gid.y * nwg.x * 256u;
-    if (e >= p.m * p.n) {
+    if (e >= p.m * ncols) {
         return;
     }
-    let i = e / p.n;
-    let j = e % p.n;
+    let i = e / ncols;
+    let j = e % ncols;
+    let first = p.a_off + gid.z * p.k_chunk * p.split_stride;
     var s = 0.0;
     for (var z = 0u; z < p.k_chunk; z++) {
-        s += work[p.a_off + z * p.split_stride + e];
+        s += work[first + z * p.split_stride + e];
     }
     c_base = p.c_off;
+    if (p.batch != 0u) {
+        c_base = p.probs[gid.z].z;
+    }
     store(i, j, s);
 }

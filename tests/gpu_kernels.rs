@@ -99,6 +99,36 @@ fn matmul_matches_f64_within_the_summation_bound_for_every_shape_transpose_and_b
     }
 }
 
+#[test]
+fn batched_matmuls_match_f64_split_or_whole_and_past_one_dispatch() {
+    let Some(g) = runner() else { return };
+    // (M, K, the products' N): the first is long in K on few tiles, so K is split (2 slices of
+    // 150) and the batch's partials are summed by product; the second runs whole; the third
+    // has 13 products, one more than a dispatch holds.
+    let cases: [(usize, usize, Vec<usize>); 3] =
+        [(37, 300, vec![86, 148, 148]), (70, 50, vec![5, 130, 67]), (9, 20, (1..=13).map(|q| 3 * q + 1).collect())];
+    for (case, (m, k, ns)) in cases.iter().enumerate() {
+        let data: Vec<(Vec<f32>, Vec<f32>, usize)> = ns
+            .iter()
+            .enumerate()
+            .map(|(q, &n)| {
+                (noise(k * m, 100 * case as u64 + q as u64), noise(k * n, 200 + 100 * case as u64 + q as u64), n)
+            })
+            .collect();
+        let products: Vec<(&[f32], &[f32], usize)> = data.iter().map(|(a, b, n)| (&a[..], &b[..], *n)).collect();
+        let got = g.matmul_batch((*m, *k), &products).unwrap();
+        assert_eq!(got.len(), ns.len());
+        for (q, ((a, b, n), c)) in data.iter().zip(&got).enumerate() {
+            let (want, bound) = gemm_ref((*m, *n, *k), a, true, b, false);
+            for (idx, ((&x, &w), &e)) in c.iter().zip(&want).zip(&bound).enumerate() {
+                // K products summed in f32 in some order: within K·u·Σ|a·b| of the f64 sum.
+                let e = *k as f64 * U * e;
+                assert!((x as f64 - w).abs() <= e + 1e-30, "case {case} product {q}: C[{idx}] = {x}, want {w} ± {e}");
+            }
+        }
+    }
+}
+
 /// The CPU LSTM step in f64: z += h_prev·W_hh, then src/model/cell.rs's cell. Returns
 /// (activations, c, tanh c, h, Σ|h w| per gate pre-activation).
 type StepRef = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);

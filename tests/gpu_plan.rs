@@ -62,6 +62,8 @@ fn at_the_reference_shape_every_recurrent_step_spreads_over_many_workgroups_with
     let s = summarize(&plan);
     assert_eq!(s.recurrent, 2 * (64 + 2));
     assert!(s.min_recurrent_groups >= 128, "{s:?}");
+    // The whole step: the wavefront, every weight gradient in one batched product, one carry.
+    assert!(plan.len() <= 150, "{} dispatches", plan.len());
     assert!(s.max_recurrent_chain <= 1024, "{s:?}");
     for d in plan.iter().filter(|d| is_recurrent(d)) {
         assert!(d.workgroups() >= 128 && d.cost.chain <= 1024, "{d:?}");

@@ -240,6 +240,28 @@ impl KernelRunner {
         self.read(&st, pc, oc, m * n)
     }
 
+    /// Several GEMMs in batched dispatches (as the weight gradients run):
+    /// `C_q[m, n_q] = a_qᵀ·b_q` for each `(a_q: [k, m], b_q: [k, n_q], n_q)`, A and B in work,
+    /// C in grads. Long K on few tiles is split, as in the training step.
+    pub fn matmul_batch(&self, (m, k): (usize, usize), products: &[(&[f32], &[f32], usize)]) -> Result<Vec<Vec<f32>>> {
+        let mut ar = Arena::default();
+        let mut list = Vec::new();
+        for (q, &(a, b, n)) in products.iter().enumerate() {
+            check_len(&format!("A{q}"), a, k * m)?;
+            check_len(&format!("B{q}"), b, k * n)?;
+            let (oa, ob) = (ar.put(Buf::Work, a), ar.put(Buf::Work, b));
+            list.push(matmul::Product { a: oa, b: ob, c: ar.reserve(Buf::Grads, m * n), n });
+        }
+        let widest = products.iter().map(|p| p.2).max().unwrap_or(0);
+        let split = matmul::split_words((m * products.len().min(matmul::BATCH), widest, k));
+        let scratch = ar.reserve(Buf::Work, split);
+        let st = self.run(&ar, StepUniform::default(), |p| {
+            p.split_scratch = Some((scratch, split));
+            matmul::matmul_batch(p, (m, k), matmul::Operand::mat(Buf::Work, 0, m).t(), (Buf::Work, Buf::Grads), &list)
+        })?;
+        list.iter().map(|q| self.read(&st, Buf::Grads, q.c, m * q.n)).collect()
+    }
+
     fn dropout_uniform(d: Option<StepDropout>) -> StepUniform {
         match d {
             Some(d) => StepUniform {

@@ -96,3 +96,107 @@ pub(crate) fn matmul(
         }
     }
 }
+
+/// One product of a batch ([`matmul_batch`]): where its A, B and C start, and its N.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Product {
+    pub a: usize,
+    pub b: usize,
+    pub c: usize,
+    pub n: usize,
+}
+
+/// Products one batched dispatch holds (the shader's `probs`).
+pub(crate) const BATCH: usize = 12;
+
+/// Records `C_q[m, n_q] = op(A_q)[m, k] · B_q[k, n_q]` for every product q, twelve per dispatch
+/// (pair): the products share M, K, A's strides (`a`'s, whose offset is ignored) and the three
+/// buffers; each B and C is row-major with its own N columns. With a scratch region and few
+/// tiles, K is split as in [`matmul`], all the products' slices in one dispatch and their sums
+/// in a second.
+pub(crate) fn matmul_batch(
+    pb: &mut ProgramBuilder,
+    (m, k): (usize, usize),
+    a: Operand,
+    (b_buf, c_buf): (Buf, Buf),
+    products: &[Product],
+) -> Result<()> {
+    let main = |bufs| Kernel { bufs: Some(bufs), ..Kernel::new(Family::Matmul, "main") };
+    let none = u32::MAX as usize;
+    for chunk in products.chunks(BATCH) {
+        let count = chunk.len();
+        let widest = chunk.iter().map(|q| q.n).max().unwrap_or(0);
+        let all_n: usize = chunk.iter().map(|q| q.n).sum();
+        let grid = [cdiv(widest, TILE_N), cdiv(m, TILE_M)];
+        // The batch's tiles as one tall product, for the split: the grid holds every product.
+        let slices = match pb.split_scratch {
+            Some((_, room)) => k_slices((m * count, widest, k)).min(room / (m * widest * count).max(1)),
+            None => 1,
+        };
+        let chunk_k = k.div_ceil(slices.max(1));
+        let slices = k.div_ceil(chunk_k.max(1));
+        let table: Vec<usize> = chunk.iter().flat_map(|q| [q.a, q.b, q.c, q.n]).collect();
+        let head = |c_off: usize, k_chunk: usize, stride: usize| {
+            let mut w = vec![m, widest, k, 0, a.rs, a.cs, 0, widest, 1, c_off, widest, none, 0, k_chunk, stride, count];
+            w.extend(&table);
+            w
+        };
+        match pb.split_scratch {
+            Some((scratch, _)) if slices > 1 => {
+                let stride = m * widest;
+                let cost = Cost::new(64, 64 * chunk_k, m * all_n * k);
+                let z = (slices * count) as u32;
+                pb.dispatch(
+                    main((a.buf, b_buf, Buf::Work)),
+                    block(&head(scratch, chunk_k, stride)),
+                    [grid[0], grid[1], z],
+                    cost,
+                )?;
+                let sum =
+                    Kernel { bufs: Some((Buf::Work, Buf::Work, c_buf)), ..Kernel::new(Family::Matmul, "sum_split") };
+                // sum_split reads the partials from a_off and the slice count from k_chunk.
+                let mut w = head(0, slices, stride);
+                w[3] = scratch;
+                let cost = Cost::new(256, slices + 2, m * all_n * slices);
+                let [x, y, _] = grid_1d(m * widest, 256, pb.max_groups);
+                pb.dispatch(sum, block(&w), [x, y, count as u32], cost)?;
+            }
+            _ => {
+                let cost = Cost::new(64, 64 * k, m * all_n * k);
+                pb.dispatch(
+                    main((a.buf, b_buf, c_buf)),
+                    block(&head(0, 0, 0)),
+                    [grid[0], grid[1], count as u32],
+                    cost,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batch shapes `tests/gpu_kernels.rs` runs take the paths it says they do: a long K on
+    /// few tiles splits (main, then sum_split over every product), a short one runs whole, and
+    /// 13 products take two dispatches.
+    #[test]
+    fn batches_split_long_k_and_chunk_past_twelve_products() {
+        let record = |(m, k): (usize, usize), ns: &[usize]| {
+            let list: Vec<Product> = ns.iter().map(|&n| Product { a: 0, b: 0, c: 0, n }).collect();
+            let widest = ns.iter().copied().max().unwrap();
+            let room = split_words((m * ns.len().min(BATCH), widest, k));
+            let mut pb = ProgramBuilder::dry(65_535);
+            pb.split_scratch = Some((0, room));
+            matmul_batch(&mut pb, (m, k), Operand::mat(Buf::Work, 0, m).t(), (Buf::Work, Buf::Grads), &list).unwrap();
+            pb.plan().iter().map(|d| (d.kernel, d.groups[2])).collect::<Vec<_>>()
+        };
+        // Two slices of K for each of three products: z = 6; the sums: one z per product.
+        assert_eq!(record((37, 300), &[86, 148, 148]), vec![("main", 6), ("sum_split", 3)]);
+        assert_eq!(record((70, 50), &[5, 130, 67]), vec![("main", 3)]);
+        let ns: Vec<usize> = (1..=13).map(|q| 3 * q + 1).collect();
+        assert_eq!(record((9, 20), &ns), vec![("main", 12), ("main", 1)]);
+    }
+}

@@ -4,10 +4,10 @@
 
 use super::adam;
 use super::context::{Buf, ProgramBuilder};
-use super::embed::{col_sums, copy_list, scatter_rows};
+use super::embed::{col_sums_list, copy_list, scatter_rows};
 use super::kernels::rows_by_symbol;
 use super::lstm::{StepArgs, backward_steps, forward_steps};
-use super::matmul::{Operand, matmul, split_words};
+use super::matmul::{BATCH, Operand, Product, matmul, matmul_batch, split_words};
 use super::xent::{XentArgs, softmax_xent};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, ParamLayout};
@@ -114,8 +114,10 @@ impl Net {
         let dc = take(cfg.layers * b * h);
         // Every GEMM shape of the step (m, n, k); the largest split sets the scratch.
         let (e, g4) = (cfg.embed, 4 * h);
-        let shapes =
-            [(v, g4, e), (n, g4, h), (n, v, h), (h, v, n), (n, h, v), (h, g4, n), (n, h, g4), (e, g4, v), (v, e, g4)];
+        // The weight-gradient batch (dW_d, and W_hh and W_ih of the layers) counts as one
+        // product of its stacked rows.
+        let batch = (h * (2 * cfg.layers).min(BATCH), g4.max(v), n);
+        let shapes = [(v, g4, e), (n, g4, h), (n, v, h), batch, (n, h, v), (e, g4, v), (v, e, g4)];
         let split_len = shapes.into_iter().map(split_words).max().unwrap_or(0);
         let split = take(split_len);
         let rows = take(2 * n);
@@ -300,16 +302,6 @@ impl Net {
         pb.split_scratch = Some((self.split, self.split_len));
         matmul(
             pb,
-            (h, v, n),
-            Operand::mat(Buf::Work, top, h).t(),
-            Operand::mat(Buf::Work, self.dlogits, v),
-            Operand::mat(Buf::Grads, lo.dense_w.range.start, v),
-            None,
-            false,
-        )?;
-        col_sums(pb, (n, v), self.dlogits, lo.dense_b.range.start)?;
-        matmul(
-            pb,
             (n, h, v),
             Operand::mat(Buf::Work, self.dlogits, v),
             Operand::mat(Buf::Params, lo.dense_w.range.start, v).t(),
@@ -344,54 +336,43 @@ impl Net {
                 .collect();
             backward_steps(pb, (b, h), &steps)?;
         }
-        for l in (0..self.cfg.layers).rev() {
-            let s = &self.layers[l];
+        // Every product Xᵀ·dY with X: [T·B, H] at once: dW_d = Y_topᵀ·dlogits, and per layer
+        // dW_hh = H_prevᵀ·dZ (H_prev = blocks 0..T of h) and, above layer 0, dW_ih = Y_{l-1}ᵀ·dZ;
+        // then every bias gradient, db = Σ_rows dZ and db_d = Σ_rows dlogits.
+        pb.phase(phase::WEIGHT_GRADIENTS);
+        let mut products = vec![Product { a: top, b: self.dlogits, c: lo.dense_w.range.start, n: v }];
+        let mut biases = vec![(self.dlogits, lo.dense_b.range.start, v)];
+        for (l, s) in self.layers.iter().enumerate() {
             let lay = &lo.lstm[l];
-            // dW_hh = H_prevᵀ · dZ, H_prev = blocks 0..T of h: [T·B, H].
-            pb.phase(phase::WEIGHT_GRADIENTS);
-            matmul(
-                pb,
-                (h, g4, n),
-                Operand::mat(Buf::Work, s.h, h).t(),
-                Operand::mat(Buf::Work, s.act, g4),
-                Operand::mat(Buf::Grads, lay.w_hh.range.start, g4),
-                None,
-                false,
-            )?;
-            col_sums(pb, (n, g4), s.act, lay.b.range.start)?;
+            products.push(Product { a: s.h, b: s.act, c: lay.w_hh.range.start, n: g4 });
             if l > 0 {
-                let below = self.layers[l - 1].y;
-                matmul(
-                    pb,
-                    (h, g4, n),
-                    Operand::mat(Buf::Work, below, h).t(),
-                    Operand::mat(Buf::Work, s.act, g4),
-                    Operand::mat(Buf::Grads, lay.w_ih.range.start, g4),
-                    None,
-                    false,
-                )?;
-            } else {
-                scatter_rows(pb, (v, g4), n, s.act, self.g0, self.ids_rows, self.ids_csr)?;
-                matmul(
-                    pb,
-                    (e, g4, v),
-                    Operand::mat(Buf::Params, lo.embedding.range.start, e).t(),
-                    Operand::mat(Buf::Work, self.g0, g4),
-                    Operand::mat(Buf::Grads, lay.w_ih.range.start, g4),
-                    None,
-                    false,
-                )?;
-                matmul(
-                    pb,
-                    (v, e, g4),
-                    Operand::mat(Buf::Work, self.g0, g4),
-                    Operand::mat(Buf::Params, lay.w_ih.range.start, g4).t(),
-                    Operand::mat(Buf::Grads, lo.embedding.range.start, e),
-                    None,
-                    false,
-                )?;
+                products.push(Product { a: self.layers[l - 1].y, b: s.act, c: lay.w_ih.range.start, n: g4 });
             }
+            biases.push((s.act, lay.b.range.start, g4));
         }
+        matmul_batch(pb, (h, n), Operand::mat(Buf::Work, 0, h).t(), (Buf::Work, Buf::Grads), &products)?;
+        col_sums_list(pb, n, &biases)?;
+        // Layer 0: G[v] = Σ_{r: x_r = v} dZ[r];  dW_ih0 = Eᵀ·G;  dE = G·W_ih0ᵀ.
+        let (s, lay) = (&self.layers[0], &lo.lstm[0]);
+        scatter_rows(pb, (v, g4), n, s.act, self.g0, self.ids_rows, self.ids_csr)?;
+        matmul(
+            pb,
+            (e, g4, v),
+            Operand::mat(Buf::Params, lo.embedding.range.start, e).t(),
+            Operand::mat(Buf::Work, self.g0, g4),
+            Operand::mat(Buf::Grads, lay.w_ih.range.start, g4),
+            None,
+            false,
+        )?;
+        matmul(
+            pb,
+            (v, e, g4),
+            Operand::mat(Buf::Work, self.g0, g4),
+            Operand::mat(Buf::Params, lay.w_ih.range.start, g4).t(),
+            Operand::mat(Buf::Grads, lo.embedding.range.start, e),
+            None,
+            false,
+        )?;
         Ok(())
     }
 
