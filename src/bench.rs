@@ -91,6 +91,37 @@ pub fn profile_train(trainer: &mut dyn Trainer, batch: &BatchConfig, steps: usiz
     Ok(spans.into_iter().map(|(n, s)| (n, s * 1e3 / (steps + 3) as f64)).collect())
 }
 
+/// Where a GPU training step's time goes: each phase's GPU time from timestamp queries around
+/// it ([`crate::gpu::GpuTrainer::time_step_phases`]), the median over `steps` steps after 3
+/// warm-up steps, in milliseconds, in order of the step. `None` when the adapter has no
+/// timestamp queries.
+pub fn profile_gpu_train(
+    trainer: &mut crate::gpu::GpuTrainer,
+    batch: &BatchConfig,
+    steps: usize,
+) -> Result<Option<Vec<(&'static str, f64)>>> {
+    let cfg = *Trainer::config(trainer);
+    let n = batch.batch * batch.seq;
+    let key = Key::new(1);
+    let x: Vec<u32> = (0..n as u32).map(|i| key.word(0, 0, i) % cfg.vocab as u32).collect();
+    let y: Vec<u32> = (0..n as u32).map(|i| key.word(0, 1, i) % cfg.vocab as u32).collect();
+    let mut phases: Vec<(&'static str, Vec<f64>)> = Vec::new();
+    for i in 0..steps.max(1) + 3 {
+        let opts = StepOptions { lr: 1e-3, clip: None, weight_decay: 0.0, weight_drop: 0.0, key, counter: i as u32 };
+        let Some(times) = trainer.time_step_phases(&x, &y, &opts)? else { return Ok(None) };
+        if i < 3 {
+            continue;
+        }
+        for (name, s) in times {
+            match phases.iter_mut().find(|p| p.0 == name) {
+                Some(p) => p.1.push(s * 1e3),
+                None => phases.push((name, vec![s * 1e3])),
+            }
+        }
+    }
+    Ok(Some(phases.into_iter().map(|(name, v)| (name, median(v))).collect()))
+}
+
 /// Median seconds per step of `count` streams over `chars` steps, after 8 warm-up steps.
 pub fn time_sample(sampler: &mut dyn Sampler, count: usize, chars: usize) -> Result<f64> {
     let v = sampler.config().vocab;

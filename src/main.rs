@@ -125,7 +125,8 @@ struct BenchArgs {
     /// CPU worker threads [default: one per core].
     #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
-    /// Also show where a CPU training step's time goes, phase by phase.
+    /// Also show where a training step's time goes, phase by phase: on the CPU from host timers,
+    /// on the GPU from timestamp queries around each phase (where the adapter has them).
     #[arg(long)]
     profile: bool,
     /// With --device gpu: print the training step's dispatch plan (per phase: dispatches,
@@ -579,7 +580,11 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
             (Ok(mut t), Ok(mut s)) => {
                 let name = gpu_engine_label(&t.describe())?;
                 eprintln!("measuring {name} ...");
-                rows.push(bench::bench_engine(name, t.as_mut(), s.as_mut(), &batch, a.steps, a.count)?);
+                rows.push(bench::bench_engine(name.clone(), t.as_mut(), s.as_mut(), &batch, a.steps, a.count)?);
+                if a.profile {
+                    drop(t);
+                    print_gpu_profile(&name, params.clone(), &batch, a.steps)?;
+                }
             }
             (Err(e), _) | (_, Err(e)) if a.device == BenchDevice::Gpu => return Err(e),
             (Err(e), _) | (_, Err(e)) => eprintln!("GPU skipped: {e}"),
@@ -587,6 +592,32 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode> {
     }
     bench::print_table(&mut std::io::stdout(), &rows, &cfg, &batch, peak);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bench --profile` on the GPU: each phase's GPU time from timestamp queries, or why there is
+/// none.
+fn print_gpu_profile(
+    engine: &str,
+    params: folklstm::model::Params<f32>,
+    batch: &folklstm::model::BatchConfig,
+    steps: usize,
+) -> Result<()> {
+    let mut t = folklstm::gpu::GpuTrainer::new(params, None, *batch)?;
+    match folklstm::bench::profile_gpu_train(&mut t, batch, steps)? {
+        Some(phases) => {
+            let total: f64 = phases.iter().map(|p| p.1).sum();
+            println!("GPU training step by phase, GPU timestamps (median of {} steps, {engine}):", steps.max(1));
+            for (name, ms) in &phases {
+                println!("  {name:<32} {ms:8.3} ms  {:5.1}%", 100.0 * ms / total);
+            }
+            println!("  {:<32} {total:8.3} ms", "sum");
+        }
+        None => println!(
+            "GPU training step by phase: {engine} has no timestamp queries, so no per-phase GPU time \
+             (host timing of single dispatches would mislead)"
+        ),
+    }
+    Ok(())
 }
 
 /// The GPU engine's name in a speed table, after printing the adapter and its driver: a

@@ -103,3 +103,38 @@ fn bench_names_a_software_adapter_and_labels_its_figures() {
     assert_eq!(gpu_rows.len(), 1, "{text}");
     assert_eq!(gpu_rows[0].contains(folklstm::gpu::SOFTWARE_LABEL), report.software, "{text}");
 }
+
+#[test]
+fn gpu_phases_are_timed_by_timestamps_in_the_order_of_the_step() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    let cfg = ModelConfig { vocab: 13, embed: 9, hidden: 40, layers: 2, dropout: 0.2 };
+    let batch = BatchConfig { batch: 3, seq: 5 };
+    let mut t = GpuTrainer::new(init_params(&cfg, 1), None, batch).unwrap();
+    let started = std::time::Instant::now();
+    let Some(phases) = folklstm::bench::profile_gpu_train(&mut t, &batch, 2).unwrap() else {
+        // No timestamp queries on this adapter: bench says so instead of timing from the host.
+        let out = std::process::Command::new(common::bin())
+            .args(["bench", "--device", "gpu", "--profile", "--steps", "1", "--count", "1"])
+            .args(["--batch", "2", "--seq", "4", "--embed", "8", "--hidden", "8", "--layers", "1"])
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("no timestamp queries"));
+        return;
+    };
+    let wall = started.elapsed().as_secs_f64() * 1e3;
+    // Every phase of the recorded step, once, in the step's order.
+    let mut want: Vec<&str> = Vec::new();
+    for d in t.plan() {
+        if !want.contains(&d.phase) {
+            want.push(d.phase);
+        }
+    }
+    assert_eq!(phases.iter().map(|p| p.0).collect::<Vec<_>>(), want);
+    // GPU time in ms: each phase's median is at least 0, and together they fit in one step of
+    // the five the call ran (timestamps read in the wrong unit or order would not).
+    let sum: f64 = phases.iter().map(|p| p.1).sum();
+    assert!(phases.iter().all(|p| p.1 >= 0.0 && p.1.is_finite()), "{phases:?}");
+    assert!(sum > 0.0 && sum <= wall / 5.0, "phases {sum} ms, wall {wall} ms for five steps: {phases:?}");
+}

@@ -97,6 +97,8 @@ pub(crate) struct Gpu {
     pub max_binding: u64,
     /// Largest workgroup count per dimension.
     pub max_groups: u32,
+    /// The adapter writes GPU timestamps at compute pass boundaries ([`Program::time_phases`]).
+    pub timestamps: bool,
 }
 
 fn instance() -> Result<wgpu::Instance> {
@@ -209,9 +211,12 @@ impl Gpu {
             max_buffer_size: have.max_buffer_size,
             ..Default::default()
         };
+        // Timestamps at pass boundaries, where the adapter has them: per-phase GPU time.
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let features = if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("folklstm"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -271,6 +276,7 @@ impl Gpu {
             block_stride,
             max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
             max_groups: limits.max_compute_workgroups_per_dimension,
+            timestamps,
         };
         gpu.check()?;
         Ok(gpu)
@@ -486,7 +492,6 @@ impl Storage {
 struct Op {
     pipeline: wgpu::ComputePipeline,
     groups: [u32; 3],
-    name: &'static str,
 }
 
 /// What one dispatch asks of the device, computed from the shapes it is recorded with (for
@@ -606,7 +611,7 @@ impl<'g> ProgramBuilder<'g> {
         let gpu = self.gpu.ok_or_else(|| Error::Gpu("a plan recorded without a device cannot run".into()))?;
         let mut ops = Vec::with_capacity(self.kernels.len());
         for &(k, groups) in &self.kernels {
-            ops.push(Op { pipeline: gpu.pipeline(k)?, groups, name: k.entry });
+            ops.push(Op { pipeline: gpu.pipeline(k)?, groups });
         }
         let stride = gpu.block_stride;
         let size = stride * self.blocks.len().max(1) as u64;
@@ -675,40 +680,81 @@ impl Program {
     pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
         let mut pass =
             enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("folklstm"), timestamp_writes: None });
-        for (i, op) in self.ops.iter().enumerate() {
-            pass.set_pipeline(&op.pipeline);
-            pass.set_bind_group(0, &self.bind_group, &[i as u32 * self.stride]);
-            pass.dispatch_workgroups(op.groups[0], op.groups[1], op.groups[2]);
+        for i in 0..self.ops.len() {
+            self.dispatch(&mut pass, i);
         }
     }
 
-    /// Runs every dispatch as its own submission and waits for it: wall time per kernel entry
-    /// point, summed, in recording order of first use. For tuning only (a real step is one
-    /// submission).
-    pub fn profile(&self, gpu: &Gpu) -> Result<Vec<(&'static str, f64)>> {
-        let mut out: Vec<(&'static str, f64)> = Vec::new();
-        for (i, op) in self.ops.iter().enumerate() {
-            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            {
-                let mut pass =
-                    enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                pass.set_pipeline(&op.pipeline);
-                pass.set_bind_group(0, &self.bind_group, &[i as u32 * self.stride]);
-                pass.dispatch_workgroups(op.groups[0], op.groups[1], op.groups[2]);
-            }
-            let t0 = std::time::Instant::now();
-            gpu.queue.submit([enc.finish()]);
-            gpu.device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-            let dt = t0.elapsed().as_secs_f64();
-            match out.iter_mut().find(|(n, _)| *n == op.name) {
-                Some(e) => e.1 += dt,
-                None => out.push((op.name, dt)),
+    /// Records dispatch `i` into `pass`.
+    fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, i: usize) {
+        let op = &self.ops[i];
+        pass.set_pipeline(&op.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[i as u32 * self.stride]);
+        pass.dispatch_workgroups(op.groups[0], op.groups[1], op.groups[2]);
+    }
+
+    /// Runs the program once in one submission, each run of dispatches of the same phase in its
+    /// own compute pass with a GPU timestamp at its start and end, and returns each phase's GPU
+    /// seconds (summed over its runs) in order of first appearance. The time between passes
+    /// (pass boundaries, the barrier) is not in any phase. `None` when the adapter has no
+    /// timestamp queries: host timing of single dispatches would mislead on a real GPU.
+    pub fn time_phases(&self, gpu: &Gpu) -> Result<Option<Vec<(&'static str, f64)>>> {
+        if !gpu.timestamps || self.ops.is_empty() {
+            return Ok(None);
+        }
+        let mut runs: Vec<(&'static str, usize, usize)> = Vec::new();
+        for (i, d) in self.infos.iter().enumerate() {
+            match runs.last_mut() {
+                Some((phase, _, end)) if *phase == d.phase => *end = i + 1,
+                _ => runs.push((d.phase, i, i + 1)),
             }
         }
-        gpu.check()?;
-        Ok(out)
+        let count = 2 * runs.len() as u32;
+        let bytes = count as u64 * 8;
+        let queries = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("phase timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count,
+        });
+        let resolved = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("phase timestamps"),
+            size: bytes,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let staging = gpu.staging(2 * count as usize)?;
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        for (r, &(_, first, end)) in runs.iter().enumerate() {
+            let writes = wgpu::ComputePassTimestampWrites {
+                query_set: &queries,
+                beginning_of_pass_write_index: Some(2 * r as u32),
+                end_of_pass_write_index: Some(2 * r as u32 + 1),
+            };
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(writes) });
+            for i in first..end {
+                self.dispatch(&mut pass, i);
+            }
+        }
+        enc.resolve_query_set(&queries, 0..count, &resolved, 0);
+        enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
+        gpu.queue.submit([enc.finish()]);
+        let ticks: Vec<u64> = gpu
+            .map_read::<u32>(&staging, 2 * count as usize)?
+            .chunks_exact(2)
+            .map(|w| w[0] as u64 | (w[1] as u64) << 32)
+            .collect();
+        // Nanoseconds per tick.
+        let period = gpu.queue.get_timestamp_period() as f64;
+        let mut out: Vec<(&'static str, f64)> = Vec::new();
+        for (r, &(phase, _, _)) in runs.iter().enumerate() {
+            let dt = ticks[2 * r + 1].wrapping_sub(ticks[2 * r]) as f64 * period * 1e-9;
+            match out.iter_mut().find(|(p, _)| *p == phase) {
+                Some(e) => e.1 += dt,
+                None => out.push((phase, dt)),
+            }
+        }
+        Ok(Some(out))
     }
 
     /// Runs the program in one submission and, when `readback` names a buffer region

@@ -153,16 +153,24 @@ impl GpuTrainer {
         Ok(self.stats(&s, true))
     }
 
-    /// Runs one training step's dispatches one submission each and returns the seconds spent
-    /// per kernel entry point (matmul variants together as "main"). For tuning: the timings
-    /// include a full queue round trip per dispatch, and the step *is* applied.
-    pub fn profile_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<Vec<(&'static str, f64)>> {
+    /// Runs one training step with a GPU timestamp around each phase ([`Program::time_phases`])
+    /// and returns the GPU seconds of each phase, in order; the step *is* applied. `None` when
+    /// the adapter has no timestamp queries (nothing is run then).
+    pub fn time_step_phases(
+        &mut self,
+        x: &[u32],
+        y: &[u32],
+        opts: &StepOptions,
+    ) -> Result<Option<Vec<(&'static str, f64)>>> {
+        if !self.gpu.timestamps {
+            return Ok(None);
+        }
         let dropout = Some(Dropout::new(opts.key, opts.counter));
         let u = self.uniform(opts.lr, opts.clip, dropout, opts.weight_decay);
         let ids = self.net.ids_for(x, Some(y))?;
         self.gpu.write(&self.storage.ids, 0, &ids);
         self.gpu.write(&self.storage.step, 0, std::slice::from_ref(&u));
-        let out = self.train.profile(&self.gpu)?;
+        let out = self.train.time_phases(&self.gpu)?;
         let s: Vec<f32> = self.gpu.read(&self.storage.work, self.net.scalars, SCALARS)?;
         if s[3] != 0.0 {
             self.adam_step += 1;
