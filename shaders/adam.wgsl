@@ -1,7 +1,7 @@
 // adam.wgsl: global-norm clipping and the Adam update (src/gpu/adam.rs; the CPU's version is
 // src/optim.rs). Keras' form of Adam, as the reference design runs it:
 //
-//   α_t = lr · sqrt(1 - β2^t) / (1 - β1^t)         (host, f64, per step: Step.alpha)
+//   α_t = lr · sqrt(1 - β2^t) / (1 - β1^t)         (host, f64: Step.alphas, by t)
 //   m   = m + (1 - β1)(g - m)
 //   v   = v + (1 - β2)(g² - v)
 //   θ   = θ · (1 - lr·λ) - α_t · m / (sqrt(v) + ε)   (λ: decoupled weight decay, 0 by default;
@@ -15,8 +15,9 @@ struct AdamParams {
     chunk: u32,       // sumsq: elements per workgroup
     parts: u32,       // norm: number of partial sums
     part_off: u32,    // work: partial sums [parts]
-    out_off: u32,     // work: scalars; [0] Σ loss, [2] ‖g‖, [3] finite (1/0), [4] clip scale
-    pad0: u32,
+    out_off: u32,     // work: scalars; [0] Σ loss, [2] ‖g‖, [3] finite (1/0), [4] clip scale,
+                      // [5] Adam's t (u32 bits), counted by `norm` when `counts` is 1
+    counts: u32,      // norm: 1 when an update follows (a finite step advances t)
     pad1: u32,
     pad2: u32,
 }
@@ -78,6 +79,9 @@ fn norm(@builtin(local_invocation_index) li: u32) {
         work[p.out_off + 2u] = nrm;
         work[p.out_off + 3u] = select(0.0, 1.0, finite);
         work[p.out_off + 4u] = scale;
+        if (finite && p.counts == 1u) {
+            work[p.out_off + 5u] = bitcast<f32>(bitcast<u32>(work[p.out_off + 5u]) + 1u);
+        }
     }
 }
 
@@ -89,10 +93,13 @@ fn update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (i >= p.n || work[p.out_off + 3u] == 0.0) {
         return;
     }
+    // t was advanced by `norm`: α_t is entry t - alpha_base - 1 of the host's table.
+    let e = bitcast<u32>(work[p.out_off + 5u]) - S.alpha_base - 1u;
+    let alpha = S.alphas[e / 4u][e % 4u];
     let g = grads[i] * work[p.out_off + 4u];
     let m = opt[i] + S.one_minus_b1 * (g - opt[i]);
     let v = opt[p.n + i] + S.one_minus_b2 * (g * g - opt[p.n + i]);
     opt[i] = m;
     opt[p.n + i] = v;
-    params[i] = params[i] * (1.0 - S.decay) - S.alpha * m / (sqrt(v) + S.eps);
+    params[i] = params[i] * (1.0 - S.decay) - alpha * m / (sqrt(v) + S.eps);
 }

@@ -14,9 +14,7 @@
 // equal the layout's, and one layout serves all kernels.
 
 struct Step {
-    // Adam: α_t = lr·sqrt(1-β2^t)/(1-β1^t) (computed on the host in f64, as src/optim.rs does).
-    alpha: f32,
-    // 1 - β1, 1 - β2, ε.
+    // Adam: 1 - β1, 1 - β2, ε.
     one_minus_b1: f32,
     one_minus_b2: f32,
     eps: f32,
@@ -32,6 +30,12 @@ struct Step {
     counter: u32,
     // Decoupled weight decay: lr·λ (AdamW); each parameter shrinks by 1 - decay. 0: plain Adam.
     decay: f32,
+    // Adam's t before the first step of this submission's batch, and α_t = lr·sqrt(1-β2^t)/(1-β1^t)
+    // for t = alpha_base + 1 .. alpha_base + 16 (computed on the host in f64, as src/optim.rs
+    // does): the device counts t itself (adam.wgsl `norm`), so a step need not wait for the
+    // previous one's finiteness flag to be read back.
+    alpha_base: u32,
+    alphas: array<vec4<f32>, 4>,
 }
 
 @group(0) @binding(1) var<uniform> S: Step;

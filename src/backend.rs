@@ -58,6 +58,25 @@ pub trait Trainer {
     /// When the loss or a gradient is not finite (or too large for Adam's f32 moments), no update is
     /// applied and `in_range` is false.
     fn train_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<StepStats>;
+    /// [`Trainer::train_step`] on each window in turn, with its own options; the same results.
+    /// An engine that can queue a step before the previous one's results are read (the GPU)
+    /// does so, up to [`Trainer::queue_depth`] steps per call. A step that was not
+    /// `in_range` does not stop the later ones of the call: a caller that stops there should
+    /// not keep the parameters (the training loop stops without saving them).
+    fn train_steps(&mut self, windows: &[(&[u32], &[u32])], opts: &[StepOptions]) -> Result<Vec<StepStats>> {
+        if windows.len() != opts.len() {
+            return Err(crate::error::Error::Shape(format!(
+                "{} windows and {} step options",
+                windows.len(),
+                opts.len()
+            )));
+        }
+        windows.iter().zip(opts).map(|(&(x, y), o)| self.train_step(x, y, o)).collect()
+    }
+    /// How many steps [`Trainer::train_steps`] gains from being given at once (1: none).
+    fn queue_depth(&self) -> usize {
+        1
+    }
     /// Forward only, dropout off, carrying (h, c): loss and accuracy of a window.
     fn eval_step(&mut self, x: &[u32], y: &[u32]) -> Result<StepStats>;
     /// A copy of the current parameters.

@@ -4,7 +4,7 @@
 //! [`crate::run`]'s, the engine is [`crate::device`]'s choice, memory checks
 //! [`crate::memory`]'s.
 
-use crate::backend::{StepOptions, StepStats, Trainer};
+use crate::backend::{StepOptions, Trainer};
 use crate::checkpoint::{self, BestRecord, Checkpoint, PartialEpoch, TrainMeta};
 use crate::corpus::{self, Batches, Vocab};
 use crate::device::{self, Device};
@@ -794,6 +794,11 @@ impl Stop {
         }
     }
 
+    /// Steps that may still run before a `--stop-after` stop (at least 1).
+    fn room(&self) -> usize {
+        self.steps_left.map_or(usize::MAX, |n| n.max(1).min(usize::MAX as u64) as usize)
+    }
+
     /// Whether the run should stop now (and save where it is).
     fn requested(&self) -> bool {
         crate::interrupt::requested() || self.steps_left == Some(0)
@@ -840,48 +845,62 @@ fn run_epoch(
     }
     let bar = progress_bar(opts.progress_bar, steps as u64, epoch, opts.epochs);
     bar.set_position(first as u64);
-    let (mut x, mut y) = (Vec::new(), Vec::new());
+    // Steps are handed to the engine a few at a time where it gains from queueing them (the
+    // GPU submits step n+1 before reading step n's numbers); one at a time on the CPU. A stop
+    // (Ctrl-C, --stop-after) takes effect after the steps already handed over.
+    let depth = trainer.queue_depth().max(1);
+    let mut windows: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
     let t0 = Instant::now();
-    for k in first..steps {
-        train_b.window(k, &mut x, &mut y);
-        let lr = step_lr(opts, meta, steps, meta.step);
-        let so = StepOptions {
-            lr,
-            clip: opts.clip,
-            weight_decay: meta.weight_decay,
-            weight_drop: meta.weight_drop,
-            key,
-            counter: meta.step as u32,
-        };
-        let s: StepStats = trainer.train_step(&x, &y, &so)?;
-        if !s.in_range {
-            bar.abandon();
-            return Err(Error::Diverged(format!(
-                "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN, infinite or too large for Adam \
-                 (loss {}, gradient norm {:.3e}). This step's update was not applied and nothing more was saved; {}. {}",
-                k + 1,
-                meta.step + 1,
-                s.loss,
-                s.grad_norm,
-                saver.intact(),
-                saver.advice()
-            )));
+    let mut k = first;
+    while k < steps {
+        let m = depth.min(steps - k).min(stop.room());
+        windows.resize_with(m, Default::default);
+        let mut so = Vec::with_capacity(m);
+        for (j, (x, y)) in windows.iter_mut().enumerate() {
+            train_b.window(k + j, x, y);
+            let step = meta.step + j as u64;
+            so.push(StepOptions {
+                lr: step_lr(opts, meta, steps, step),
+                clip: opts.clip,
+                weight_decay: meta.weight_decay,
+                weight_drop: meta.weight_drop,
+                key,
+                counter: step as u32,
+            });
         }
-        meta.step += 1;
-        stop.step_done();
-        part.loss_sum += s.loss as f64;
-        part.correct += s.correct as u64;
-        part.tokens += s.tokens as u64;
-        let done = (k + 1 - first) as f64;
-        bar.set_position(k as u64 + 1);
+        let refs: Vec<(&[u32], &[u32])> = windows.iter().map(|(x, y)| (&x[..], &y[..])).collect();
+        let stats = trainer.train_steps(&refs, &so)?;
+        for s in stats {
+            if !s.in_range {
+                bar.abandon();
+                return Err(Error::Diverged(format!(
+                    "epoch {epoch}, step {} of {steps} (global step {}): the loss or the gradient became NaN, infinite or too large for Adam \
+                     (loss {}, gradient norm {:.3e}). This step's update was not applied and nothing more was saved; {}. {}",
+                    k + 1,
+                    meta.step + 1,
+                    s.loss,
+                    s.grad_norm,
+                    saver.intact(),
+                    saver.advice()
+                )));
+            }
+            meta.step += 1;
+            stop.step_done();
+            part.loss_sum += s.loss as f64;
+            part.correct += s.correct as u64;
+            part.tokens += s.tokens as u64;
+            k += 1;
+        }
+        let done = (k - first) as f64;
+        bar.set_position(k as u64);
         bar.set_message(format!(
             "loss {:.4}  {:.0} chars/s",
-            part.loss_sum / (k + 1) as f64,
+            part.loss_sum / k as f64,
             done * (batch.batch * batch.seq) as f64 / t0.elapsed().as_secs_f64().max(1e-9)
         ));
-        if stop.requested() && k + 1 < steps {
+        if stop.requested() && k < steps {
             bar.abandon();
-            meta.window = (k + 1) as u32;
+            meta.window = k as u32;
             meta.partial = Some(PartialEpoch { seconds: part.seconds + t0.elapsed().as_secs_f64(), ..part });
             let st = trainer.state()?;
             let checkpoint = saver.save(trainer, meta, Some(st))?;

@@ -208,3 +208,30 @@ fn bench_measures_both_devices() {
         assert!(r.ends_with("(x1)"), "--count 1: {r}");
     }
 }
+
+/// On the GPU, training hands the engine up to 16 steps at a time (each queued before the last
+/// one's numbers are read): a run stopped mid-epoch (`--stop-after`, the path Ctrl-C takes),
+/// off any multiple of 16, and resumed, ends bit for bit where an uninterrupted run ends.
+#[test]
+fn a_gpu_run_stopped_mid_queue_and_resumed_ends_where_a_straight_run_ends() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    // Short windows: enough of them per epoch to fill more than one queue.
+    let short = ["--batch", "2", "--seq", "8"];
+    let straight = setup();
+    let o = train(straight.path(), "gpu", 2, &short);
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let line = out.lines().find(|l| l.starts_with("training ")).expect("the training line");
+    let per_epoch: usize = line.split(" windows of ").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(per_epoch > 40, "{per_epoch} windows per epoch: too few to fill two queues");
+    let stop = (per_epoch + 21).to_string();
+    let dir = setup();
+    ok(&train(dir.path(), "gpu", 2, &[&short[..], &["--stop-after", &stop]].concat()));
+    ok(&train(dir.path(), "gpu", 2, &[&short[..], &["--resume"]].concat()));
+    let (a, b) = (load(straight.path(), 2), load(dir.path(), 2));
+    assert_eq!(a.params.data, b.params.data, "weights differ after the stop and resume");
+    assert_eq!(a.adam, b.adam, "optimizer state differs after the stop and resume");
+    assert_eq!(a.adam.as_ref().map(|s| s.step), Some(2 * per_epoch as u64));
+}

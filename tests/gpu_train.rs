@@ -395,3 +395,47 @@ fn twenty_reference_steps_give_the_same_loss_curve() {
     }
     eprintln!("20 steps: cpu {:.1} s, {} {:.1} s", time_cpu.as_secs_f64(), gpu.describe(), time_gpu.as_secs_f64());
 }
+
+/// `train_steps` queues each step before the previous one's results are read, and the device
+/// counts Adam's t: the results are those of the same steps run one by one, bit for bit,
+/// across more steps than one queue holds, with a schedule, clipping, and a step that is not
+/// finite (which must leave t, and the parameters, as they were).
+#[test]
+fn queued_steps_are_the_steps_one_by_one_bit_for_bit() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    let (cfg, batch) = small();
+    let n = batch.batch * batch.seq;
+    let windows: Vec<(Vec<u32>, Vec<u32>)> =
+        (0..20).map(|k| (tokens(n, cfg.vocab, 900 + k), tokens(n, cfg.vocab, 950 + k))).collect();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    // Case 1: 20 steps (16 queue, then 4), the rate rising, every third step clipped. Case 2:
+    // step 1's rate is NaN, so its update turns the parameters NaN, and the later steps are not
+    // finite: Adam's t must stop at 2 either way.
+    for (case, nan_at) in [(1, None), (2, Some(1))] {
+        let p = random_params(&cfg, 31, 0.3);
+        let steps = if nan_at.is_some() { 4 } else { windows.len() };
+        let opts: Vec<StepOptions> = (0..steps)
+            .map(|k| StepOptions {
+                lr: if nan_at == Some(k) { f32::NAN } else { 1e-3 * (1.0 + k as f32 / 10.0) },
+                clip: (k % 3 == 0).then_some(0.5),
+                ..opts(k as u32, None)
+            })
+            .collect();
+        let mut one = GpuTrainer::new(p.clone(), None, batch).unwrap();
+        let mut queued = GpuTrainer::new(p.clone(), None, batch).unwrap();
+        let a: Vec<_> =
+            windows.iter().zip(&opts).map(|((x, y), o)| format!("{:?}", one.train_step(x, y, o).unwrap())).collect();
+        let refs: Vec<(&[u32], &[u32])> = windows[..steps].iter().map(|(x, y)| (&x[..], &y[..])).collect();
+        let b: Vec<_> = queued.train_steps(&refs, &opts).unwrap().iter().map(|s| format!("{s:?}")).collect();
+        assert_eq!(a, b, "case {case}: the steps' results");
+        assert_eq!(bits(&one.params().unwrap().data), bits(&queued.params().unwrap().data), "case {case}");
+        let (ma, mb) = (one.adam_state().unwrap(), queued.adam_state().unwrap());
+        assert_eq!((bits(&ma.m), bits(&ma.v)), (bits(&mb.m), bits(&mb.v)), "case {case}: Adam's moments");
+        assert_eq!(ma.step, mb.step);
+        assert_eq!(ma.step, if nan_at.is_some() { 2 } else { steps as u64 }, "case {case}: Adam's t");
+        let ((h1, c1), (h2, c2)) = (Trainer::state(&one).unwrap(), Trainer::state(&queued).unwrap());
+        assert_eq!((bits(&h1), bits(&c1)), (bits(&h2), bits(&c2)), "case {case}: the carried state");
+    }
+}

@@ -7,10 +7,11 @@ use crate::error::Result;
 const CHUNK: usize = 4096;
 
 /// Records ‖g‖ over `n` gradients (two stages through `parts` in work), the finiteness flag
-/// (loss sum at `out`, ‖g‖) and the clipping scale, into the scalars at `out`.
-pub(crate) fn grad_norm(pb: &mut ProgramBuilder, n: usize, parts: usize, out: usize) -> Result<()> {
+/// (loss sum at `out`, ‖g‖) and the clipping scale, into the scalars at `out`; with `counts`
+/// (an update follows), a finite step also advances Adam's t at `out + 5`.
+pub(crate) fn grad_norm(pb: &mut ProgramBuilder, n: usize, parts: usize, out: usize, counts: bool) -> Result<()> {
     let nparts = n.div_ceil(CHUNK);
-    let w = block(&[n, CHUNK, nparts, parts, out]);
+    let w = block(&[n, CHUNK, nparts, parts, out, counts as usize]);
     let g = grid_1d(nparts, 1, pb.max_groups);
     // 256 invocations per workgroup: a strided pass, then an 8-level tree.
     let sumsq = Cost::new(256, CHUNK / 256 + 8, n);
@@ -25,7 +26,7 @@ pub(crate) fn norm_parts(n: usize) -> usize {
 }
 
 /// Records one Adam update of all `n` parameters (skipped on the device when the step's
-/// finiteness flag at `out + 3` is 0).
+/// finiteness flag at `out + 3` is 0), at the step size of the t at `out + 5`.
 pub(crate) fn update(pb: &mut ProgramBuilder, n: usize, out: usize) -> Result<()> {
     let w = block(&[n, CHUNK, 0, 0, out]);
     let g = grid_1d(n, 256, pb.max_groups);

@@ -419,7 +419,6 @@ impl Gpu {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct StepUniform {
-    pub alpha: f32,
     pub one_minus_b1: f32,
     pub one_minus_b2: f32,
     pub eps: f32,
@@ -432,6 +431,21 @@ pub(crate) struct StepUniform {
     pub counter: u32,
     /// lr · weight decay: every parameter shrinks by `1 - decay` in the update.
     pub decay: f32,
+    /// Adam's t before this submission's steps, and α_t for t = base + 1 ..= base + 16: the
+    /// device counts t (`norm`) and picks its α (`update`).
+    pub alpha_base: u32,
+    pub alphas: [f32; ALPHAS],
+}
+
+/// Adam steps one [`StepUniform`] has step sizes for: the most steps submitted before their
+/// results are read ([`super::GpuTrainer`]'s `train_steps`).
+pub(crate) const ALPHAS: usize = 16;
+
+impl StepUniform {
+    /// α_t of `cfg` at `lr` for t = base + 1 ..= base + [`ALPHAS`], computed as the CPU does.
+    pub fn alphas(cfg: &crate::optim::AdamConfig, lr: f32, base: u64) -> [f32; ALPHAS] {
+        std::array::from_fn(|i| cfg.step_size(lr, base + 1 + i as u64))
+    }
 }
 
 impl StepUniform {
@@ -755,6 +769,20 @@ impl Program {
             }
         }
         Ok(Some(out))
+    }
+
+    /// Submits the program without waiting, then a copy of `words` words at word `offset` of
+    /// `buf` to word `at` of `staging` (read later with [`Gpu::map_read`]).
+    pub fn submit_and_copy(
+        &self,
+        gpu: &Gpu,
+        (buf, offset, words): (&wgpu::Buffer, usize, usize),
+        (staging, at): (&wgpu::Buffer, usize),
+    ) {
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        self.record(&mut enc);
+        enc.copy_buffer_to_buffer(buf, offset as u64 * 4, staging, at as u64 * 4, words as u64 * 4);
+        gpu.queue.submit([enc.finish()]);
     }
 
     /// Runs the program in one submission and, when `readback` names a buffer region

@@ -479,14 +479,19 @@ impl KernelRunner {
             check_len(name, x, n)?;
         }
         let cfg = crate::optim::AdamConfig::default();
-        let alpha = cfg.step_size(lr, step);
+        if step == 0 {
+            return Err(Error::Shape("Adam's t starts at 1".into()));
+        }
         // Adam indexes all of params, grads, m and v from 0: each gets its own buffer, alone.
         let mut ar =
             Arena { params: params.to_vec(), grads: grads.to_vec(), opt: [m, v].concat(), ..Default::default() };
         let parts = ar.reserve(Buf::Work, adam::norm_parts(n));
-        let out = ar.put(Buf::Work, &[loss, f32::NAN, f32::NAN, f32::NAN, f32::NAN]);
+        // The scalars; the device advances t (word 5) from step - 1 to step.
+        let t0 = f32::from_bits((step - 1) as u32);
+        let out = ar.put(Buf::Work, &[loss, f32::NAN, f32::NAN, f32::NAN, f32::NAN, t0]);
         let u = StepUniform {
-            alpha,
+            alpha_base: (step - 1) as u32,
+            alphas: StepUniform::alphas(&cfg, lr, step - 1),
             one_minus_b1: 1.0 - cfg.beta1,
             one_minus_b2: 1.0 - cfg.beta2,
             eps: cfg.eps,
@@ -494,7 +499,7 @@ impl KernelRunner {
             ..Default::default()
         };
         let st = self.run(&ar, u, |pb| {
-            adam::grad_norm(pb, n, parts, out)?;
+            adam::grad_norm(pb, n, parts, out, true)?;
             adam::update(pb, n, out)
         })?;
         let s = self.read(&st, Buf::Work, out, 5)?;

@@ -40,7 +40,8 @@ pub(crate) mod phase {
     pub const CARRY: &str = "state carry";
 }
 
-/// Scalars of a step, at `Net::scalars`: Σ loss, Σ hits, ‖g‖, finite (1/0), clip scale.
+/// Scalars of a step, at `Net::scalars`: Σ loss, Σ hits, ‖g‖, finite (1/0), clip scale, Adam's
+/// t (u32 bits).
 pub(crate) const SCALARS: usize = 8;
 
 /// The network for one window shape `(B, T)`: the layout of `work` and `ids`.
@@ -376,10 +377,11 @@ impl Net {
         Ok(())
     }
 
-    /// Records ‖g‖, the finiteness flag and the clipping scale (into the scalars).
-    pub fn record_norm(&self, pb: &mut ProgramBuilder) -> Result<()> {
+    /// Records ‖g‖, the finiteness flag and the clipping scale (into the scalars); with
+    /// `update`, a finite step advances Adam's t (scalar 5).
+    pub fn record_norm(&self, pb: &mut ProgramBuilder, update: bool) -> Result<()> {
         pb.phase(phase::OPTIMIZER);
-        adam::grad_norm(pb, self.layout.total, self.parts, self.scalars)
+        adam::grad_norm(pb, self.layout.total, self.parts, self.scalars, update)
     }
 
     /// Records the Adam update of every parameter.
@@ -404,7 +406,7 @@ impl Net {
         self.record_loss(pb, backward)?;
         if backward {
             self.record_backward(pb)?;
-            self.record_norm(pb)?;
+            self.record_norm(pb, update)?;
         }
         if update {
             self.record_adam(pb)?;

@@ -1,6 +1,6 @@
 //! [`GpuTrainer`]: the whole training step on the GPU behind the [`Trainer`] seam.
 
-use super::context::{Gpu, Program, ProgramBuilder, StepUniform, Storage};
+use super::context::{ALPHAS, Gpu, Program, ProgramBuilder, StepUniform, Storage};
 use super::net::{Net, SCALARS};
 use crate::backend::{StepOptions, StepStats, Trainer};
 use crate::cpu::Dropout;
@@ -20,8 +20,9 @@ pub struct GpuTrainer {
     fwd_bwd: Program,
     /// Forward, loss, carry: [`Trainer::eval_step`].
     eval: Program,
-    /// Host-readable copy of the step's scalars.
+    /// Host-readable copy of the scalars of up to [`ALPHAS`] queued steps.
     staging: wgpu::Buffer,
+    /// Adam's t after the last step read back (the device counts it, scalar 5).
     adam_step: u64,
     adam_cfg: AdamConfig,
     batch: BatchConfig,
@@ -44,12 +45,17 @@ impl GpuTrainer {
         if adam.m.len() != total || adam.v.len() != total {
             return Err(Error::Shape(format!("optimizer state holds {} moments for {total} parameters", adam.m.len())));
         }
+        // The device counts Adam's t in 32 bits.
+        if adam.step > (u32::MAX as usize - ALPHAS) as u64 {
+            return Err(Error::Shape(format!("Adam's step count {} is beyond what the GPU counts", adam.step)));
+        }
         let gpu = Gpu::new()?;
         let net = Net::new(&params.config, batch.batch, batch.seq)?;
         let storage = Storage::new(&gpu, total, total, 2 * total, net.work_len, net.ids_len)?;
         gpu.write(&storage.params, 0, &params.data);
         gpu.write(&storage.opt, 0, &adam.m);
         gpu.write(&storage.opt, total, &adam.v);
+        gpu.write(&storage.work, net.scalars + 5, &[adam.step as u32]);
         let build = |update: bool, backward: bool| -> Result<Program> {
             let mut pb = ProgramBuilder::new(&gpu);
             net.record_step(&mut pb, update, backward)?;
@@ -58,7 +64,7 @@ impl GpuTrainer {
         let train = build(true, true)?;
         let fwd_bwd = build(false, true)?;
         let eval = build(false, false)?;
-        let staging = gpu.staging(SCALARS)?;
+        let staging = gpu.staging(ALPHAS * SCALARS)?;
         gpu.check()?;
         Ok(GpuTrainer {
             gpu,
@@ -111,14 +117,14 @@ impl GpuTrainer {
     /// the weight decay's share `lr · weight_decay`.
     fn uniform(&self, lr: f32, clip: Option<f32>, dropout: Option<Dropout>, weight_decay: f32) -> StepUniform {
         let cfg = &self.adam_cfg;
-        let alpha = cfg.step_size(lr, self.adam_step + 1);
         let p = self.net.cfg.dropout;
         let (drop_on, key0, key1, counter) = match dropout {
             Some(d) if p > 0.0 => (1, d.key.k0, d.key.k1, d.counter),
             _ => (0, 0, 0, 0),
         };
         StepUniform {
-            alpha,
+            alpha_base: self.adam_step as u32,
+            alphas: StepUniform::alphas(cfg, lr, self.adam_step),
             one_minus_b1: 1.0 - cfg.beta1,
             one_minus_b2: 1.0 - cfg.beta2,
             eps: cfg.eps,
@@ -172,9 +178,7 @@ impl GpuTrainer {
         self.gpu.write(&self.storage.step, 0, std::slice::from_ref(&u));
         let out = self.train.time_phases(&self.gpu)?;
         let s: Vec<f32> = self.gpu.read(&self.storage.work, self.net.scalars, SCALARS)?;
-        if s[3] != 0.0 {
-            self.adam_step += 1;
-        }
+        self.adam_step = s[5].to_bits() as u64;
         Ok(out)
     }
 
@@ -206,20 +210,45 @@ impl Trainer for GpuTrainer {
     }
 
     fn train_step(&mut self, x: &[u32], y: &[u32], opts: &StepOptions) -> Result<StepStats> {
-        if opts.weight_drop > 0.0 {
+        Ok(self.train_steps(&[(x, y)], std::slice::from_ref(opts))?[0])
+    }
+
+    /// Queues each step's window, uniform and program, and a copy of its scalars, without
+    /// waiting: step n+1 is submitted before step n's numbers are read, and all of them are read
+    /// once at the end (per [`ALPHAS`] steps). The device counts Adam's t itself (a step that
+    /// is not finite leaves it, and the parameters, unchanged), so no step waits for the last.
+    fn train_steps(&mut self, windows: &[(&[u32], &[u32])], opts: &[StepOptions]) -> Result<Vec<StepStats>> {
+        if windows.len() != opts.len() {
+            return Err(Error::Shape(format!("{} windows and {} step options", windows.len(), opts.len())));
+        }
+        if opts.iter().any(|o| o.weight_drop > 0.0) {
             return Err(Error::Config(
                 "--weight-drop runs on the CPU engine only: train with --device cpu, or without --weight-drop".into(),
             ));
         }
-        let dropout = Some(Dropout::new(opts.key, opts.counter));
-        let u = self.uniform(opts.lr, opts.clip, dropout, opts.weight_decay);
-        let s = self.run(&self.train, x, y, &u)?;
-        let stats = self.stats(&s, true);
-        // The device skipped the update when the step was not finite; Adam's t follows it.
-        if stats.in_range {
-            self.adam_step += 1;
+        let mut out = Vec::with_capacity(windows.len());
+        for (ws, os) in windows.chunks(ALPHAS).zip(opts.chunks(ALPHAS)) {
+            // Every step of the chunk takes its α from a table that starts at the chunk's t.
+            for (i, (&(x, y), o)) in ws.iter().zip(os).enumerate() {
+                let ids = self.net.ids_for(x, Some(y))?;
+                let u = self.uniform(o.lr, o.clip, Some(Dropout::new(o.key, o.counter)), o.weight_decay);
+                self.gpu.write(&self.storage.ids, 0, &ids);
+                self.gpu.write(&self.storage.step, 0, std::slice::from_ref(&u));
+                let scalars = (&self.storage.work, self.net.scalars, SCALARS);
+                self.train.submit_and_copy(&self.gpu, scalars, (&self.staging, i * SCALARS));
+            }
+            let words: Vec<f32> = self.gpu.map_read(&self.staging, ws.len() * SCALARS)?;
+            for s in words.chunks_exact(SCALARS) {
+                let s: [f32; SCALARS] = s.try_into().map_err(|_| Error::Gpu("short readback".into()))?;
+                out.push(self.stats(&s, true));
+                self.adam_step = s[5].to_bits() as u64;
+            }
         }
-        Ok(stats)
+        Ok(out)
+    }
+
+    fn queue_depth(&self) -> usize {
+        ALPHAS
     }
 
     fn eval_step(&mut self, x: &[u32], y: &[u32]) -> Result<StepStats> {
