@@ -48,14 +48,15 @@ impl MemoryNeed {
 
 /// An upper estimate of a training run's peak memory: what the CPU engine allocates for
 /// `cfg` and windows of `batch` (its buffers are sized once, before the first step), a
-/// checkpoint being written, and a corpus of `corpus_bytes`. With the GPU engine most of the
-/// window buffers live on the device instead; this counts them on the host anyway.
-pub fn training_memory(cfg: &ModelConfig, batch: &BatchConfig, corpus_bytes: usize) -> MemoryNeed {
+/// checkpoint being written, and a corpus of `corpus_bytes`; with `weight_drop`, each layer's
+/// mask and dropped copy of W_hh. With the GPU engine most of the window buffers live on the
+/// device instead; this counts them on the host anyway.
+pub fn training_memory(cfg: &ModelConfig, batch: &BatchConfig, corpus_bytes: usize, weight_drop: bool) -> MemoryNeed {
     const F: f64 = 4.0; // bytes per f32
     let p = crate::model::ParamLayout::new(cfg).total as f64;
     let (b, h, l) = (batch.batch as f64, cfg.hidden as f64, cfg.layers as f64);
     // The engine's buffers for one window, and the carried state [L, B, H] (h and c).
-    let window = crate::cpu::Workspace::<f32>::bytes(cfg, batch.batch, batch.seq) + F * 2.0 * l * b * h;
+    let window = crate::cpu::Workspace::<f32>::bytes(cfg, batch.batch, batch.seq, weight_drop) + F * 2.0 * l * b * h;
     // Saving: parameters and both moments copied out of the engine (3P), as bytes (3P) and as
     // the serialised file (3P), plus the carried state. Resuming: the file (3P) and the
     // decoded checkpoint (3P).

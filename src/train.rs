@@ -303,7 +303,7 @@ pub fn train_with(
             opts.val_fraction
         );
     }
-    let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes);
+    let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes, meta.weight_drop > 0.0);
     crate::memory::check_fits(need.total(), "this run", "lower --batch, --seq, --hidden, --embed or --layers")?;
     let _ = writeln!(log, "{}", need.describe());
     let (train_b, val_b) = windows(opts, train_ids, val_ids, batch)?;
@@ -642,7 +642,7 @@ fn fresh(opts: &TrainOptions, corpus: &Prepared) -> Result<Start> {
     cfg.validate()?;
     let batch = new_batch(&mf)?;
     // Before anything of that size is allocated.
-    let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes);
+    let need = crate::memory::training_memory(&cfg, &batch, corpus.bytes, opts.weight_drop.is_some_and(|p| p > 0.0));
     crate::memory::check_fits(need.total(), "this model", "lower --batch, --seq, --hidden, --embed or --layers")?;
     let meta = new_meta(opts, corpus, batch);
     let params = init_params(&cfg, opts.rng_seed);

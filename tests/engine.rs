@@ -380,3 +380,31 @@ fn bad_windows_are_errors_not_panics() {
     let mut st_bad = State::<f64>::zeros(&cfg, 3);
     assert!(forward(&params, &mut ws, &[0; 6], &[0; 6], &mut st_bad, None).is_err());
 }
+
+/// `Workspace::bytes` (what `train` announces and checks against the machine before it starts)
+/// bounds what a workspace holds after a training step, with dropout and with weight drop, whose
+/// `W_hh` masks and dropped copies it must count.
+#[test]
+fn the_workspace_estimate_bounds_what_a_training_step_holds() {
+    let cfg = ModelConfig { vocab: 11, embed: 24, hidden: 40, layers: 2, dropout: 0.3 };
+    let (b, t) = (3, 6);
+    let params = random_params(&cfg, 21).map(|v| v as f32);
+    let x = random_tokens(b * t, cfg.vocab, 22);
+    let y = random_tokens(b * t, cfg.vocab, 23);
+    for weight_drop in [0.0, 0.4] {
+        let mut ws = Workspace::<f32>::new(&cfg, b, t);
+        let mut st = State::zeros(&cfg, b);
+        let drop = Some(Dropout { weight_drop, ..Dropout::new(Key::new(5), 1) });
+        forward(&params, &mut ws, &x, &y, &mut st, drop).unwrap();
+        let mut grads = Params::<f32>::zeros(&cfg);
+        backward(&params, &mut grads, &mut ws).unwrap();
+        let held = ws.held_bytes() as f64;
+        let bound = Workspace::<f32>::bytes(&cfg, b, t, weight_drop > 0.0);
+        assert!(held <= bound, "weight drop {weight_drop}: holds {held} bytes, estimate {bound}");
+        if weight_drop > 0.0 {
+            // Without its term the estimate would fall short.
+            let without = Workspace::<f32>::bytes(&cfg, b, t, false);
+            assert!(held > without, "holds {held} bytes, the estimate without weight drop {without}");
+        }
+    }
+}

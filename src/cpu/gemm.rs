@@ -155,7 +155,7 @@ pub fn col_sums<R: CpuReal>(x: &[R], rows: usize, cols: usize, out: &mut [R]) {
 
 /// Depth of one packed block of B in [`panel_gemm`]: a `[256, 32]` f32 panel is 32 KiB, so a
 /// worker's panels for one block sit in its L2 while every row of A streams past them.
-const KC: usize = 256;
+pub(crate) const KC: usize = 256;
 
 /// `C_j (+)= A_j · B` for each job `(A_j, C_j)`, all sharing `B: [K, N]`, with the engine's
 /// own kernel ([`CpuReal::panel_kernel`]) instead of `matrixmultiply`.

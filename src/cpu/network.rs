@@ -165,13 +165,16 @@ impl<R: CpuReal> Workspace<R> {
 
     /// The bytes a workspace for `cfg` and windows of `batch x seq` holds at its largest: the
     /// buffers of [`Workspace::new`], field by field, plus what grows on first use (the dropout
-    /// masks and outputs of training, the packed recurrent panels, at most `[H, 4H]`, and the
-    /// GEMM panels, at most `[max(E, H), 4H]`). For refusing a run that cannot fit.
-    pub fn bytes(cfg: &ModelConfig, batch: usize, seq: usize) -> f64 {
+    /// masks and outputs of training, the packed recurrent panels, `[H, 4H]` with H padded to
+    /// the 32-wide panels, the GEMM's B panels, `[KC, 4H]` padded likewise, and with
+    /// `weight_drop` each layer's `W_hh` mask and dropped copy). For refusing a run that cannot
+    /// fit; [`Workspace::held_bytes`] is what a workspace holds.
+    pub fn bytes(cfg: &ModelConfig, batch: usize, seq: usize, weight_drop: bool) -> f64 {
         let (b, t, h, v, l) = (batch as f64, seq as f64, cfg.hidden as f64, cfg.vocab as f64, cfg.layers as f64);
         let n = b * t;
         let wide = cfg.embed.max(cfg.hidden) as f64;
         let dropout = if cfg.dropout > 0.0 { 2.0 } else { 0.0 };
+        let padded = |x: f64| (x / super::simd::PANEL as f64).ceil() * super::simd::PANEL as f64;
         // Per layer: act, c, h, tc, and with dropout mask and y.
         let per_layer = n * 4.0 * h + 2.0 * (t + 1.0) * b * h + n * h + dropout * n * h;
         let reals = l * per_layer
@@ -180,12 +183,51 @@ impl<R: CpuReal> Workspace<R> {
             + 2.0 * n * wide // dy, two in turn
             + 2.0 * b * h // dh_rec, dc
             + 2.0 * l * b * h // dh0, dc0
-            + 4.0 * h * h // panels
-            + 4.0 * h * wide; // GEMM panels
+            + 4.0 * h * padded(h) // recurrent panels
+            + padded(4.0 * h) * super::gemm::KC as f64 // GEMM panels (B has at most 4H columns)
+            + if weight_drop { l * 2.0 * h * 4.0 * h } else { 0.0 }; // W_hh masks and dropped copies
         let others = 2.0 * n * 4.0 // xt, yt (u32)
             + n * 8.0 // row_loss (f64)
             + n; // row_correct
         reals * std::mem::size_of::<R>() as f64 + others
+    }
+
+    /// The bytes its buffers hold now (their capacities): what [`Workspace::bytes`] must bound.
+    pub fn held_bytes(&self) -> usize {
+        fn cap<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|c| {
+                cap(&c.act)
+                    + cap(&c.c)
+                    + cap(&c.h)
+                    + cap(&c.tc)
+                    + cap(&c.mask)
+                    + cap(&c.y)
+                    + cap(&c.w_mask)
+                    + cap(&c.w_hh)
+            })
+            .sum();
+        layers
+            + cap(&self.xt)
+            + cap(&self.yt)
+            + cap(&self.p0)
+            + cap(&self.logits)
+            + cap(&self.dlogits)
+            + cap(&self.row_loss)
+            + cap(&self.row_correct)
+            + cap(&self.dy[0])
+            + cap(&self.dy[1])
+            + cap(&self.dh_rec)
+            + cap(&self.dc)
+            + cap(&self.g0)
+            + self.panels.held_bytes()
+            + cap(&self.gemm_scratch)
+            + cap(&self.dh0)
+            + cap(&self.dc0)
     }
 
     /// Window size `(B, T)` the buffers were made for.

@@ -22,6 +22,11 @@ pub struct Panels<R> {
 }
 
 impl<R: CpuReal> Panels<R> {
+    /// Bytes its buffer holds (capacity).
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.data.capacity() * std::mem::size_of::<R>()
+    }
+
     /// Makes room for `count` panels of depth `k`.
     fn prepare(&mut self, k: usize, count: usize) {
         self.k = k;
