@@ -159,7 +159,7 @@ impl GpuTrainer {
         Ok(self.stats(&s, true))
     }
 
-    /// Runs one training step with a GPU timestamp around each phase ([`Program::time_phases`])
+    /// Runs one training step with a GPU timestamp around each phase (one compute pass per phase)
     /// and returns the GPU seconds of each phase, in order; the step *is* applied. `None` when
     /// the adapter has no timestamp queries (nothing is run then).
     pub fn time_step_phases(
@@ -215,7 +215,7 @@ impl Trainer for GpuTrainer {
 
     /// Queues each step's window, uniform and program, and a copy of its scalars, without
     /// waiting: step n+1 is submitted before step n's numbers are read, and all of them are read
-    /// once at the end (per [`ALPHAS`] steps). The device counts Adam's t itself (a step that
+    /// once at the end (per 16 steps). The device counts Adam's t itself (a step that
     /// is not finite leaves it, and the parameters, unchanged), so no step waits for the last.
     fn train_steps(&mut self, windows: &[(&[u32], &[u32])], opts: &[StepOptions]) -> Result<Vec<StepStats>> {
         if windows.len() != opts.len() {
