@@ -307,7 +307,22 @@ pub fn train_with(
     crate::memory::check_fits(need.total(), "this run", "lower --batch, --seq, --hidden, --embed or --layers")?;
     let _ = writeln!(log, "{}", need.describe());
     let (train_b, val_b) = windows(opts, train_ids, val_ids, batch)?;
-    let mut trainer = device::trainer(opts.device, params, adam, batch, opts.threads, log)?;
+    // Weight drop runs on the CPU engine only: refused before anything starts on the GPU, and
+    // `auto` picks the CPU for it.
+    let device = match opts.device {
+        Device::Gpu if meta.weight_drop > 0.0 => {
+            return Err(Error::Config(format!(
+                "--weight-drop runs on the CPU engine only{}: train with --device cpu (or auto), or without --weight-drop",
+                if resumed_from.is_some() { " (this run was started with it)" } else { "" }
+            )));
+        }
+        Device::Auto if meta.weight_drop > 0.0 => {
+            let _ = writeln!(log, "weight drop runs on the CPU engine: training on the CPU");
+            Device::Cpu
+        }
+        d => d,
+    };
+    let mut trainer = device::trainer(device, params, adam, batch, opts.threads, log)?;
     let csv = opts.log_dir.join("training_log.csv");
     run::prepare_csv(&csv, meta.epoch)?;
     let _ = writeln!(

@@ -235,3 +235,25 @@ fn a_gpu_run_stopped_mid_queue_and_resumed_ends_where_a_straight_run_ends() {
     assert_eq!(a.adam, b.adam, "optimizer state differs after the stop and resume");
     assert_eq!(a.adam.as_ref().map(|s| s.step), Some(2 * per_epoch as u64));
 }
+
+/// Weight drop runs on the CPU engine only: `--device gpu` refuses it before the run starts
+/// (nothing written, the advice names `--device cpu`), and `--device auto` trains it on the CPU.
+#[test]
+fn weight_drop_is_refused_up_front_on_the_gpu_and_auto_picks_the_cpu() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    let dir = setup();
+    let o = train(dir.path(), "gpu", 1, &["--weight-drop", "0.3"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("--weight-drop runs on the CPU engine only") && err.contains("--device cpu"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("epoch 1/"), "{err}");
+    assert!(!dir.path().join("model/weights.1.safetensors").exists());
+    let o = train(dir.path(), "auto", 1, &["--weight-drop", "0.3"]);
+    let out = ok(&o);
+    let log = format!("{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(log.contains("weight drop runs on the CPU engine: training on the CPU"), "{log}");
+    assert!(log.lines().any(|l| l.starts_with("training ") && l.contains("with cpu")), "{log}");
+    assert_eq!(load(dir.path(), 1).meta.weight_drop, 0.3);
+}
