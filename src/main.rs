@@ -414,6 +414,10 @@ struct SampleArgs {
     /// an end before --len runs out). Kept so that scripts can say it.
     #[arg(long, conflicts_with = "free")]
     guided: bool,
+    /// Guided tunes of parts of 8 bars each, as players count them: two parts (more only when
+    /// the tune's play order promises them), no first and second endings.
+    #[arg(long, conflicts_with = "free")]
+    shape: bool,
     /// Raw sampling: the model's own draws, unguided (models of plain text always sample so).
     #[arg(long)]
     free: bool,
@@ -841,7 +845,8 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         top_k: a.top_k,
         rng_seed,
         count: a.count,
-        one_tune: a.one_tune || a.keep.is_some(),
+        one_tune: a.one_tune || a.keep.is_some() || a.shape,
+        shape: a.shape,
         warm_up: a.warm_up_text.or_else(|| a.warm_up.then(|| sample::WARM_UP.to_string())),
         ..Default::default()
     };
@@ -886,6 +891,9 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     // Guided for ABC models unless --free; --guided on a model of plain text is an error.
     if a.guided {
         model.require_abc("--guided")?;
+    }
+    if a.shape {
+        model.require_abc("--shape")?;
     }
     opts.guided = !a.free && model.is_abc();
     if opts.warm_up.is_none() && !a.no_warm_up && model.warms_up() {

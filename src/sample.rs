@@ -50,6 +50,8 @@ pub struct SampleOptions {
     /// masked and the draw renormalises over the rest. A stream ends when its tune is
     /// complete and the model writes the blank line after it. ABC models only.
     pub guided: bool,
+    /// With `guided`: tunes of two or more parts of 8 bars each ([`Guide::shaped`]).
+    pub shape: bool,
     /// Text the model reads before the seed (or before its first draw) and that is not
     /// printed: it brings the recurrent state from zero to where training leaves it after a
     /// tune ([`WARM_UP`]). A model trained on long windows has rarely seen the zero state at
@@ -127,6 +129,7 @@ impl Default for SampleOptions {
             script: Vec::new(),
             first_stream: 0,
             guided: false,
+            shape: false,
             warm_up: None,
         }
     }
@@ -299,13 +302,13 @@ pub const CLOSE_SLACK: usize = 32;
 /// when the end is near enough that a character could put it out of reach and the closer can
 /// still end the tune; `None` otherwise (no filter). O(`CLOSE_WINDOW`) at most; no allocation.
 fn budget(guide: &Guide, left: usize, chars: &[char]) -> Option<usize> {
-    if left > CLOSE_WINDOW {
+    if left > guide.close_window() {
         return None;
     }
     let need = guide.to_finish(left)?;
     // The closer's own next character must be one the model can write.
     let next = guide.closing_char()?;
-    (left <= need + CLOSE_SLACK && chars.contains(&next)).then(|| left - 1)
+    (left <= need + guide.close_slack() && chars.contains(&next)).then(|| left - 1)
 }
 
 /// [`generate`], also returning what the guide saw ([`GuideStats`]) when `opts.guided`.
@@ -342,6 +345,7 @@ pub fn generate_with_stats(
         opts.script.iter().any(|p| matches!(p, Piece::Text(t) if t.lines().any(|l| l.starts_with(field))))
     };
     let guide = Guide::new().keep_header(forced("M:"), forced("K:"));
+    let guide = if opts.shape { guide.shaped() } else { guide };
     let mut guides = vec![guide; if opts.guided { n } else { 0 }];
     // Sampler steps (seed included), for the speed figures.
     let mut steps = 0u64;

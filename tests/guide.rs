@@ -186,7 +186,11 @@ const ALPHABET: &str = "\n !\"#%&'()+,-./0123456789:=ABCDEFGHIJKLMNOPQRSTUVWXYZ[
 /// line, is preferred past 24 characters) and the tune ends as soon as it may after `min_len`.
 /// Returns the text and whether it ended; panics at a dead end (no legal character).
 fn walk(picks: &[u32], min_len: usize) -> (String, bool) {
-    let mut g = Guide::new();
+    walk_from(Guide::new(), picks, min_len)
+}
+
+/// [`walk`] from the state `g` (e.g. [`Guide::shaped`]).
+fn walk_from(mut g: Guide, picks: &[u32], min_len: usize) -> (String, bool) {
     let mut text = String::new();
     let mut col = 0;
     for (k, &r) in picks.iter().enumerate() {
@@ -544,4 +548,73 @@ fn a_short_bar_owes_only_what_notes_can_fill() {
     let owed = "X: 1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc defg|A2 B2 c/|\\\nB/2 c d2|e2 f2 g2 a2|]\n\n";
     assert_eq!(first_refused(owed), None, "{owed}");
     assert!(check_text(owed).iter().all(|r| r.valid), "{owed}");
+}
+
+/// Shaped mode as the judge reads the result: two or more parts, every one of 8 bars.
+fn eight_bar_parts(text: &str) -> Result<usize, String> {
+    let f = folklstm::abc::judge::read_tunes(text).pop().ok_or("no tune")?;
+    let bars: Vec<f64> = f.sections.iter().map(|s| s.bars).collect();
+    if bars.len() >= 2 && bars.iter().all(|&b| b == 8.0) {
+        Ok(bars.len())
+    } else {
+        Err(format!("parts of {bars:?} bars"))
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { max_shrink_iters: 0, ..common::prop_config(200) })]
+
+    /// Shaped (`sample --shape`): any walk of legal characters that the automaton lets end is a
+    /// valid tune of two or more 8-bar parts; and from wherever a walk stops, the closer ends
+    /// the tune so.
+    #[test]
+    fn shaped_walks_and_their_closer_end_in_tunes_of_8_bar_parts(picks in proptest::collection::vec(any::<u32>(), 3000), min_len in 0usize..400) {
+        let (text, ended) = walk_from(Guide::new().shaped(), &picks, min_len);
+        let mut g = Guide::new().shaped();
+        for c in text.chars() {
+            prop_assert!(g.push(c));
+        }
+        let whole = if ended {
+            text
+        } else if g.closing_char().is_some() {
+            let tail = close(g, 2000);
+            prop_assert!(tail.is_ok(), "no end after {:?}: {:?}", text, tail);
+            format!("{text}{}", tail.unwrap_or_default())
+        } else {
+            // Still in the header: nothing to judge yet.
+            return Ok(());
+        };
+        let reports = check_text(&whole);
+        prop_assert_eq!(reports.len(), 1, "{}", whole);
+        prop_assert!(reports[0].valid, "{:?}\n{}", reports[0].problems, whole);
+        let parts = eight_bar_parts(&whole);
+        prop_assert!(parts.is_ok(), "{:?}\n{}", parts, whole);
+    }
+}
+
+/// Two dead ends sampling met while shaped mode was built: a `[` after a full bar (endings
+/// are refused in shaped mode, so only a chord could follow, and none fits), and a tuplet note
+/// leaving a remainder no note can fill in a bar that must be full (a single bar line may not
+/// leave it short). Unshaped, both are legal (an ending may follow; the short bar may close at
+/// a double bar). From the first part, the closer ends the tune after the second.
+#[test]
+fn shaped_mode_refuses_what_would_leave_no_way_on() {
+    let head = "X: 1\nT:t\nM:6/8\nL:1/8\nK:G\nGAB cde|";
+    let (mut shaped, mut plain) = (Guide::new().shaped(), Guide::new());
+    assert!(head.chars().all(|c| shaped.push(c) && plain.push(c)));
+    let after = |g: Guide, s: &str| {
+        let mut g = g;
+        assert!(s.chars().all(|c| g.push(c)), "{s}");
+        g
+    };
+    assert!(!after(shaped, "fed cBA").allows('['), "a `[` after a full bar, shaped");
+    assert!(after(plain, "fed cBA").allows('['), "unshaped, `[` may start an ending");
+    // 1440 ticks, then (3 c/2 (96) c/4 (48): the last triplet note must take the 144 left
+    // (c3/4); any shorter one leaves what no note fills (c/ would leave 48).
+    let t = "fed cB(3c/2c/4c";
+    assert!(!after(shaped, t).allows('/') && after(shaped, t).allows('3'), "shaped");
+    assert!(after(plain, t).allows('/'), "unshaped, the bar may close short at a double bar");
+    let text = format!("{head}{}", close(shaped, 2000).unwrap());
+    assert!(check_text(&text)[0].valid, "{text}");
+    assert_eq!(eight_bar_parts(&text), Ok(2), "the closer ends after the second part: {text}");
 }

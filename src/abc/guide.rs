@@ -21,6 +21,12 @@
 //! Durations are counted in integer ticks ([`TICKS`] per whole note), so a step is a few
 //! integer operations: [`Guide`] is `Copy`, its update is O(1) and never allocates.
 
+/// Shaped mode ([`Guide::shaped`]): the parts of a tune, unless its play order promises more.
+/// Most Nottingham tunes have two (their median; 16 bars, AABB with the repeats, is the most
+/// common length); left free, a model that does not count parts writes on until `--len` steers
+/// it to an end.
+const MAX_PARTS: u8 = 2;
+
 /// Ticks per whole note: divisible by every duration the automaton allows (unit lengths 1/2 to
 /// 1/16, note lengths in quarters of the unit, triplets at 2/3).
 pub const TICKS: u32 = 2304;
@@ -288,6 +294,11 @@ pub struct Guide {
     /// The body may not change the meter, or the key ([`Guide::keep_header`]).
     keep_meter: bool,
     keep_key: bool,
+    /// Parts of 8 bars ([`Guide::shaped`]): ticks of the part so far (the current bar's notes
+    /// included), and parts completed.
+    shape: bool,
+    part_ticks: u32,
+    parts_done: u8,
 }
 
 impl Default for Guide {
@@ -347,6 +358,9 @@ impl Guide {
             after_note: false,
             keep_meter: false,
             keep_key: false,
+            shape: false,
+            part_ticks: 0,
+            parts_done: 0,
         }
     }
 
@@ -354,6 +368,29 @@ impl Guide {
     /// own have been written: a tune sampled for a meter and key the user chose stays in them.
     pub fn keep_header(self, meter: bool, key: bool) -> Guide {
         Guide { keep_meter: meter, keep_key: key, ..self }
+    }
+
+    /// The same state, writing tunes of two or more parts of 8 bars each, as players count
+    /// them (the judge's count: a pickup and the short last bar that completes it are one bar):
+    /// a part may close (a double bar, a repeat sign) only after 7.5 to 8.5 bars of music, a
+    /// single bar line may not pass 8 bars, notes may not pass 8.5, and the tune ends after its
+    /// second part (later only for parts its play order promises). So that the count is plain, no first and second endings, no bar
+    /// left short for the next line to complete, and a body `M:` or `P:` only between parts.
+    pub fn shaped(self) -> Guide {
+        Guide { shape: true, ..self }
+    }
+
+    /// Characters before the end of `--len` from which a sampler should steer toward the end
+    /// ([`crate::sample`]): more than the closer needs from any state (two parts of 8 bars in
+    /// shaped mode), and [`Guide::close_slack`] more.
+    pub fn close_window(&self) -> usize {
+        if self.shape { 384 } else { crate::sample::CLOSE_WINDOW }
+    }
+
+    /// The most one character may add to what the closer needs (in shaped mode, starting a new
+    /// part: 8.5 bars of the widest meter).
+    pub fn close_slack(&self) -> usize {
+        if self.shape { 160 } else { crate::sample::CLOSE_SLACK }
     }
 
     /// Would `c` keep the tune valid (some valid completion still exists)?
@@ -432,6 +469,8 @@ impl Guide {
             Mode::ChordNoteLength => first(b"]/"),
             Mode::BarRun => match self.buf() {
                 b":" => first(b"|"),
+                // Shaped, a part short of 8 bars goes on after a single bar line.
+                b"|" if self.shape && !self.part_may_close() => self.commit_then_close(),
                 b"|" => first(b"]|"),
                 _ => self.commit_then_close(),
             },
@@ -446,7 +485,7 @@ impl Guide {
                     first(b"M")
                 } else if self.owe > 0 || !self.any_note || self.symbols > 0 {
                     first(b"cz")
-                } else if !open && self.labels != 0 && self.part_order() & !self.labels != 0 {
+                } else if !open && self.parts_owed() && !(self.shape && self.part_ticks > 0) {
                     first(b"P")
                 } else {
                     self.music_closer()
@@ -454,6 +493,16 @@ impl Guide {
             }
             Mode::Music => self.music_closer(),
         }
+    }
+
+    /// Parts the play order promises (`Y:`, header `P:`) that the body has not labelled yet.
+    fn parts_owed(&self) -> bool {
+        self.labels != 0 && self.part_order() & !self.labels != 0
+    }
+
+    /// Shaped mode: the part has enough music to close (more than 7.5 bars).
+    fn part_may_close(&self) -> bool {
+        2 * self.part_ticks > 15 * self.full
     }
 
     /// [`Guide::closing_char`] in a music line.
@@ -464,6 +513,17 @@ impl Guide {
         } else if self.triplet > 0 || (self.target > 0 && self.bar < self.target) || !self.any_note || self.symbols > 0
         {
             first(b"cz")
+        } else if self.shape && !self.complete() {
+            // Fill the part to 8 bars with notes and single bar lines, then close it (a second
+            // part follows the same way).
+            if self.part_may_close() {
+                if self.repeat_open { first(b":|") } else { first(b"|") }
+            } else if self.part_ticks == 0 && self.last_is_bar && self.parts_owed() {
+                // Between parts, with a promised part to come: its `P:` line first.
+                first(b"\n")
+            } else {
+                first(b"cz|")
+            }
         } else if !self.last_is_bar || self.repeat_open || self.first_ending {
             if self.repeat_open || self.first_ending { first(b":|") } else { first(b"|") }
         } else {
@@ -508,7 +568,8 @@ impl Guide {
 
     fn complete(&self) -> bool {
         let order = self.part_order();
-        self.any_note
+        (!self.shape || (self.part_ticks == 0 && self.parts_done >= 2))
+            && self.any_note
             && self.last_is_bar
             && self.target == 0
             && self.triplet == 0
@@ -534,7 +595,17 @@ impl Guide {
 
     /// The most ticks the current bar may hold.
     fn limit(&self) -> u32 {
-        if self.target > 0 { self.target } else { self.full }
+        let bar = if self.target > 0 { self.target } else { self.full };
+        if self.shape {
+            // No note may take the part past 8.5 bars, nor begin a part past the last (unless a
+            // part the play order promises is still to come).
+            if self.parts_done >= MAX_PARTS && !self.parts_owed() {
+                return 0;
+            }
+            bar.min((17 * self.full / 2).saturating_sub(self.part_ticks - self.bar))
+        } else {
+            bar
+        }
     }
 
     fn step(&mut self, c: u8) -> bool {
@@ -901,6 +972,10 @@ impl Guide {
                     if self.target > 0 && self.bar != self.target {
                         return false;
                     }
+                    // Shaped: a part or meter change only between parts.
+                    if self.shape && self.part_ticks > 0 {
+                        return false;
+                    }
                     if c == b'P' && (self.repeat_open || self.first_ending) {
                         return false;
                     }
@@ -972,7 +1047,12 @@ impl Guide {
                 }
                 // `[` needs a chord that fits or an ending that may start; `(` a note.
                 self.note_may_fit()
-                    || (c == b'[' && self.symbols == 0 && self.target == 0 && !self.first_ending && !self.must_eol)
+                    || (c == b'['
+                        && !self.shape
+                        && self.symbols == 0
+                        && self.target == 0
+                        && !self.first_ending
+                        && !self.must_eol)
             }
             b'!' | b'+' => {
                 self.mode = Mode::Deco(c);
@@ -1051,22 +1131,31 @@ impl Guide {
             return false;
         }
         if self.target > 0 {
-            // The bar must reach the target exactly: with notes of whole quarters of the unit
-            // (`grain` ticks) after the tuplet, whose `left` notes of q quarters each take
-            // grain·q·f0/f1 ticks. Their quarters can sum to any S >= left (1 to 4 quarters are
-            // all note lengths), and the remainder mod grain repeats with period f1 in S, so
-            // S in left..left + f1 covers every case.
-            let (grain, rest) = (self.unit / 4, self.target - after);
-            if left == 0 {
-                return rest.is_multiple_of(grain);
-            }
-            let (f0, f1) = self.factor;
-            return (left..left + f1).any(|s| {
-                let t = grain * s * f0;
-                t.is_multiple_of(f1) && t / f1 <= rest && (rest - t / f1).is_multiple_of(grain)
-            });
+            return self.fillable(self.target - after, left);
+        }
+        // Shaped: a bar that cannot end the part must be filled exactly (a single bar line may
+        // not leave it short), unless this note already takes the part past 7.5 bars.
+        if self.shape && 2 * (self.part_ticks + t) <= 15 * self.full {
+            return self.fillable(self.limit() - after, left);
         }
         true
+    }
+
+    /// Can `rest` ticks be filled exactly by a running tuplet's `left` remaining notes and then
+    /// notes of whole quarters of the unit (`grain` ticks)? The tuplet's notes of q quarters
+    /// each take grain·q·f0/f1 ticks. Their quarters can sum to any S >= left (1 to 4 quarters
+    /// are all note lengths), and the remainder mod grain repeats with period f1 in S, so S in
+    /// left..left + f1 covers every case.
+    fn fillable(&self, rest: u32, left: u32) -> bool {
+        let grain = self.unit / 4;
+        if left == 0 {
+            return rest.is_multiple_of(grain);
+        }
+        let (f0, f1) = self.factor;
+        (left..left + f1).any(|s| {
+            let t = grain * s * f0;
+            t.is_multiple_of(f1) && t / f1 <= rest && (rest - t / f1).is_multiple_of(grain)
+        })
     }
 
     /// Can some note length still fit (a note is about to be written)? Not only the shortest:
@@ -1105,6 +1194,7 @@ impl Guide {
             return false;
         }
         self.bar += t;
+        self.part_ticks += t;
         self.music = true;
         self.music_since_open = true;
         self.any_note |= !rest;
@@ -1122,7 +1212,7 @@ impl Guide {
     /// An ending's number `c`: 1, or 2 and 3 after a `:|`; never while a first ending waits.
     fn start_ending(&mut self, c: u8) -> bool {
         let n = c.wrapping_sub(b'0');
-        if !(1..=3).contains(&n) || self.first_ending || (n > 1 && !self.repeat_end_seen) {
+        if self.shape || !(1..=3).contains(&n) || self.first_ending || (n > 1 && !self.repeat_end_seen) {
             return false;
         }
         self.mode = Mode::Ending(n);
@@ -1167,6 +1257,27 @@ impl Guide {
         if self.target > 0 && !self.music {
             return None;
         }
+        if self.shape {
+            // A part closes at a double bar or repeat sign unless all it holds is a pickup
+            // (less than a bar, before a start repeat): after 7.5 to 8.5 bars. A single bar
+            // line may not leave a short bar for the next line, nor pass 8 bars.
+            let closes = sectional && (repeat_end || self.part_ticks >= self.full);
+            let (twice, full) = (2 * self.part_ticks, self.full);
+            if closes && !(twice > 15 * full && twice <= 17 * full) {
+                return None;
+            }
+            // No repeat opens after the last part (none could close it), and a part inside an
+            // open repeat closes with its repeat sign.
+            if repeat_start && self.parts_done + u8::from(closes) >= MAX_PARTS {
+                return None;
+            }
+            if closes && self.repeat_open && self.music_since_open && !repeat_end {
+                return None;
+            }
+            if !sectional && (self.part_ticks >= 8 * full || (self.music && self.bar < full && !self.opens)) {
+                return None;
+            }
+        }
         let mut owes = false;
         if self.music {
             if self.target > 0 {
@@ -1196,6 +1307,10 @@ impl Guide {
                 self.owe = self.full - self.bar;
                 self.must_eol = true;
             }
+        }
+        if self.shape && sectional && (repeat_end || self.part_ticks >= self.full) {
+            self.part_ticks = 0;
+            self.parts_done = self.parts_done.saturating_add(1);
         }
         self.opens = sectional || (!self.music && self.opens);
         self.last_is_bar = true;
