@@ -57,6 +57,21 @@ fn a_start_text_is_continued_and_keep_valid_keeps_valid_tunes() {
     assert!(v["drawn"].as_u64().unwrap() >= got.len() as u64);
 }
 
+/// `"shape": true` gives guided tunes of two 8-bar parts, as `sample --shape` does.
+#[test]
+fn shape_gives_tunes_of_two_8_bar_parts() {
+    let server = http::start(http::options());
+    let a = generate(server.addr(), r#"{"count": 2, "len": 1500, "rng_seed": 5, "shape": true}"#);
+    let got = tunes(&a);
+    assert_eq!(got.len(), 2, "{}", a.text());
+    for (t, j) in got.iter().zip(a.json()["tunes"].as_array().unwrap()) {
+        assert_eq!(j["judge"]["valid"], true, "{t}");
+        let f = folklstm::abc::judge::read_tunes(t).pop().unwrap();
+        let bars: Vec<f64> = f.sections.iter().map(|s| s.bars).collect();
+        assert!(bars.len() >= 2 && bars.iter().all(|&b| b == 8.0), "{bars:?}\n{t}");
+    }
+}
+
 /// (body, field, words the message must hold: the limit or the allowed values)
 const BAD: &[(&str, &str, &[&str])] = &[
     (r#"{"count": 0}"#, "count", &["1 to 16"]),
@@ -77,6 +92,7 @@ const BAD: &[(&str, &str, &[&str])] = &[
     (r#"{"keep": "nice"}"#, "keep", &["valid", "original", "both", "shaped"]),
     (r#"{"keep": "original"}"#, "keep", &["--corpus"]),
     (r#"{"keep": "both"}"#, "keep", &["--corpus"]),
+    (r#"{"shape": "yes"}"#, "shape", &["true, false"]),
     (r#"{"meter": "6/0"}"#, "meter", &["6/0"]),
     (r#"{"meter": 68}"#, "meter", &["string"]),
     (r#"{"key": "H"}"#, "key", &["G, Am, Dmix"]),

@@ -1,6 +1,6 @@
 // The page of `folklstm serve`: reads the controls, asks POST /api/generate, and shows each tune
 // as sheet music (abcjs) with playback, its judge verdict and downloads. Nothing is loaded from
-// outside this server. URL parameters fill the controls (?count=8&meter=6/8&rng_seed=1), and
+// outside this server. URL parameters fill the controls (?count=8&meter=6/8&rng_seed=1&shape=1), and
 // ?generate=1 generates at once: the browser test uses that, and reads body[data-state] and
 // body[data-ms] (time from Generate to the last tune drawn).
 'use strict';
@@ -178,6 +178,7 @@ function request() {
   r.temperature = Number(val('temperature'));
   if (val('len')) r.len = Number(val('len'));
   if (val('keep')) r.keep = val('keep');
+  if ($('shape').checked) r.shape = true;
   if ($('seed').value.trim()) r.seed = $('seed').value;
   else {
     if (val('meter')) r.meter = val('meter');
@@ -256,6 +257,7 @@ async function start() {
   const params = new URLSearchParams(location.search);
   for (const f of fields) if (params.has(f)) $(f).value = params.get(f);
   if (params.has('rng_seed')) $('lock').checked = true;
+  if (params.get('shape') === '1') $('shape').checked = true;
   $('temperature-value').textContent = Number($('temperature').value).toFixed(2);
   $('temperature').addEventListener('input', () => { $('temperature-value').textContent = Number($('temperature').value).toFixed(2); });
   $('seed').addEventListener('input', syncSeed);

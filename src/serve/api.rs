@@ -84,12 +84,26 @@ pub struct GenerateRequest {
     pub rng_seed: Option<u64>,
     /// Draw until `count` tunes pass.
     pub keep: Option<Keep>,
+    /// Guided tunes of two 8-bar parts (`sample --shape`).
+    pub shape: bool,
     /// The start of every tune (e.g. another tune's opening): the model continues it.
     pub seed: Option<String>,
 }
 
-const FIELDS: [&str; 11] =
-    ["checkpoint", "count", "len", "meter", "key", "title", "temperature", "top_k", "rng_seed", "keep", "seed"];
+const FIELDS: [&str; 12] = [
+    "checkpoint",
+    "count",
+    "len",
+    "meter",
+    "key",
+    "title",
+    "temperature",
+    "top_k",
+    "rng_seed",
+    "keep",
+    "shape",
+    "seed",
+];
 
 /// The fields of a JSON object body; anything else is refused.
 fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -170,6 +184,10 @@ impl GenerateRequest {
                 ));
             }
         };
+        let shape = match field(&m, "shape") {
+            None => false,
+            Some(v) => v.as_bool().ok_or_else(|| ApiError::bad("shape", format!("{v} is not true, false or null")))?,
+        };
         let req = GenerateRequest {
             checkpoint: text(&m, "checkpoint", MAX_FIELD)?,
             count: whole(&m, "count", 1, MAX_TUNES as u64, "tunes per request")?.map_or(DEFAULT_COUNT, |n| n as usize),
@@ -181,6 +199,7 @@ impl GenerateRequest {
             top_k: whole(&m, "top_k", 1, 1000, "most likely characters")?.map(|k| k as usize),
             rng_seed: whole(&m, "rng_seed", 0, u64::MAX, "the seed of the draws")?,
             keep,
+            shape,
             seed: text(&m, "seed", MAX_SEED)?,
         };
         if let Some(meter) = &req.meter {
@@ -320,6 +339,11 @@ pub fn generate(ctx: &Context<'_>, req: &GenerateRequest) -> Result<Value, ApiEr
         warnings.push(
             "the start text is outside the ABC the guide follows, so these tunes are sampled free (unguided)".into(),
         );
+    }
+    // 8-bar parts are the guide's to write: only where it guides.
+    opts.shape = req.shape && opts.guided;
+    if req.shape && !opts.guided {
+        warnings.push("shape needs guided sampling, which these tunes do not have: their parts are as drawn".into());
     }
     let mut cpu = model.sampler(ctx.threads).map_err(|e| ApiError::status(500, e.to_string()))?;
     let mut sampler = Deadline { inner: &mut cpu, until: ctx.deadline, passed: false };
