@@ -133,6 +133,23 @@ fn finish_forward(q: Lane, b: u32, j: u32, rec: vec4<f32>) {
     work[q.y_off + at] = h * dropout_mult(q.layer, q.row0 + b, j, hd);
 }
 
+// Forward's product: to acc (column r: row b + r's sums for gates i, f, g, o of unit jj), adds
+// x[b + r, k]·W[k, (i f g o)·H + jj] over this invocation's slice of k (x: [B, H] in work at
+// x_off, W: [H, 4H] in params at w_off).
+fn gate_sums(acc: mat4x4<f32>, x_off: u32, w_off: u32, jj: u32, b: u32, ks: u32) -> mat4x4<f32> {
+    let hd = p.h;
+    var a = acc;
+    for (var k = ks; k < hd; k += KSF) {
+        let wr = w_off + k * 4u * hd + jj;
+        let w = vec4<f32>(params[wr], params[wr + hd], params[wr + 2u * hd], params[wr + 3u * hd]);
+        a[0] = fma(vec4<f32>(src(x_off, hd, b, k)), w, a[0]);
+        a[1] = fma(vec4<f32>(src(x_off, hd, b + 1u, k)), w, a[1]);
+        a[2] = fma(vec4<f32>(src(x_off, hd, b + 2u, k)), w, a[2]);
+        a[3] = fma(vec4<f32>(src(x_off, hd, b + 3u, k)), w, a[3]);
+    }
+    return a;
+}
+
 // Forward, one step of each lane (src/cpu/network.rs `layer_forward`, cell: src/model/cell.rs
 // `forward`):
 //
@@ -150,37 +167,17 @@ fn finish_forward(q: Lane, b: u32, j: u32, rec: vec4<f32>) {
 @compute @workgroup_size(128)
 fn forward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let q = p.lane[wg.z];
-    let hd = p.h;
-    let g4 = 4u * hd;
     let sl = slot(li, wg, KSF);
     let ks = sl.ks;
     let b = sl.b;
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    for (var k = ks; k < hd; k += KSF) {
-        let wr = q.w_off + k * g4 + sl.jj;
-        let w = vec4<f32>(params[wr], params[wr + hd], params[wr + 2u * hd], params[wr + 3u * hd]);
-        a0 = fma(vec4<f32>(src(q.hprev_off, hd, b, k)), w, a0);
-        a1 = fma(vec4<f32>(src(q.hprev_off, hd, b + 1u, k)), w, a1);
-        a2 = fma(vec4<f32>(src(q.hprev_off, hd, b + 2u, k)), w, a2);
-        a3 = fma(vec4<f32>(src(q.hprev_off, hd, b + 3u, k)), w, a3);
-    }
+    var a = gate_sums(mat4x4<f32>(), q.hprev_off, q.w_off, sl.jj, b, ks);
     if (q.x_off != NONE) {
-        for (var k = ks; k < hd; k += KSF) {
-            let wr = q.wih_off + k * g4 + sl.jj;
-            let w = vec4<f32>(params[wr], params[wr + hd], params[wr + 2u * hd], params[wr + 3u * hd]);
-            a0 = fma(vec4<f32>(src(q.x_off, hd, b, k)), w, a0);
-            a1 = fma(vec4<f32>(src(q.x_off, hd, b + 1u, k)), w, a1);
-            a2 = fma(vec4<f32>(src(q.x_off, hd, b + 2u, k)), w, a2);
-            a3 = fma(vec4<f32>(src(q.x_off, hd, b + 3u, k)), w, a3);
-        }
+        a = gate_sums(a, q.x_off, q.wih_off, sl.jj, b, ks);
     }
-    red[4u * li] = a0;
-    red[4u * li + 1u] = a1;
-    red[4u * li + 2u] = a2;
-    red[4u * li + 3u] = a3;
+    red[4u * li] = a[0];
+    red[4u * li + 1u] = a[1];
+    red[4u * li + 2u] = a[2];
+    red[4u * li + 3u] = a[3];
     workgroupBarrier();
     for (var s = KSF / 2u; s > 0u; s >>= 1u) {
         if (ks < s) {
@@ -232,6 +229,19 @@ fn finish_backward(q: Lane, b: u32, j: u32, dh_rec: f32, dy_above: f32) {
     work[q.dc_off + at] = dc * fg;
 }
 
+// Backward's product: Σ_k dz[b + r, k]·W[jj, k] for rows r = 0..3 over this invocation's slice
+// of k (dz: [B, 4H] in work at dz_off; row jj of W: [H, 4H] in params at w_off).
+fn row_sums(dz_off: u32, w_off: u32, jj: u32, b: u32, ks: u32) -> vec4<f32> {
+    let g4 = 4u * p.h;
+    let wrow = w_off + jj * g4;
+    var d = vec4<f32>(0.0);
+    for (var k = ks; k < g4; k += KSB) {
+        let z = vec4<f32>(src(dz_off, g4, b, k), src(dz_off, g4, b + 1u, k), src(dz_off, g4, b + 2u, k), src(dz_off, g4, b + 3u, k));
+        d = fma(z, vec4<f32>(params[wrow + k]), d);
+    }
+    return d;
+}
+
 // Backward, one step of each lane (src/cpu/network.rs `layer_backward`, cell:
 // src/model/cell.rs `backward`), run for t = T-1 down to 0, the top layer one step ahead of the
 // layer below:
@@ -248,35 +258,16 @@ fn finish_backward(q: Lane, b: u32, j: u32, dh_rec: f32, dy_above: f32) {
 @compute @workgroup_size(256)
 fn backward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let q = p.lane[wg.z];
-    let g4 = 4u * p.h;
     let sl = slot(li, wg, KSB);
     let ks = sl.ks;
     let b = sl.b;
     var d = vec4<f32>(0.0); // dh_rec of rows b .. b + 3
     var e = vec4<f32>(0.0); // dy from the layer above, rows b .. b + 3
     if (q.dznext_off != NONE) {
-        let wrow = q.w_off + sl.jj * g4;
-        for (var k = ks; k < g4; k += KSB) {
-            let z = vec4<f32>(
-                src(q.dznext_off, g4, b, k),
-                src(q.dznext_off, g4, b + 1u, k),
-                src(q.dznext_off, g4, b + 2u, k),
-                src(q.dznext_off, g4, b + 3u, k),
-            );
-            d = fma(z, vec4<f32>(params[wrow + k]), d);
-        }
+        d = row_sums(q.dznext_off, q.w_off, sl.jj, b, ks);
     }
     if (q.dy_off == NONE) {
-        let wrow = q.wabove_off + sl.jj * g4;
-        for (var k = ks; k < g4; k += KSB) {
-            let z = vec4<f32>(
-                src(q.above_off, g4, b, k),
-                src(q.above_off, g4, b + 1u, k),
-                src(q.above_off, g4, b + 2u, k),
-                src(q.above_off, g4, b + 3u, k),
-            );
-            e = fma(z, vec4<f32>(params[wrow + k]), e);
-        }
+        e = row_sums(q.above_off, q.wabove_off, sl.jj, b, ks);
     }
     redb[li] = d;
     reda[li] = e;

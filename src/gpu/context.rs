@@ -792,13 +792,12 @@ impl Program {
         gpu: &Gpu,
         readback: Option<(&wgpu::Buffer, usize, usize, &wgpu::Buffer)>,
     ) -> Result<Vec<T>> {
-        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        self.record(&mut enc);
         if let Some((buf, off, words, staging)) = readback {
-            enc.copy_buffer_to_buffer(buf, off as u64 * 4, staging, 0, words as u64 * 4);
-            gpu.queue.submit([enc.finish()]);
+            self.submit_and_copy(gpu, (buf, off, words), (staging, 0));
             gpu.map_read(staging, words)
         } else {
+            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            self.record(&mut enc);
             gpu.queue.submit([enc.finish()]);
             gpu.device
                 .poll(wgpu::PollType::wait_indefinitely())

@@ -45,6 +45,17 @@ pub(crate) fn k_slices((m, n, k): (usize, usize, usize)) -> usize {
     (k / MIN_K_SLICE).min(TARGET_GROUPS.div_ceil(tiles)).max(1)
 }
 
+/// How a GEMM of `shape` (a batch counted as its stacked rows) is recorded: `(slices, chunk)`,
+/// K split into `slices` of `chunk` (1 slice: whole), as the builder's scratch has room for.
+fn split_plan(pb: &ProgramBuilder, (m, n, k): (usize, usize, usize)) -> (usize, usize) {
+    let slices = match pb.split_scratch {
+        Some((_, room)) => k_slices((m, n, k)).min(room / (m * n).max(1)),
+        None => 1,
+    };
+    let chunk = k.div_ceil(slices.max(1));
+    (k.div_ceil(chunk.max(1)), chunk)
+}
+
 /// Words of work scratch a split of `shape` needs ([`ProgramBuilder::split_scratch`]).
 pub(crate) fn split_words(shape: (usize, usize, usize)) -> usize {
     let s = k_slices(shape);
@@ -68,12 +79,7 @@ pub(crate) fn matmul(
     debug_assert!(c.cs == 1, "C is row-major");
     let bias = bias.unwrap_or(u32::MAX as usize);
     let grid = [cdiv(n, TILE_N), cdiv(m, TILE_M)];
-    let slices = match pb.split_scratch {
-        Some((_, room)) => k_slices((m, n, k)).min(room / (m * n).max(1)),
-        None => 1,
-    };
-    let chunk = k.div_ceil(slices.max(1));
-    let slices = k.div_ceil(chunk.max(1));
+    let (slices, chunk) = split_plan(pb, (m, n, k));
     let main = |bufs| Kernel { bufs: Some(bufs), ..Kernel::new(Family::Matmul, "main") };
     // 8 x 8 invocations, each owning an 8 x 8 block of C: 64 multiply-adds per step of k.
     match pb.split_scratch {
@@ -129,12 +135,7 @@ pub(crate) fn matmul_batch(
         let all_n: usize = chunk.iter().map(|q| q.n).sum();
         let grid = [cdiv(widest, TILE_N), cdiv(m, TILE_M)];
         // The batch's tiles as one tall product, for the split: the grid holds every product.
-        let slices = match pb.split_scratch {
-            Some((_, room)) => k_slices((m * count, widest, k)).min(room / (m * widest * count).max(1)),
-            None => 1,
-        };
-        let chunk_k = k.div_ceil(slices.max(1));
-        let slices = k.div_ceil(chunk_k.max(1));
+        let (slices, chunk_k) = split_plan(pb, (m * count, widest, k));
         let table: Vec<usize> = chunk.iter().flat_map(|q| [q.a, q.b, q.c, q.n]).collect();
         let head = |c_off: usize, k_chunk: usize, stride: usize| {
             let mut w = vec![m, widest, k, 0, a.rs, a.cs, 0, widest, 1, c_off, widest, none, 0, k_chunk, stride, count];

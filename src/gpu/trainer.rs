@@ -103,14 +103,25 @@ impl GpuTrainer {
     /// Uploads the window and the step's uniform, runs `prog` in one submission and reads the
     /// scalars back.
     fn run(&self, prog: &Program, x: &[u32], y: &[u32], uniform: &StepUniform) -> Result<[f32; SCALARS]> {
-        let ids = self.net.ids_for(x, Some(y))?;
-        self.gpu.write(&self.storage.ids, 0, &ids);
-        self.gpu.write(&self.storage.step, 0, std::slice::from_ref(uniform));
+        self.upload(x, y, uniform)?;
         let out: Vec<f32> =
             prog.run(&self.gpu, Some((&self.storage.work, self.net.scalars, SCALARS, &self.staging)))?;
         let mut s = [0.0; SCALARS];
         s.copy_from_slice(&out);
         Ok(s)
+    }
+
+    /// Uploads a window and a step's uniform (ordered before the next submission).
+    fn upload(&self, x: &[u32], y: &[u32], uniform: &StepUniform) -> Result<()> {
+        let ids = self.net.ids_for(x, Some(y))?;
+        self.gpu.write(&self.storage.ids, 0, &ids);
+        self.gpu.write(&self.storage.step, 0, std::slice::from_ref(uniform));
+        Ok(())
+    }
+
+    /// The train program's step uniform for `opts`.
+    fn train_uniform(&self, opts: &StepOptions) -> StepUniform {
+        self.uniform(opts.lr, opts.clip, Some(Dropout::new(opts.key, opts.counter)), opts.weight_decay)
     }
 
     /// The step uniform: Adam's α for the next update, dropout from `dropout`, clipping, and
@@ -171,11 +182,7 @@ impl GpuTrainer {
         if !self.gpu.timestamps {
             return Ok(None);
         }
-        let dropout = Some(Dropout::new(opts.key, opts.counter));
-        let u = self.uniform(opts.lr, opts.clip, dropout, opts.weight_decay);
-        let ids = self.net.ids_for(x, Some(y))?;
-        self.gpu.write(&self.storage.ids, 0, &ids);
-        self.gpu.write(&self.storage.step, 0, std::slice::from_ref(&u));
+        self.upload(x, y, &self.train_uniform(opts))?;
         let out = self.train.time_phases(&self.gpu)?;
         let s: Vec<f32> = self.gpu.read(&self.storage.work, self.net.scalars, SCALARS)?;
         self.adam_step = s[5].to_bits() as u64;
@@ -230,10 +237,7 @@ impl Trainer for GpuTrainer {
         for (ws, os) in windows.chunks(ALPHAS).zip(opts.chunks(ALPHAS)) {
             // Every step of the chunk takes its α from a table that starts at the chunk's t.
             for (i, (&(x, y), o)) in ws.iter().zip(os).enumerate() {
-                let ids = self.net.ids_for(x, Some(y))?;
-                let u = self.uniform(o.lr, o.clip, Some(Dropout::new(o.key, o.counter)), o.weight_decay);
-                self.gpu.write(&self.storage.ids, 0, &ids);
-                self.gpu.write(&self.storage.step, 0, std::slice::from_ref(&u));
+                self.upload(x, y, &self.train_uniform(o))?;
                 let scalars = (&self.storage.work, self.net.scalars, SCALARS);
                 self.train.submit_and_copy(&self.gpu, scalars, (&self.staging, i * SCALARS));
             }
