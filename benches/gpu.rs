@@ -1,11 +1,12 @@
-//! GPU benchmarks: the reference model's training step (B = 16, T = 64) and one sampled
-//! character for a single tune. Skipped, with a message, when there is no GPU adapter.
+//! GPU benchmarks: the reference model's training step (B = 16, T = 64), one sampled character
+//! for a single tune through the host, and a run of 64 characters drawn on the device (what
+//! `sample --free` uses). Skipped, with a message, when there is no GPU adapter.
 //!
 //! `cargo bench --bench gpu`. On a software driver (lavapipe) the numbers only show the code
 //! runs; they say nothing about GPU speed.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use folklstm::backend::{Sampler, StepOptions, Trainer};
+use folklstm::backend::{DrawRule, Sampler, StepOptions, Trainer};
 use folklstm::gpu::{GpuSampler, GpuTrainer, adapter_info};
 use folklstm::model::{BatchConfig, ModelConfig, init_params};
 use folklstm::rng::Key;
@@ -65,6 +66,18 @@ fn gpu(c: &mut Criterion) {
             // A cheap deterministic pick keeps the stream moving (the draw itself is host code).
             tok = (tok + 1) % cfg.vocab as u32;
             black_box(logits[0])
+        })
+    });
+    let rule = DrawRule { key: Key::new(1), temperature: 1.0, top_k: None, stream0: 0 };
+    let (mut run_logits, mut drawn) = (Vec::new(), Vec::new());
+    let mut counter = 1u32;
+    g.bench_function("sample_run_reference_batch1_64_chars", |b| {
+        b.iter(|| {
+            let k = sampler.run_ahead(&[tok], 64, counter, &rule, &mut run_logits, &mut drawn).expect("run");
+            assert_eq!(k, 64, "the GPU sampler runs ahead");
+            counter += 64;
+            tok = drawn[k - 1];
+            black_box(run_logits[0])
         })
     });
     g.finish();

@@ -57,15 +57,20 @@ struct LstmParams {
 // invocations read neighbouring words), q its quad of batch rows b0 + 4q .. b0 + 4q + 3, u its
 // unit j = UW·wg.x + u. Rows past B read zeros and units past H compute on column H-1; neither
 // is stored.
+//
+// Narrow batches (B <= 4: sampling one stream, tiny training batches) get the forward step's
+// narrow pipeline (src/gpu/lstm.rs): one quad of rows per workgroup (FRQ = 1) and k split 64
+// ways, so the same 128 invocations all work on real rows and each runs a quarter of the chain.
 
 const UW: u32 = 2u;   // hidden units per workgroup
-const RB: u32 = 16u;  // batch rows per workgroup
-const RQ: u32 = 4u;   // RB / 4: quads of rows
-const KSF: u32 = 16u; // forward: ways k is split (UW·RQ·KSF = 128 invocations)
-const KSB: u32 = 32u; // backward: ways k is split (UW·RQ·KSB = 256 invocations)
+const RB: u32 = 16u;  // batch rows per workgroup (backward)
+const RQ: u32 = 4u;   // RB / 4: quads of rows (backward)
+override FRQ: u32 = 4u;  // forward: quads of rows per workgroup (4, or 1 narrow)
+override KSF: u32 = 16u; // forward: ways k is split (UW·FRQ·KSF = 128 invocations: 16, or 64)
+const KSB: u32 = 32u;    // backward: ways k is split (UW·RQ·KSB = 256 invocations)
 
 // Forward: red[4·li + r] = invocation li's partial (z_i, z_f, z_g, z_o) of row 4q + r.
-var<workgroup> red: array<vec4<f32>, 512>; // 4·UW·RQ·KSF
+var<workgroup> red: array<vec4<f32>, 512>; // 4·UW·FRQ·KSF
 // Backward: redb[li] = invocation li's partial dh_rec of rows 4q .. 4q + 3; reda[li] its partial
 // dy from the layer above.
 var<workgroup> redb: array<vec4<f32>, 256>; // UW·RQ·KSB
@@ -79,9 +84,9 @@ struct Slot {
     b: u32,  // the first row of its quad
 }
 
-fn slot(li: u32, wg: vec3<u32>, ways: u32) -> Slot {
-    let j = wg.x * UW + li / (ways * RQ);
-    return Slot(li % ways, j, min(j, p.h - 1u), wg.y * RB + 4u * ((li / ways) % RQ));
+fn slot(li: u32, wg: vec3<u32>, ways: u32, rq: u32) -> Slot {
+    let j = wg.x * UW + li / (ways * rq);
+    return Slot(li % ways, j, min(j, p.h - 1u), wg.y * 4u * rq + 4u * ((li / ways) % rq));
 }
 
 // work[off + b·width + k], or 0 past the batch.
@@ -160,14 +165,14 @@ fn gate_sums(acc: mat4x4<f32>, x_off: u32, w_off: u32, jj: u32, b: u32, ks: u32)
 //   h_t      = o ⊙ tc
 //   y_t      = h_t ⊙ mask_t            mask ∈ {0, 1/(1-p)} (1 when dropout is off)
 //
-// Grid (ceil(H/UW), ceil(B/RB), lanes), 128 invocations. Each invocation sums, over its k slice,
+// Grid (ceil(H/UW), ceil(B/(4·FRQ)), lanes), 128 invocations. Each invocation sums, over its k slice,
 // the four gate columns of its unit (one vec4 of W_hh per k, and of W_ih above layer 0) times
-// four rows of h_{t-1} (and of x_t): sixteen running sums. A 4-level tree over ks adds the
+// four rows of h_{t-1} (and of x_t): sixteen running sums. A log2(KSF)-level tree over ks adds the
 // slices; invocations ks = 0..3 of each quad then finish row 4q + ks.
 @compute @workgroup_size(128)
 fn forward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let q = p.lane[wg.z];
-    let sl = slot(li, wg, KSF);
+    let sl = slot(li, wg, KSF, FRQ);
     let ks = sl.ks;
     let b = sl.b;
     var a = gate_sums(mat4x4<f32>(), q.hprev_off, q.w_off, sl.jj, b, ks);
@@ -258,7 +263,7 @@ fn row_sums(dz_off: u32, w_off: u32, jj: u32, b: u32, ks: u32) -> vec4<f32> {
 @compute @workgroup_size(256)
 fn backward_step(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let q = p.lane[wg.z];
-    let sl = slot(li, wg, KSB);
+    let sl = slot(li, wg, KSB, RQ);
     let ks = sl.ks;
     let b = sl.b;
     var d = vec4<f32>(0.0); // dh_rec of rows b .. b + 3

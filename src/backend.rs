@@ -97,6 +97,40 @@ pub trait Sampler {
     fn reset(&mut self, count: usize) -> Result<()>;
     /// Feeds one token per stream (`tokens: [N]`) and writes the next-token logits `[N, V]`.
     fn step(&mut self, tokens: &[u32], logits: &mut [f32]) -> Result<()>;
+    /// Runs up to `steps` steps without the host in between, for an engine that can draw where
+    /// its logits are (the GPU): feeds `tokens`, then at every step k draws each stream's next
+    /// token by `rule` with counter `counter + k` and feeds it to step k + 1. Leaves each step's
+    /// logits in `logits: [k, N, V]` and its draws in `drawn: [k, N]`, and returns how many
+    /// steps it ran (0: this engine does not run ahead; the caller calls [`Sampler::step`]).
+    /// The state then stands after the steps run; see [`Sampler::rewind`].
+    fn run_ahead(
+        &mut self,
+        _tokens: &[u32],
+        _steps: usize,
+        _counter: u32,
+        _rule: &DrawRule,
+        _logits: &mut Vec<f32>,
+        _drawn: &mut Vec<u32>,
+    ) -> Result<usize> {
+        Ok(0)
+    }
+    /// After [`Sampler::run_ahead`]: keeps only the first `fed` of its steps (1 or more), as if
+    /// the run had stopped there; the next step's input is then the caller's own draw of step
+    /// `fed - 1`.
+    fn rewind(&mut self, _fed: usize) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How [`Sampler::run_ahead`] draws: [`crate::sample::draw`]'s rule, with the uniform number
+/// `key.uniform(counter, stream0 + s, 0)` for stream s.
+#[derive(Clone, Copy, Debug)]
+pub struct DrawRule {
+    pub key: Key,
+    pub temperature: f32,
+    pub top_k: Option<usize>,
+    /// The draw stream of stream 0.
+    pub stream0: u32,
 }
 
 /// The rule every [`Sampler::reset`] applies to its stream count: at least one stream.

@@ -122,24 +122,28 @@ pub fn profile_gpu_train(
     Ok(Some(phases.into_iter().map(|(name, v)| (name, median(v))).collect()))
 }
 
-/// Median seconds per step of `count` streams over `chars` steps, after 8 warm-up steps.
+/// Median seconds per step of `count` streams generating `chars` characters, over 3 runs of
+/// free sampling as `sample --free` does it ([`crate::sample::generate_with_stats`]: the host's
+/// draws included, and on an engine that draws runs of characters itself, those runs), after
+/// 8 steps of warm-up text.
 pub fn time_sample(sampler: &mut dyn Sampler, count: usize, chars: usize) -> Result<f64> {
     let v = sampler.config().vocab;
-    sampler.reset(count)?;
-    let mut logits = vec![0.0f32; count * v];
-    let mut tokens: Vec<u32> = (0..count as u32).map(|s| s % v as u32).collect();
-    let mut times = Vec::with_capacity(chars);
-    for i in 0..chars + 8 {
-        let t0 = Instant::now();
-        sampler.step(&tokens, &mut logits)?;
-        if i >= 8 {
-            times.push(t0.elapsed().as_secs_f64());
-        }
-        // Feed back the argmax, so the run looks like generation.
-        for (s, t) in tokens.iter_mut().enumerate() {
-            let row = &logits[s * v..(s + 1) * v];
-            *t = row.iter().enumerate().fold(0, |b, (j, &x)| if x > row[b] { j } else { b }) as u32;
-        }
+    // Any V distinct characters: the timing does not read the text.
+    let vocab = crate::corpus::Vocab::from_chars((0..v as u32).filter_map(|i| char::from_u32(0x100 + i)));
+    let opts = crate::sample::SampleOptions {
+        len: chars.max(1),
+        count,
+        warm_up: Some(vocab.decode(&(0..8).map(|i| i % v as u32).collect::<Vec<_>>())),
+        ..Default::default()
+    };
+    let mut times = Vec::with_capacity(3);
+    for seed in 0..3 {
+        let (_, stats) = crate::sample::generate_with_stats(
+            sampler,
+            &vocab,
+            &crate::sample::SampleOptions { rng_seed: seed, ..opts.clone() },
+        )?;
+        times.push(stats.seconds / (stats.rows / count as u64).max(1) as f64);
     }
     Ok(median(times))
 }

@@ -649,7 +649,14 @@ fn print_gpu_plan(
         batch.batch, batch.seq, cfg.embed, cfg.hidden, cfg.layers, cfg.vocab
     );
     // As the other tables: a closed stdout is not an error worth a message.
-    let _ = plan::print_plan(&mut std::io::stdout(), &title, &steps, &plan::H100_CLASS);
+    let mut out = std::io::stdout();
+    let _ = plan::print_plan(&mut out, &title, &steps, &plan::H100_CLASS);
+    let runs = plan::sample_plan(cfg, 1)?;
+    let title = format!(
+        "\nGPU sampling, 1 stream, E{} H{} L{} (V{}): a run drawn on the device",
+        cfg.embed, cfg.hidden, cfg.layers, cfg.vocab
+    );
+    let _ = plan::print_sample_plan(&mut out, &title, &runs, &plan::H100_CLASS);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -816,9 +823,16 @@ fn sampling_line(guided: bool, s: &sample::GuideStats) -> String {
 
 /// The stderr line with the sampler's speed: characters computed (steps times streams, the
 /// seed's included, whether or not a stream had ended) per second of the sampling loop.
+/// With runs drawn on the device, how many steps came from them and how many of those the host
+/// drew differently.
 fn speed_line(s: &sample::GuideStats) -> String {
+    let ahead = if s.ahead > 0 {
+        format!("; {} steps drawn on the device in runs, {} of them redrawn by the host", s.ahead, s.overruled)
+    } else {
+        String::new()
+    };
     format!(
-        "speed: {} characters (steps x streams) in {:.3} s: {:.0} chars/s",
+        "speed: {} characters (steps x streams) in {:.3} s: {:.0} chars/s{ahead}",
         s.rows,
         s.seconds,
         s.rows as f64 / s.seconds.max(1e-9)

@@ -5,7 +5,7 @@
 use crate::abc::guide::Guide;
 use crate::abc::judge::CorpusIndex;
 use crate::abc::prime::{CorpusStyle, Piece, Wishes, plan};
-use crate::backend::Sampler;
+use crate::backend::{DrawRule, Sampler};
 use crate::corpus::Vocab;
 use crate::error::{Error, Result};
 use crate::rng::{Key, stream};
@@ -95,6 +95,12 @@ pub struct GuideStats {
     pub rows: u64,
     /// Seconds of the sampling loop (from the sampler's reset to the last draw).
     pub seconds: f64,
+    /// Steps whose logits came from a run drawn on the device ([`Sampler::run_ahead`]), and of
+    /// those, steps where the host drew some stream's character differently (rounding at a
+    /// boundary) and the run was cut there.
+    pub ahead: u64,
+    /// See `ahead`.
+    pub overruled: u64,
 }
 
 impl GuideStats {
@@ -109,6 +115,8 @@ impl GuideStats {
         self.starved_tunes += o.starved_tunes;
         self.rows += o.rows;
         self.seconds += o.seconds;
+        self.ahead += o.ahead;
+        self.overruled += o.overruled;
     }
 }
 
@@ -403,11 +411,28 @@ pub fn generate_with_stats(
     let mut done = vec![false; n];
     // Guided streams that the end of `len` steered toward closing, and that starved at least once.
     let (mut closing, mut starved) = (vec![false; guides.len()], vec![false; guides.len()]);
+    // Free sampling without a script may run ahead on the device: its draws are proposals the
+    // host checks against its own (`ahead.at` of `ahead.len` steps used so far).
+    let mut ahead = Ahead { on: !opts.guided && opts.script.is_empty(), ..Ahead::default() };
+    let rule = DrawRule { key, temperature: opts.temperature, top_k: opts.top_k, stream0: opts.stream(0) };
     for k in 0..remaining {
         if done.iter().all(|&d| d) {
             break;
         }
-        sampler.step(&tokens, &mut logits)?;
+        if ahead.on && ahead.at == ahead.len {
+            let (l, d) = (&mut ahead.logits, &mut ahead.drawn);
+            ahead.len = sampler.run_ahead(&tokens, remaining - k, k as u32 + 1, &rule, l, d)?;
+            ahead.at = 0;
+            ahead.on = ahead.len > 0;
+        }
+        let proposed = if ahead.on {
+            logits.copy_from_slice(&ahead.logits[ahead.at * n * v..(ahead.at + 1) * n * v]);
+            stats.ahead += 1;
+            Some(ahead.at)
+        } else {
+            sampler.step(&tokens, &mut logits)?;
+            None
+        };
         steps += 1;
         for s in 0..n {
             let u = key.uniform(k as u32 + 1, opts.stream(s), 0);
@@ -453,6 +478,17 @@ pub fn generate_with_stats(
                 }
             }
         }
+        if let Some(at) = proposed {
+            ahead.at = at + 1;
+            if ahead.drawn[at * n..(at + 1) * n] != tokens[..] {
+                // The device drew differently: its later steps went on from another character.
+                stats.overruled += 1;
+                if ahead.at < ahead.len {
+                    sampler.rewind(ahead.at)?;
+                }
+                ahead.len = ahead.at;
+            }
+        }
     }
     stats.unfinished = guides.iter().zip(&done).filter(|(g, d)| !**d && !g.ended()).count();
     stats.closed = closing.iter().filter(|&&c| c).count();
@@ -461,6 +497,19 @@ pub fn generate_with_stats(
     stats.rows = steps * n as u64;
     stats.seconds = started.elapsed().as_secs_f64();
     Ok((out.into_iter().map(|o| vocab.decode(&o)).collect(), stats))
+}
+
+/// A run of steps drawn on the device ([`Sampler::run_ahead`]) while the host uses it.
+#[derive(Default)]
+struct Ahead {
+    /// Whether runs are asked for (free sampling, no script, an engine that makes them).
+    on: bool,
+    /// `[len, N, V]` logits and `[len, N]` draws of the run.
+    logits: Vec<f32>,
+    drawn: Vec<u32>,
+    /// Steps of the run, and steps used so far.
+    len: usize,
+    at: usize,
 }
 
 /// What `--keep` asks of a tune, judged by the caller (e.g. the ABC checker and

@@ -138,3 +138,39 @@ fn gpu_phases_are_timed_by_timestamps_in_the_order_of_the_step() {
     assert!(phases.iter().all(|p| p.1 >= 0.0 && p.1.is_finite()), "{phases:?}");
     assert!(sum > 0.0 && sum <= wall / 5.0, "phases {sum} ms, wall {wall} ms for five steps: {phases:?}");
 }
+
+/// The sampler's plan is the program `GpuSampler` records, and at the reference shape one
+/// stream's character costs four dispatches (three narrow forward steps and the logits with the
+/// draw), with no trip to the host inside a run.
+#[test]
+fn the_sampling_plan_is_the_program_the_sampler_records() {
+    use folklstm::backend::Sampler;
+    use folklstm::gpu::plan::{print_sample_plan, sample_plan};
+    let cfg = ModelConfig::reference(86);
+    let plan = sample_plan(&cfg, 1).unwrap();
+    let draws = plan.iter().filter(|d| d.kernel == "logits_draw").count();
+    assert_eq!(draws, 64, "a run of 64 characters for one stream");
+    assert_eq!(plan.len(), 1 + draws * (cfg.layers + 1), "resume, then per character L steps and a draw");
+    let s = summarize(&plan);
+    // Batch 1 takes the narrow forward step: k split 64 ways, so a quarter of the batch-16 chain.
+    let train = summarize(&train_plan(&cfg, &BatchConfig::default()).unwrap());
+    assert!(s.max_recurrent_chain * 2 < train.max_recurrent_chain, "{s:?} vs {train:?}");
+    assert!(s.min_recurrent_groups >= 128, "{s:?}");
+    let mut out = Vec::new();
+    print_sample_plan(&mut out, "sampling", &plan, &H100_CLASS).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("per character: 4 dispatches"), "{text}");
+    // Many streams: shorter runs, as many rows in all.
+    assert_eq!(sample_plan(&cfg, 64).unwrap().iter().filter(|d| d.kernel == "logits_draw").count(), 16);
+    assert!(sample_plan(&cfg, 0).is_err());
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    // Off the tiles, and batch 5 (the wide forward step) beside batch 1 (the narrow one).
+    let small = ModelConfig { vocab: 13, embed: 9, hidden: 40, layers: 3, dropout: 0.2 };
+    let mut sampler = folklstm::gpu::GpuSampler::new(&init_params(&small, 2)).unwrap();
+    for count in [1, 5] {
+        sampler.reset(count).unwrap();
+        assert_eq!(sampler.plan(), sample_plan(&small, count).unwrap(), "{count} streams");
+    }
+}

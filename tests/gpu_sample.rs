@@ -10,7 +10,7 @@ use folklstm::cpu::CpuSampler;
 use folklstm::gpu::GpuSampler;
 use folklstm::model::ModelConfig;
 use folklstm::rng::{Key, stream};
-use folklstm::sample::{SampleOptions, generate};
+use folklstm::sample::{SampleOptions, generate, generate_with_stats};
 
 /// How far the draw `u` sits from the nearest boundary of the inverse CDF of
 /// softmax(logits / temperature), relative to the total (f64).
@@ -127,4 +127,87 @@ fn the_same_seed_samples_the_same_tune_on_both_devices() {
         eprintln!("{count} tune(s) x {len}: max logit difference {delta:.1e}, smallest draw margin {margin:.1e}");
         assert!(2.0 * delta / (temperature as f64) < margin, "a draw sat within rounding of a boundary");
     }
+}
+
+/// Free sampling on the GPU draws runs of characters on the device (`Sampler::run_ahead`) and
+/// redraws each on the host. The text must be exactly that of stepping through the host one
+/// character at a time: for one stream and three, runs longer and shorter than the text (7 steps:
+/// several runs and a short last one), top-k and temperatures, after a seed text. And when the
+/// device's draws are made wrong on purpose (another counter), every run is cut at its first
+/// wrong draw and the text still does not change.
+#[test]
+fn runs_drawn_on_the_device_write_what_the_host_would_draw() {
+    if gpu_or_skip().is_none() {
+        return;
+    }
+    // V = 70: more columns than the draw kernel's 64 invocations (two per invocation); H = 37,
+    // off every tile size.
+    let cfg = ModelConfig { vocab: 70, embed: 19, hidden: 37, layers: 2, dropout: 0.0 };
+    let p = random_params(&cfg, 47, 0.4);
+    let vocab = Vocab::from_chars((40u8..110).map(char::from));
+    let mut gpu = GpuSampler::new(&p).unwrap();
+    let cases = [(1usize, 1.0f32, None), (3, 0.7, Some(5)), (3, 1.5, Some(69))];
+    for (count, temperature, top_k) in cases {
+        let opts = SampleOptions {
+            len: 150,
+            temperature,
+            top_k,
+            count,
+            rng_seed: 7 + count as u64,
+            seed_text: Some("HELLO".into()),
+            first_stream: 3,
+            ..Default::default()
+        };
+        let case = format!("{count} stream(s), T {temperature}, top-k {top_k:?}");
+        let run = |gpu: &mut GpuSampler, ahead: usize, skew: u32| {
+            gpu.set_run_ahead(ahead);
+            gpu.skew_draws(skew);
+            generate_with_stats(gpu, &vocab, &opts).unwrap()
+        };
+        let (host, hs) = run(&mut gpu, 0, 0);
+        assert_eq!(hs.ahead, 0, "{case}: no runs asked for");
+        let distinct = {
+            let mut c: Vec<char> = host.concat().chars().collect();
+            c.sort_unstable();
+            c.dedup();
+            c.len()
+        };
+        assert!(distinct > 10, "{case}: only {distinct} symbols drawn: the test would prove little");
+        // 150 characters drawn after the seed, the first from the seed's last step.
+        let draws = opts.len as u64;
+        for ahead in [64, 7] {
+            let (text, s) = run(&mut gpu, ahead, 0);
+            assert_eq!(text, host, "{case}, runs of {ahead}");
+            assert_eq!(s.ahead, draws, "{case}, runs of {ahead}: every step from a run");
+            // The device draws in f32, the host in f64: they part only when u sits within f32
+            // rounding (~1e-7 of the total) of a boundary, about 1e-5 of draws at V = 70; one in
+            // a hundred allows for that without letting a wrong draw rule pass (the skewed runs
+            // below are overruled at most steps).
+            assert!(s.overruled * 100 <= s.ahead, "{case}, runs of {ahead}: {} of {} overruled", s.overruled, s.ahead);
+        }
+        // Runs of 4: each is cut after its first step, and a fresh one starts.
+        let (text, s) = run(&mut gpu, 4, 12345);
+        assert_eq!(text, host, "{case}, skewed draws");
+        assert!(s.overruled * 3 >= s.ahead, "{case}, skewed: only {} of {} overruled", s.overruled, s.ahead);
+        eprintln!("{case}: skewed draws overruled at {} of {} steps", s.overruled, s.ahead);
+    }
+    // The CPU engine makes no runs: every step goes through the host.
+    let mut cpu = CpuSampler::new(&p, Some(1)).unwrap();
+    let opts = SampleOptions { len: 40, count: 2, ..Default::default() };
+    let (tc, sc) = generate_with_stats(&mut cpu, &vocab, &opts).unwrap();
+    assert_eq!(sc.ahead, 0);
+    gpu.set_run_ahead(64);
+    gpu.skew_draws(0);
+    assert_eq!(generate_with_stats(&mut gpu, &vocab, &opts).unwrap().0, tc, "GPU runs against the CPU");
+    // Rewinding needs a run to rewind into.
+    gpu.reset(2).unwrap();
+    assert!(gpu.rewind(1).is_err(), "rewind without a run");
+    let mut logits = Vec::new();
+    let mut drawn = Vec::new();
+    let rule = folklstm::backend::DrawRule { key: Key::new(1), temperature: 1.0, top_k: None, stream0: 0 };
+    assert_eq!(gpu.run_ahead(&[0, 1], 5, 1, &rule, &mut logits, &mut drawn).unwrap(), 5);
+    assert_eq!((logits.len(), drawn.len()), (5 * 2 * cfg.vocab, 5 * 2));
+    assert!(drawn.iter().all(|&t| (t as usize) < cfg.vocab));
+    assert!(gpu.rewind(0).is_err() && gpu.rewind(6).is_err() && gpu.rewind(5).is_ok());
+    assert!(gpu.run_ahead(&[0, 70], 5, 1, &rule, &mut logits, &mut drawn).is_err(), "a token outside the vocabulary");
 }

@@ -38,6 +38,7 @@ pub(crate) enum Family {
     Embed,
     Xent,
     Adam,
+    Sample,
 }
 
 impl Family {
@@ -48,6 +49,7 @@ impl Family {
             Family::Embed => include_str!("../../shaders/embed.wgsl"),
             Family::Xent => include_str!("../../shaders/xent.wgsl"),
             Family::Adam => include_str!("../../shaders/adam.wgsl"),
+            Family::Sample => include_str!("../../shaders/sample.wgsl"),
         }
     }
 }
@@ -59,11 +61,14 @@ pub(crate) struct Kernel {
     pub entry: &'static str,
     /// Matmul only: buffers of A, B and C.
     pub bufs: Option<(Buf, Buf, Buf)>,
+    /// Pipeline-overridable constants of the entry point (`override` in WGSL), e.g. the LSTM
+    /// forward step's narrow tiling.
+    pub overrides: &'static [(&'static str, u32)],
 }
 
 impl Kernel {
     pub const fn new(family: Family, entry: &'static str) -> Self {
-        Kernel { family, entry, bufs: None }
+        Kernel { family, entry, bufs: None, overrides: &[] }
     }
 }
 
@@ -323,10 +328,11 @@ impl Gpu {
             return Ok(p.clone());
         }
         let module = self.module(k.family)?;
-        let constants: Vec<(&str, f64)> = match k.bufs {
+        let mut constants: Vec<(&str, f64)> = match k.bufs {
             Some((a, b, c)) => vec![("A_BUF", a as u32 as f64), ("B_BUF", b as u32 as f64), ("C_BUF", c as u32 as f64)],
             None => Vec::new(),
         };
+        constants.extend(k.overrides.iter().map(|&(name, v)| (name, v as f64)));
         let p = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(k.entry),
             layout: Some(&self.pipeline_layout),
@@ -692,9 +698,15 @@ impl Program {
     /// Records every dispatch into one compute pass of `enc` (wgpu puts a barrier between
     /// dispatches that touch a read-write buffer, so each sees the previous one's writes).
     pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
+        self.record_first(enc, self.ops.len());
+    }
+
+    /// Records the first `ops` dispatches only (a program whose prefixes are programs too, as
+    /// the sampler's run of K steps).
+    pub fn record_first(&self, enc: &mut wgpu::CommandEncoder, ops: usize) {
         let mut pass =
             enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("folklstm"), timestamp_writes: None });
-        for i in 0..self.ops.len() {
+        for i in 0..ops.min(self.ops.len()) {
             self.dispatch(&mut pass, i);
         }
     }
@@ -779,9 +791,17 @@ impl Program {
         (buf, offset, words): (&wgpu::Buffer, usize, usize),
         (staging, at): (&wgpu::Buffer, usize),
     ) {
+        self.submit_first(gpu, self.ops.len(), &[(buf, offset, words, staging, at)]);
+    }
+
+    /// Submits the first `ops` dispatches without waiting, then each copy `(buffer, word
+    /// offset, words, staging, word at)` of `copies`.
+    pub fn submit_first(&self, gpu: &Gpu, ops: usize, copies: &[(&wgpu::Buffer, usize, usize, &wgpu::Buffer, usize)]) {
         let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        self.record(&mut enc);
-        enc.copy_buffer_to_buffer(buf, offset as u64 * 4, staging, at as u64 * 4, words as u64 * 4);
+        self.record_first(&mut enc, ops);
+        for &(buf, offset, words, staging, at) in copies {
+            enc.copy_buffer_to_buffer(buf, offset as u64 * 4, staging, at as u64 * 4, words as u64 * 4);
+        }
         gpu.queue.submit([enc.finish()]);
     }
 

@@ -16,6 +16,16 @@ const RB: usize = 16;
 const KSF: usize = 16;
 const KSB: usize = 32;
 
+/// The forward step for batches of at most [`NARROW_RB`] rows: one quad of rows per workgroup
+/// and k split [`NARROW_KSF`] ways (the shader's overrides FRQ and KSF), the same 128
+/// invocations per workgroup with a quarter of the chain.
+const NARROW_RB: usize = 4;
+const NARROW_KSF: usize = 64;
+const FORWARD_NARROW: Kernel = Kernel {
+    overrides: &[("FRQ", (NARROW_RB / 4) as u32), ("KSF", NARROW_KSF as u32)],
+    ..Kernel::new(Family::Lstm, "forward_step")
+};
+
 /// Layer steps one dispatch holds (the shader's `array<Lane, 3>`, what a 64-word parameter
 /// block has room for); more layers take more dispatches per wavefront step.
 pub(crate) const LANES: usize = 3;
@@ -25,9 +35,9 @@ const LANE_WORDS: usize = 20;
 
 const NONE: usize = u32::MAX as usize;
 
-/// Workgroups of one dispatch: `(ceil(H/UW), ceil(B/RB), lanes)`.
-fn grid(b: usize, h: usize, lanes: usize) -> [u32; 3] {
-    [cdiv(h, UW), cdiv(b, RB), lanes as u32]
+/// Workgroups of one dispatch of `rb` rows per workgroup: `(ceil(H/UW), ceil(B/rb), lanes)`.
+fn grid(b: usize, h: usize, rb: usize, lanes: usize) -> [u32; 3] {
+    [cdiv(h, UW), cdiv(b, rb), lanes as u32]
 }
 
 /// Word offsets in `work` (and `params` for the weights) of one layer's step. Shapes:
@@ -110,14 +120,15 @@ fn lanes_block(b: usize, h: usize, steps: &[StepArgs]) -> [u32; 64] {
 /// dispatch: `z_t = x_t·W_ih + b + h_{t-1}·W_hh`, the gates, `c_t`, `tanh(c_t)`, `h_t`, and
 /// `y_t = h_t ⊙ mask_t`. The steps must not read each other's output.
 pub(crate) fn forward_steps(pb: &mut ProgramBuilder, (b, h): (usize, usize), steps: &[StepArgs]) -> Result<()> {
+    let (kernel, rb, ksf) = if b <= NARROW_RB { (FORWARD_NARROW, NARROW_RB, NARROW_KSF) } else { (FORWARD, RB, KSF) };
     for chunk in steps.chunks(LANES) {
         // An invocation: 4 rows x 4 gates per k of its slice of H, once for h_{t-1} and once
-        // more for x_t above layer 0, then log2(KSF) tree levels adding those 16 sums.
+        // more for x_t above layer 0, then log2(ksf) tree levels adding those 16 sums.
         let products = chunk.len() + chunk.iter().filter(|s| s.input.is_some()).count();
         let per_k = if chunk.iter().any(|s| s.input.is_some()) { 32 } else { 16 };
-        let chain = per_k * h.div_ceil(KSF) + 16 * KSF.ilog2() as usize;
-        let cost = Cost::new((UW * RB / 4 * KSF) as u32, chain, products * b * 4 * h * h);
-        pb.dispatch(FORWARD, lanes_block(b, h, chunk), grid(b, h, chunk.len()), cost)?;
+        let chain = per_k * h.div_ceil(ksf) + 16 * ksf.ilog2() as usize;
+        let cost = Cost::new((UW * rb / 4 * ksf) as u32, chain, products * b * 4 * h * h);
+        pb.dispatch(kernel, lanes_block(b, h, chunk), grid(b, h, rb, chunk.len()), cost)?;
     }
     Ok(())
 }
@@ -133,7 +144,7 @@ pub(crate) fn backward_steps(pb: &mut ProgramBuilder, (b, h): (usize, usize), st
         let most = chunk.iter().map(|s| s.dznext.is_some() as usize + s.above.is_some() as usize).max().unwrap_or(0);
         let chain = most * 4 * (4 * h).div_ceil(KSB) + 4 * KSB.ilog2() as usize;
         let cost = Cost::new((UW * RB / 4 * KSB) as u32, chain, products * b * 4 * h * h);
-        pb.dispatch(BACKWARD, lanes_block(b, h, chunk), grid(b, h, chunk.len()), cost)?;
+        pb.dispatch(BACKWARD, lanes_block(b, h, chunk), grid(b, h, RB, chunk.len()), cost)?;
     }
     Ok(())
 }

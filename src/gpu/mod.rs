@@ -30,6 +30,11 @@
 //! invocation; see `shaders/lstm.wgsl`). The GEMMs keep an 8 × 8 block of a 64 × 64 tile per
 //! invocation and read workgroup memory as vec4s. [`plan`] lists every dispatch with its
 //! workgroups and longest chain and bounds the step's time on an H100-class GPU.
+//!
+//! Sampling (`sampler.rs`, `shaders/sample.wgsl`): one character per stream is the layers'
+//! forward steps (a narrow variant for up to four streams) and one kernel computing the logits,
+//! and free sampling draws runs of up to 64 characters on the device, checked by the host's
+//! own draws when the run comes back.
 
 mod adam;
 mod context;

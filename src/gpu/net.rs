@@ -213,9 +213,7 @@ impl Net {
     /// Layer l at step t needs the layer below at step t, written one dispatch earlier, and its
     /// own step t-1, also one dispatch earlier: the steps of one dispatch are independent.
     pub fn record_forward(&self, pb: &mut ProgramBuilder, with_p0: bool) -> Result<()> {
-        let (b, t, h, v) = (self.b, self.t, self.cfg.hidden, self.cfg.vocab);
-        let (n, g4, bh) = (self.n(), 4 * h, b * h);
-        let lo = &self.layout;
+        let (b, t, h) = (self.b, self.t, self.cfg.hidden);
         pb.split_scratch = Some((self.split, self.split_len));
         if with_p0 {
             self.record_p0(pb)?;
@@ -223,38 +221,68 @@ impl Net {
         pb.phase(phase::RECURRENT_FORWARD);
         let layers = self.cfg.layers;
         for d in 0..t + layers - 1 {
-            let steps: Vec<StepArgs> = (0..layers)
-                .filter(|&l| d >= l && d - l < t)
-                .map(|l| {
-                    let (s, lay, ti) = (&self.layers[l], &lo.lstm[l], d - l);
-                    StepArgs {
-                        layer: l,
-                        row0: ti * b,
-                        z: s.act + ti * b * g4,
-                        hprev: s.h + ti * bh,
-                        cprev: s.c + ti * bh,
-                        c: s.c + (ti + 1) * bh,
-                        h_out: s.h + (ti + 1) * bh,
-                        tc: s.tc + ti * bh,
-                        y: s.y + ti * bh,
-                        w: lay.w_hh.range.start,
-                        input: (l > 0)
-                            .then(|| (self.layers[l - 1].y + ti * bh, lay.w_ih.range.start, lay.b.range.start)),
-                        symbols: (l == 0).then(|| (self.ids_x + ti * b, self.p0, lay.b.range.start)),
-                        ..Default::default()
-                    }
-                })
-                .collect();
+            let steps: Vec<StepArgs> =
+                (0..layers).filter(|&l| d >= l && d - l < t).map(|l| self.forward_args(l, d - l)).collect();
             forward_steps(pb, (b, h), &steps)?;
         }
+        self.record_logits(pb, 0, t)
+    }
+
+    /// The forward step of layer `l` at time `ti`: where it reads and writes.
+    pub fn forward_args(&self, l: usize, ti: usize) -> StepArgs {
+        let (b, h) = (self.b, self.cfg.hidden);
+        let (g4, bh) = (4 * h, b * h);
+        let (s, lay) = (&self.layers[l], &self.layout.lstm[l]);
+        StepArgs {
+            layer: l,
+            row0: ti * b,
+            z: s.act + ti * b * g4,
+            hprev: s.h + ti * bh,
+            cprev: s.c + ti * bh,
+            c: s.c + (ti + 1) * bh,
+            h_out: s.h + (ti + 1) * bh,
+            tc: s.tc + ti * bh,
+            y: s.y + ti * bh,
+            w: lay.w_hh.range.start,
+            input: (l > 0).then(|| (self.layers[l - 1].y + ti * bh, lay.w_ih.range.start, lay.b.range.start)),
+            symbols: (l == 0).then(|| (self.ids_x + ti * b, self.p0, lay.b.range.start)),
+            ..Default::default()
+        }
+    }
+
+    /// The backward step of layer `l` at time `ti`: where it reads and writes.
+    pub fn backward_args(&self, l: usize, ti: usize) -> StepArgs {
+        let (b, h, t) = (self.b, self.cfg.hidden, self.t);
+        let (g4, bh) = (4 * h, b * h);
+        let (s, lo) = (&self.layers[l], &self.layout);
+        let top = l + 1 == self.cfg.layers;
+        StepArgs {
+            layer: l,
+            row0: ti * b,
+            z: s.act + ti * b * g4,
+            cprev: s.c + ti * bh,
+            tc: s.tc + ti * bh,
+            w: lo.lstm[l].w_hh.range.start,
+            dy: top.then(|| self.dy + ti * bh),
+            above: (!top).then(|| (self.layers[l + 1].act + ti * b * g4, lo.lstm[l + 1].w_ih.range.start)),
+            dc: self.dc + l * bh,
+            dznext: (ti + 1 < t).then(|| s.act + (ti + 1) * b * g4),
+            ..Default::default()
+        }
+    }
+
+    /// Records the logits of time steps `t0 .. t0 + steps`: `Y_top·W_d + b_d` on their rows.
+    pub fn record_logits(&self, pb: &mut ProgramBuilder, t0: usize, steps: usize) -> Result<()> {
+        let (b, h, v) = (self.b, self.cfg.hidden, self.cfg.vocab);
+        let lo = &self.layout;
         let top = self.layers[self.cfg.layers - 1].y;
         pb.phase(phase::OUTPUT);
         matmul(
             pb,
-            (n, v, h),
-            Operand::mat(Buf::Work, top, h),
+            (steps * b, v, h),
+            Operand::mat(Buf::Work, top + t0 * b * h, h),
             Operand::mat(Buf::Params, lo.dense_w.range.start, v),
-            Operand::mat(Buf::Work, self.logits, v),
+            Operand::mat(Buf::Work, self.logits + t0 * b * v, v),
             Some(lo.dense_b.range.start),
             false,
         )
@@ -296,7 +324,7 @@ impl Net {
     /// dispatch earlier.
     pub fn record_backward(&self, pb: &mut ProgramBuilder) -> Result<()> {
         let (b, t, h, v, e) = (self.b, self.t, self.cfg.hidden, self.cfg.vocab, self.cfg.embed);
-        let (n, g4, bh) = (self.n(), 4 * h, b * h);
+        let (n, g4) = (self.n(), 4 * h);
         let lo = &self.layout;
         let top = self.layers[self.cfg.layers - 1].y;
         pb.phase(phase::OUTPUT_BACKWARD);
@@ -317,23 +345,7 @@ impl Net {
             let steps: Vec<StepArgs> = (0..layers)
                 .rev()
                 .filter(|&l| d + l + 1 >= layers && d + l + 1 - layers < t)
-                .map(|l| {
-                    let (s, lay, ti) = (&self.layers[l], &lo.lstm[l], t - 1 - (d + l + 1 - layers));
-                    let top = l + 1 == layers;
-                    StepArgs {
-                        layer: l,
-                        row0: ti * b,
-                        z: s.act + ti * b * g4,
-                        cprev: s.c + ti * bh,
-                        tc: s.tc + ti * bh,
-                        w: lay.w_hh.range.start,
-                        dy: top.then(|| self.dy + ti * bh),
-                        above: (!top).then(|| (self.layers[l + 1].act + ti * b * g4, lo.lstm[l + 1].w_ih.range.start)),
-                        dc: self.dc + l * bh,
-                        dznext: (ti + 1 < t).then(|| s.act + (ti + 1) * b * g4),
-                        ..Default::default()
-                    }
-                })
+                .map(|l| self.backward_args(l, t - 1 - (d + l + 1 - layers)))
                 .collect();
             backward_steps(pb, (b, h), &steps)?;
         }

@@ -8,6 +8,7 @@
 
 use super::context::{DEFAULT_MAX_GROUPS, DispatchInfo, ProgramBuilder};
 use super::net::Net;
+use super::sampler::{MAX_RUN, record_run, run_steps};
 use crate::error::Result;
 use crate::model::{BatchConfig, ModelConfig};
 use std::io::Write;
@@ -63,6 +64,17 @@ pub fn train_plan(cfg: &ModelConfig, batch: &BatchConfig) -> Result<Vec<Dispatch
     let net = Net::new(cfg, batch.batch, batch.seq)?;
     let mut pb = ProgramBuilder::dry(DEFAULT_MAX_GROUPS);
     net.record_step(&mut pb, true, true)?;
+    Ok(pb.plan().to_vec())
+}
+
+/// The dispatches of one run of the GPU sampler for `count` streams (resume, then per
+/// character the layers' forward steps, then the logits and the draw in one), recorded without a device
+/// as [`super::GpuSampler`] records it; the run is as long as the sampler makes it.
+pub fn sample_plan(cfg: &ModelConfig, count: usize) -> Result<Vec<DispatchInfo>> {
+    crate::backend::check_stream_count(count)?;
+    let net = Net::new(cfg, count, run_steps(count, MAX_RUN))?;
+    let mut pb = ProgramBuilder::dry(DEFAULT_MAX_GROUPS);
+    record_run(&mut pb, &net, net.ids_len)?;
     Ok(pb.plan().to_vec())
 }
 
@@ -124,6 +136,37 @@ fn range(xs: impl Iterator<Item = u64>) -> String {
 /// workgroup, the longest chain, the operations and the lower bound on `class`; then the
 /// totals and the assumptions behind the bound.
 pub fn print_plan(out: &mut dyn Write, title: &str, plan: &[DispatchInfo], class: &GpuClass) -> std::io::Result<()> {
+    print_plan_of(out, title, plan, class, "step")
+}
+
+/// [`print_plan`] of a sampler run: the same table, then per character the dispatches and the
+/// bound (the run's, less its one resume, divided by its characters).
+pub fn print_sample_plan(
+    out: &mut dyn Write,
+    title: &str,
+    plan: &[DispatchInfo],
+    class: &GpuClass,
+) -> std::io::Result<()> {
+    let chars = plan.iter().filter(|d| d.kernel == "logits_draw").count().max(1);
+    print_plan_of(out, title, plan, class, &format!("run of {chars} characters"))?;
+    let per: Vec<&DispatchInfo> = plan.iter().filter(|d| d.kernel != "resume").collect();
+    let secs: f64 = per.iter().map(|d| class.dispatch_s(d)).sum();
+    writeln!(
+        out,
+        "per character: {} dispatches, lower bound {:.1} µs ({:.4} ms), no trip to the host within the run",
+        per.len() / chars,
+        secs / chars as f64 * 1e6,
+        secs / chars as f64 * 1e3
+    )
+}
+
+fn print_plan_of(
+    out: &mut dyn Write,
+    title: &str,
+    plan: &[DispatchInfo],
+    class: &GpuClass,
+    unit: &str,
+) -> std::io::Result<()> {
     let s = summarize(plan);
     writeln!(out, "{title}: {} dispatches, as the program records them", s.dispatches)?;
     writeln!(
@@ -162,7 +205,7 @@ pub fn print_plan(out: &mut dyn Write, title: &str, plan: &[DispatchInfo], class
     let lanes = class.sms as u64 * class.lanes_per_sm as u64;
     writeln!(
         out,
-        "lower bound on an {} GPU ({} SMs x {} FP32 lanes at {:.2} GHz = {:.1} TFLOP/s): {:.0} µs per step",
+        "lower bound on an {} GPU ({} SMs x {} FP32 lanes at {:.2} GHz = {:.1} TFLOP/s): {:.0} µs per {unit}",
         class.name,
         class.sms,
         class.lanes_per_sm,
