@@ -1,6 +1,6 @@
 //! GPU benchmarks: the reference model's training step (B = 16, T = 64), one sampled character
 //! for a single tune through the host, and a run of 64 characters drawn on the device (what
-//! `sample --free` uses). Skipped, with a message, when there is no GPU adapter.
+//! `sample` uses). Skipped, with a message, when there is no GPU adapter.
 //!
 //! `cargo bench --bench gpu`. On a software driver (lavapipe) the numbers only show the code
 //! runs; they say nothing about GPU speed.

@@ -79,6 +79,11 @@ pub trait Trainer {
     }
     /// Forward only, dropout off, carrying (h, c): loss and accuracy of a window.
     fn eval_step(&mut self, x: &[u32], y: &[u32]) -> Result<StepStats>;
+    /// [`Trainer::eval_step`] on each window in turn; the same results. The GPU queues them,
+    /// up to [`Trainer::queue_depth`] per readback.
+    fn eval_steps(&mut self, windows: &[(&[u32], &[u32])]) -> Result<Vec<StepStats>> {
+        windows.iter().map(|&(x, y)| self.eval_step(x, y)).collect()
+    }
     /// A copy of the current parameters.
     fn params(&self) -> Result<Params<f32>>;
     /// A copy of the optimizer state (moments and step count).

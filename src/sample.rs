@@ -411,9 +411,10 @@ pub fn generate_with_stats(
     let mut done = vec![false; n];
     // Guided streams that the end of `len` steered toward closing, and that starved at least once.
     let (mut closing, mut starved) = (vec![false; guides.len()], vec![false; guides.len()]);
-    // Free sampling without a script may run ahead on the device: its draws are proposals the
-    // host checks against its own (`ahead.at` of `ahead.len` steps used so far).
-    let mut ahead = Ahead { on: !opts.guided && opts.script.is_empty(), ..Ahead::default() };
+    // An engine that draws on the device runs ahead: its draws are proposals that the host
+    // checks against its own, guide and script included (`ahead.at` of `ahead.len` steps used
+    // so far), and a run is cut at the first one the host draws differently.
+    let mut ahead = Ahead { on: true, want: MAX_AHEAD, ..Ahead::default() };
     let rule = DrawRule { key, temperature: opts.temperature, top_k: opts.top_k, stream0: opts.stream(0) };
     for k in 0..remaining {
         if done.iter().all(|&d| d) {
@@ -421,7 +422,7 @@ pub fn generate_with_stats(
         }
         if ahead.on && ahead.at == ahead.len {
             let (l, d) = (&mut ahead.logits, &mut ahead.drawn);
-            ahead.len = sampler.run_ahead(&tokens, remaining - k, k as u32 + 1, &rule, l, d)?;
+            ahead.len = sampler.run_ahead(&tokens, ahead.want.min(remaining - k), k as u32 + 1, &rule, l, d)?;
             ahead.at = 0;
             ahead.on = ahead.len > 0;
         }
@@ -481,12 +482,17 @@ pub fn generate_with_stats(
         if let Some(at) = proposed {
             ahead.at = at + 1;
             if ahead.drawn[at * n..(at + 1) * n] != tokens[..] {
-                // The device drew differently: its later steps went on from another character.
+                // The device drew differently (the guide, a script, or rounding at a boundary):
+                // its later steps went on from another character. The next run asks for about
+                // twice what this one kept, so frequent cuts waste little device time.
                 stats.overruled += 1;
                 if ahead.at < ahead.len {
                     sampler.rewind(ahead.at)?;
                 }
                 ahead.len = ahead.at;
+                ahead.want = (2 * ahead.at).clamp(MIN_AHEAD, MAX_AHEAD);
+            } else if ahead.at == ahead.len {
+                ahead.want = (2 * ahead.len).clamp(MIN_AHEAD, MAX_AHEAD);
             }
         }
     }
@@ -499,11 +505,17 @@ pub fn generate_with_stats(
     Ok((out.into_iter().map(|o| vocab.decode(&o)).collect(), stats))
 }
 
+/// The longest and shortest run of steps [`generate_with_stats`] asks an engine to draw ahead.
+const MAX_AHEAD: usize = 64;
+const MIN_AHEAD: usize = 4;
+
 /// A run of steps drawn on the device ([`Sampler::run_ahead`]) while the host uses it.
 #[derive(Default)]
 struct Ahead {
-    /// Whether runs are asked for (free sampling, no script, an engine that makes them).
+    /// Whether runs are asked for (until the engine says it makes none).
     on: bool,
+    /// Steps the next run asks for.
+    want: usize,
     /// `[len, N, V]` logits and `[len, N]` draws of the run.
     logits: Vec<f32>,
     drawn: Vec<u32>,

@@ -930,14 +930,22 @@ fn run_epoch(
 /// Loss and accuracy over the validation windows, dropout off, from a zero state.
 fn validate(trainer: &mut dyn Trainer, val_b: &Batches) -> Result<(f64, f64)> {
     trainer.reset_state();
-    let (mut x, mut y) = (Vec::new(), Vec::new());
     let (mut ls, mut cor, mut tok) = (0.0f64, 0u64, 0u64);
-    for k in 0..val_b.len() {
-        val_b.window(k, &mut x, &mut y);
-        let s = trainer.eval_step(&x, &y)?;
-        ls += s.loss as f64;
-        cor += s.correct as u64;
-        tok += s.tokens as u64;
+    let depth = trainer.queue_depth().max(1);
+    for first in (0..val_b.len()).step_by(depth) {
+        let windows: Vec<(Vec<u32>, Vec<u32>)> = (first..(first + depth).min(val_b.len()))
+            .map(|k| {
+                let (mut x, mut y) = (Vec::new(), Vec::new());
+                val_b.window(k, &mut x, &mut y);
+                (x, y)
+            })
+            .collect();
+        let refs: Vec<(&[u32], &[u32])> = windows.iter().map(|(x, y)| (x.as_slice(), y.as_slice())).collect();
+        for s in trainer.eval_steps(&refs)? {
+            ls += s.loss as f64;
+            cor += s.correct as u64;
+            tok += s.tokens as u64;
+        }
     }
     Ok((ls / val_b.len() as f64, cor as f64 / tok.max(1) as f64))
 }

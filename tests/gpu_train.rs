@@ -396,8 +396,9 @@ fn twenty_reference_steps_give_the_same_loss_curve() {
     eprintln!("20 steps: cpu {:.1} s, {} {:.1} s", time_cpu.as_secs_f64(), gpu.describe(), time_gpu.as_secs_f64());
 }
 
-/// `train_steps` queues each step before the previous one's results are read, and the device
-/// counts Adam's t: the results are those of the same steps run one by one, bit for bit,
+/// `train_steps` (and `eval_steps`) queues each step before the previous one's results are
+/// read, and the device counts Adam's t: the results are those of the same steps run one by
+/// one, bit for bit,
 /// across more steps than one queue holds, with a schedule, clipping, and a step that is not
 /// finite (which must leave t, and the parameters, as they were).
 #[test]
@@ -437,5 +438,13 @@ fn queued_steps_are_the_steps_one_by_one_bit_for_bit() {
         assert_eq!(ma.step, if nan_at.is_some() { 2 } else { steps as u64 }, "case {case}: Adam's t");
         let ((h1, c1), (h2, c2)) = (Trainer::state(&one).unwrap(), Trainer::state(&queued).unwrap());
         assert_eq!((bits(&h1), bits(&c1)), (bits(&h2), bits(&c2)), "case {case}: the carried state");
+        // Evaluation queues the same way (validation: 18 windows, 16 then 2), carrying the state.
+        let a: Vec<_> = refs.iter().take(18).map(|&(x, y)| format!("{:?}", one.eval_step(x, y).unwrap())).collect();
+        let b: Vec<_> =
+            queued.eval_steps(&refs[..refs.len().min(18)]).unwrap().iter().map(|s| format!("{s:?}")).collect();
+        assert_eq!(a, b, "case {case}: evaluation");
+        assert_eq!(a.len(), refs.len().min(18));
+        let ((h1, c1), (h2, c2)) = (Trainer::state(&one).unwrap(), Trainer::state(&queued).unwrap());
+        assert_eq!((bits(&h1), bits(&c1)), (bits(&h2), bits(&c2)), "case {case}: the state after evaluation");
     }
 }

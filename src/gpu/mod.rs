@@ -33,8 +33,8 @@
 //!
 //! Sampling (`sampler.rs`, `shaders/sample.wgsl`): one character per stream is the layers'
 //! forward steps (a narrow variant for up to four streams) and one kernel computing the logits,
-//! and free sampling draws runs of up to 64 characters on the device, checked by the host's
-//! own draws when the run comes back.
+//! and sampling draws runs of up to 64 characters on the device, checked by the host's own
+//! draws (guide and script included) when the run comes back.
 
 mod adam;
 mod context;

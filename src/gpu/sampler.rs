@@ -13,10 +13,10 @@
 //! ```
 //!
 //! [`Sampler::run_ahead`] runs a prefix of it and reads every step's logits and draws back at
-//! the end. The host redraws each with its own rule (`sample::draw`, in f64: the device's f32
-//! draw can differ within rounding of a boundary) and keeps the run up to the first draw it
-//! makes differently ([`Sampler::rewind`]); so the text is the host's draws over the device's
-//! logits, the same as one [`Sampler::step`] at a time, with the same seed.
+//! the end. The host redraws each with its own rule (`sample::draw`, in f64, behind the guide's
+//! mask and the script where they apply: the device draws unguided, in f32) and keeps the run up
+//! to the first draw it makes differently ([`Sampler::rewind`]); so the text is the host's draws
+//! over the device's logits, the same as one [`Sampler::step`] at a time, with the same seed.
 
 use super::context::{
     Cost, Family, Gpu, Kernel, Program, ProgramBuilder, StepUniform, Storage, block, cdiv, fbits, grid_1d,

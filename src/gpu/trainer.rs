@@ -111,6 +111,24 @@ impl GpuTrainer {
         Ok(s)
     }
 
+    /// Submits `prog` once per window (at most [`ALPHAS`]), each after its window and uniform,
+    /// with a copy of its scalars, without waiting; then reads all the scalars at once.
+    fn queued(
+        &self,
+        prog: &Program,
+        windows: &[(&[u32], &[u32])],
+        uniforms: &[StepUniform],
+    ) -> Result<Vec<[f32; SCALARS]>> {
+        debug_assert!(windows.len() <= ALPHAS && windows.len() == uniforms.len());
+        for (i, (&(x, y), u)) in windows.iter().zip(uniforms).enumerate() {
+            self.upload(x, y, u)?;
+            let scalars = (&self.storage.work, self.net.scalars, SCALARS);
+            prog.submit_and_copy(&self.gpu, scalars, (&self.staging, i * SCALARS));
+        }
+        let words: Vec<f32> = self.gpu.map_read(&self.staging, windows.len() * SCALARS)?;
+        words.chunks_exact(SCALARS).map(|s| s.try_into().map_err(|_| Error::Gpu("short readback".into()))).collect()
+    }
+
     /// Uploads a window and a step's uniform (ordered before the next submission).
     fn upload(&self, x: &[u32], y: &[u32], uniform: &StepUniform) -> Result<()> {
         let ids = self.net.ids_for(x, Some(y))?;
@@ -236,14 +254,8 @@ impl Trainer for GpuTrainer {
         let mut out = Vec::with_capacity(windows.len());
         for (ws, os) in windows.chunks(ALPHAS).zip(opts.chunks(ALPHAS)) {
             // Every step of the chunk takes its α from a table that starts at the chunk's t.
-            for (i, (&(x, y), o)) in ws.iter().zip(os).enumerate() {
-                self.upload(x, y, &self.train_uniform(o))?;
-                let scalars = (&self.storage.work, self.net.scalars, SCALARS);
-                self.train.submit_and_copy(&self.gpu, scalars, (&self.staging, i * SCALARS));
-            }
-            let words: Vec<f32> = self.gpu.map_read(&self.staging, ws.len() * SCALARS)?;
-            for s in words.chunks_exact(SCALARS) {
-                let s: [f32; SCALARS] = s.try_into().map_err(|_| Error::Gpu("short readback".into()))?;
+            let uniforms: Vec<StepUniform> = os.iter().map(|o| self.train_uniform(o)).collect();
+            for s in self.queued(&self.train, ws, &uniforms)? {
                 out.push(self.stats(&s, true));
                 self.adam_step = s[5].to_bits() as u64;
             }
@@ -256,9 +268,18 @@ impl Trainer for GpuTrainer {
     }
 
     fn eval_step(&mut self, x: &[u32], y: &[u32]) -> Result<StepStats> {
-        let u = self.uniform(0.0, None, None, 0.0);
-        let s = self.run(&self.eval, x, y, &u)?;
-        Ok(self.stats(&s, false))
+        Ok(self.eval_steps(&[(x, y)])?[0])
+    }
+
+    /// Queues the windows as `train_steps` does: each submitted before the previous one's loss
+    /// is read, all read at once per 16.
+    fn eval_steps(&mut self, windows: &[(&[u32], &[u32])]) -> Result<Vec<StepStats>> {
+        let mut out = Vec::with_capacity(windows.len());
+        for ws in windows.chunks(ALPHAS) {
+            let uniforms = vec![self.uniform(0.0, None, None, 0.0); ws.len()];
+            out.extend(self.queued(&self.eval, ws, &uniforms)?.iter().map(|s| self.stats(s, false)));
+        }
+        Ok(out)
     }
 
     fn params(&self) -> Result<Params<f32>> {
