@@ -349,6 +349,7 @@ impl Training {
                 schedule: None,
                 keep_best: false,
                 transpose: None,
+                reflow: false,
                 clip: None,
                 weight_decay: None,
                 weight_drop: None,
@@ -425,6 +426,13 @@ impl Training {
     /// `1 - lr·λ` ([`crate::optim::adamw_update`]).
     pub fn weight_decay(mut self, lambda: f32) -> Training {
         self.opts.weight_decay = Some(lambda);
+        self
+    }
+
+    /// Reflow the corpus four complete bars to a line, each part ending its line, before
+    /// training (`train --reflow`, [`crate::abc::reflow`]).
+    pub fn reflow(mut self) -> Training {
+        self.opts.reflow = true;
         self
     }
 

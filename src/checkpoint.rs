@@ -71,6 +71,9 @@ pub struct TrainMeta {
     /// The semitone range of transposed copies added to the training tunes (`train --transpose`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transpose: Option<(i32, i32)>,
+    /// The corpus was reflowed to four bars a line before training (`train --reflow`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reflow: bool,
     /// Decoupled weight decay λ (`train --weight-decay`); absent: 0, plain Adam.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub weight_decay: f32,
@@ -108,6 +111,10 @@ pub struct Checkpoint {
 }
 
 /// Serde's test for fields written only when set (`TrainMeta::weight_decay`).
+fn is_false(x: &bool) -> bool {
+    !*x
+}
+
 fn is_zero(x: &f32) -> bool {
     *x == 0.0
 }

@@ -263,6 +263,10 @@ struct TrainArgs {
     /// this range of semitones but 0, e.g. -2..2; tunes that cannot be transposed safely are left out.
     #[arg(long, value_name = "LOW..HIGH", allow_hyphen_values = true, value_parser = parse_shift_range)]
     transpose: Option<(i32, i32)>,
+    /// Rewrite the corpus four complete bars to a line, each part ending its line, before
+    /// training (tunes that would not read back as the same music are left as written).
+    #[arg(long)]
+    reflow: bool,
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
@@ -445,6 +449,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         schedule,
         keep_best: a.keep_best,
         transpose: a.transpose,
+        reflow: a.reflow,
         clip: a.clip,
         weight_decay: a.weight_decay,
         weight_drop: a.weight_drop,
@@ -480,7 +485,7 @@ fn print_resume(
     model_dir: &std::path::Path,
 ) {
     eprintln!(
-        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction, --transpose)",
+        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction, --transpose, --reflow)",
         checkpoint.display(),
         model_dir.display()
     );

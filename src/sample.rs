@@ -1,6 +1,8 @@
 //! Generation, on any engine: run a [`Sampler`] one character at a time and draw the next
 //! character on the host ([`generate`], [`draw`]). The CPU's sampler is
-//! [`crate::cpu::sampler::CpuSampler`], the GPU's [`crate::gpu::GpuSampler`].
+//! [`crate::cpu::sampler::CpuSampler`], the GPU's [`crate::gpu::GpuSampler`]; the GPU also draws
+//! runs of characters itself ([`Sampler::run_ahead`]), which the host checks against its own
+//! draws and cuts where they part, so the text is the same either way.
 
 use crate::abc::guide::Guide;
 use crate::abc::judge::CorpusIndex;
@@ -96,8 +98,8 @@ pub struct GuideStats {
     /// Seconds of the sampling loop (from the sampler's reset to the last draw).
     pub seconds: f64,
     /// Steps whose logits came from a run drawn on the device ([`Sampler::run_ahead`]), and of
-    /// those, steps where the host drew some stream's character differently (rounding at a
-    /// boundary) and the run was cut there.
+    /// those, steps where the host drew some stream's character differently (the guide's mask,
+    /// a script, or rounding at a boundary) and the run was cut there.
     pub ahead: u64,
     /// See `ahead`.
     pub overruled: u64,

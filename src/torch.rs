@@ -128,6 +128,7 @@ impl Imported {
             partial: None,
             schedule: None,
             transpose: None,
+            reflow: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

@@ -65,6 +65,9 @@ pub struct TrainOptions {
     /// Add copies of the training tunes (never the validation tunes) transposed by each
     /// semitone shift in this inclusive range but 0 (`--transpose -2..2`).
     pub transpose: Option<(i32, i32)>,
+    /// Reflow the corpus before anything else: every tune four complete bars a line, each part
+    /// ending its line ([`crate::abc::reflow`]; a tune that would change is left as written).
+    pub reflow: bool,
     /// Global-norm gradient clipping.
     pub clip: Option<f32>,
     /// Decoupled weight decay λ (AdamW, [`crate::optim::adamw_update`]): `None` is 0 for a new
@@ -185,7 +188,16 @@ fn data_label(data: &[PathBuf]) -> PathBuf {
 fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let label = data_label(&opts.data);
     let (text, files) = corpus::load_texts(&opts.data)?;
+    // The files' fingerprint, before any rewriting: a resume on other files is refused as such.
+    let fp = format!("{:016x}", corpus::fingerprint(&text));
     let mut notes = Vec::new();
+    let text = if opts.reflow {
+        let r = crate::abc::reflow::reflow_text(&text);
+        notes.push(r.describe());
+        r.text
+    } else {
+        text
+    };
     if files.len() > 1 {
         let units = corpus::split_units(&text).len();
         notes.push(format!("corpus: {} files, {units} tunes (or paragraphs)", files.len()));
@@ -201,7 +213,6 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
         return Err(Error::Config(format!("--val-fraction {} must be in [0, 1)", opts.val_fraction)));
     }
     let (mut train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
-    let fp = format!("{:016x}", corpus::fingerprint(&text));
     let style = Some(crate::abc::prime::CorpusStyle::learn([text.as_str()])).filter(|s| !s.is_empty());
     let mut vocab = vocab;
     if let Some((lo, hi)) = opts.transpose {
@@ -611,6 +622,7 @@ fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> Train
         partial: None,
         schedule: opts.schedule,
         transpose: opts.transpose,
+        reflow: opts.reflow,
         weight_decay: opts.weight_decay.unwrap_or(0.0),
         weight_drop: opts.weight_drop.unwrap_or(0.0),
         best: None,
@@ -729,6 +741,13 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
         return Err(bad(format!(
             "was trained with {}; pass the same to resume (it decides the training text)",
             says(ck.meta.transpose)
+        )));
+    }
+    if ck.meta.reflow != opts.reflow {
+        let says = |r: bool| if r { "--reflow" } else { "no --reflow" };
+        return Err(bad(format!(
+            "was trained with {}; pass the same to resume (it decides the training text)",
+            says(ck.meta.reflow)
         )));
     }
     if opts.weight_decay.is_some_and(|wd| wd != ck.meta.weight_decay) {
@@ -962,7 +981,7 @@ struct Saver<'a> {
 impl Saver<'_> {
     fn resume_cmd(&self, extra: &str) -> String {
         format!(
-            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed, --val-fraction and --transpose)",
+            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed, --val-fraction, --transpose and --reflow)",
             self.opts.model_dir.display()
         )
     }

@@ -172,6 +172,28 @@ fn weight_drop_is_recorded_and_a_resumed_run_continues_it() {
     );
 }
 
+/// `--reflow`: the log says what was reflowed, the checkpoint records it, and a resume must name
+/// it as the first run did (it decides the training text).
+#[test]
+fn reflow_is_recorded_and_a_resume_must_repeat_it() {
+    let dir = setup();
+    let o = train(dir.path(), &["--reflow", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("reflow: 40 tunes at 4 bars a line"), "{out}");
+    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
+    assert!(ck.meta.reflow);
+    assert_error(&train(dir.path(), &["--epochs", "2", "--resume"]), "--reflow");
+    let o = train(dir.path(), &["--epochs", "2", "--resume", "--reflow"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plain = setup();
+    assert!(train(plain.path(), &["--epochs", "1"]).status.success());
+    let p = checkpoint::load(&plain.path().join("model/weights.1.safetensors")).unwrap();
+    assert!(!p.meta.reflow);
+    assert_eq!(p.meta.corpus_fingerprint, ck.meta.corpus_fingerprint, "the fingerprint is the files'");
+    assert_ne!(p.params.data, ck.params.data, "the reflowed text is what trained");
+}
+
 /// The CSV rows without the two timing columns (seconds, chars/s), which differ run to run.
 fn csv_numbers(dir: &Path) -> Vec<String> {
     let csv = std::fs::read_to_string(dir.join("logs/training_log.csv")).unwrap();
@@ -326,6 +348,7 @@ fn checkpoint_round_trip_is_exact() {
             partial: Some(Default::default()),
             schedule: None,
             transpose: None,
+            reflow: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

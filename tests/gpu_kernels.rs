@@ -177,7 +177,8 @@ fn lstm_forward_step_matches_the_cpu_cell_and_dropout_masks_are_bit_identical() 
     let Some(g) = runner() else { return };
     // (B, H): B below, at and above the 16-row tile and off the 4-row quads; H odd (a last
     // workgroup with one unit), below the 16-way k split (H = 1, 3) and not a multiple of it;
-    // (16, 256) is the reference step.
+    // (16, 256) is the reference step. B = 1, 2, 3 take the narrow step (one quad of rows, k
+    // split 64 ways: H = 300 over it, H = 1, 3, 40 below it).
     let shapes = [(5, 37), (1, 300), (17, 70), (3, 1), (3, 40), (16, 256), (2, 3), (19, 33)];
     for (case, &(b, h)) in shapes.iter().enumerate() {
         let seed = 100 * case as u64;

@@ -250,6 +250,7 @@ fn a_non_finite_step_changes_nothing_and_a_run_moves_between_devices() {
             partial: Some(Default::default()),
             schedule: None,
             transpose: None,
+            reflow: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

@@ -41,6 +41,7 @@ fn valid() -> &'static (Checkpoint, Vec<u8>) {
                 partial: Some(Default::default()),
                 schedule: None,
                 transpose: None,
+                reflow: false,
                 weight_decay: 0.0,
                 weight_drop: 0.0,
                 best: None,

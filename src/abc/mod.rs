@@ -29,6 +29,7 @@ pub mod music;
 pub mod parse;
 pub mod play;
 pub mod prime;
+pub mod reflow;
 pub mod timeline;
 pub mod transpose;
 

@@ -432,7 +432,7 @@ fn pitches(tl: &Timeline) -> Vec<u8> {
 
 /// The one tune of `text`, parsed and resolved, and its problems; refused when it is not
 /// exactly one tune or has a syntax error.
-fn read_one(text: &str) -> Result<(Timeline, Vec<super::Problem>), Refusal> {
+pub(crate) fn read_one(text: &str) -> Result<(Timeline, Vec<super::Problem>), Refusal> {
     let tunes = parse::split_tunes(text);
     let [tt] = tunes.as_slice() else {
         return Err(Refusal::Unreadable(format!("{} tunes where one was expected", tunes.len())));
