@@ -207,7 +207,7 @@ fn hash_symbols(symbols: &[u32]) -> u64 {
 }
 
 /// The bar length of a meter in whole notes (free meter: none).
-fn bar_length(m: Option<Meter>) -> Option<Frac> {
+pub(crate) fn bar_length(m: Option<Meter>) -> Option<Frac> {
     m.and_then(|m| m.bar).filter(|b| b.is_positive())
 }
 

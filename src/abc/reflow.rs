@@ -5,6 +5,7 @@
 //! original did, or the tune is left as written.
 
 use super::frac::Frac;
+use super::judge::bar_length;
 use super::parse;
 use super::timeline::{StepKind, Timeline};
 
@@ -18,8 +19,8 @@ pub enum Kept {
     NotValid,
     /// It has voices or multi-bar rests, whose layout reflowing would have to understand.
     Unsupported,
-    /// The reflowed text did not read back as the same music.
-    Mismatch(String),
+    /// The reflowed text did not read back as the same music (or did not pass the checker).
+    Mismatch,
 }
 
 impl Kept {
@@ -28,7 +29,7 @@ impl Kept {
         match self {
             Kept::NotValid => "not valid",
             Kept::Unsupported => "voices or multi-bar rests",
-            Kept::Mismatch(_) => "changed by reflowing",
+            Kept::Mismatch => "changed by reflowing",
         }
     }
 }
@@ -49,7 +50,7 @@ fn kinds(tl: &Timeline) -> Vec<&StepKind> {
 
 /// Where to break: (1-based line, 1-based column of the bar line's first character).
 fn breaks(tl: &Timeline) -> Result<Vec<(usize, usize)>, Kept> {
-    let mut full = tl.meter.and_then(|m| m.bar).filter(|b| b.is_positive()).ok_or(Kept::NotValid)?;
+    let mut full = bar_length(tl.meter).ok_or(Kept::NotValid)?;
     let (mut bar_time, mut in_line) = (Frac::ZERO, 0usize);
     let mut out = Vec::new();
     for step in &tl.steps {
@@ -59,7 +60,7 @@ fn breaks(tl: &Timeline) -> Result<Vec<(usize, usize)>, Kept> {
                 bar_time = bar_time.checked_add(*advance).ok_or(Kept::NotValid)?;
             }
             StepKind::Meter(m) => {
-                full = m.bar.filter(|b| b.is_positive()).ok_or(Kept::NotValid)?;
+                full = bar_length(Some(*m)).ok_or(Kept::NotValid)?;
             }
             StepKind::Part(_) => in_line = 0,
             StepKind::Bar(b) => {
@@ -185,11 +186,11 @@ pub fn reflow_text(text: &str) -> Reflowed {
 
 /// Whether `new` reads back as the same music as `old`, passing the checker.
 fn check_same(old: &str, new: &str) -> Result<(), Kept> {
-    let (a, b) = (read(old)?, read(new).map_err(|_| Kept::Mismatch("the result does not pass the checker".into()))?);
+    let (a, b) = (read(old)?, read(new).map_err(|_| Kept::Mismatch)?);
     if kinds(&a) != kinds(&b)
         || (a.meter, a.unit, a.key.clone(), &a.order) != (b.meter, b.unit, b.key.clone(), &b.order)
     {
-        return Err(Kept::Mismatch("the result's timeline differs".into()));
+        return Err(Kept::Mismatch);
     }
     Ok(())
 }

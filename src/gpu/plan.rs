@@ -8,7 +8,7 @@
 
 use super::context::{DEFAULT_MAX_GROUPS, DispatchInfo, ProgramBuilder};
 use super::net::Net;
-use super::sampler::{MAX_RUN, record_run, run_steps};
+use super::sampler::{DRAW, MAX_RUN, RESUME, record_run, run_steps};
 use crate::error::Result;
 use crate::model::{BatchConfig, ModelConfig};
 use std::io::Write;
@@ -147,9 +147,9 @@ pub fn print_sample_plan(
     plan: &[DispatchInfo],
     class: &GpuClass,
 ) -> std::io::Result<()> {
-    let chars = plan.iter().filter(|d| d.kernel == "logits_draw").count().max(1);
+    let chars = plan.iter().filter(|d| d.kernel == DRAW.entry).count().max(1);
     print_plan_of(out, title, plan, class, &format!("run of {chars} characters"))?;
-    let per: Vec<&DispatchInfo> = plan.iter().filter(|d| d.kernel != "resume").collect();
+    let per: Vec<&DispatchInfo> = plan.iter().filter(|d| d.kernel != RESUME.entry).collect();
     let secs: f64 = per.iter().map(|d| class.dispatch_s(d)).sum();
     writeln!(
         out,

@@ -25,10 +25,10 @@ use super::lstm::forward_steps;
 use super::net::Net;
 use crate::backend::{DrawRule, Sampler};
 use crate::error::{Error, Result};
-use crate::model::{ModelConfig, Params};
+use crate::model::{BatchConfig, ModelConfig, Params};
 
-const RESUME: Kernel = Kernel::new(Family::Sample, "resume");
-const DRAW: Kernel = Kernel::new(Family::Sample, "logits_draw");
+pub(crate) const RESUME: Kernel = Kernel::new(Family::Sample, "resume");
+pub(crate) const DRAW: Kernel = Kernel::new(Family::Sample, "logits_draw");
 
 /// Longest run of steps one program holds.
 pub(crate) const MAX_RUN: usize = 64;
@@ -49,9 +49,8 @@ struct Streams {
     ends: Vec<usize>,
     /// Where the run's settings start in `ids`.
     run_word: usize,
-    /// `[K, N, V]` logits and `[K, N]` draws on their way back.
+    /// `[K, N, V]` logits, then `[K, N]` draws, on their way back.
     staging: wgpu::Buffer,
-    staging_ids: wgpu::Buffer,
     /// The state block the state stands in: steps fed since the last resume.
     at: usize,
     /// Steps the last run ahead ran (what [`Sampler::rewind`] may keep).
@@ -137,9 +136,8 @@ impl GpuSampler {
         let mut pb = ProgramBuilder::new(gpu);
         let ends = record_run(&mut pb, &net, run_word)?;
         let program = pb.finish(&storage)?;
-        let staging = gpu.staging(k * count * v)?;
-        let staging_ids = gpu.staging(k * count)?;
-        Ok(Streams { net, storage, program, ends, run_word, staging, staging_ids, at: 0, ran: 0 })
+        let staging = gpu.staging(k * count * (v + 1))?;
+        Ok(Streams { net, storage, program, ends, run_word, staging, at: 0, ran: 0 })
     }
 }
 
@@ -214,15 +212,12 @@ pub(crate) fn run_steps(count: usize, most: usize) -> usize {
 pub(crate) const RESUME_PHASE: &str = "resume state";
 pub(crate) const DRAW_PHASE: &str = "logits and draw";
 
-/// Checks `tokens` against the stream count and the vocabulary.
-fn check_tokens(tokens: &[u32], n: usize, v: usize) -> Result<()> {
-    if tokens.len() != n {
-        return Err(Error::Shape(format!("{} tokens for {n} streams", tokens.len())));
-    }
-    if let Some(&t) = tokens.iter().find(|&&t| t as usize >= v) {
-        return Err(Error::Shape(format!("token {t} is outside the vocabulary of {v}")));
-    }
-    Ok(())
+/// One token per stream, checked by the rule every engine applies to a window
+/// ([`crate::corpus::window_time_major`], a window of N streams × 1 step).
+fn stream_tokens(tokens: &[u32], n: usize, v: usize) -> Result<Vec<u32>> {
+    let mut ids = vec![0u32; n];
+    crate::corpus::window_time_major(tokens, None, BatchConfig { batch: n, seq: 1 }, v, &mut ids, None)?;
+    Ok(ids)
 }
 
 impl Sampler for GpuSampler {
@@ -262,8 +257,7 @@ impl Sampler for GpuSampler {
                 n * v
             )));
         }
-        check_tokens(tokens, n, v)?;
-        gpu.write(&s.storage.ids, s.net.ids_x, tokens);
+        gpu.write(&s.storage.ids, s.net.ids_x, &stream_tokens(tokens, n, v)?);
         gpu.write(&s.storage.ids, s.run_word, &[s.at as u32]);
         let copy = (&s.storage.work, s.net.logits, n * v, &s.staging, 0);
         s.program.submit_first(gpu, s.ends[0], &[copy]);
@@ -294,9 +288,8 @@ impl Sampler for GpuSampler {
         if k == 0 {
             return Ok(0);
         }
-        check_tokens(tokens, n, v)?;
         let top_k = rule.top_k.filter(|&t| t < v).map_or(0, |t| t.max(1)) as u32;
-        gpu.write(&s.storage.ids, s.net.ids_x, tokens);
+        gpu.write(&s.storage.ids, s.net.ids_x, &stream_tokens(tokens, n, v)?);
         gpu.write(&s.storage.ids, s.run_word, &[s.at as u32, rule.stream0, fbits(1.0 / rule.temperature), top_k]);
         let uniform = StepUniform {
             key0: rule.key.k0,
@@ -307,11 +300,13 @@ impl Sampler for GpuSampler {
         gpu.write(&s.storage.step, 0, std::slice::from_ref(&uniform));
         let copies = [
             (&s.storage.work, s.net.logits, k * n * v, &s.staging, 0),
-            (&s.storage.ids, s.net.ids_x + n, k * n, &s.staging_ids, 0),
+            (&s.storage.ids, s.net.ids_x + n, k * n, &s.staging, k * n * v),
         ];
         s.program.submit_first(gpu, s.ends[k - 1], &copies);
-        *logits = gpu.map_read(&s.staging, k * n * v)?;
-        *drawn = gpu.map_read(&s.staging_ids, k * n)?;
+        // One readback: the logits' bits, then the draws.
+        let mut words: Vec<u32> = gpu.map_read(&s.staging, k * n * (v + 1))?;
+        *drawn = words.split_off(k * n * v);
+        *logits = words.into_iter().map(f32::from_bits).collect();
         s.at = k;
         s.ran = k;
         Ok(k)
