@@ -350,6 +350,7 @@ impl Training {
                 keep_best: false,
                 transpose: None,
                 reflow: false,
+                label_parts: false,
                 clip: None,
                 weight_decay: None,
                 weight_drop: None,
@@ -433,6 +434,15 @@ impl Training {
     /// training (`train --reflow`, [`crate::abc::reflow`]).
     pub fn reflow(mut self) -> Training {
         self.opts.reflow = true;
+        self
+    }
+
+    /// Reflow the corpus and label the parts of every tune that names none (`P:A`, `P:B`, ...
+    /// before the parts, `Y:AB` in the header): `train --reflow --label-parts`,
+    /// [`crate::abc::reflow::label_parts`].
+    pub fn label_parts(mut self) -> Training {
+        self.opts.reflow = true;
+        self.opts.label_parts = true;
         self
     }
 

@@ -74,6 +74,9 @@ pub struct TrainMeta {
     /// The corpus was reflowed to four bars a line before training (`train --reflow`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub reflow: bool,
+    /// Its tunes' parts were labelled (`train --reflow --label-parts`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub label_parts: bool,
     /// Decoupled weight decay λ (`train --weight-decay`); absent: 0, plain Adam.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub weight_decay: f32,

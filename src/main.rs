@@ -267,6 +267,10 @@ struct TrainArgs {
     /// training (tunes that would not read back as the same music are left as written).
     #[arg(long)]
     reflow: bool,
+    /// With --reflow: write each part's label before it (P:A, P:B, ...) and the parts in the
+    /// header (Y:AB) in every tune that names none, so a model reads which part it is in.
+    #[arg(long)]
+    label_parts: bool,
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
@@ -450,6 +454,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         keep_best: a.keep_best,
         transpose: a.transpose,
         reflow: a.reflow,
+        label_parts: a.label_parts,
         clip: a.clip,
         weight_decay: a.weight_decay,
         weight_drop: a.weight_drop,
@@ -485,7 +490,7 @@ fn print_resume(
     model_dir: &std::path::Path,
 ) {
     eprintln!(
-        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction, --transpose, --reflow)",
+        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction, --transpose, --reflow, --label-parts)",
         checkpoint.display(),
         model_dir.display()
     );

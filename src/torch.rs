@@ -129,6 +129,7 @@ impl Imported {
             schedule: None,
             transpose: None,
             reflow: false,
+            label_parts: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

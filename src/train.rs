@@ -68,6 +68,9 @@ pub struct TrainOptions {
     /// Reflow the corpus before anything else: every tune four complete bars a line, each part
     /// ending its line ([`crate::abc::reflow`]; a tune that would change is left as written).
     pub reflow: bool,
+    /// With `reflow`: label each part of a tune that names none (`P:A`, `P:B`, ... and `Y:AB`,
+    /// [`crate::abc::reflow::label_parts`]).
+    pub label_parts: bool,
     /// Global-norm gradient clipping.
     pub clip: Option<f32>,
     /// Decoupled weight decay λ (AdamW, [`crate::optim::adamw_update`]): `None` is 0 for a new
@@ -192,7 +195,7 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let fp = format!("{:016x}", corpus::fingerprint(&text));
     let mut notes = Vec::new();
     let text = if opts.reflow {
-        let r = crate::abc::reflow::reflow_text(&text);
+        let r = crate::abc::reflow::reflow_text(&text, opts.label_parts);
         notes.push(r.describe());
         r.text
     } else {
@@ -497,6 +500,11 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
              (0.2 to 0.5 is usual)"
         )));
     }
+    if opts.label_parts && !opts.reflow {
+        return Err(Error::Config(
+            "--label-parts labels parts on the reflowed lines: add --reflow (or drop --label-parts)".into(),
+        ));
+    }
     if opts.keep_best && opts.val_fraction <= 0.0 {
         return Err(Error::Config(
             "--keep-best keeps the checkpoint with the lowest validation loss, so it needs validation text: \
@@ -623,6 +631,7 @@ fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> Train
         schedule: opts.schedule,
         transpose: opts.transpose,
         reflow: opts.reflow,
+        label_parts: opts.label_parts,
         weight_decay: opts.weight_decay.unwrap_or(0.0),
         weight_drop: opts.weight_drop.unwrap_or(0.0),
         best: None,
@@ -748,6 +757,13 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
         return Err(bad(format!(
             "was trained with {}; pass the same to resume (it decides the training text)",
             says(ck.meta.reflow)
+        )));
+    }
+    if ck.meta.label_parts != opts.label_parts {
+        let says = |r: bool| if r { "--label-parts" } else { "no --label-parts" };
+        return Err(bad(format!(
+            "was trained with {}; pass the same to resume (it decides the training text)",
+            says(ck.meta.label_parts)
         )));
     }
     if opts.weight_decay.is_some_and(|wd| wd != ck.meta.weight_decay) {
@@ -981,7 +997,7 @@ struct Saver<'a> {
 impl Saver<'_> {
     fn resume_cmd(&self, extra: &str) -> String {
         format!(
-            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed, --val-fraction, --transpose and --reflow)",
+            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed, --val-fraction, --transpose, --reflow and --label-parts)",
             self.opts.model_dir.display()
         )
     }

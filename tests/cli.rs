@@ -194,6 +194,25 @@ fn reflow_is_recorded_and_a_resume_must_repeat_it() {
     assert_ne!(p.params.data, ck.params.data, "the reflowed text is what trained");
 }
 
+/// `--label-parts` needs `--reflow`, is recorded, must be repeated on resume, and its `Y:`
+/// reaches the style the sampler writes headers from.
+#[test]
+fn labelled_parts_are_recorded_and_a_resume_must_repeat_them() {
+    let dir = setup();
+    assert_error(&train(dir.path(), &["--label-parts", "--epochs", "1"]), "add --reflow");
+    let o = train(dir.path(), &["--reflow", "--label-parts", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("reflow: 40 tunes at 4 bars a line; parts labelled in"), "{out}");
+    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
+    assert!(ck.meta.reflow && ck.meta.label_parts);
+    let style = std::fs::read_to_string(dir.path().join("model/style.json")).unwrap();
+    assert!(style.contains("\"Y:\""), "the labelled corpus's headers give Y:: {style}");
+    assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow"]), "--label-parts");
+    let o = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--label-parts"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 /// The CSV rows without the two timing columns (seconds, chars/s), which differ run to run.
 fn csv_numbers(dir: &Path) -> Vec<String> {
     let csv = std::fs::read_to_string(dir.join("logs/training_log.csv")).unwrap();
@@ -349,6 +368,7 @@ fn checkpoint_round_trip_is_exact() {
             schedule: None,
             transpose: None,
             reflow: false,
+            label_parts: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

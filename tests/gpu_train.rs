@@ -251,6 +251,7 @@ fn a_non_finite_step_changes_nothing_and_a_run_moves_between_devices() {
             schedule: None,
             transpose: None,
             reflow: false,
+            label_parts: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

@@ -42,6 +42,7 @@ fn valid() -> &'static (Checkpoint, Vec<u8>) {
                 schedule: None,
                 transpose: None,
                 reflow: false,
+                label_parts: false,
                 weight_decay: 0.0,
                 weight_drop: 0.0,
                 best: None,

@@ -95,10 +95,7 @@ fn tunes_that_cannot_be_transposed_safely_are_refused() {
 
 #[test]
 fn every_shared_tune_that_transposes_sounds_n_semitones_away_and_comes_back() {
-    let Some(dir) = common::shared_dir("data") else { return };
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.retain(|p| p.extension().is_some_and(|x| x == "abc"));
-    files.sort();
+    let Some(files) = common::shared_abc_files() else { return };
     let (mut all, mut all_ok) = (0, 0);
     let mut reasons = std::collections::BTreeMap::<String, usize>::new();
     for f in &files {

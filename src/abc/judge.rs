@@ -218,6 +218,8 @@ struct OpenSection {
     repeated: bool,
     notes: Vec<u32>,
     has_music: bool,
+    /// First and last line of its notes and rests (later endings included).
+    lines: Option<(usize, usize)>,
 }
 
 /// Sections, bar hashes and note symbols of a timeline.
@@ -260,6 +262,8 @@ fn walk(tl: &Timeline) -> Walk {
     for (i, step) in steps.iter().enumerate() {
         match &step.kind {
             StepKind::Sound { notes, advance, whole_bars } => {
+                let line = step.pos.line;
+                cur.lines = Some(cur.lines.map_or((line, line), |(a, _)| (a, line)));
                 if let Some(n) = whole_bars {
                     if !later_ending {
                         cur.bars += *n as f64;
@@ -332,6 +336,28 @@ fn walk(tl: &Timeline) -> Walk {
         w.balanced = false;
     }
     w
+}
+
+/// Where a section the judge counts is written, and its length.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SectionSpan {
+    /// First line (1-based) with one of its notes or rests.
+    pub first_line: usize,
+    /// Last line with one of its notes or rests (later endings included).
+    pub last_line: usize,
+    /// Its bars as [`Section::bars`] counts them.
+    pub bars: f64,
+}
+
+/// The sections of a one-voice timeline as [`features`] counts them, with their lines.
+pub(crate) fn section_spans(tl: &Timeline) -> Vec<SectionSpan> {
+    walk(tl)
+        .sections
+        .iter()
+        .filter_map(|(s, _)| {
+            s.lines.map(|(first_line, last_line)| SectionSpan { first_line, last_line, bars: whole_bars(s.bars) })
+        })
+        .collect()
 }
 
 /// Reads one tune as `check` does (with the fields of its file's header, `file_fields`):

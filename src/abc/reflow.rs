@@ -3,9 +3,16 @@
 //! by lines instead of bars. Only the layout moves: the result must have the same timeline
 //! (every note, bar line, ending and chord symbol, in order) and pass the checker as the
 //! original did, or the tune is left as written.
+//!
+//! With parts labelled (`train --reflow --label-parts`), a reflowed tune that names no parts
+//! gets the Nottingham edition's own part notation: a `P:A`, `P:B`, ... line before each part
+//! the judge counts, and a `Y:` header field listing them (`Y:AB`), as 224 of its 534 tunes
+//! already have. A model then reads which part it is in, and how many the tune promised, from
+//! the text instead of counting them over hundreds of characters.
 
+use super::ast::BarStyle;
 use super::frac::Frac;
-use super::judge::bar_length;
+use super::judge::{bar_length, section_spans};
 use super::parse;
 use super::timeline::{StepKind, Timeline};
 
@@ -21,6 +28,10 @@ pub enum Kept {
     Unsupported,
     /// The reflowed text did not read back as the same music (or did not pass the checker).
     Mismatch,
+    /// (Labelling) a part starts on the line where the one before it ends.
+    MidLine,
+    /// (Labelling) more parts than letters, or no part with notes.
+    Parts,
 }
 
 impl Kept {
@@ -30,6 +41,8 @@ impl Kept {
             Kept::NotValid => "not valid",
             Kept::Unsupported => "voices or multi-bar rests",
             Kept::Mismatch => "changed by reflowing",
+            Kept::MidLine => "a part starting mid-line",
+            Kept::Parts => "no parts or too many",
         }
     }
 }
@@ -66,7 +79,7 @@ fn breaks(tl: &Timeline) -> Result<Vec<(usize, usize)>, Kept> {
             StepKind::Bar(b) => {
                 in_line += usize::from(bar_time == full);
                 bar_time = Frac::ZERO;
-                let part_end = b.repeat_end || b.style != super::ast::BarStyle::Single;
+                let part_end = b.repeat_end || b.style != BarStyle::Single;
                 if part_end || in_line >= BARS_PER_LINE {
                     out.push((step.pos.line, step.pos.col));
                     in_line = 0;
@@ -139,6 +152,114 @@ pub fn reflow_tune(text: &str) -> Result<String, Kept> {
     Ok(lines.join("\n"))
 }
 
+/// Labels the parts of a (reflowed) tune: `Ok(None)` when it labels them already (a body `P:`,
+/// a `Y:` or a header `P:`), else the tune with a `P:` line before each part's first line and
+/// a `Y:` field naming the parts in written order, placed before the header's first `M:`,
+/// `L:`, `R:`, `Q:` or `K:` line. Parts are the judge's sections, so labelling moves none of
+/// them: the result must read back with the same music, parts and bars, and pass the checker.
+pub fn label_parts(text: &str) -> Result<Option<String>, Kept> {
+    let tl = read(text)?;
+    if tl.order.is_some() || tl.steps.iter().any(|s| matches!(s.kind, StepKind::Part(_))) {
+        return Ok(None);
+    }
+    if tl.steps.iter().any(|s| matches!(s.kind, StepKind::Voice(_))) {
+        return Err(Kept::Unsupported);
+    }
+    let spans = section_spans(&tl);
+    if spans.is_empty() || spans.len() > 26 {
+        return Err(Kept::Parts);
+    }
+    if spans.windows(2).any(|w| w[1].first_line <= w[0].last_line) {
+        return Err(Kept::MidLine);
+    }
+    let letters: Vec<char> = (b'A'..=b'Z').take(spans.len()).map(char::from).collect();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let header_at = lines
+        .iter()
+        .position(|l| ["M:", "L:", "R:", "Q:", "K:"].iter().any(|f| l.starts_with(f)))
+        .ok_or(Kept::NotValid)?;
+    let mut out: Vec<String> = Vec::with_capacity(lines.len() + spans.len() + 1);
+    let mut next = spans.iter().zip(&letters).peekable();
+    let mut moved = Vec::new();
+    for (k, line) in lines.iter().enumerate() {
+        if k == header_at {
+            out.push(format!("Y:{}", letters.iter().collect::<String>()));
+        }
+        let mut line = line.to_string();
+        if let Some((_, letter)) = next.next_if(|(s, _)| s.first_line == k + 1) {
+            // A repeat that starts this part is written at the end of the line before it
+            // (`::`, `:||:`): it moves across the label, onto the part's first line.
+            if let Some(last) = out.iter_mut().rev().find(|l| !l.trim().is_empty()) {
+                let music = !last.starts_with('%') && !parse::is_field_line(last);
+                if let Some((end, start)) = split_repeat_start(last.trim_end()).filter(|_| music) {
+                    *last = end;
+                    line = format!("{start}{line}");
+                    // The part's first line is the next one written, after the label.
+                    moved.push(out.len() + 2);
+                }
+            }
+            out.push(format!("P:{letter}"));
+        }
+        out.push(line);
+    }
+    let new = out.join("\n");
+    check_labelled(text, &new, &letters, &moved)?;
+    Ok(Some(new))
+}
+
+/// A music line ending with a bar line that starts a repeat, split into the line ending with
+/// the bar line's closing half and the repeat start: `...E2::` into (`...E2:|`, `|:`).
+fn split_repeat_start(line: &str) -> Option<(String, &'static str)> {
+    let head = line.trim_end_matches(['|', ':']);
+    let bar = &line[head.len()..];
+    if !bar.ends_with(':') || !bar.contains('|') && bar != "::" {
+        return None;
+    }
+    // The bar line without its start (`:||:` is `:||` and `|:`); `::` reads as `:||:`, and
+    // `|||:` as the double bar `||` and a start.
+    let end = match bar.trim_end_matches(':') {
+        "" | ":" => ":||",
+        e if e.ends_with("|||") => &e[..e.len() - 1],
+        e => e,
+    };
+    Some((format!("{head}{end}"), "|:"))
+}
+
+/// The steps without part labels, with each repeat start that [`label_parts`] moved onto a
+/// part's first line (the 1-based lines `moved`, column 1) joined again to the bar line it was
+/// split from (`:|` `P:B` `|:` read as `:|:`).
+fn without_labels(tl: &Timeline, moved: &[usize]) -> Vec<StepKind> {
+    let mut out: Vec<StepKind> = Vec::new();
+    for s in &tl.steps {
+        let was_moved = s.pos.col == 1 && moved.contains(&s.pos.line);
+        match (out.last_mut(), &s.kind) {
+            (_, StepKind::Part(_)) => {}
+            (Some(StepKind::Bar(a)), StepKind::Bar(b)) if was_moved && b.repeat_start && !a.repeat_start => {
+                a.repeat_start = true;
+            }
+            (_, k) => out.push(k.clone()),
+        }
+    }
+    out
+}
+
+/// Whether `new` is `old` with its parts labelled `letters`: the same music without the labels,
+/// the same parts with the same bars, the order promised, the checker passed.
+fn check_labelled(old: &str, new: &str, letters: &[char], moved: &[usize]) -> Result<(), Kept> {
+    let (a, b) = (read(old)?, read(new).map_err(|_| Kept::Mismatch)?);
+    let labels = b.steps.iter().filter(|s| matches!(s.kind, StepKind::Part(_))).count();
+    let bars = |tl: &Timeline| section_spans(tl).iter().map(|s| s.bars).collect::<Vec<f64>>();
+    if without_labels(&b, moved) != kinds(&a).into_iter().cloned().collect::<Vec<_>>()
+        || labels != letters.len()
+        || b.order.as_deref() != Some(letters)
+        || bars(&a) != bars(&b)
+        || (a.meter, a.unit, a.key.clone()) != (b.meter, b.unit, b.key.clone())
+    {
+        return Err(Kept::Mismatch);
+    }
+    Ok(())
+}
+
 /// A corpus reflowed tune by tune ([`reflow_text`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Reflowed {
@@ -148,22 +269,47 @@ pub struct Reflowed {
     pub reflowed: usize,
     /// Tunes left as written, by reason ([`Kept::kind`]).
     pub kept: std::collections::BTreeMap<&'static str, usize>,
+    /// Whether parts were labelled ([`label_parts`]).
+    pub label_parts: bool,
+    /// Reflowed tunes whose parts were labelled.
+    pub labelled: usize,
+    /// Reflowed tunes that labelled their parts already.
+    pub had_labels: usize,
+    /// Reflowed tunes left unlabelled, by reason.
+    pub unlabelled: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl Reflowed {
     /// One line for the training log.
     pub fn describe(&self) -> String {
-        let kept: Vec<String> = self.kept.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        let kept = if kept.is_empty() { String::new() } else { format!("; left as written: {}", kept.join(", ")) };
-        format!("reflow: {} tunes at {BARS_PER_LINE} bars a line{kept}", self.reflowed)
+        let list = |m: &std::collections::BTreeMap<&'static str, usize>| {
+            m.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<String>>().join(", ")
+        };
+        let kept =
+            if self.kept.is_empty() { String::new() } else { format!("; left as written: {}", list(&self.kept)) };
+        let labels = match (self.label_parts, self.unlabelled.is_empty()) {
+            (false, _) => String::new(),
+            (true, true) => format!("; parts labelled in {} (had labels: {})", self.labelled, self.had_labels),
+            (true, false) => format!(
+                "; parts labelled in {} (had labels: {}; left unlabelled: {})",
+                self.labelled,
+                self.had_labels,
+                list(&self.unlabelled)
+            ),
+        };
+        format!("reflow: {} tunes at {BARS_PER_LINE} bars a line{kept}{labels}", self.reflowed)
     }
 }
 
-/// Every tune of `text` reflowed ([`reflow_tune`]); text between tunes is kept.
-pub fn reflow_text(text: &str) -> Reflowed {
+/// Every tune of `text` reflowed ([`reflow_tune`]), and with `label_parts` its parts labelled
+/// ([`label_parts`]); text between tunes is kept.
+pub fn reflow_text(text: &str, label_parts: bool) -> Reflowed {
     let starts = parse::tune_starts(text);
-    let mut r =
-        Reflowed { text: text[..starts.first().copied().unwrap_or(text.len())].to_string(), ..Default::default() };
+    let mut r = Reflowed {
+        text: text[..starts.first().copied().unwrap_or(text.len())].to_string(),
+        label_parts,
+        ..Default::default()
+    };
     for (k, &s) in starts.iter().enumerate() {
         let tune = &text[s..starts.get(k + 1).copied().unwrap_or(text.len())];
         // The tune's own text ends at its first blank line; what follows is kept as it was.
@@ -171,8 +317,21 @@ pub fn reflow_text(text: &str) -> Reflowed {
         let (own, rest) = tune.split_at(body_end);
         match reflow_tune(own).and_then(|t| check_same(own, &t).map(|_| t)) {
             Ok(t) => {
-                r.text.push_str(&t);
                 r.reflowed += 1;
+                match if label_parts { self::label_parts(&t) } else { Ok(None) } {
+                    Ok(Some(l)) => {
+                        r.text.push_str(&l);
+                        r.labelled += 1;
+                    }
+                    Ok(None) => {
+                        r.text.push_str(&t);
+                        r.had_labels += usize::from(label_parts);
+                    }
+                    Err(e) => {
+                        r.text.push_str(&t);
+                        *r.unlabelled.entry(e.kind()).or_default() += 1;
+                    }
+                }
             }
             Err(e) => {
                 r.text.push_str(own);
@@ -230,10 +389,82 @@ mod tests {
         assert_eq!(reflow_tune(bad), Err(Kept::NotValid));
         let good = "X:3\nM:3/4\nL:1/4\nK:D\nABc|def|\nABc|def|ABc|def|]\n";
         let text = format!("% a file header\n\n{bad}\n{good}");
-        let r = reflow_text(&text);
+        let r = reflow_text(&text, false);
         assert_eq!((r.reflowed, r.kept.get("not valid").copied()), (1, Some(1)), "{r:?}");
         let want = format!("% a file header\n\n{bad}\nX:3\nM:3/4\nL:1/4\nK:D\nABc|def|ABc|def|\nABc|def|]\n");
         assert_eq!(r.text, want);
         assert!(r.describe().contains("1 tunes at 4 bars a line; left as written: 1 not valid"), "{}", r.describe());
+    }
+
+    #[test]
+    fn parts_are_labelled_where_the_judge_counts_them_and_a_repeat_start_moves_past_the_label() {
+        // Part A ends on `::`, which also starts part B's repeat; part B has a pickup and two
+        // endings; part C follows a double bar. The pickup of A stays in A.
+        let tune = "X:1\nT:Test\nS:someone\nM:6/8\nL:1/8\nK:G\n\
+                    d|g2g B^AB|d2d G3|GAB A2A|ABc BAG|\n\
+                    g2g B^AB|d2d G2G|GAB A2G|FGA G3::\n\
+                    B|c2A FBA|G2F E3|EFG ABc|B^c^d e2e|\n\
+                    f2f f2e|^def BAF|E3 EFG|1E3 E2:|2E3 E3||\n\
+                    c3 c3|B3 B3|A3 A3|G3 G3|]\n";
+        let want = "X:1\nT:Test\nS:someone\nY:ABC\nM:6/8\nL:1/8\nK:G\nP:A\n\
+                    d|g2g B^AB|d2d G3|GAB A2A|ABc BAG|\n\
+                    g2g B^AB|d2d G2G|GAB A2G|FGA G3:||\n\
+                    P:B\n\
+                    |:B|c2A FBA|G2F E3|EFG ABc|B^c^d e2e|\n\
+                    f2f f2e|^def BAF|E3 EFG|1E3 E2:|2E3 E3||\n\
+                    P:C\n\
+                    c3 c3|B3 B3|A3 A3|G3 G3|]\n";
+        let got = label_parts(tune).unwrap().expect("the tune names no parts");
+        assert_eq!(got, want);
+        // The judge reads the labels as the parts it counted before, and the promise kept.
+        let (before, after) = (&super::super::judge::read_tunes(tune)[0], &super::super::judge::read_tunes(&got)[0]);
+        let bars = |f: &super::super::judge::Features| f.sections.iter().map(|s| s.bars).collect::<Vec<_>>();
+        assert_eq!((bars(before), bars(after)), (vec![8.0, 8.0, 4.0], vec![8.0, 8.0, 4.0]));
+        assert_eq!((after.form.as_str(), after.order_delivered, after.valid), ("AABBC", Some(true), true));
+        // A labelled tune is labelled already.
+        assert_eq!(label_parts(&got), Ok(None));
+        // Reflowing and labelling in one pass over a file gives the same and counts it.
+        let r = reflow_text(tune, true);
+        assert_eq!((r.text.as_str(), r.reflowed, r.labelled), (want, 1, 1));
+        assert!(r.describe().ends_with("; parts labelled in 1 (had labels: 0)"), "{}", r.describe());
+        assert_eq!(reflow_text(tune, false).labelled, 0);
+    }
+
+    #[test]
+    fn a_tune_whose_parts_cannot_be_labelled_is_left_unlabelled_and_counted() {
+        // A part that starts in the middle of a line (the repeat start after `def|`).
+        let mid = "X:1\nM:3/4\nL:1/4\nK:D\nABc|def|:gfe|dcB:|\n";
+        assert_eq!(label_parts(mid), Err(Kept::MidLine));
+        // One repeat around two parts: a label between them would cut it.
+        let across = "X:2\nM:3/4\nL:1/4\nK:D\nABc|def:|\n|:gfe|dcB||\nABc|dcB:|\n";
+        assert_eq!(label_parts(across), Err(Kept::Mismatch));
+        // Labels written already: nothing to do.
+        let named = "X:3\nM:3/4\nL:1/4\nK:D\nP:A\nABc|def:|\nP:B\ngfe|dcB:|\n";
+        assert_eq!(label_parts(named), Ok(None));
+        let r = reflow_text(&format!("{mid}\n{across}\n{named}"), true);
+        assert_eq!((r.reflowed, r.labelled, r.had_labels), (3, 0, 1), "{r:?}");
+        assert_eq!(r.unlabelled.values().sum::<usize>(), 2, "{r:?}");
+        assert!(
+            r.describe().contains("left unlabelled: 1 a part starting mid-line, 1 changed by reflowing"),
+            "{}",
+            r.describe()
+        );
+    }
+
+    #[test]
+    fn a_bar_line_that_starts_a_repeat_splits_into_its_end_and_the_start() {
+        for (line, end) in [
+            ("ab::", "ab:||"),
+            ("ab:|:", "ab:|"),
+            ("ab:||:", "ab:||"),
+            ("ab||:", "ab||"),
+            ("ab|:", "ab|"),
+            ("ab|||:", "ab||"),
+        ] {
+            assert_eq!(split_repeat_start(line), Some((end.to_string(), "|:")), "{line}");
+        }
+        for line in ["ab:|", "ab||", "ab|]", "ab|", "ab"] {
+            assert_eq!(split_repeat_start(line), None, "{line}");
+        }
     }
 }

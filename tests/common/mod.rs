@@ -134,6 +134,16 @@ pub fn shared_dir(sub: &str) -> Option<PathBuf> {
     None
 }
 
+/// The shared Nottingham ABC files (`data/*.abc`), sorted; `None` (the test skipped) without
+/// the shared folder.
+pub fn shared_abc_files() -> Option<Vec<PathBuf>> {
+    let dir = shared_dir("data")?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|x| x == "abc"));
+    files.sort();
+    Some(files)
+}
+
 /// A fixture file: the raw bytes (parse with [`SafeTensors::deserialize`]).
 pub fn fixture_bytes(name: &str) -> Option<Vec<u8>> {
     let dir = shared_dir("fixtures")?;
