@@ -310,6 +310,13 @@ fn the_nottingham_model_writes_tunes_in_the_asked_meter_and_key() {
     for t in out.split("\n\n").filter(|t| t.contains("X:")) {
         let fields: Vec<&str> = t.lines().filter(|l| l.starts_with("M:") || l.starts_with("K:")).collect();
         assert_eq!(fields, ["M:4/4", "K:D"], "{t}");
+        // The header of the corpus's 4/4 tunes (`style.json` layouts): hornpipes in eighths, with
+        // the R: line the model writes itself.
+        let header: Vec<&str> = t.lines().skip_while(|l| !l.starts_with("M:")).take(4).collect();
+        assert!(
+            header.len() == 4 && header[..2] == ["M:4/4", "L:1/8"] && header[2].starts_with("R:") && header[3] == "K:D",
+            "{t}"
+        );
     }
     let o = folk()
         .arg("sample")

@@ -31,6 +31,11 @@ pub struct CorpusStyle {
     /// quarters, and a header without the unit the model expects reads as the wrong one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub units: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Per meter, the most common header layout of the corpus's tunes in it (as `header`): the
+    /// Nottingham 4/4 tunes are hornpipes with an `R:` line the jigs do not have, and a header
+    /// without it reads to the model as something else.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layouts: BTreeMap<String, Vec<String>>,
 }
 
 /// One line of a header as a layout: a comment line whole, a field as its letter, colon and
@@ -54,6 +59,7 @@ impl CorpusStyle {
     /// them is ignored). Reads headers only, so it costs little on any text.
     pub fn learn<'a>(texts: impl IntoIterator<Item = &'a str>) -> CorpusStyle {
         let mut layouts: HashMap<Vec<String>, usize> = HashMap::new();
+        let mut per_meter: HashMap<String, HashMap<Vec<String>, usize>> = HashMap::new();
         let mut style = CorpusStyle::default();
         for text in texts {
             for tt in split_tunes(text) {
@@ -81,6 +87,9 @@ impl CorpusStyle {
                     }
                 }
                 if !in_header {
+                    if let Some(m) = &meter {
+                        *per_meter.entry(m.clone()).or_default().entry(lines.clone()).or_default() += 1;
+                    }
                     *layouts.entry(lines).or_default() += 1;
                     if let Some(m) = meter {
                         *style.units.entry(m.clone()).or_default().entry(unit.unwrap_or_default()).or_default() += 1;
@@ -93,11 +102,15 @@ impl CorpusStyle {
             }
         }
         // The most common layout; ties go to the shorter, then the first in order.
-        style.header = layouts
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.len().cmp(&a.0.len())).then(b.0.cmp(&a.0)))
-            .map(|(l, _)| l)
-            .unwrap_or_default();
+        let most = |layouts: HashMap<Vec<String>, usize>| {
+            layouts
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.len().cmp(&a.0.len())).then(b.0.cmp(&a.0)))
+                .map(|(l, _)| l)
+                .unwrap_or_default()
+        };
+        style.header = most(layouts);
+        style.layouts = per_meter.into_iter().map(|(m, l)| (m, most(l))).collect();
         style
     }
 
@@ -212,14 +225,18 @@ pub fn plan(style: Option<&CorpusStyle>, wishes: &Wishes) -> Result<(Vec<Piece>,
         ),
         None => {}
     }
+    // The layout of the corpus's tunes in the wished meter, else its most common one.
     let layout: Vec<String> = match style {
-        Some(s) if !s.is_empty() => s.header.clone(),
+        Some(s) if !s.is_empty() => meter.as_ref().and_then(|m| s.layouts.get(m)).unwrap_or(&s.header).clone(),
         _ => PLAIN.iter().map(|s| s.to_string()).collect(),
     };
-    // The unit the corpus's tunes in this meter give goes on the line after the meter's.
-    let meter_value = meter.as_ref().map(|m| match style.and_then(|s| s.unit(m)) {
-        Some(u) => format!("{m}\nL:{u}"),
-        None => m.clone(),
+    let unit = meter.as_ref().and_then(|m| style.and_then(|s| s.unit(m)));
+    // The unit the corpus's tunes in this meter give goes on the layout's L: line, or else on
+    // the line after the meter's.
+    let unit_line = layout.iter().any(|s| s.starts_with('L'));
+    let meter_value = meter.as_ref().map(|m| match unit {
+        Some(u) if !unit_line => format!("{m}\nL:{u}"),
+        _ => m.clone(),
     });
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -234,6 +251,7 @@ pub fn plan(style: Option<&CorpusStyle>, wishes: &Wishes) -> Result<(Vec<Piece>,
             Some('X') => Some("1".to_string()),
             Some('T') => wishes.title.clone(),
             Some('M') => meter_value.clone(),
+            Some('L') => unit.map(str::to_string),
             Some('K') => key.clone(),
             _ => None,
         };
@@ -313,15 +331,51 @@ mod tests {
         assert_eq!(s.unit("2/4"), None, "a meter the corpus never uses");
         let wish = |m: &str| Wishes { meter: Some(m.into()), key: Some("G".into()), title: Some("N".into()) };
         let (pieces, _) = plan(Some(&s), &wish("3/4")).unwrap();
-        assert_eq!(pieces.last(), Some(&Piece::Text("M:3/4\nL:1/4\nK:G\n".into())));
+        // (In the layout of the corpus's 3/4 tunes: no comment or S: line.)
+        assert_eq!(pieces.last(), Some(&Piece::Text("X: 1\nT:N\nM:3/4\nL:1/4\nK:G\n".into())));
         let (pieces, _) = plan(Some(&s), &wish("6/8")).unwrap();
         assert_eq!(pieces.last(), Some(&Piece::Text("M:6/8\nK:G\n".into())));
         // A layout without an M: line gets the unit after the meter it adds.
-        let bare = CorpusStyle { header: vec!["X:".into(), "K:".into()], ..s.clone() };
+        let bare = CorpusStyle { header: vec!["X:".into(), "K:".into()], layouts: BTreeMap::new(), ..s.clone() };
         let (pieces, _) = plan(Some(&bare), &Wishes { key: None, ..wish("3/4") }).unwrap();
         assert_eq!(pieces.last(), Some(&Piece::Text("M:3/4\nL:1/4\n".into())));
         // A style file written before units were learnt still reads, and gives no L: line.
         let old: CorpusStyle = serde_json::from_str(r#"{"header":["X:","M:","K:"],"meters":{},"keys":{}}"#).unwrap();
         assert_eq!(old.unit("3/4"), None);
+    }
+
+    #[test]
+    fn a_meter_gets_the_header_its_corpus_tunes_give() {
+        // Two 4/4 hornpipes with a unit and an R: line the 6/8 tunes do not have.
+        let corpus = format!(
+            "{CORPUS}\nX: 4\nT:Four\n% Made here\nS:me\nM:4/4\nL:1/8\nR:Hornpipe\nK:D\nd2|\n\n\
+             X: 5\nT:Five\n% Made here\nS:you\nM:4/4\nL:1/8\nR:Hornpipe\nK:G\nG3|\n"
+        );
+        let s = CorpusStyle::learn([corpus.as_str()]);
+        assert_eq!(s.header, vec!["X: ", "T:", "% Made here", "S:", "M:", "K:"], "still the most common overall");
+        assert_eq!(s.layouts["4/4"], vec!["X: ", "T:", "% Made here", "S:", "M:", "L:", "R:", "K:"]);
+        assert_eq!(s.layouts["6/8"], s.header);
+        let w = Wishes { meter: Some("4/4".into()), key: Some("D".into()), title: Some("N".into()) };
+        let (pieces, _) = plan(Some(&s), &w).unwrap();
+        // The unit goes on the layout's own L: line, once; the model writes the R: line.
+        assert_eq!(
+            pieces,
+            vec![
+                Piece::Text("X: 1\nT:N\n% Made here\nS:".into()),
+                Piece::Line,
+                Piece::Text("M:4/4\nL:1/8\nR:".into()),
+                Piece::Line,
+                Piece::Text("K:D\n".into()),
+            ]
+        );
+        let (pieces, _) = plan(Some(&s), &Wishes { meter: Some("6/8".into()), ..w.clone() }).unwrap();
+        assert_eq!(pieces.last(), Some(&Piece::Text("M:6/8\nK:D\n".into())));
+        // Without a meter wished, the most common layout.
+        let (pieces, _) = plan(Some(&s), &Wishes { meter: None, ..w }).unwrap();
+        assert_eq!(pieces.last(), Some(&Piece::Text("K:D\n".into())));
+        assert!(!pieces.iter().any(|p| matches!(p, Piece::Text(t) if t.contains("R:"))));
+        // A style file written before layouts were learnt still reads.
+        let old: CorpusStyle = serde_json::from_str(r#"{"header":["X:","M:","K:"],"meters":{},"keys":{}}"#).unwrap();
+        assert!(old.layouts.is_empty());
     }
 }
