@@ -7,8 +7,9 @@
 //! With parts labelled (`train --reflow --label-parts`), a reflowed tune that names no parts
 //! gets the Nottingham edition's own part notation: a `P:A`, `P:B`, ... line before each part
 //! the judge counts, and a `Y:` header field listing them (`Y:AB`); 224 of its 534 tunes label
-//! their parts with `P:` lines already, 172 of them with a `Y:` as well. A model then reads which part it is in, and how many the tune promised, from
-//! the text instead of counting them over hundreds of characters.
+//! their parts with `P:` lines already, 172 of them with a `Y:` as well. A model then reads
+//! which part it is in, and how many the tune promised, from the text instead of counting them
+//! over hundreds of characters.
 
 use super::ast::BarStyle;
 use super::frac::Frac;
@@ -19,7 +20,7 @@ use super::timeline::{StepKind, Timeline};
 /// Complete bars per line.
 pub const BARS_PER_LINE: usize = 4;
 
-/// Why a tune was left as written.
+/// Why a tune was left as written (or, when labelling its parts, left unlabelled).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kept {
     /// It does not pass the checker (or cannot be read), or has a free meter.
@@ -32,6 +33,9 @@ pub enum Kept {
     MidLine,
     /// (Labelling) more parts than letters, or no part with notes.
     Parts,
+    /// (Labelling) the labelled text did not read back as the same music and parts (or did not
+    /// pass the checker: a repeat around two parts, cut by a label).
+    Labelling,
 }
 
 impl Kept {
@@ -43,6 +47,7 @@ impl Kept {
             Kept::Mismatch => "changed by reflowing",
             Kept::MidLine => "a part starting mid-line",
             Kept::Parts => "no parts or too many",
+            Kept::Labelling => "changed by labelling",
         }
     }
 }
@@ -208,7 +213,7 @@ pub fn label_parts(text: &str) -> Result<Option<String>, Kept> {
 }
 
 /// A music line ending with a bar line that starts a repeat, split into the line ending with
-/// the bar line's closing half and the repeat start: `...E2::` into (`...E2:|`, `|:`).
+/// the bar line's closing half and the repeat start: `...E2:|:` into (`...E2:|`, `|:`).
 fn split_repeat_start(line: &str) -> Option<(String, &'static str)> {
     let head = line.trim_end_matches(['|', ':']);
     let bar = &line[head.len()..];
@@ -246,7 +251,7 @@ fn without_labels(tl: &Timeline, moved: &[usize]) -> Vec<StepKind> {
 /// Whether `new` is `old` with its parts labelled `letters`: the same music without the labels,
 /// the same parts with the same bars, the order promised, the checker passed.
 fn check_labelled(old: &str, new: &str, letters: &[char], moved: &[usize]) -> Result<(), Kept> {
-    let (a, b) = (read(old)?, read(new).map_err(|_| Kept::Mismatch)?);
+    let (a, b) = (read(old)?, read(new).map_err(|_| Kept::Labelling)?);
     let labels = b.steps.iter().filter(|s| matches!(s.kind, StepKind::Part(_))).count();
     let bars = |tl: &Timeline| section_spans(tl).iter().map(|s| s.bars).collect::<Vec<f64>>();
     if without_labels(&b, moved) != kinds(&a).into_iter().cloned().collect::<Vec<_>>()
@@ -255,7 +260,7 @@ fn check_labelled(old: &str, new: &str, letters: &[char], moved: &[usize]) -> Re
         || bars(&a) != bars(&b)
         || (a.meter, a.unit, a.key.clone()) != (b.meter, b.unit, b.key.clone())
     {
-        return Err(Kept::Mismatch);
+        return Err(Kept::Labelling);
     }
     Ok(())
 }
@@ -437,7 +442,7 @@ mod tests {
         assert_eq!(label_parts(mid), Err(Kept::MidLine));
         // One repeat around two parts: a label between them would cut it.
         let across = "X:2\nM:3/4\nL:1/4\nK:D\nABc|def:|\n|:gfe|dcB||\nABc|dcB:|\n";
-        assert_eq!(label_parts(across), Err(Kept::Mismatch));
+        assert_eq!(label_parts(across), Err(Kept::Labelling));
         // Labels written already: nothing to do.
         let named = "X:3\nM:3/4\nL:1/4\nK:D\nP:A\nABc|def:|\nP:B\ngfe|dcB:|\n";
         assert_eq!(label_parts(named), Ok(None));
@@ -445,7 +450,7 @@ mod tests {
         assert_eq!((r.reflowed, r.labelled, r.had_labels), (3, 0, 1), "{r:?}");
         assert_eq!(r.unlabelled.values().sum::<usize>(), 2, "{r:?}");
         assert!(
-            r.describe().contains("left unlabelled: 1 a part starting mid-line, 1 changed by reflowing"),
+            r.describe().contains("left unlabelled: 1 a part starting mid-line, 1 changed by labelling"),
             "{}",
             r.describe()
         );
