@@ -175,6 +175,10 @@ struct EvalArgs {
     /// Parallel streams the text is cut into (as in training).
     #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
     streams: usize,
+    /// Rewrite the text as the checkpoint's training did before scoring it (train --reflow,
+    /// --label-parts: the checkpoint records which), instead of scoring it as written.
+    #[arg(long)]
+    as_trained: bool,
     /// Engine: cpu, gpu, or auto.
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     device: Device,
@@ -509,8 +513,19 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         "{:<40} {:>10} {:>10} {:>9} {:>10} {:>8}",
         "corpus", "nats/char", "bits/char", "accuracy", "chars", "unknown"
     );
+    let meta = &model.checkpoint().meta;
+    if a.as_trained && !meta.reflow {
+        eprintln!("--as-trained: {} was trained on its text as written; scoring the text as written", path.display());
+    }
     for d in &a.data {
         let (text, _) = folklstm::corpus::load_text(d)?;
+        let text = if a.as_trained && meta.reflow {
+            let r = folklstm::abc::reflow::reflow_text(&text, meta.label_parts);
+            eprintln!("{}: {}", d.display(), r.describe());
+            r.text
+        } else {
+            text
+        };
         let r = model.evaluate_streams(&text, a.streams)?;
         let _ = writeln!(
             out,

@@ -211,6 +211,25 @@ fn labelled_parts_are_recorded_and_a_resume_must_repeat_them() {
     assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow"]), "--label-parts");
     let o = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--label-parts"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // `eval --as-trained` scores the text rewritten as the checkpoint's training rewrote it.
+    let eval = |dir: &Path, extra: &[&str]| {
+        let o =
+            folk(dir).args(["eval", "1", "--data", "tunes.abc", "--model-dir", "model"]).args(extra).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        (String::from_utf8_lossy(&o.stdout).into_owned(), stderr(&o))
+    };
+    let (written, said) = eval(dir.path(), &[]);
+    assert!(!said.contains("reflow"), "{said}");
+    let (trained, said) = eval(dir.path(), &["--as-trained"]);
+    assert!(said.contains("reflow: 40 tunes at 4 bars a line; parts labelled in"), "{said}");
+    assert_ne!(written, trained, "the labelled text is another text");
+    // A checkpoint trained on the text as written scores the same either way, and says so.
+    let plain = setup();
+    assert!(train(plain.path(), &["--epochs", "1"]).status.success());
+    let (a, _) = eval(plain.path(), &[]);
+    let (b, said) = eval(plain.path(), &["--as-trained"]);
+    assert_eq!(a, b);
+    assert!(said.contains("as written"), "{said}");
 }
 
 /// The CSV rows without the two timing columns (seconds, chars/s), which differ run to run.
