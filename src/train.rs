@@ -752,19 +752,16 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
             says(ck.meta.transpose)
         )));
     }
-    if ck.meta.reflow != opts.reflow {
-        let says = |r: bool| if r { "--reflow" } else { "no --reflow" };
-        return Err(bad(format!(
-            "was trained with {}; pass the same to resume (it decides the training text)",
-            says(ck.meta.reflow)
-        )));
-    }
-    if ck.meta.label_parts != opts.label_parts {
-        let says = |r: bool| if r { "--label-parts" } else { "no --label-parts" };
-        return Err(bad(format!(
-            "was trained with {}; pass the same to resume (it decides the training text)",
-            says(ck.meta.label_parts)
-        )));
+    // The flags that rewrite the training text.
+    for (flag, was, now) in
+        [("--reflow", ck.meta.reflow, opts.reflow), ("--label-parts", ck.meta.label_parts, opts.label_parts)]
+    {
+        if was != now {
+            let says = if was { flag.to_string() } else { format!("no {flag}") };
+            return Err(bad(format!(
+                "was trained with {says}; pass the same to resume (it decides the training text)"
+            )));
+        }
     }
     if opts.weight_decay.is_some_and(|wd| wd != ck.meta.weight_decay) {
         return Err(bad(format!(

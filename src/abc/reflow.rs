@@ -208,7 +208,7 @@ pub fn label_parts(text: &str) -> Result<Option<String>, Kept> {
         out.push(line);
     }
     let new = out.join("\n");
-    check_labelled(text, &new, &letters, &moved)?;
+    check_labelled(&tl, &new, &letters, &moved)?;
     Ok(Some(new))
 }
 
@@ -248,16 +248,16 @@ fn without_labels(tl: &Timeline, moved: &[usize]) -> Vec<StepKind> {
     out
 }
 
-/// Whether `new` is `old` with its parts labelled `letters`: the same music without the labels,
+/// Whether `new` is the tune of timeline `a` with its parts labelled `letters`: the same music without the labels,
 /// the same parts with the same bars, the order promised, the checker passed.
-fn check_labelled(old: &str, new: &str, letters: &[char], moved: &[usize]) -> Result<(), Kept> {
-    let (a, b) = (read(old)?, read(new).map_err(|_| Kept::Labelling)?);
+fn check_labelled(a: &Timeline, new: &str, letters: &[char], moved: &[usize]) -> Result<(), Kept> {
+    let b = read(new).map_err(|_| Kept::Labelling)?;
     let labels = b.steps.iter().filter(|s| matches!(s.kind, StepKind::Part(_))).count();
     let bars = |tl: &Timeline| section_spans(tl).iter().map(|s| s.bars).collect::<Vec<f64>>();
-    if without_labels(&b, moved) != kinds(&a).into_iter().cloned().collect::<Vec<_>>()
+    if without_labels(&b, moved) != kinds(a).into_iter().cloned().collect::<Vec<_>>()
         || labels != letters.len()
         || b.order.as_deref() != Some(letters)
-        || bars(&a) != bars(&b)
+        || bars(a) != bars(&b)
         || (a.meter, a.unit, a.key.clone()) != (b.meter, b.unit, b.key.clone())
     {
         return Err(Kept::Labelling);
