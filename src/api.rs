@@ -351,6 +351,8 @@ impl Training {
                 transpose: None,
                 reflow: false,
                 label_parts: false,
+                line_bars: None,
+                mark_lines: false,
                 clip: None,
                 weight_decay: None,
                 weight_drop: None,
@@ -443,6 +445,22 @@ impl Training {
     pub fn label_parts(mut self) -> Training {
         self.opts.reflow = true;
         self.opts.label_parts = true;
+        self
+    }
+
+    /// Reflow the corpus `n` complete bars to a line instead of four (`train --reflow
+    /// --line-bars N`); implies [`Training::reflow`].
+    pub fn line_bars(mut self, n: usize) -> Training {
+        self.opts.reflow = true;
+        self.opts.line_bars = Some(n);
+        self
+    }
+
+    /// Reflow the corpus and space the bar lines of every second line of each part (`train
+    /// --reflow --mark-lines`, [`crate::abc::reflow::mark_lines`]).
+    pub fn mark_lines(mut self) -> Training {
+        self.opts.reflow = true;
+        self.opts.mark_lines = true;
         self
     }
 

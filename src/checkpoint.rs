@@ -77,6 +77,12 @@ pub struct TrainMeta {
     /// Its tunes' parts were labelled (`train --reflow --label-parts`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub label_parts: bool,
+    /// The second lines of its parts were marked (`train --reflow --mark-lines`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mark_lines: bool,
+    /// Complete bars a reflowed line, when not four (`train --reflow --line-bars N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_bars: Option<usize>,
     /// Decoupled weight decay λ (`train --weight-decay`); absent: 0, plain Adam.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub weight_decay: f32,

@@ -275,6 +275,13 @@ struct TrainArgs {
     /// header (Y:AB) in every tune that names none, so a model reads which part it is in.
     #[arg(long)]
     label_parts: bool,
+    /// With --reflow: complete bars a line [default: 4]; 8 puts a Nottingham part (8 bars) on one line.
+    #[arg(long, value_name = "N")]
+    line_bars: Option<usize>,
+    /// With --reflow: space the bar lines of every second line of a part (` | `), so the text
+    /// says at each bar whether it is in a part's first or second line (the music is unchanged).
+    #[arg(long)]
+    mark_lines: bool,
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
@@ -459,6 +466,8 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         transpose: a.transpose,
         reflow: a.reflow,
         label_parts: a.label_parts,
+        line_bars: a.line_bars,
+        mark_lines: a.mark_lines,
         clip: a.clip,
         weight_decay: a.weight_decay,
         weight_drop: a.weight_drop,
@@ -494,7 +503,7 @@ fn print_resume(
     model_dir: &std::path::Path,
 ) {
     eprintln!(
-        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction, --transpose, --reflow, --label-parts)",
+        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction, --transpose and the --reflow flags)",
         checkpoint.display(),
         model_dir.display()
     );
@@ -520,7 +529,10 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
     for d in &a.data {
         let (text, _) = folklstm::corpus::load_text(d)?;
         let text = if a.as_trained && meta.reflow {
-            let r = folklstm::abc::reflow::reflow_text(&text, meta.label_parts);
+            let r = folklstm::abc::reflow::reflow_text(
+                &text,
+                folklstm::train::layout(meta.label_parts, meta.line_bars, meta.mark_lines),
+            );
             eprintln!("{}: {}", d.display(), r.describe());
             r.text
         } else {

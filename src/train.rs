@@ -71,6 +71,11 @@ pub struct TrainOptions {
     /// With `reflow`: label each part of a tune that names none (`P:A`, `P:B`, ... and `Y:AB`,
     /// [`crate::abc::reflow::label_parts`]).
     pub label_parts: bool,
+    /// With `reflow`: complete bars a line (`None`: [`crate::abc::reflow::BARS_PER_LINE`], 4).
+    pub line_bars: Option<usize>,
+    /// With `reflow`: space the bar lines of every second line of a part
+    /// ([`crate::abc::reflow::mark_lines`]).
+    pub mark_lines: bool,
     /// Global-norm gradient clipping.
     pub clip: Option<f32>,
     /// Decoupled weight decay λ (AdamW, [`crate::optim::adamw_update`]): `None` is 0 for a new
@@ -187,6 +192,16 @@ fn data_label(data: &[PathBuf]) -> PathBuf {
     PathBuf::from(data.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + "))
 }
 
+/// Complete bars a reflowed line: the asked number, or [`crate::abc::reflow::BARS_PER_LINE`].
+pub fn line_bars(asked: Option<usize>) -> usize {
+    asked.unwrap_or(crate::abc::reflow::BARS_PER_LINE)
+}
+
+/// The reflowed text's layout from the training flags (or a checkpoint's record of them).
+pub fn layout(label_parts: bool, line_bars: Option<usize>, mark_lines: bool) -> crate::abc::reflow::Layout {
+    crate::abc::reflow::Layout { line_bars: self::line_bars(line_bars), label_parts, mark_lines }
+}
+
 /// Reads the corpus and cuts it as the run needs.
 fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let label = data_label(&opts.data);
@@ -195,7 +210,7 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let fp = format!("{:016x}", corpus::fingerprint(&text));
     let mut notes = Vec::new();
     let text = if opts.reflow {
-        let r = crate::abc::reflow::reflow_text(&text, opts.label_parts);
+        let r = crate::abc::reflow::reflow_text(&text, layout(opts.label_parts, opts.line_bars, opts.mark_lines));
         notes.push(r.describe());
         r.text
     } else {
@@ -500,6 +515,21 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
              (0.2 to 0.5 is usual)"
         )));
     }
+    if opts.line_bars.is_some() && !opts.reflow {
+        return Err(Error::Config(
+            "--line-bars sets the bars a line of the reflowed text: add --reflow (or drop --line-bars)".into(),
+        ));
+    }
+    if opts.line_bars == Some(0) {
+        return Err(Error::Config(
+            "--line-bars 0: give the complete bars a reflowed line holds, 1 or more (4 is the default)".into(),
+        ));
+    }
+    if opts.mark_lines && !opts.reflow {
+        return Err(Error::Config(
+            "--mark-lines marks lines of the reflowed text: add --reflow (or drop --mark-lines)".into(),
+        ));
+    }
     if opts.label_parts && !opts.reflow {
         return Err(Error::Config(
             "--label-parts labels parts on the reflowed lines: add --reflow (or drop --label-parts)".into(),
@@ -632,6 +662,8 @@ fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> Train
         transpose: opts.transpose,
         reflow: opts.reflow,
         label_parts: opts.label_parts,
+        mark_lines: opts.mark_lines,
+        line_bars: opts.line_bars.filter(|&n| n != crate::abc::reflow::BARS_PER_LINE),
         weight_decay: opts.weight_decay.unwrap_or(0.0),
         weight_drop: opts.weight_drop.unwrap_or(0.0),
         best: None,
@@ -753,15 +785,23 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
         )));
     }
     // The flags that rewrite the training text.
-    for (flag, was, now) in
-        [("--reflow", ck.meta.reflow, opts.reflow), ("--label-parts", ck.meta.label_parts, opts.label_parts)]
-    {
+    for (flag, was, now) in [
+        ("--reflow", ck.meta.reflow, opts.reflow),
+        ("--label-parts", ck.meta.label_parts, opts.label_parts),
+        ("--mark-lines", ck.meta.mark_lines, opts.mark_lines),
+    ] {
         if was != now {
             let says = if was { flag.to_string() } else { format!("no {flag}") };
             return Err(bad(format!(
                 "was trained with {says}; pass the same to resume (it decides the training text)"
             )));
         }
+    }
+    let (was, now) = (line_bars(ck.meta.line_bars), line_bars(opts.line_bars));
+    if ck.meta.reflow && was != now {
+        return Err(bad(format!(
+            "was reflowed to {was} bars a line; pass --line-bars {was} to resume (it decides the training text)"
+        )));
     }
     if opts.weight_decay.is_some_and(|wd| wd != ck.meta.weight_decay) {
         return Err(bad(format!(
@@ -994,7 +1034,7 @@ struct Saver<'a> {
 impl Saver<'_> {
     fn resume_cmd(&self, extra: &str) -> String {
         format!(
-            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed, --val-fraction, --transpose, --reflow and --label-parts)",
+            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed, --val-fraction, --transpose and the --reflow flags)",
             self.opts.model_dir.display()
         )
     }

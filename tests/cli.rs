@@ -232,6 +232,56 @@ fn labelled_parts_are_recorded_and_a_resume_must_repeat_them() {
     assert!(said.contains("as written"), "{said}");
 }
 
+/// `--line-bars N` reflows to N bars a line: it needs `--reflow`, is recorded in the checkpoint
+/// (and only when not the default four), a resume must repeat it, and `eval --as-trained`
+/// rewrites the text to the checkpoint's line length.
+#[test]
+fn line_bars_are_recorded_and_a_resume_must_repeat_them() {
+    let dir = setup();
+    assert_error(&train(dir.path(), &["--line-bars", "8", "--epochs", "1"]), "add --reflow");
+    assert_error(&train(dir.path(), &["--reflow", "--line-bars", "0", "--epochs", "1"]), "1 or more");
+    let o = train(dir.path(), &["--reflow", "--line-bars", "8", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("reflow: 40 tunes at 8 bars a line"), "{out}");
+    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
+    assert!(ck.meta.reflow);
+    assert_eq!(ck.meta.line_bars, Some(8));
+    assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow"]), "--line-bars 8");
+    assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--line-bars", "4"]), "--line-bars 8");
+    let o = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--line-bars", "8"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = folk(dir.path())
+        .args(["eval", "2", "--data", "tunes.abc", "--model-dir", "model", "--as-trained"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("reflow: 40 tunes at 8 bars a line"), "{}", stderr(&o));
+    // Four bars a line, said or not, is the default and is not written into the checkpoint.
+    let four = setup();
+    assert!(train(four.path(), &["--reflow", "--line-bars", "4", "--epochs", "1"]).status.success());
+    let ck = checkpoint::load(&four.path().join("model/weights.1.safetensors")).unwrap();
+    assert_eq!(ck.meta.line_bars, None);
+    assert!(train(four.path(), &["--epochs", "2", "--resume", "--reflow"]).status.success());
+}
+
+/// `--mark-lines` needs `--reflow`, says how many tunes it marked, is recorded in the
+/// checkpoint, and a resume must repeat it.
+#[test]
+fn marked_lines_are_recorded_and_a_resume_must_repeat_them() {
+    let dir = setup();
+    assert_error(&train(dir.path(), &["--mark-lines", "--epochs", "1"]), "add --reflow");
+    let o = train(dir.path(), &["--reflow", "--mark-lines", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("reflow: 40 tunes at 4 bars a line; second lines marked in"), "{out}");
+    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
+    assert!(ck.meta.reflow && ck.meta.mark_lines && !ck.meta.label_parts);
+    assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow"]), "--mark-lines");
+    let o = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--mark-lines"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 /// The CSV rows without the two timing columns (seconds, chars/s), which differ run to run.
 fn csv_numbers(dir: &Path) -> Vec<String> {
     let csv = std::fs::read_to_string(dir.join("logs/training_log.csv")).unwrap();
@@ -388,6 +438,8 @@ fn checkpoint_round_trip_is_exact() {
             transpose: None,
             reflow: false,
             label_parts: false,
+            line_bars: None,
+            mark_lines: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

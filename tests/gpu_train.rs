@@ -252,6 +252,8 @@ fn a_non_finite_step_changes_nothing_and_a_run_moves_between_devices() {
             transpose: None,
             reflow: false,
             label_parts: false,
+            line_bars: None,
+            mark_lines: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

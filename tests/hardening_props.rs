@@ -43,6 +43,8 @@ fn valid() -> &'static (Checkpoint, Vec<u8>) {
                 transpose: None,
                 reflow: false,
                 label_parts: false,
+                line_bars: None,
+                mark_lines: false,
                 weight_decay: 0.0,
                 weight_drop: 0.0,
                 best: None,

@@ -1,6 +1,6 @@
-//! Reflow: a tune's body rewritten with a line break after every fourth complete bar and at
-//! the end of every part (`train --reflow`), so that a model reading the text can count parts
-//! by lines instead of bars. Only the layout moves: the result must have the same timeline
+//! Reflow: a tune's body rewritten with a line break after every fourth complete bar (or every
+//! `n`th: `train --reflow --line-bars N`) and at the end of every part (`train --reflow`), so
+//! that a model reading the text can count parts by lines instead of bars. Only the layout moves: the result must have the same timeline
 //! (every note, bar line, ending and chord symbol, in order) and pass the checker as the
 //! original did, or the tune is left as written.
 //!
@@ -17,8 +17,25 @@ use super::judge::{bar_length, section_spans};
 use super::parse;
 use super::timeline::{StepKind, Timeline};
 
-/// Complete bars per line.
+/// Complete bars per line unless asked otherwise (`train --line-bars`).
 pub const BARS_PER_LINE: usize = 4;
+
+/// How [`reflow_text`] lays a corpus out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Complete bars a line (`train --line-bars`, default [`BARS_PER_LINE`]).
+    pub line_bars: usize,
+    /// Label the parts of tunes that name none ([`label_parts`], `train --label-parts`).
+    pub label_parts: bool,
+    /// Space the bar lines of every second line of a part ([`mark_lines`], `train --mark-lines`).
+    pub mark_lines: bool,
+}
+
+impl Default for Layout {
+    fn default() -> Layout {
+        Layout { line_bars: BARS_PER_LINE, label_parts: false, mark_lines: false }
+    }
+}
 
 /// Why a tune was left as written (or, when labelling its parts, left unlabelled).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +53,8 @@ pub enum Kept {
     /// (Labelling) the labelled text did not read back as the same music and parts (or did not
     /// pass the checker: a repeat around two parts, cut by a label).
     Labelling,
+    /// (Marking lines) the spaced text did not read back as the same music.
+    Marking,
 }
 
 impl Kept {
@@ -48,6 +67,7 @@ impl Kept {
             Kept::MidLine => "a part starting mid-line",
             Kept::Parts => "no parts or too many",
             Kept::Labelling => "changed by labelling",
+            Kept::Marking => "changed by marking",
         }
     }
 }
@@ -67,7 +87,7 @@ fn kinds(tl: &Timeline) -> Vec<&StepKind> {
 }
 
 /// Where to break: (1-based line, 1-based column of the bar line's first character).
-fn breaks(tl: &Timeline) -> Result<Vec<(usize, usize)>, Kept> {
+fn breaks(tl: &Timeline, per_line: usize) -> Result<Vec<(usize, usize)>, Kept> {
     let mut full = bar_length(tl.meter).ok_or(Kept::NotValid)?;
     let (mut bar_time, mut in_line) = (Frac::ZERO, 0usize);
     let mut out = Vec::new();
@@ -85,7 +105,7 @@ fn breaks(tl: &Timeline) -> Result<Vec<(usize, usize)>, Kept> {
                 in_line += usize::from(bar_time == full);
                 bar_time = Frac::ZERO;
                 let part_end = b.repeat_end || b.style != BarStyle::Single;
-                if part_end || in_line >= BARS_PER_LINE {
+                if part_end || in_line >= per_line {
                     out.push((step.pos.line, step.pos.col));
                     in_line = 0;
                 }
@@ -109,10 +129,11 @@ fn bar_end(line: &[char], at: usize) -> (usize, bool) {
     (i, !line.get(i).is_some_and(|c| c.is_ascii_digit()))
 }
 
-/// The tune reflowed, or why it is left as written.
-pub fn reflow_tune(text: &str) -> Result<String, Kept> {
+/// The tune reflowed to `per_line` complete bars a line (at least 1), or why it is left as
+/// written.
+pub fn reflow_tune(text: &str, per_line: usize) -> Result<String, Kept> {
     let tl = read(text)?;
-    let mut wanted = breaks(&tl)?;
+    let mut wanted = breaks(&tl, per_line.max(1))?;
     wanted.sort_unstable();
     // Music lines are joined into one stream, broken where `wanted` says; any other line
     // (fields, comments, the header) ends the stream and is written as it was.
@@ -265,6 +286,71 @@ fn check_labelled(a: &Timeline, new: &str, letters: &[char], moved: &[usize]) ->
     Ok(())
 }
 
+/// Marks which line of its part each music line of a (reflowed) tune is: the bar lines inside
+/// every second line of a part (its second, fourth, ... line, counted from a `P:` field or the
+/// line after a part's closing bar line) get a space either side, `|` becoming ` | `. A model
+/// reading the text then sees at every bar whether it is in the first or the second half of an
+/// 8-bar part, where a line break alone would have to be remembered across a line of music.
+/// Spaces beside a bar line change no note, beam or bar: the result must read back as the same
+/// music and pass the checker, or the tune is left unmarked.
+pub fn mark_lines(text: &str) -> Result<String, Kept> {
+    let tl = read(text)?;
+    // The bar lines to space, by (1-based line, 1-based column).
+    let mut spaced: Vec<(usize, usize)> = Vec::new();
+    let (mut line, mut index, mut part_ended) = (0usize, 0usize, true);
+    for s in &tl.steps {
+        match &s.kind {
+            StepKind::Part(_) => part_ended = true,
+            StepKind::Bar(b) => {
+                if s.pos.line != line {
+                    index = if part_ended { 0 } else { index + 1 };
+                    line = s.pos.line;
+                }
+                part_ended = b.repeat_end || b.style != BarStyle::Single;
+                if index % 2 == 1 {
+                    spaced.push((s.pos.line, s.pos.col));
+                }
+            }
+            _ => {}
+        }
+    }
+    if spaced.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (k, line) in text.split('\n').enumerate() {
+        let cols: Vec<usize> = spaced.iter().filter(|&&(l, _)| l == k + 1).map(|&(_, c)| c - 1).collect();
+        if cols.is_empty() {
+            out.push(line.to_string());
+            continue;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let mut new = String::with_capacity(line.len() + 2 * cols.len());
+        let mut from = 0;
+        for c in cols {
+            let (end, _) = bar_end(&chars, c);
+            // Neither a bar line opening the line nor the one closing it: only those between bars.
+            if c == 0 || c < from || chars[end..].iter().all(|&ch| ch == ' ' || ch == '\\') {
+                continue;
+            }
+            new.extend(&chars[from..c]);
+            if chars[c - 1] != ' ' {
+                new.push(' ');
+            }
+            new.extend(&chars[c..end]);
+            if !matches!(chars.get(end), Some(' ') | Some('0'..='9')) {
+                new.push(' ');
+            }
+            from = end;
+        }
+        new.extend(&chars[from..]);
+        out.push(new);
+    }
+    let new = out.join("\n");
+    check_same(text, &new).map_err(|_| Kept::Marking)?;
+    Ok(new)
+}
+
 /// A corpus reflowed tune by tune ([`reflow_text`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Reflowed {
@@ -274,14 +360,19 @@ pub struct Reflowed {
     pub reflowed: usize,
     /// Tunes left as written, by reason ([`Kept::kind`]).
     pub kept: std::collections::BTreeMap<&'static str, usize>,
-    /// Whether parts were labelled ([`label_parts`]).
-    pub label_parts: bool,
+    /// The layout asked for.
+    pub layout: Layout,
     /// Reflowed tunes whose parts were labelled.
     pub labelled: usize,
     /// Reflowed tunes that labelled their parts already.
     pub had_labels: usize,
     /// Reflowed tunes left unlabelled, by reason.
     pub unlabelled: std::collections::BTreeMap<&'static str, usize>,
+    /// Reflowed tunes with lines marked ([`mark_lines`]; tunes whose parts are one line each
+    /// have none to mark).
+    pub marked: usize,
+    /// Reflowed tunes left unmarked, by reason.
+    pub unmarked: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl Reflowed {
@@ -292,7 +383,7 @@ impl Reflowed {
         };
         let kept =
             if self.kept.is_empty() { String::new() } else { format!("; left as written: {}", list(&self.kept)) };
-        let labels = match (self.label_parts, self.unlabelled.is_empty()) {
+        let labels = match (self.layout.label_parts, self.unlabelled.is_empty()) {
             (false, _) => String::new(),
             (true, true) => format!("; parts labelled in {} (had labels: {})", self.labelled, self.had_labels),
             (true, false) => format!(
@@ -302,17 +393,25 @@ impl Reflowed {
                 list(&self.unlabelled)
             ),
         };
-        format!("reflow: {} tunes at {BARS_PER_LINE} bars a line{kept}{labels}", self.reflowed)
+        let marks = match (self.layout.mark_lines, self.unmarked.is_empty()) {
+            (false, _) => String::new(),
+            (true, true) => format!("; second lines marked in {}", self.marked),
+            (true, false) => {
+                format!("; second lines marked in {} (left unmarked: {})", self.marked, list(&self.unmarked))
+            }
+        };
+        format!("reflow: {} tunes at {} bars a line{kept}{labels}{marks}", self.reflowed, self.layout.line_bars)
     }
 }
 
-/// Every tune of `text` reflowed ([`reflow_tune`]), and with `label_parts` its parts labelled
-/// ([`label_parts`]); text between tunes is kept.
-pub fn reflow_text(text: &str, label_parts: bool) -> Reflowed {
+/// Every tune of `text` reflowed to `layout.line_bars` bars a line ([`reflow_tune`]), with
+/// `layout.label_parts` its parts labelled ([`label_parts`]) and with `layout.mark_lines` the
+/// second lines of its parts marked ([`mark_lines`]); text between tunes is kept.
+pub fn reflow_text(text: &str, layout: Layout) -> Reflowed {
     let starts = parse::tune_starts(text);
     let mut r = Reflowed {
         text: text[..starts.first().copied().unwrap_or(text.len())].to_string(),
-        label_parts,
+        layout,
         ..Default::default()
     };
     for (k, &s) in starts.iter().enumerate() {
@@ -320,21 +419,31 @@ pub fn reflow_text(text: &str, label_parts: bool) -> Reflowed {
         // The tune's own text ends at its first blank line; what follows is kept as it was.
         let body_end = tune.find("\n\n").map_or(tune.len(), |i| i + 1);
         let (own, rest) = tune.split_at(body_end);
-        match reflow_tune(own).and_then(|t| check_same(own, &t).map(|_| t)) {
+        match reflow_tune(own, layout.line_bars).and_then(|t| check_same(own, &t).map(|_| t)) {
             Ok(t) => {
                 r.reflowed += 1;
-                match if label_parts { self::label_parts(&t) } else { Ok(None) } {
+                let t = match if layout.label_parts { label_parts(&t) } else { Ok(None) } {
                     Ok(Some(l)) => {
-                        r.text.push_str(&l);
                         r.labelled += 1;
+                        l
                     }
                     Ok(None) => {
-                        r.text.push_str(&t);
-                        r.had_labels += usize::from(label_parts);
+                        r.had_labels += usize::from(layout.label_parts);
+                        t
                     }
                     Err(e) => {
-                        r.text.push_str(&t);
                         *r.unlabelled.entry(e.kind()).or_default() += 1;
+                        t
+                    }
+                };
+                match if layout.mark_lines { mark_lines(&t) } else { Ok(t.clone()) } {
+                    Ok(m) => {
+                        r.marked += usize::from(m != t);
+                        r.text.push_str(&m);
+                    }
+                    Err(e) => {
+                        *r.unmarked.entry(e.kind()).or_default() += 1;
+                        r.text.push_str(&t);
                     }
                 }
             }
@@ -380,21 +489,56 @@ mod tests {
                     P:B\n\
                     |:B2B e2e|c2A FBA|G2F E3|EFG ABc|\n\
                     B^c^d e2e|f2f f2e|^def BAF|E3 E3:|\n";
-        let got = reflow_tune(tune).unwrap();
+        let got = reflow_tune(tune, BARS_PER_LINE).unwrap();
         assert_eq!(got, want);
         check_same(tune, &got).unwrap();
         // Reflowing twice changes nothing more.
-        assert_eq!(reflow_tune(&got).unwrap(), got);
+        assert_eq!(reflow_tune(&got, BARS_PER_LINE).unwrap(), got);
+        // At eight bars a line each part of this tune is one line: the first part's eight
+        // complete bars end on `:|2`, which cannot start a line, so its second ending stays.
+        let want8 = "X:1\nT:Test\nM:6/8\nL:1/8\nK:G\n\
+                     d|\"G\"g2g B^AB|d2d G3|\"Em\"GAB \"Am\"A2A|\"D7\"ABc \"G\"BAG|\"G\"g2g B^AB|d2d G2G|\
+                     \"Em\"GAB \"Am\"A2G|1\"D7\"FGA \"G\"G2:|2\"D7\"FGA \"G\"G3||\n\
+                     P:B\n\
+                     |:B2B e2e|c2A FBA|G2F E3|EFG ABc|B^c^d e2e|f2f f2e|^def BAF|E3 E3:|\n";
+        let got8 = reflow_tune(tune, 8).unwrap();
+        assert_eq!(got8, want8);
+        check_same(tune, &got8).unwrap();
+        // From four to eight bars a line and back: the layouts are each other's.
+        assert_eq!(reflow_tune(&got, 8).unwrap(), got8);
+        assert_eq!(reflow_tune(&got8, BARS_PER_LINE).unwrap(), got);
+    }
+
+    #[test]
+    fn every_second_line_of_a_part_has_its_inner_bar_lines_spaced() {
+        // An 8-bar part and a 16-bar one: the second line of each, and the fourth of the long
+        // one, are marked; a bar line opening or closing a line is left alone.
+        let tune = "X:1\nM:3/4\nL:1/4\nK:D\nABc|def|ABc|def|\nABc|def|ABc|d3:|\n\
+                    |:fed|cBA|fed|cBA|\nfed|cBA|fed|cBA|\nfed|cBA|fed|cBA|\nfed|cBA|fed|c3:|\n";
+        let want = "X:1\nM:3/4\nL:1/4\nK:D\nABc|def|ABc|def|\nABc | def | ABc | d3:|\n\
+                    |:fed|cBA|fed|cBA|\nfed | cBA | fed | cBA|\nfed|cBA|fed|cBA|\nfed | cBA | fed | c3:|\n";
+        let got = mark_lines(tune).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(mark_lines(&got).unwrap(), got, "marking twice changes nothing more");
+        // A `P:` line starts a part's count again; an ending's number stays on its bar line.
+        let named = "X:2\nM:6/8\nL:1/8\nK:G\nP:A\nGAB c2d|e2d c2B|\nGAB c2d|1e2d c3:|2e2d G3||\nP:B\ng2g f2f|e3 d3|\n";
+        let want_named =
+            "X:2\nM:6/8\nL:1/8\nK:G\nP:A\nGAB c2d|e2d c2B|\nGAB c2d |1e2d c3 :|2e2d G3||\nP:B\ng2g f2f|e3 d3|\n";
+        assert_eq!(mark_lines(named).unwrap(), want_named);
+        // Through the corpus path: counted, and said.
+        let r = reflow_text(tune, Layout { mark_lines: true, ..Layout::default() });
+        assert_eq!((r.marked, r.text.as_str()), (1, want));
+        assert!(r.describe().ends_with("; second lines marked in 1"), "{}", r.describe());
     }
 
     #[test]
     fn a_tune_that_is_not_valid_is_left_as_written_and_counted() {
         // The second bar is one eighth too long.
         let bad = "X:2\nM:6/8\nL:1/8\nK:D\nABc def|ABc defg|\nABc def|]\n";
-        assert_eq!(reflow_tune(bad), Err(Kept::NotValid));
+        assert_eq!(reflow_tune(bad, BARS_PER_LINE), Err(Kept::NotValid));
         let good = "X:3\nM:3/4\nL:1/4\nK:D\nABc|def|\nABc|def|ABc|def|]\n";
         let text = format!("% a file header\n\n{bad}\n{good}");
-        let r = reflow_text(&text, false);
+        let r = reflow_text(&text, Layout::default());
         assert_eq!((r.reflowed, r.kept.get("not valid").copied()), (1, Some(1)), "{r:?}");
         let want = format!("% a file header\n\n{bad}\nX:3\nM:3/4\nL:1/4\nK:D\nABc|def|ABc|def|\nABc|def|]\n");
         assert_eq!(r.text, want);
@@ -429,10 +573,10 @@ mod tests {
         // A labelled tune is labelled already.
         assert_eq!(label_parts(&got), Ok(None));
         // Reflowing and labelling in one pass over a file gives the same and counts it.
-        let r = reflow_text(tune, true);
+        let r = reflow_text(tune, Layout { label_parts: true, ..Layout::default() });
         assert_eq!((r.text.as_str(), r.reflowed, r.labelled), (want, 1, 1));
         assert!(r.describe().ends_with("; parts labelled in 1 (had labels: 0)"), "{}", r.describe());
-        assert_eq!(reflow_text(tune, false).labelled, 0);
+        assert_eq!(reflow_text(tune, Layout::default()).labelled, 0);
     }
 
     #[test]
@@ -446,7 +590,7 @@ mod tests {
         // Labels written already: nothing to do.
         let named = "X:3\nM:3/4\nL:1/4\nK:D\nP:A\nABc|def:|\nP:B\ngfe|dcB:|\n";
         assert_eq!(label_parts(named), Ok(None));
-        let r = reflow_text(&format!("{mid}\n{across}\n{named}"), true);
+        let r = reflow_text(&format!("{mid}\n{across}\n{named}"), Layout { label_parts: true, ..Layout::default() });
         assert_eq!((r.reflowed, r.labelled, r.had_labels), (3, 0, 1), "{r:?}");
         assert_eq!(r.unlabelled.values().sum::<usize>(), 2, "{r:?}");
         assert!(
