@@ -529,6 +529,30 @@ fn a_bar_line_does_not_skip_an_owed_bar() {
     assert_eq!(first_refused(t), Some(t.find("::A3").unwrap()));
 }
 
+/// A unit change (`L:`) only where a bar begins: a sampled shaped hornpipe broke a line 1/32 of
+/// a whole note before its bar's end, wrote `L:1/4`, and then no note the guide writes fitted
+/// (`c/4` under `L:1/8`, `c/8` under `L:1/4`): it wrote field lines until `--len` ran out.
+#[test]
+fn a_unit_change_waits_for_the_bar_to_end() {
+    let head = "X: 1\nT:t\nM:4/4\nL:1/8\nK:D\nd3/2e/2d3/2e/2 d/4e/2f3/2A/2F3/4G/4\n";
+    for shaped in [false, true] {
+        let new = || if shaped { Guide::new().shaped() } else { Guide::new() };
+        let mut g = new();
+        assert!(head.chars().all(|c| g.push(c)), "{head}");
+        assert!(!g.allows('L'), "shaped {shaped}: L: mid-bar");
+        assert!(g.allows('K') && g.allows('c'), "shaped {shaped}: a key change or the bar's last note");
+        // Once the bar is whole, the unit may change, and the tune can still be finished.
+        let mut g = new();
+        let whole = format!("{head}c/4|\nL:1/4\n");
+        assert!(whole.chars().all(|c| g.push(c)), "shaped {shaped}: {whole}");
+        assert!(g.to_finish(2000).is_some(), "shaped {shaped}");
+    }
+    // The checker agrees that the finished tune is valid.
+    let done = "X: 1\nT:t\nM:4/4\nL:1/8\nK:D\nd3/2e/2d3/2e/2 d/4e/2f3/2A/2F3/4G/4\nc/4|\nL:1/4\nA4|]\n\n";
+    assert!(check_text(done)[0].valid, "{:?}", check_text(done)[0].problems);
+    assert_eq!(first_refused(done), None);
+}
+
 /// A single bar line may leave a short bar for the next line to complete only when notes can
 /// complete it: a sampled 4/4 tune closed a bar a third of the unit short after a tuplet, ended
 /// the line, and then no note fitted the owed bar; the stream wrote spaces to the end of

@@ -968,6 +968,13 @@ impl Guide {
                 if (c == b'M' && self.keep_meter) || (c == b'K' && self.keep_key) {
                     return false;
                 }
+                // A unit change only where a bar begins: the rest of a bar broken across lines
+                // (or owed by a short bar) may need a length the new unit cannot write (1/32
+                // of a whole note is `/4` under `L:1/8` but `/8` under `L:1/4`), and the tune
+                // could then never end.
+                if c == b'L' && (self.bar > 0 || self.owe > 0) {
+                    return false;
+                }
                 if matches!(c, b'P' | b'M') {
                     if self.target > 0 && self.bar != self.target {
                         return false;
