@@ -194,23 +194,32 @@ fn reflow_is_recorded_and_a_resume_must_repeat_it() {
     assert_ne!(p.params.data, ck.params.data, "the reflowed text is what trained");
 }
 
+/// A flag that rewrites the reflowed text: alone it asks for `--reflow`; with it one epoch trains
+/// and the log says `says`; a resume without the flag is refused naming it, and one with it
+/// trains epoch 2. Returns the run's folder and its epoch-1 checkpoint.
+fn reflow_flag_run(flag: &str, says: &str) -> (tempfile::TempDir, checkpoint::Checkpoint) {
+    let dir = setup();
+    assert_error(&train(dir.path(), &[flag, "--epochs", "1"]), "add --reflow");
+    let o = train(dir.path(), &["--reflow", flag, "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(says), "{out}");
+    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
+    assert!(ck.meta.reflow);
+    assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow"]), flag);
+    let o = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", flag]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (dir, ck)
+}
+
 /// `--label-parts` needs `--reflow`, is recorded, must be repeated on resume, and its `Y:`
 /// reaches the style the sampler writes headers from.
 #[test]
 fn labelled_parts_are_recorded_and_a_resume_must_repeat_them() {
-    let dir = setup();
-    assert_error(&train(dir.path(), &["--label-parts", "--epochs", "1"]), "add --reflow");
-    let o = train(dir.path(), &["--reflow", "--label-parts", "--epochs", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("reflow: 40 tunes at 4 bars a line; parts labelled in"), "{out}");
-    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
-    assert!(ck.meta.reflow && ck.meta.label_parts);
+    let (dir, ck) = reflow_flag_run("--label-parts", "reflow: 40 tunes at 4 bars a line; parts labelled in");
+    assert!(ck.meta.label_parts && !ck.meta.mark_lines);
     let style = std::fs::read_to_string(dir.path().join("model/style.json")).unwrap();
     assert!(style.contains("\"Y:\""), "the labelled corpus's headers give Y:: {style}");
-    assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow"]), "--label-parts");
-    let o = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--label-parts"]);
-    assert!(o.status.success(), "{}", stderr(&o));
     // `eval --as-trained` scores the text rewritten as the checkpoint's training rewrote it.
     let eval = |dir: &Path, extra: &[&str]| {
         let o =
@@ -269,17 +278,8 @@ fn line_bars_are_recorded_and_a_resume_must_repeat_them() {
 /// checkpoint, and a resume must repeat it.
 #[test]
 fn marked_lines_are_recorded_and_a_resume_must_repeat_them() {
-    let dir = setup();
-    assert_error(&train(dir.path(), &["--mark-lines", "--epochs", "1"]), "add --reflow");
-    let o = train(dir.path(), &["--reflow", "--mark-lines", "--epochs", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("reflow: 40 tunes at 4 bars a line; second lines marked in"), "{out}");
-    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
-    assert!(ck.meta.reflow && ck.meta.mark_lines && !ck.meta.label_parts);
-    assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow"]), "--mark-lines");
-    let o = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--mark-lines"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (_dir, ck) = reflow_flag_run("--mark-lines", "reflow: 40 tunes at 4 bars a line; second lines marked in");
+    assert!(ck.meta.mark_lines && !ck.meta.label_parts);
 }
 
 /// The CSV rows without the two timing columns (seconds, chars/s), which differ run to run.

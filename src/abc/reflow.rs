@@ -11,7 +11,7 @@
 //! which part it is in, and how many the tune promised, from the text instead of counting them
 //! over hundreds of characters.
 
-use super::ast::BarStyle;
+use super::ast::{Bar, BarStyle};
 use super::frac::Frac;
 use super::judge::{bar_length, section_spans};
 use super::parse;
@@ -86,6 +86,11 @@ fn kinds(tl: &Timeline) -> Vec<&StepKind> {
     tl.steps.iter().map(|s| &s.kind).collect()
 }
 
+/// A bar line that ends a part: a repeat's end or any bar line but a single one.
+fn ends_part(b: &Bar) -> bool {
+    b.repeat_end || b.style != BarStyle::Single
+}
+
 /// Where to break: (1-based line, 1-based column of the bar line's first character).
 fn breaks(tl: &Timeline, per_line: usize) -> Result<Vec<(usize, usize)>, Kept> {
     let mut full = bar_length(tl.meter).ok_or(Kept::NotValid)?;
@@ -104,8 +109,7 @@ fn breaks(tl: &Timeline, per_line: usize) -> Result<Vec<(usize, usize)>, Kept> {
             StepKind::Bar(b) => {
                 in_line += usize::from(bar_time == full);
                 bar_time = Frac::ZERO;
-                let part_end = b.repeat_end || b.style != BarStyle::Single;
-                if part_end || in_line >= per_line {
+                if ends_part(b) || in_line >= per_line {
                     out.push((step.pos.line, step.pos.col));
                     in_line = 0;
                 }
@@ -306,7 +310,7 @@ pub fn mark_lines(text: &str) -> Result<String, Kept> {
                     index = if part_ended { 0 } else { index + 1 };
                     line = s.pos.line;
                 }
-                part_ended = b.repeat_end || b.style != BarStyle::Single;
+                part_ended = ends_part(b);
                 if index % 2 == 1 {
                     spaced.push((s.pos.line, s.pos.col));
                 }
@@ -347,7 +351,7 @@ pub fn mark_lines(text: &str) -> Result<String, Kept> {
         out.push(new);
     }
     let new = out.join("\n");
-    check_same(text, &new).map_err(|_| Kept::Marking)?;
+    same_music(&tl, &new).map_err(|_| Kept::Marking)?;
     Ok(new)
 }
 
@@ -436,16 +440,21 @@ pub fn reflow_text(text: &str, layout: Layout) -> Reflowed {
                         t
                     }
                 };
-                match if layout.mark_lines { mark_lines(&t) } else { Ok(t.clone()) } {
-                    Ok(m) => {
-                        r.marked += usize::from(m != t);
-                        r.text.push_str(&m);
+                let t = if layout.mark_lines {
+                    match mark_lines(&t) {
+                        Ok(m) => {
+                            r.marked += usize::from(m != t);
+                            m
+                        }
+                        Err(e) => {
+                            *r.unmarked.entry(e.kind()).or_default() += 1;
+                            t
+                        }
                     }
-                    Err(e) => {
-                        *r.unmarked.entry(e.kind()).or_default() += 1;
-                        r.text.push_str(&t);
-                    }
-                }
+                } else {
+                    t
+                };
+                r.text.push_str(&t);
             }
             Err(e) => {
                 r.text.push_str(own);
@@ -459,9 +468,14 @@ pub fn reflow_text(text: &str, layout: Layout) -> Reflowed {
 
 /// Whether `new` reads back as the same music as `old`, passing the checker.
 fn check_same(old: &str, new: &str) -> Result<(), Kept> {
-    let (a, b) = (read(old)?, read(new).map_err(|_| Kept::Mismatch)?);
-    if kinds(&a) != kinds(&b)
-        || (a.meter, a.unit, a.key.clone(), &a.order) != (b.meter, b.unit, b.key.clone(), &b.order)
+    same_music(&read(old)?, new)
+}
+
+/// Whether `new` reads back as the music of timeline `a` (the same steps, meter, unit, key and
+/// play order), passing the checker.
+fn same_music(a: &Timeline, new: &str) -> Result<(), Kept> {
+    let b = read(new).map_err(|_| Kept::Mismatch)?;
+    if kinds(a) != kinds(&b) || (a.meter, a.unit, a.key.clone(), &a.order) != (b.meter, b.unit, b.key.clone(), &b.order)
     {
         return Err(Kept::Mismatch);
     }
