@@ -349,10 +349,12 @@ impl Training {
                 schedule: None,
                 keep_best: false,
                 transpose: None,
+                transpose_keys: Vec::new(),
                 reflow: false,
                 label_parts: false,
                 line_bars: None,
                 mark_lines: false,
+                mark_last: false,
                 clip: None,
                 weight_decay: None,
                 weight_drop: None,
@@ -461,6 +463,15 @@ impl Training {
     pub fn mark_lines(mut self) -> Training {
         self.opts.reflow = true;
         self.opts.mark_lines = true;
+        self
+    }
+
+    /// Reflow the corpus and mark the second lines of each part and the bar lines of each tune's
+    /// last part (`train --reflow --mark-lines --mark-last`, [`crate::abc::reflow::mark_last`]).
+    pub fn mark_last(mut self) -> Training {
+        self.opts.reflow = true;
+        self.opts.mark_lines = true;
+        self.opts.mark_last = true;
         self
     }
 

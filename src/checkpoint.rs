@@ -71,6 +71,9 @@ pub struct TrainMeta {
     /// The semitone range of transposed copies added to the training tunes (`train --transpose`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transpose: Option<(i32, i32)>,
+    /// The keys of the transposed copies added to the training tunes (`train --transpose-keys`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transpose_keys: Vec<String>,
     /// The corpus was reflowed to four bars a line before training (`train --reflow`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub reflow: bool,
@@ -80,6 +83,9 @@ pub struct TrainMeta {
     /// The second lines of its parts were marked (`train --reflow --mark-lines`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub mark_lines: bool,
+    /// The bar lines of its tunes' last parts were marked too (`train --mark-last`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mark_last: bool,
     /// Complete bars a reflowed line, when not four (`train --reflow --line-bars N`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line_bars: Option<usize>,

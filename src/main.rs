@@ -267,6 +267,11 @@ struct TrainArgs {
     /// this range of semitones but 0, e.g. -2..2; tunes that cannot be transposed safely are left out.
     #[arg(long, value_name = "LOW..HIGH", allow_hyphen_values = true, value_parser = parse_shift_range)]
     transpose: Option<(i32, i32)>,
+    /// Add a copy of each training tune (never a validation tune) in each of these keys that has
+    /// its mode, moved at most 6 semitones down or 5 up, e.g. G,D,Em,Am: a G tune gets a D copy,
+    /// an A tune a G and a D copy, an E minor tune an A minor copy. Not with --transpose.
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    transpose_keys: Vec<String>,
     /// Rewrite the corpus four complete bars to a line, each part ending its line, before
     /// training (tunes that would not read back as the same music are left as written).
     #[arg(long)]
@@ -282,6 +287,11 @@ struct TrainArgs {
     /// says at each bar whether it is in a part's first or second line (the music is unchanged).
     #[arg(long)]
     mark_lines: bool,
+    /// With --mark-lines: mark the bar lines of each tune's last part too (a space before them
+    /// on its odd lines, after them on its even ones), so the text says at each bar whether the
+    /// part being written is the tune's last (the music is unchanged).
+    #[arg(long)]
+    mark_last: bool,
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
@@ -464,10 +474,12 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         schedule,
         keep_best: a.keep_best,
         transpose: a.transpose,
+        transpose_keys: a.transpose_keys,
         reflow: a.reflow,
         label_parts: a.label_parts,
         line_bars: a.line_bars,
         mark_lines: a.mark_lines,
+        mark_last: a.mark_last,
         clip: a.clip,
         weight_decay: a.weight_decay,
         weight_drop: a.weight_drop,
@@ -503,7 +515,7 @@ fn print_resume(
     model_dir: &std::path::Path,
 ) {
     eprintln!(
-        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction, --transpose and the --reflow flags)",
+        "{what}: saved {}\nresume with: folklstm train --resume {id} --model-dir {} (and the same --data, --rng-seed, --val-fraction, --transpose or --transpose-keys and the --reflow flags)",
         checkpoint.display(),
         model_dir.display()
     );
@@ -531,7 +543,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         let text = if a.as_trained && meta.reflow {
             let r = folklstm::abc::reflow::reflow_text(
                 &text,
-                folklstm::train::layout(meta.label_parts, meta.line_bars, meta.mark_lines),
+                folklstm::train::layout(meta.label_parts, meta.line_bars, meta.mark_lines, meta.mark_last),
             );
             eprintln!("{}: {}", d.display(), r.describe());
             r.text

@@ -65,6 +65,10 @@ pub struct TrainOptions {
     /// Add copies of the training tunes (never the validation tunes) transposed by each
     /// semitone shift in this inclusive range but 0 (`--transpose -2..2`).
     pub transpose: Option<(i32, i32)>,
+    /// Add a copy of each training tune (never a validation tune) in each of these keys that has
+    /// its mode (`--transpose-keys G,D,Em,Am`, [`crate::abc::transpose::augment_to_keys`]);
+    /// empty: none. Not with `transpose`.
+    pub transpose_keys: Vec<String>,
     /// Reflow the corpus before anything else: every tune four complete bars a line, each part
     /// ending its line ([`crate::abc::reflow`]; a tune that would change is left as written).
     pub reflow: bool,
@@ -76,6 +80,9 @@ pub struct TrainOptions {
     /// With `reflow`: space the bar lines of every second line of a part
     /// ([`crate::abc::reflow::mark_lines`]).
     pub mark_lines: bool,
+    /// With `mark_lines`: mark the bar lines of each tune's last part as well
+    /// ([`crate::abc::reflow::mark_last`]).
+    pub mark_last: bool,
     /// Global-norm gradient clipping.
     pub clip: Option<f32>,
     /// Decoupled weight decay λ (AdamW, [`crate::optim::adamw_update`]): `None` is 0 for a new
@@ -198,8 +205,27 @@ pub fn line_bars(asked: Option<usize>) -> usize {
 }
 
 /// The reflowed text's layout from the training flags (or a checkpoint's record of them).
-pub fn layout(label_parts: bool, line_bars: Option<usize>, mark_lines: bool) -> crate::abc::reflow::Layout {
-    crate::abc::reflow::Layout { line_bars: self::line_bars(line_bars), label_parts, mark_lines }
+pub fn layout(
+    label_parts: bool,
+    line_bars: Option<usize>,
+    mark_lines: bool,
+    mark_last: bool,
+) -> crate::abc::reflow::Layout {
+    crate::abc::reflow::Layout { line_bars: self::line_bars(line_bars), label_parts, mark_lines, mark_last }
+}
+
+/// The keys of `--transpose-keys`, read as the judge reads a `K:` value, each once.
+pub fn transpose_keys(names: &[String]) -> Result<Vec<crate::abc::judge::KeyName>> {
+    let mut keys: Vec<crate::abc::judge::KeyName> = Vec::new();
+    for n in names {
+        let k = crate::abc::judge::KeyName::parse(n).ok_or_else(|| {
+            Error::Config(format!("--transpose-keys: {n:?} is not a key; write a tonic and a mode, e.g. G,D,Em,Am"))
+        })?;
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    Ok(keys)
 }
 
 /// Reads the corpus and cuts it as the run needs.
@@ -210,7 +236,10 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let fp = format!("{:016x}", corpus::fingerprint(&text));
     let mut notes = Vec::new();
     let text = if opts.reflow {
-        let r = crate::abc::reflow::reflow_text(&text, layout(opts.label_parts, opts.line_bars, opts.mark_lines));
+        let r = crate::abc::reflow::reflow_text(
+            &text,
+            layout(opts.label_parts, opts.line_bars, opts.mark_lines, opts.mark_last),
+        );
         notes.push(r.describe());
         r.text
     } else {
@@ -233,8 +262,12 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let (mut train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
     let style = Some(crate::abc::prime::CorpusStyle::learn([text.as_str()])).filter(|s| !s.is_empty());
     let mut vocab = vocab;
-    if let Some((lo, hi)) = opts.transpose {
-        let copies = crate::abc::transpose::augment(&train, lo, hi);
+    let copies = match (opts.transpose, opts.transpose_keys.is_empty()) {
+        (Some((lo, hi)), _) => Some(crate::abc::transpose::augment(&train, lo, hi)),
+        (None, false) => Some(crate::abc::transpose::augment_to_keys(&train, &transpose_keys(&opts.transpose_keys)?)),
+        (None, true) => None,
+    };
+    if let Some(copies) = copies {
         notes.push(copies.describe());
         while !train.is_empty() && !train.ends_with("\n\n") {
             train.push('\n');
@@ -530,6 +563,12 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
             "--mark-lines marks lines of the reflowed text: add --reflow (or drop --mark-lines)".into(),
         ));
     }
+    if opts.mark_last && !opts.mark_lines {
+        return Err(Error::Config(
+            "--mark-last marks the last part beside the lines --mark-lines marks: add --reflow --mark-lines (or drop --mark-last)"
+                .into(),
+        ));
+    }
     if opts.label_parts && !opts.reflow {
         return Err(Error::Config(
             "--label-parts labels parts on the reflowed lines: add --reflow (or drop --label-parts)".into(),
@@ -552,6 +591,15 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
             "--transpose {lo}..{hi}: give a range LOW..HIGH of semitones with LOW <= HIGH, within -{m}..{m}",
             m = crate::abc::transpose::MAX_SHIFT
         )));
+    }
+    if !opts.transpose_keys.is_empty() {
+        if opts.transpose.is_some() {
+            return Err(Error::Config(
+                "--transpose adds every shift of a range, --transpose-keys the shifts to the listed keys; pass one of them"
+                    .into(),
+            ));
+        }
+        transpose_keys(&opts.transpose_keys)?;
     }
     if opts.resume.is_some() && opts.init_from.is_some() {
         return Err(Error::Config(
@@ -660,9 +708,11 @@ fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> Train
         partial: None,
         schedule: opts.schedule,
         transpose: opts.transpose,
+        transpose_keys: opts.transpose_keys.clone(),
         reflow: opts.reflow,
         label_parts: opts.label_parts,
         mark_lines: opts.mark_lines,
+        mark_last: opts.mark_last,
         line_bars: opts.line_bars.filter(|&n| n != crate::abc::reflow::BARS_PER_LINE),
         weight_decay: opts.weight_decay.unwrap_or(0.0),
         weight_drop: opts.weight_drop.unwrap_or(0.0),
@@ -784,11 +834,21 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
             says(ck.meta.transpose)
         )));
     }
+    if ck.meta.transpose_keys != opts.transpose_keys {
+        let says = |k: &[String]| {
+            if k.is_empty() { "no --transpose-keys".to_string() } else { format!("--transpose-keys {}", k.join(",")) }
+        };
+        return Err(bad(format!(
+            "was trained with {}; pass the same to resume (it decides the training text)",
+            says(&ck.meta.transpose_keys)
+        )));
+    }
     // The flags that rewrite the training text.
     for (flag, was, now) in [
         ("--reflow", ck.meta.reflow, opts.reflow),
         ("--label-parts", ck.meta.label_parts, opts.label_parts),
         ("--mark-lines", ck.meta.mark_lines, opts.mark_lines),
+        ("--mark-last", ck.meta.mark_last, opts.mark_last),
     ] {
         if was != now {
             let says = if was { flag.to_string() } else { format!("no {flag}") };
@@ -1034,7 +1094,7 @@ struct Saver<'a> {
 impl Saver<'_> {
     fn resume_cmd(&self, extra: &str) -> String {
         format!(
-            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed, --val-fraction, --transpose and the --reflow flags)",
+            "folklstm train --resume{extra} --model-dir {} (with the same --data, --rng-seed, --val-fraction, --transpose or --transpose-keys and the --reflow flags)",
             self.opts.model_dir.display()
         )
     }

@@ -282,6 +282,38 @@ fn marked_lines_are_recorded_and_a_resume_must_repeat_them() {
     assert!(ck.meta.mark_lines && !ck.meta.label_parts);
 }
 
+/// `--mark-last` needs `--reflow --mark-lines`, says how many tunes it marked, is recorded in the
+/// checkpoint, a resume must repeat it, and `eval --as-trained` marks the last parts as the
+/// training did.
+#[test]
+fn marked_last_parts_are_recorded_and_a_resume_must_repeat_them() {
+    let dir = setup();
+    assert_error(&train(dir.path(), &["--reflow", "--mark-last", "--epochs", "1"]), "add --reflow --mark-lines");
+    let o = train(dir.path(), &["--reflow", "--mark-lines", "--mark-last", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("reflow: 40 tunes at 4 bars a line; second lines and last parts marked in 40"), "{out}");
+    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
+    assert!(ck.meta.mark_lines && ck.meta.mark_last);
+    assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--mark-lines"]), "--mark-last");
+    let resumed = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--mark-lines", "--mark-last"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    // As trained is the corpus marked with the last parts: the same score as that text as written.
+    let eval = |data: &str, extra: &[&str]| {
+        let o =
+            folk(dir.path()).args(["eval", "2", "--data", data, "--model-dir", "model"]).args(extra).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        out.lines().last().unwrap().split_whitespace().skip(1).take(3).collect::<Vec<_>>().join(" ")
+    };
+    let layout = folklstm::train::layout(false, None, true, true);
+    let marked = folklstm::abc::reflow::reflow_text(&common::corpus(), layout).text;
+    assert!(marked.contains("| ") && marked.contains(" |"), "{marked}");
+    std::fs::write(dir.path().join("marked.abc"), &marked).unwrap();
+    assert_eq!(eval("tunes.abc", &["--as-trained"]), eval("marked.abc", &[]));
+    assert_ne!(eval("tunes.abc", &[]), eval("marked.abc", &[]));
+}
+
 /// The CSV rows without the two timing columns (seconds, chars/s), which differ run to run.
 fn csv_numbers(dir: &Path) -> Vec<String> {
     let csv = std::fs::read_to_string(dir.join("logs/training_log.csv")).unwrap();
@@ -436,10 +468,12 @@ fn checkpoint_round_trip_is_exact() {
             partial: Some(Default::default()),
             schedule: None,
             transpose: None,
+            transpose_keys: Vec::new(),
             reflow: false,
             label_parts: false,
             line_bars: None,
             mark_lines: false,
+            mark_last: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

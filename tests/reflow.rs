@@ -159,17 +159,19 @@ fn labelled_parts_are_the_parts_the_judge_counts_and_promise_what_the_body_deliv
     assert!(labelled + had >= 500, "{labelled} labelled, {had} had labels");
 }
 
-#[test]
-fn marked_lines_are_the_same_music_and_the_guide_can_write_them() {
+/// Every shared tune reflowed and labelled, then marked as `marks` says: each marked tune is the
+/// same music with only spaces beside bar lines added, and the guide accepts every character of
+/// a valid one. (marked tunes, tunes, music lines changed, music lines) of the marked tunes, or
+/// None without the shared files.
+fn marked_are_the_same_music(marks: Layout) -> Option<(usize, usize, usize, usize)> {
     use folklstm::abc::guide::Guide;
     use folklstm::abc::judge::read_tunes;
-    let Some(files) = common::shared_abc_files() else { return };
+    let files = common::shared_abc_files()?;
     let (mut tunes, mut marked_tunes, mut lines, mut changed) = (0, 0, 0, 0);
     let labelled = Layout { label_parts: true, ..Layout::default() };
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
-        let (plain, marked) =
-            (reflow_text(&text, labelled), reflow_text(&text, Layout { mark_lines: true, ..labelled }));
+        let (plain, marked) = (reflow_text(&text, labelled), reflow_text(&text, Layout { label_parts: true, ..marks }));
         assert!(marked.unmarked.is_empty(), "{}: {}", f.display(), marked.describe());
         marked_tunes += marked.marked;
         let (before, after) = (read_tunes(&plain.text), read_tunes(&marked.text));
@@ -218,6 +220,13 @@ fn marked_lines_are_the_same_music_and_the_guide_can_write_them() {
             }
         }
     }
+    Some((marked_tunes, tunes, changed, lines))
+}
+
+#[test]
+fn marked_lines_are_the_same_music_and_the_guide_can_write_them() {
+    let marks = Layout { mark_lines: true, ..Layout::default() };
+    let Some((marked_tunes, tunes, changed, lines)) = marked_are_the_same_music(marks) else { return };
     eprintln!("{marked_tunes} of {tunes} tunes marked; {changed} of their {lines} music lines changed");
     common::note("mark-lines", &format!("{marked_tunes} of {tunes} marked; {changed} of {lines} music lines changed"));
     assert_eq!(tunes, 534);
@@ -226,4 +235,17 @@ fn marked_lines_are_the_same_music_and_the_guide_can_write_them() {
     // one line, or a bar line only at a line's ends, stays as it was).
     assert!(marked_tunes >= 500, "{marked_tunes} marked");
     assert!(changed * 10 >= lines * 4 && changed * 10 <= lines * 6, "{changed} of {lines} music lines changed");
+}
+
+#[test]
+fn marked_last_parts_are_the_same_music_and_the_guide_can_write_them() {
+    let marks = Layout { mark_lines: true, mark_last: true, ..Layout::default() };
+    let Some((marked_tunes, tunes, changed, lines)) = marked_are_the_same_music(marks) else { return };
+    common::note("mark-last", &format!("{marked_tunes} of {tunes} marked; {changed} of {lines} music lines changed"));
+    assert_eq!(tunes, 534);
+    // Every reflowed tune has a last part with a bar line inside a line, and the second lines of
+    // the other parts change as well: three lines in four or more of a two-part tune change
+    // (all of the last part's, half of the rest).
+    assert!(marked_tunes >= 520, "{marked_tunes} marked");
+    assert!(changed * 10 >= lines * 7, "{changed} of {lines} music lines changed");
 }

@@ -206,6 +206,36 @@ fn transposed_copies_come_from_training_tunes_only() {
 }
 
 #[test]
+fn copies_in_listed_keys_come_from_training_tunes_and_a_resume_keeps_the_list() {
+    let dir = setup();
+    let o = train(dir.path(), &["--epochs", "1", "--val-fraction", "0.25", "--transpose-keys", "G,D,Em"]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let out = all_output(&o);
+    let line = out.lines().find(|l| l.starts_with("transposed copies:")).expect(&out);
+    // Every tune of the tests' corpus is in G: one copy in D each (5 semitones down), none in
+    // G again, none in E minor (another mode).
+    let nums: Vec<usize> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    let (_, val) = folklstm::corpus::split_train_val(&common::corpus(), 0.25, 0);
+    let tunes = 40 - folklstm::abc::check_text(&val).len();
+    assert_eq!((nums[0], nums[1]), (tunes, tunes), "{line}");
+    assert!(line.contains("in the keys G,D,Em") && line.contains("shifts [-5]"), "{line}");
+    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
+    assert_eq!(ck.meta.transpose_keys, ["G", "D", "Em"]);
+    assert_error(
+        &train(dir.path(), &["--epochs", "2", "--val-fraction", "0.25", "--resume"]),
+        &["--transpose-keys G,D,Em"],
+    );
+    let o = train(dir.path(), &["--epochs", "2", "--val-fraction", "0.25", "--resume", "--transpose-keys", "G,D,Em"]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let fresh = setup();
+    assert_error(&train(fresh.path(), &["--epochs", "1", "--transpose-keys", "G,H"]), &["\"H\" is not a key"]);
+    assert_error(
+        &train(fresh.path(), &["--epochs", "1", "--transpose-keys", "D", "--transpose", "-1..1"]),
+        &["pass one of them"],
+    );
+}
+
+#[test]
 fn the_shared_files_read_as_one_corpus_hold_out_whole_tunes_from_each() {
     let Some(data) = common::shared_dir("data") else { return };
     let (folder, files) = folklstm::corpus::load_text(&data).unwrap();

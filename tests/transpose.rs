@@ -4,9 +4,10 @@
 //! valid, and comes back with -n; what cannot be is left out and counted.
 
 mod common;
+use folklstm::abc::judge::KeyName;
 use folklstm::abc::music::parse_chord_symbol;
 use folklstm::abc::timeline::{self, StepKind};
-use folklstm::abc::transpose::{Refusal, augment, transpose_tune};
+use folklstm::abc::transpose::{Refusal, augment, augment_to_keys, nearest_shift, transpose_tune};
 use folklstm::abc::{check_text, parse};
 
 /// The sounding pitches of the one tune of `text` in written order (notes, chord notes, grace
@@ -91,6 +92,37 @@ fn tunes_that_cannot_be_transposed_safely_are_refused() {
     let copies = augment("X:1\nK:G\nabc|]\n\nX:2\nK:none\nabc|]\n", -1, 1);
     assert_eq!((copies.tunes, copies.written, copies.refused.get("key")), (2, 2, Some(&2)));
     assert_eq!(copies.text.matches("X:1").count(), 2);
+}
+
+#[test]
+fn copies_into_listed_keys_take_the_nearest_shift_and_keep_the_mode() {
+    // C (0) to D (2) is 2 up; G (7) to D is 5 down, not 7 up; A (9) to D is 5 up; the tritone
+    // goes down: C to F# is -6.
+    assert_eq!([nearest_shift(0, 2), nearest_shift(7, 2), nearest_shift(9, 2), nearest_shift(0, 6)], [2, -5, 5, -6]);
+    assert_eq!(nearest_shift(4, 4), 0);
+    let g = "X:1\nT:g\nM:6/8\nK:G\n\"G\"GAB \"D7\"AFD|\"G\"G3 G3|]\n";
+    let a = "X:2\nT:a\nM:6/8\nK:A\n\"A\"ABc \"E7\"BGE|\"A\"A3 A3|]\n";
+    let em = "X:3\nT:em\nM:6/8\nK:Em\n\"Em\"EFG \"B7\"FDB,|\"Em\"E3 E3|]\n";
+    let dmix = "X:4\nT:dmix\nM:6/8\nK:Dmix\n\"D\"DEF \"C\"GEC|\"D\"D3 D3|]\n";
+    let text = format!("{g}\n{a}\n{em}\n{dmix}");
+    let keys: Vec<KeyName> = ["G", "D", "Am"].iter().map(|k| KeyName::parse(k).unwrap()).collect();
+    let copies = augment_to_keys(&text, &keys);
+    // G: a D copy; A: a G and a D copy; Em: an Am copy; Dmix: no listed mixolydian key.
+    assert_eq!((copies.tunes, copies.written, copies.other_mode), (4, 4, 1), "{}", copies.describe());
+    assert!(copies.refused.is_empty());
+    let out = parse::tune_starts(&copies.text);
+    let tune = |k: usize| &copies.text[out[k]..out.get(k + 1).copied().unwrap_or(copies.text.len())];
+    let want = [(g, -5, "K:D\n"), (a, -2, "K:G\n"), (a, 5, "K:D\n"), (em, 5, "K:Am\n")];
+    assert_eq!(out.len(), want.len(), "{}", copies.text);
+    for (k, (from, n, key)) in want.iter().enumerate() {
+        assert!(tune(k).contains(key), "copy {k} wants {key}:\n{}", tune(k));
+        assert!(moved_by(from, tune(k), *n), "copy {k} is not moved by {n}:\n{}", tune(k));
+    }
+    assert_eq!(copies.shifts, vec![-5, -2, 5]);
+    assert!(copies.describe().contains("in the keys G,D,Am"), "{}", copies.describe());
+    // A tune already in the only listed key of its mode gets no copy.
+    let only_g = augment_to_keys(g, &keys[..1]);
+    assert_eq!((only_g.written, only_g.text.as_str()), (0, ""));
 }
 
 #[test]

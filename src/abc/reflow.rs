@@ -29,11 +29,14 @@ pub struct Layout {
     pub label_parts: bool,
     /// Space the bar lines of every second line of a part ([`mark_lines`], `train --mark-lines`).
     pub mark_lines: bool,
+    /// With `mark_lines`, mark the last part's bar lines as well ([`mark_last`], `train
+    /// --mark-last`).
+    pub mark_last: bool,
 }
 
 impl Default for Layout {
     fn default() -> Layout {
-        Layout { line_bars: BARS_PER_LINE, label_parts: false, mark_lines: false }
+        Layout { line_bars: BARS_PER_LINE, label_parts: false, mark_lines: false, mark_last: false }
     }
 }
 
@@ -298,32 +301,63 @@ fn check_labelled(a: &Timeline, new: &str, letters: &[char], moved: &[usize]) ->
 /// Spaces beside a bar line change no note, beam or bar: the result must read back as the same
 /// music and pass the checker, or the tune is left unmarked.
 pub fn mark_lines(text: &str) -> Result<String, Kept> {
+    mark(text, false)
+}
+
+/// [`mark_lines`], and the tune's last part marked too (`train --mark-last`): the bar lines
+/// inside the last part's lines get one space, before them on its odd lines (`a |b`) and after
+/// them on its even ones (`a| b`), where the other parts' lines keep `a|b` and `a | b`. A model
+/// then reads at every bar whether the part it is writing is the tune's last, which it decides
+/// once, on the part's first line (a few characters after the `P:` label, and for the first
+/// part after the header's `Y:`), instead of remembering across two lines of music which part it
+/// is in when the part's closing bar line asks whether the tune ends there.
+pub fn mark_last(text: &str) -> Result<String, Kept> {
+    mark(text, true)
+}
+
+/// The bar-line marks of [`mark_lines`], with `last` those of [`mark_last`].
+fn mark(text: &str, last: bool) -> Result<String, Kept> {
     let tl = read(text)?;
-    // The bar lines to space, by (1-based line, 1-based column).
-    let mut spaced: Vec<(usize, usize)> = Vec::new();
-    let (mut line, mut index, mut part_ended) = (0usize, 0usize, true);
+    // Each bar line by (1-based line, 1-based column), with the index of its line within its
+    // part and its part's number.
+    let mut bars: Vec<(usize, usize, usize, usize)> = Vec::new();
+    let (mut line, mut index, mut part, mut part_ended) = (0usize, 0usize, 0usize, true);
     for s in &tl.steps {
         match &s.kind {
             StepKind::Part(_) => part_ended = true,
             StepKind::Bar(b) => {
                 if s.pos.line != line {
-                    index = if part_ended { 0 } else { index + 1 };
+                    if part_ended {
+                        index = 0;
+                        part += 1;
+                    } else {
+                        index += 1;
+                    }
                     line = s.pos.line;
                 }
                 part_ended = ends_part(b);
-                if index % 2 == 1 {
-                    spaced.push((s.pos.line, s.pos.col));
-                }
+                bars.push((s.pos.line, s.pos.col, index, part));
             }
             _ => {}
         }
     }
+    // (line, column, space before, space after) of each bar line to space.
+    let spaced: Vec<(usize, usize, bool, bool)> = bars
+        .iter()
+        .filter_map(|&(l, c, index, p)| match (index % 2 == 1, last && p == part) {
+            (false, false) => None,
+            (true, false) => Some((l, c, true, true)),
+            (false, true) => Some((l, c, true, false)),
+            (true, true) => Some((l, c, false, true)),
+        })
+        .collect();
     if spaced.is_empty() {
         return Ok(text.to_string());
     }
     let mut out: Vec<String> = Vec::new();
     for (k, line) in text.split('\n').enumerate() {
-        let cols: Vec<usize> = spaced.iter().filter(|&&(l, _)| l == k + 1).map(|&(_, c)| c - 1).collect();
+        let cols: Vec<(usize, bool, bool)> =
+            spaced.iter().filter(|s| s.0 == k + 1).map(|&(_, c, before, after)| (c - 1, before, after)).collect();
         if cols.is_empty() {
             out.push(line.to_string());
             continue;
@@ -331,18 +365,18 @@ pub fn mark_lines(text: &str) -> Result<String, Kept> {
         let chars: Vec<char> = line.chars().collect();
         let mut new = String::with_capacity(line.len() + 2 * cols.len());
         let mut from = 0;
-        for c in cols {
+        for (c, before, after) in cols {
             let (end, _) = bar_end(&chars, c);
             // Neither a bar line opening the line nor the one closing it: only those between bars.
             if c == 0 || c < from || chars[end..].iter().all(|&ch| ch == ' ' || ch == '\\') {
                 continue;
             }
             new.extend(&chars[from..c]);
-            if chars[c - 1] != ' ' {
+            if before && chars[c - 1] != ' ' {
                 new.push(' ');
             }
             new.extend(&chars[c..end]);
-            if !matches!(chars.get(end), Some(' ') | Some('0'..='9')) {
+            if after && !matches!(chars.get(end), Some(' ') | Some('0'..='9')) {
                 new.push(' ');
             }
             from = end;
@@ -397,11 +431,12 @@ impl Reflowed {
                 list(&self.unlabelled)
             ),
         };
+        let what = if self.layout.mark_last { "second lines and last parts" } else { "second lines" };
         let marks = match (self.layout.mark_lines, self.unmarked.is_empty()) {
             (false, _) => String::new(),
-            (true, true) => format!("; second lines marked in {}", self.marked),
+            (true, true) => format!("; {what} marked in {}", self.marked),
             (true, false) => {
-                format!("; second lines marked in {} (left unmarked: {})", self.marked, list(&self.unmarked))
+                format!("; {what} marked in {} (left unmarked: {})", self.marked, list(&self.unmarked))
             }
         };
         format!("reflow: {} tunes at {} bars a line{kept}{labels}{marks}", self.reflowed, self.layout.line_bars)
@@ -441,7 +476,7 @@ pub fn reflow_text(text: &str, layout: Layout) -> Reflowed {
                     }
                 };
                 let t = if layout.mark_lines {
-                    match mark_lines(&t) {
+                    match mark(&t, layout.mark_last) {
                         Ok(m) => {
                             r.marked += usize::from(m != t);
                             m
@@ -543,6 +578,29 @@ mod tests {
         let r = reflow_text(tune, Layout { mark_lines: true, ..Layout::default() });
         assert_eq!((r.marked, r.text.as_str()), (1, want));
         assert!(r.describe().ends_with("; second lines marked in 1"), "{}", r.describe());
+    }
+
+    #[test]
+    fn the_last_part_is_marked_on_every_line_and_the_second_lines_stay_told_apart() {
+        // The same two parts as above: the first keeps mark_lines' marks; every inner bar line
+        // of the last gets one space, before it on the part's odd lines, after it on its even.
+        let tune = "X:1\nM:3/4\nL:1/4\nK:D\nABc|def|ABc|def|\nABc|def|ABc|d3:|\n\
+                    |:fed|cBA|fed|cBA|\nfed|cBA|fed|cBA|\nfed|cBA|fed|cBA|\nfed|cBA|fed|c3:|\n";
+        let want = "X:1\nM:3/4\nL:1/4\nK:D\nABc|def|ABc|def|\nABc | def | ABc | d3:|\n\
+                    |:fed |cBA |fed |cBA|\nfed| cBA| fed| cBA|\nfed |cBA |fed |cBA|\nfed| cBA| fed| c3:|\n";
+        let got = mark_last(tune).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(mark_last(&got).unwrap(), got, "marking twice changes nothing more");
+        // Labelled parts: the part after the last `P:` is the last; a one-part tune is all last.
+        let named = "X:2\nM:6/8\nL:1/8\nK:G\nP:A\nGAB c2d|e2d c2B|\nGAB c2d|1e2d c3:|2e2d G3||\nP:B\ng2g f2f|e3 d3|\n";
+        let want_named =
+            "X:2\nM:6/8\nL:1/8\nK:G\nP:A\nGAB c2d|e2d c2B|\nGAB c2d |1e2d c3 :|2e2d G3||\nP:B\ng2g f2f |e3 d3|\n";
+        assert_eq!(mark_last(named).unwrap(), want_named);
+        let one = "X:3\nM:6/8\nL:1/8\nK:G\nGAB c2d|e2d c2B|\nGAB c2d|e2d c3|]\n";
+        assert_eq!(mark_last(one).unwrap(), "X:3\nM:6/8\nL:1/8\nK:G\nGAB c2d |e2d c2B|\nGAB c2d| e2d c3|]\n");
+        let r = reflow_text(tune, Layout { mark_lines: true, mark_last: true, ..Layout::default() });
+        assert_eq!((r.marked, r.text.as_str()), (1, want));
+        assert!(r.describe().ends_with("; second lines and last parts marked in 1"), "{}", r.describe());
     }
 
     #[test]

@@ -560,6 +560,10 @@ pub struct Copies {
     pub written: usize,
     /// Copies left out, by [`Refusal::kind`].
     pub refused: std::collections::BTreeMap<&'static str, usize>,
+    /// The keys asked for ([`augment_to_keys`]; empty for a range of shifts).
+    pub keys: Vec<String>,
+    /// ([`augment_to_keys`]) tunes with no header key of a listed key's mode, not copied.
+    pub other_mode: usize,
 }
 
 impl Copies {
@@ -567,14 +571,26 @@ impl Copies {
     pub fn describe(&self) -> String {
         let left_out: usize = self.refused.values().sum();
         let why: Vec<String> = self.refused.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        format!(
-            "transposed copies: {} of {} tunes x {} shift(s) {:?} added to the training text{}",
-            self.written,
-            self.tunes,
-            self.shifts.len(),
-            self.shifts,
-            if left_out > 0 { format!("; {left_out} left out ({})", why.join(", ")) } else { String::new() }
-        )
+        let left_out = if left_out > 0 { format!("; {left_out} left out ({})", why.join(", ")) } else { String::new() };
+        if self.keys.is_empty() {
+            format!(
+                "transposed copies: {} of {} tunes x {} shift(s) {:?} added to the training text{left_out}",
+                self.written,
+                self.tunes,
+                self.shifts.len(),
+                self.shifts,
+            )
+        } else {
+            format!(
+                "transposed copies: {} of {} tunes in the keys {} added to the training text \
+                 (shifts {:?}; {} tunes in no listed key's mode){left_out}",
+                self.written,
+                self.tunes,
+                self.keys.join(","),
+                self.shifts,
+                self.other_mode,
+            )
+        }
     }
 }
 
@@ -588,20 +604,71 @@ pub fn augment(text: &str, low: i32, high: i32) -> Copies {
     for &n in &copies.shifts.clone() {
         for (k, &s) in starts.iter().enumerate() {
             let tune = &text[s..starts.get(k + 1).copied().unwrap_or(text.len())];
-            match transpose_tune(tune, n) {
-                Ok(t) => {
-                    if !copies.text.is_empty() && !copies.text.ends_with("\n\n") {
-                        copies.text.push_str(if copies.text.ends_with('\n') { "\n" } else { "\n\n" });
-                    }
-                    copies.text.push_str(&t);
-                    copies.written += 1;
-                }
-                Err(e) => *copies.refused.entry(e.kind()).or_default() += 1,
-            }
+            add_copy(&mut copies, transpose_tune(tune, n));
         }
     }
+    finish(copies)
+}
+
+/// Appends one transposed tune to the copies, or counts why it was left out.
+fn add_copy(copies: &mut Copies, made: Result<String, Refusal>) {
+    match made {
+        Ok(t) => {
+            if !copies.text.is_empty() && !copies.text.ends_with("\n\n") {
+                copies.text.push_str(if copies.text.ends_with('\n') { "\n" } else { "\n\n" });
+            }
+            copies.text.push_str(&t);
+            copies.written += 1;
+        }
+        Err(e) => *copies.refused.entry(e.kind()).or_default() += 1,
+    }
+}
+
+/// The copies with their text ending in a newline.
+fn finish(mut copies: Copies) -> Copies {
     if !copies.text.is_empty() && !copies.text.ends_with('\n') {
         copies.text.push('\n');
     }
     copies
+}
+
+/// The shift, within -6..=5 semitones (the nearest octave of the new key), that moves a tonic
+/// of pitch class `from` to pitch class `to`.
+pub fn nearest_shift(from: u8, to: u8) -> i32 {
+    let n = (i32::from(to) - i32::from(from)).rem_euclid(12);
+    if n > 5 { n - 12 } else { n }
+}
+
+/// Every tune of `text` copied into each of `keys` (canonical names such as `G`, `D`, `Em`:
+/// [`super::judge::KeyName`]) that has the mode of the tune's header `K:` and another tonic,
+/// moved by [`nearest_shift`] (at most 6 semitones down or 5 up, so a copy stays near the
+/// original's range). A tune whose mode no listed key has is not copied; one that cannot be
+/// transposed safely is left out and counted, as in [`augment`]. A corpus whose tunes crowd
+/// into a few keys keeps to them, where a range of shifts would spread it over keys it hardly
+/// uses.
+pub fn augment_to_keys(text: &str, keys: &[super::judge::KeyName]) -> Copies {
+    let starts = parse::tune_starts(text);
+    let mut copies =
+        Copies { tunes: starts.len(), keys: keys.iter().map(|k| k.name.clone()).collect(), ..Default::default() };
+    for (k, &s) in starts.iter().enumerate() {
+        let tune = &text[s..starts.get(k + 1).copied().unwrap_or(text.len())];
+        let own = tune
+            .lines()
+            .take_while(|l| !l.trim().is_empty() || l.starts_with("X:"))
+            .find_map(|l| l.strip_prefix("K:"))
+            .and_then(super::judge::KeyName::parse);
+        let Some(own) = own.filter(|o| keys.iter().any(|t| t.mode == o.mode)) else {
+            copies.other_mode += 1;
+            continue;
+        };
+        for target in keys.iter().filter(|t| t.mode == own.mode && t.tonic != own.tonic) {
+            let n = nearest_shift(own.tonic, target.tonic);
+            if !copies.shifts.contains(&n) {
+                copies.shifts.push(n);
+            }
+            add_copy(&mut copies, transpose_tune(tune, n));
+        }
+    }
+    copies.shifts.sort_unstable();
+    finish(copies)
 }
