@@ -291,13 +291,13 @@ fn shape_writes_tunes_of_8_bar_parts() {
 
 /// The second shipped model (`model/nottingham/`, all five Nottingham files, stored as f16):
 /// the README's command writes valid tunes in the asked meter and key, and its raw tunes are
-/// far more often valid than an untrained or broken model's, and built of 8-bar parts far more
-/// often than those of the model shipped before it (trained without `--mark-lines`). Over
-/// `--rng-seed 1..5` (100 tunes each, `--free --one-tune --warm-up`) it gave 176 valid of 500
-/// (35.2%) and 226 with two or more 8-bar parts (45.2%); with seed 1, the one used here, 36 and
-/// 40. The floors (20 and 25 of 100) leave room for a CPU whose rounding draws a few different
-/// tunes, while a wrong loader or f16 decoding gives 0 and the model before it 51 valid but 15
-/// with two 8-bar parts.
+/// far more often valid than an untrained or broken model's, and than those of the model shipped
+/// before it (trained without `--mark-last` and transposed copies), and built of 8-bar parts.
+/// Over `--rng-seed 1..5` (100 tunes each, `--free --one-tune --warm-up`) it gave 282 valid of
+/// 500 (56.4%) and 269 with two or more 8-bar parts (53.8%); with seed 1, the one used here, 58
+/// and 56. The floors (45 and 40 of 100) leave room for a CPU whose rounding draws a few
+/// different tunes, while a wrong loader or f16 decoding gives 0 and the model before it 36
+/// valid (and 40 with two 8-bar parts).
 #[test]
 fn the_nottingham_model_writes_tunes_in_the_asked_meter_and_key() {
     let dir = ["--model-dir", "model/nottingham", "best"];
@@ -332,12 +332,12 @@ fn the_nottingham_model_writes_tunes_in_the_asked_meter_and_key() {
     assert!(o.status.success(), "{err}");
     let (tunes, valid) = checker_counts(&err);
     assert_eq!(tunes, 100, "{err}");
-    assert!(valid >= 20, "{valid} of 100 valid: {err}");
+    assert!(valid >= 45, "{valid} of 100 valid: {err}");
     let out = String::from_utf8_lossy(&o.stdout);
     let judged = folklstm::abc::judge::read_tunes(&out);
     assert_eq!(judged.len(), 100);
     let eight = judged.iter().filter(|f| f.sections.iter().filter(|s| s.bars == 8.0).count() >= 2).count();
-    assert!(eight >= 25, "{eight} of 100 tunes with two or more 8-bar parts");
+    assert!(eight >= 40, "{eight} of 100 tunes with two or more 8-bar parts");
 }
 
 /// A checkpoint trained on windows longer than 64 characters is warmed up unless told not to
