@@ -562,7 +562,8 @@ pub struct Copies {
     pub refused: std::collections::BTreeMap<&'static str, usize>,
     /// The keys asked for ([`augment_to_keys`]; empty for a range of shifts).
     pub keys: Vec<String>,
-    /// ([`augment_to_keys`]) tunes with no header key of a listed key's mode, not copied.
+    /// ([`augment_to_keys`]) tunes not copied: their header key has no listed key's mode, or no
+    /// tonic (`K:none`).
     pub other_mode: usize,
 }
 
@@ -583,7 +584,7 @@ impl Copies {
         } else {
             format!(
                 "transposed copies: {} of {} tunes in the keys {} added to the training text \
-                 (shifts {:?}; {} tunes in no listed key's mode){left_out}",
+                 (shifts {:?}; {} tunes with no key of a listed mode){left_out}",
                 self.written,
                 self.tunes,
                 self.keys.join(","),
@@ -654,7 +655,7 @@ pub fn augment_to_keys(text: &str, keys: &[super::judge::KeyName]) -> Copies {
         let tune = &text[s..starts.get(k + 1).copied().unwrap_or(text.len())];
         let own = tune
             .lines()
-            .take_while(|l| !l.trim().is_empty() || l.starts_with("X:"))
+            .take_while(|l| !l.trim().is_empty())
             .find_map(|l| l.strip_prefix("K:"))
             .and_then(super::judge::KeyName::parse);
         let Some(own) = own.filter(|o| keys.iter().any(|t| t.mode == o.mode)) else {
