@@ -826,22 +826,14 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
             ck.meta.val_fraction, ck.meta.rng_seed
         )));
     }
-    if ck.meta.transpose != opts.transpose {
-        let says =
-            |t: Option<(i32, i32)>| t.map_or("no --transpose".to_string(), |(a, b)| format!("--transpose {a}..{b}"));
-        return Err(bad(format!(
-            "was trained with {}; pass the same to resume (it decides the training text)",
-            says(ck.meta.transpose)
-        )));
-    }
-    if ck.meta.transpose_keys != opts.transpose_keys {
-        let says = |k: &[String]| {
-            if k.is_empty() { "no --transpose-keys".to_string() } else { format!("--transpose-keys {}", k.join(",")) }
+    // The transposed copies: a range of shifts or a list of keys (never both).
+    if (ck.meta.transpose, &ck.meta.transpose_keys) != (opts.transpose, &opts.transpose_keys) {
+        let says = match (ck.meta.transpose, ck.meta.transpose_keys.as_slice()) {
+            (Some((lo, hi)), _) => format!("--transpose {lo}..{hi}"),
+            (None, []) => "no --transpose or --transpose-keys".to_string(),
+            (None, keys) => format!("--transpose-keys {}", keys.join(",")),
         };
-        return Err(bad(format!(
-            "was trained with {}; pass the same to resume (it decides the training text)",
-            says(&ck.meta.transpose_keys)
-        )));
+        return Err(bad(format!("was trained with {says}; pass the same to resume (it decides the training text)")));
     }
     // The flags that rewrite the training text.
     for (flag, was, now) in [
