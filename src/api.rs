@@ -355,6 +355,7 @@ impl Training {
                 line_bars: None,
                 mark_lines: false,
                 mark_last: false,
+                restate_key: false,
                 clip: None,
                 weight_decay: None,
                 weight_drop: None,
@@ -472,6 +473,15 @@ impl Training {
         self.opts.reflow = true;
         self.opts.mark_lines = true;
         self.opts.mark_last = true;
+        self
+    }
+
+    /// Reflow the corpus, label its tunes' parts and restate the key after each label (`train
+    /// --reflow --label-parts --restate-key`, [`crate::abc::reflow::restate_key`]).
+    pub fn restate_key(mut self) -> Training {
+        self.opts.reflow = true;
+        self.opts.label_parts = true;
+        self.opts.restate_key = true;
         self
     }
 

@@ -86,6 +86,9 @@ pub struct TrainMeta {
     /// The bar lines of its tunes' last parts were marked too (`train --mark-last`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub mark_last: bool,
+    /// The key was restated after its tunes' part labels (`train --reflow --restate-key`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub restate_key: bool,
     /// Complete bars a reflowed line, when not four (`train --reflow --line-bars N`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line_bars: Option<usize>,

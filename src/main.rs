@@ -292,6 +292,11 @@ struct TrainArgs {
     /// part being written is the tune's last (the music is unchanged).
     #[arg(long)]
     mark_last: bool,
+    /// With --reflow: restate the key (a K: line) after each part label (P:), so the text names
+    /// the tonic and mode a few characters before each part, where the model writes its closing
+    /// cadence (the music is unchanged; use with --label-parts, which labels the parts).
+    #[arg(long)]
+    restate_key: bool,
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
@@ -480,6 +485,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         line_bars: a.line_bars,
         mark_lines: a.mark_lines,
         mark_last: a.mark_last,
+        restate_key: a.restate_key,
         clip: a.clip,
         weight_decay: a.weight_decay,
         weight_drop: a.weight_drop,
@@ -543,7 +549,13 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         let text = if a.as_trained && meta.reflow {
             let r = folklstm::abc::reflow::reflow_text(
                 &text,
-                folklstm::train::layout(meta.label_parts, meta.line_bars, meta.mark_lines, meta.mark_last),
+                folklstm::train::layout(
+                    meta.label_parts,
+                    meta.line_bars,
+                    meta.mark_lines,
+                    meta.mark_last,
+                    meta.restate_key,
+                ),
             );
             eprintln!("{}: {}", d.display(), r.describe());
             r.text

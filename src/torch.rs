@@ -134,6 +134,7 @@ impl Imported {
             line_bars: None,
             mark_lines: false,
             mark_last: false,
+            restate_key: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

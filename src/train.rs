@@ -83,6 +83,9 @@ pub struct TrainOptions {
     /// With `mark_lines`: mark the bar lines of each tune's last part as well
     /// ([`crate::abc::reflow::mark_last`]).
     pub mark_last: bool,
+    /// With `reflow`: restate the key after each part label
+    /// ([`crate::abc::reflow::restate_key`]).
+    pub restate_key: bool,
     /// Global-norm gradient clipping.
     pub clip: Option<f32>,
     /// Decoupled weight decay λ (AdamW, [`crate::optim::adamw_update`]): `None` is 0 for a new
@@ -210,8 +213,15 @@ pub fn layout(
     line_bars: Option<usize>,
     mark_lines: bool,
     mark_last: bool,
+    restate_key: bool,
 ) -> crate::abc::reflow::Layout {
-    crate::abc::reflow::Layout { line_bars: self::line_bars(line_bars), label_parts, mark_lines, mark_last }
+    crate::abc::reflow::Layout {
+        line_bars: self::line_bars(line_bars),
+        label_parts,
+        mark_lines,
+        mark_last,
+        restate_key,
+    }
 }
 
 /// The keys of `--transpose-keys`, read as the judge reads a `K:` value, each once.
@@ -238,7 +248,7 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let text = if opts.reflow {
         let r = crate::abc::reflow::reflow_text(
             &text,
-            layout(opts.label_parts, opts.line_bars, opts.mark_lines, opts.mark_last),
+            layout(opts.label_parts, opts.line_bars, opts.mark_lines, opts.mark_last, opts.restate_key),
         );
         notes.push(r.describe());
         r.text
@@ -569,6 +579,12 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
                 .into(),
         ));
     }
+    if opts.restate_key && !opts.reflow {
+        return Err(Error::Config(
+            "--restate-key restates the key after the reflowed text's part labels: add --reflow --label-parts (or drop --restate-key)"
+                .into(),
+        ));
+    }
     if opts.label_parts && !opts.reflow {
         return Err(Error::Config(
             "--label-parts labels parts on the reflowed lines: add --reflow (or drop --label-parts)".into(),
@@ -713,6 +729,7 @@ fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> Train
         label_parts: opts.label_parts,
         mark_lines: opts.mark_lines,
         mark_last: opts.mark_last,
+        restate_key: opts.restate_key,
         line_bars: opts.line_bars.filter(|&n| n != crate::abc::reflow::BARS_PER_LINE),
         weight_decay: opts.weight_decay.unwrap_or(0.0),
         weight_drop: opts.weight_drop.unwrap_or(0.0),
@@ -841,6 +858,7 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
         ("--label-parts", ck.meta.label_parts, opts.label_parts),
         ("--mark-lines", ck.meta.mark_lines, opts.mark_lines),
         ("--mark-last", ck.meta.mark_last, opts.mark_last),
+        ("--restate-key", ck.meta.restate_key, opts.restate_key),
     ] {
         if was != now {
             let says = if was { flag.to_string() } else { format!("no {flag}") };

@@ -86,6 +86,28 @@ fn training_calls_back_each_epoch_and_stops_when_asked_then_resumes() {
     assert!(row.contains(&format!("{:.4}", r.nats)) && row.contains(&format!("{:.4}", r.accuracy)), "{row} {r:?}");
 }
 
+/// The text-rewriting recipe calls set what the command line's flags set, and the checkpoint
+/// records them: `restate_key` reflows, labels parts and restates the key.
+#[test]
+fn restate_key_trains_on_labelled_parts_with_the_key_restated() {
+    let dir = setup();
+    let d = dir.path();
+    let two_parts: String = (0..8)
+        .map(|i| format!("X: {}\nT:t{i}\nM:6/8\nK:Em\n|:GAB c2A|d2e fed:|\n|:gfe d2B|A3 G3:|\n\n", i + 1))
+        .collect();
+    std::fs::write(d.join("parts.abc"), two_parts).unwrap();
+    let outcome = Training::new(d.join("parts.abc"), d.join("run"))
+        .restate_key()
+        .sizes(8, 16, 1)
+        .window(4, 16)
+        .threads(1)
+        .epochs(1)
+        .run(|_| Flow::Continue)
+        .unwrap();
+    let meta = folklstm::checkpoint::load(outcome.checkpoint()).unwrap().meta;
+    assert_eq!((meta.reflow, meta.label_parts, meta.restate_key, meta.mark_lines), (true, true, true, false));
+}
+
 /// A warm-up is read by the model and not printed: the same texts as a seed that starts with
 /// it, less the warm-up; `folklstm sample --warm-up` gives them too.
 #[test]

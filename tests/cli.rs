@@ -299,19 +299,56 @@ fn marked_last_parts_are_recorded_and_a_resume_must_repeat_them() {
     let resumed = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--mark-lines", "--mark-last"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     // As trained is the corpus marked with the last parts: the same score as that text as written.
-    let eval = |data: &str, extra: &[&str]| {
-        let o =
-            folk(dir.path()).args(["eval", "2", "--data", data, "--model-dir", "model"]).args(extra).output().unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        out.lines().last().unwrap().split_whitespace().skip(1).take(3).collect::<Vec<_>>().join(" ")
-    };
-    let layout = folklstm::train::layout(false, None, true, true);
+    let eval = |data: &str, extra: &[&str]| eval_epoch_2(dir.path(), data, extra);
+    let layout = folklstm::train::layout(false, None, true, true, false);
     let marked = folklstm::abc::reflow::reflow_text(&common::corpus(), layout).text;
     assert!(marked.contains("| ") && marked.contains(" |"), "{marked}");
     std::fs::write(dir.path().join("marked.abc"), &marked).unwrap();
     assert_eq!(eval("tunes.abc", &["--as-trained"]), eval("marked.abc", &[]));
     assert_ne!(eval("tunes.abc", &[]), eval("marked.abc", &[]));
+}
+
+#[test]
+fn restated_keys_are_recorded_and_a_resume_must_repeat_them() {
+    let dir = setup();
+    // Two-part tunes (a repeated part, then another after a double bar), in a major and a minor key.
+    let two_parts: String = (0..24)
+        .map(|i| {
+            let key = if i % 2 == 0 { "G" } else { "Em" };
+            format!("X: {}\nT:Tune {i}\nM:6/8\nK:{key}\n|:GAB c2A|d2e fed:|\n|:gfe d2B|A3 G3:|\n\n", i + 1)
+        })
+        .collect();
+    std::fs::write(dir.path().join("tunes.abc"), &two_parts).unwrap();
+    assert_error(&train(dir.path(), &["--restate-key", "--epochs", "1"]), "add --reflow --label-parts");
+    let o = train(dir.path(), &["--reflow", "--label-parts", "--restate-key", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("parts labelled in 24 (had labels: 0); key restated in 24"), "{out}");
+    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
+    assert!(ck.meta.label_parts && ck.meta.restate_key);
+    assert_error(&train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--label-parts"]), "--restate-key");
+    let resumed = train(dir.path(), &["--epochs", "2", "--resume", "--reflow", "--label-parts", "--restate-key"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    // As trained is the corpus with its keys restated: the same score as that text as written.
+    let eval = |data: &str, extra: &[&str]| eval_epoch_2(dir.path(), data, extra);
+    let layout = folklstm::train::layout(true, None, false, false, true);
+    let restated = folklstm::abc::reflow::reflow_text(&two_parts, layout).text;
+    assert!(restated.contains("P:B\nK:Em\n") && restated.contains("P:B\nK:G\n"), "{restated}");
+    std::fs::write(dir.path().join("restated.abc"), &restated).unwrap();
+    assert_eq!(eval("tunes.abc", &["--as-trained"]), eval("restated.abc", &[]));
+    let unrestated =
+        folklstm::abc::reflow::reflow_text(&two_parts, folklstm::train::layout(true, None, false, false, false));
+    std::fs::write(dir.path().join("labelled.abc"), &unrestated.text).unwrap();
+    assert_ne!(eval("labelled.abc", &[]), eval("restated.abc", &[]));
+}
+
+/// `eval 2 --data DATA --model-dir model EXTRA` in `dir`: the scores (nats, bits, accuracy) of
+/// its last line.
+fn eval_epoch_2(dir: &Path, data: &str, extra: &[&str]) -> String {
+    let o = folk(dir).args(["eval", "2", "--data", data, "--model-dir", "model"]).args(extra).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    out.lines().last().unwrap().split_whitespace().skip(1).take(3).collect::<Vec<_>>().join(" ")
 }
 
 /// The CSV rows without the two timing columns (seconds, chars/s), which differ run to run.
@@ -474,6 +511,7 @@ fn checkpoint_round_trip_is_exact() {
             line_bars: None,
             mark_lines: false,
             mark_last: false,
+            restate_key: false,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

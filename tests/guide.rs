@@ -177,6 +177,24 @@ fn a_kept_header_refuses_meter_and_key_changes() {
     assert_eq!(refused(Guide::new()), None, "meter and key changes are allowed by default");
     assert_eq!(refused(Guide::new().keep_header(true, false)), t.find("M:3/4"));
     assert_eq!(refused(Guide::new().keep_header(false, true)), t.find("K:D"));
+    // A kept key may be restated on the line after a part label (where `train --restate-key`
+    // writes it), never changed there.
+    let labelled = t.replace("M:3/4\nK:D", "P:B\nK:D");
+    let mut g = Guide::new().keep_header(false, true);
+    let at = labelled.char_indices().find(|&(_, c)| !g.push(c)).map(|(i, _)| i);
+    assert_eq!(at, labelled.find("K:D").map(|i| i + 2), "after a label, only the key's value is refused");
+    let restated = "X: 1\nT:t\nM:6/8\nK:Em\nP:A\nGAB c3|\nP:B\nK:Em\nd2e f3|]\n\n";
+    let mut g = Guide::new().keep_header(true, true);
+    assert_eq!(restated.char_indices().find(|&(_, c)| !g.push(c)), None);
+    let mut g = Guide::new().keep_header(true, true);
+    let relative = restated.replace("K:Em\nd2e", "K:E\nd2e");
+    let at = relative.char_indices().find(|&(_, c)| !g.push(c)).map(|(i, _)| i);
+    assert_eq!(at, relative.find("K:E\nd2e").map(|i| i + 3), "the major of the same tonic is another key");
+    // Only after a part label: a second K: line anywhere else is refused, as before.
+    let mut g = Guide::new().keep_header(true, true);
+    let unlabelled = restated.replace("P:B\n", "");
+    let at = unlabelled.char_indices().find(|&(_, c)| !g.push(c)).map(|(i, _)| i);
+    assert_eq!(at, unlabelled.find("K:Em\nd2e"));
 }
 
 /// The characters the walks below draw from: those of the shipped model's vocabulary.

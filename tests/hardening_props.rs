@@ -47,6 +47,7 @@ fn valid() -> &'static (Checkpoint, Vec<u8>) {
                 line_bars: None,
                 mark_lines: false,
                 mark_last: false,
+                restate_key: false,
                 weight_decay: 0.0,
                 weight_drop: 0.0,
                 best: None,

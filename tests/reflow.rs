@@ -249,3 +249,105 @@ fn marked_last_parts_are_the_same_music_and_the_guide_can_write_them() {
     assert!(marked_tunes >= 520, "{marked_tunes} marked");
     assert!(changed * 10 >= lines * 7, "{changed} of {lines} music lines changed");
 }
+
+/// `train --restate-key` over every shared tune (reflowed, labelled, marked as run v's recipe
+/// marks them): the restated text is the marked text with `K:` lines added, each on the line
+/// after a part label and each the key in force there; the judge reads the same verdict, parts,
+/// key and ending; and the guide, keeping the header's key as `sample --key` does, accepts
+/// every character of every valid restated tune.
+#[test]
+fn restated_keys_change_no_music_and_the_guide_can_write_them() {
+    use folklstm::abc::guide::Guide;
+    use folklstm::abc::judge::read_tunes;
+    let Some(files) = common::shared_abc_files() else { return };
+    let marks = Layout { label_parts: true, mark_lines: true, mark_last: true, ..Layout::default() };
+    let (mut tunes, mut restated, mut added, mut labels_after_first, mut kept_key) = (0, 0, 0, 0, 0);
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let (plain, keyed) = (reflow_text(&text, marks), reflow_text(&text, Layout { restate_key: true, ..marks }));
+        assert!(keyed.unrestated.is_empty(), "{}: {}", f.display(), keyed.describe());
+        restated += keyed.restated;
+        let (before, after) = (read_tunes(&plain.text), read_tunes(&keyed.text));
+        assert_eq!(before.len(), after.len(), "{}", f.display());
+        for (b, a) in before.iter().zip(&after) {
+            let bars = |v: &folklstm::abc::judge::Features| v.sections.iter().map(|s| s.bars).collect::<Vec<_>>();
+            assert_eq!(
+                (b.valid, bars(b), &b.key, b.ends_on_tonic, &b.form),
+                (a.valid, bars(a), &a.key, a.ends_on_tonic, &a.form),
+                "{}: {}",
+                f.display(),
+                a.name()
+            );
+        }
+        let (old, new) = (parse::tune_starts(&plain.text), parse::tune_starts(&keyed.text));
+        for (k, (&a, &b)) in old.iter().zip(&new).enumerate() {
+            let was = plain.text[a..old.get(k + 1).copied().unwrap_or(plain.text.len())].trim_end();
+            let now = keyed.text[b..new.get(k + 1).copied().unwrap_or(keyed.text.len())].trim_end();
+            tunes += 1;
+            // Walk both texts line by line: a line only `now` has is a K: line after a P: line,
+            // restating the last K: line above it.
+            let (was_lines, now_lines): (Vec<&str>, Vec<&str>) = (was.lines().collect(), now.lines().collect());
+            let (mut j, mut key) = (0, None);
+            for (i, line) in now_lines.iter().enumerate() {
+                if was_lines.get(j) == Some(line) {
+                    j += 1;
+                    if line.starts_with("K:") {
+                        key = Some(*line);
+                    }
+                    // A label with a K: line beside it in the marked text has its key written.
+                    let beside = |l: Option<&&str>| l.is_some_and(|l| l.starts_with("K:"));
+                    if line.starts_with("P:")
+                        && key.is_some()
+                        && !beside(was_lines.get(j.wrapping_sub(2)))
+                        && !beside(was_lines.get(j))
+                    {
+                        labels_after_first += usize::from(check_text(was).iter().all(|t| t.valid));
+                    }
+                    continue;
+                }
+                assert!(
+                    i > 0 && now_lines[i - 1].starts_with("P:"),
+                    "{}: tune {k}: {line:?} added:\n{now}",
+                    f.display()
+                );
+                assert_eq!(Some(*line), key, "{}: tune {k}: the key in force is restated:\n{now}", f.display());
+                added += 1;
+            }
+            assert_eq!(j, was_lines.len(), "{}: tune {k}: every line kept:\n{now}", f.display());
+            if was != now {
+                // The timeline is the marked tune's with only key steps added.
+                let kinds = |tl: &Timeline| {
+                    tl.steps
+                        .iter()
+                        .filter(|s| !matches!(s.kind, StepKind::Key(_)))
+                        .map(|s| s.kind.clone())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(kinds(&timeline_of(was)), kinds(&timeline_of(now)), "{}: tune {k}:\n{now}", f.display());
+            }
+            if check_text(now).iter().all(|t| t.valid) {
+                // Keeping the key where the tune never changes it (many change the meter).
+                let one_key = now_lines.iter().filter(|l| l.starts_with("K:")).all(|l| Some(*l) == key);
+                for g in [Guide::new(), Guide::new().keep_header(false, one_key)] {
+                    let mut g = g;
+                    let body = format!("{now}\n");
+                    let refused = body.char_indices().find(|&(_, c)| !g.push(c));
+                    assert!(refused.is_none(), "{}: tune {k}: the guide refuses {refused:?}:\n{now}", f.display());
+                    assert!(g.may_end(), "{}: tune {k}", f.display());
+                }
+                kept_key += usize::from(one_key);
+            }
+        }
+    }
+    eprintln!(
+        "{restated} of {tunes} tunes restated, {added} K: lines added for {labels_after_first} later labels; \
+         {kept_key} valid tunes of one key written with the key kept"
+    );
+    common::note("restate-key", &format!("{restated} of {tunes} restated; {added} K: lines"));
+    assert_eq!(tunes, 534);
+    // Every labelled tune of two parts or more gets its key restated (about 500 of the 534 are
+    // labelled; some have one part), and every label after the first of a valid tune gets a line.
+    assert!(restated >= 400, "{restated} restated");
+    assert_eq!(added, labels_after_first);
+    assert!(kept_key >= 450, "{kept_key} written with the key kept");
+}

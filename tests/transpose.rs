@@ -125,6 +125,19 @@ fn copies_into_listed_keys_take_the_nearest_shift_and_keep_the_mode() {
     assert_eq!((only_g.written, only_g.text.as_str()), (0, ""));
 }
 
+/// A key restated after a part label (`train --restate-key`) moves with the header's: a copy
+/// in another key restates that key.
+#[test]
+fn a_restated_key_is_transposed_with_the_header() {
+    let em =
+        "X:1\nT:em\nY:AB\nM:6/8\nK:Em\nP:A\nEFG B2e|1d3 B3:|2e3 E3||\nP:B\nK:Em\n\"Em\"EFG \"B7\"FDB,|\"Em\"E3 E3|]\n";
+    let copies = augment_to_keys(em, &[KeyName::parse("Am").unwrap()]);
+    assert_eq!((copies.written, copies.refused.len()), (1, 0), "{}", copies.describe());
+    let keys: Vec<&str> = copies.text.lines().filter(|l| l.starts_with("K:")).collect();
+    assert_eq!(keys, ["K:Am", "K:Am"], "{}", copies.text);
+    assert!(moved_by(em, &copies.text, 5), "{}", copies.text);
+}
+
 #[test]
 fn every_shared_tune_that_transposes_sounds_n_semitones_away_and_comes_back() {
     let Some(files) = common::shared_abc_files() else { return };

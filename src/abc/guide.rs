@@ -79,6 +79,9 @@ const KEYS: &[&str] = &[
     "Ador", "Ddor", "Edor", "Gdor", "Amix", "Dmix", "Gmix", "Emix",
 ];
 
+/// [`Guide::key`] before the header's `K:` is written.
+const NO_KEY: u8 = u8::MAX;
+
 /// Longest bar line (run of `|`, `:` and `]`) the automaton follows.
 const MAX_BAR: usize = 4;
 
@@ -294,6 +297,11 @@ pub struct Guide {
     /// The body may not change the meter, or the key ([`Guide::keep_header`]).
     keep_meter: bool,
     keep_key: bool,
+    /// The header's key: its place in [`KEYS`] ([`NO_KEY`] before it is written). A kept key
+    /// may be restated on the line after a part label (where `train --restate-key` writes it).
+    key: u8,
+    /// The line before this one was a body `P:` label.
+    after_label: bool,
     /// Parts of 8 bars ([`Guide::shaped`]): ticks of the part so far (the current bar's notes
     /// included), and parts completed.
     shape: bool,
@@ -358,6 +366,8 @@ impl Guide {
             after_note: false,
             keep_meter: false,
             keep_key: false,
+            key: NO_KEY,
+            after_label: false,
             shape: false,
             part_ticks: 0,
             parts_done: 0,
@@ -366,6 +376,8 @@ impl Guide {
 
     /// The same state, refusing `M:` (if `meter`) and `K:` (if `key`) fields once the header's
     /// own have been written: a tune sampled for a meter and key the user chose stays in them.
+    /// A body `K:` that restates the header's key on the line after a part label (`P:`)
+    /// changes nothing and is allowed there.
     pub fn keep_header(self, meter: bool, key: bool) -> Guide {
         Guide { keep_meter: meter, keep_key: key, ..self }
     }
@@ -863,6 +875,8 @@ impl Guide {
             }
             b'M' => METERS.iter().any(|m| word(m.0)),
             b'L' => UNITS.iter().any(|u| word(u.0)),
+            // A kept key may only be restated.
+            b'K' if self.body && self.keep_key => KEYS.get(self.key as usize).is_some_and(|k| word(k)),
             b'K' => KEYS.iter().any(|k| word(k)),
             b'Q' => {
                 let Some(rest) = v.strip_prefix(b"1/4=") else { return !done && starts(v, "1/4=") };
@@ -915,6 +929,7 @@ impl Guide {
             b'Y' => self.y_order = std::mem::take(&mut self.pending),
             b'P' if !in_body => self.p_order = std::mem::take(&mut self.pending),
             b'P' => {
+                self.after_label = true;
                 self.labels |= bit(v[0]);
                 self.close_section();
                 self.repeat_end_seen = false;
@@ -923,6 +938,7 @@ impl Guide {
         }
         if l == b'K' && !in_body {
             self.body = true;
+            self.key = KEYS.iter().position(|k| v == k.as_bytes()).map_or(NO_KEY, |i| i as u8);
             if !self.unit_set {
                 let short = self.full > 0 && self.full < TICKS * 3 / 4;
                 self.unit = if short { TICKS / 16 } else { TICKS / 8 };
@@ -951,6 +967,7 @@ impl Guide {
     }
 
     fn body_line(&mut self, c: u8) -> bool {
+        let after_label = std::mem::take(&mut self.after_label);
         match c {
             b'\n' => self.end_tune(),
             b'%' => {
@@ -965,7 +982,9 @@ impl Guide {
                 if self.triplet > 0 || self.symbols > 0 {
                     return false;
                 }
-                if (c == b'M' && self.keep_meter) || (c == b'K' && self.keep_key) {
+                if (c == b'M' && self.keep_meter)
+                    || (c == b'K' && self.keep_key && !(after_label && self.key != NO_KEY))
+                {
                     return false;
                 }
                 // A unit change only where a bar begins: the rest of a bar broken across lines

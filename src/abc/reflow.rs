@@ -32,11 +32,13 @@ pub struct Layout {
     /// With `mark_lines`, mark the last part's bar lines as well ([`mark_last`], `train
     /// --mark-last`).
     pub mark_last: bool,
+    /// Restate the key after each part label ([`restate_key`], `train --restate-key`).
+    pub restate_key: bool,
 }
 
 impl Default for Layout {
     fn default() -> Layout {
-        Layout { line_bars: BARS_PER_LINE, label_parts: false, mark_lines: false, mark_last: false }
+        Layout { line_bars: BARS_PER_LINE, label_parts: false, mark_lines: false, mark_last: false, restate_key: false }
     }
 }
 
@@ -58,6 +60,8 @@ pub enum Kept {
     Labelling,
     /// (Marking lines) the spaced text did not read back as the same music.
     Marking,
+    /// (Restating keys) the text did not read back as the same music.
+    Restating,
 }
 
 impl Kept {
@@ -71,6 +75,7 @@ impl Kept {
             Kept::Parts => "no parts or too many",
             Kept::Labelling => "changed by labelling",
             Kept::Marking => "changed by marking",
+            Kept::Restating => "changed by restating the key",
         }
     }
 }
@@ -389,6 +394,56 @@ fn mark(text: &str, last: bool) -> Result<String, Kept> {
     Ok(new)
 }
 
+/// Restates the key in force after each `P:` part label of a (labelled) tune (`train
+/// --restate-key`): a `K:` line written as the last `K:` line above it, unless a `K:` line is
+/// beside the label already (the header's, before the first part). A model reading the text
+/// then meets the tonic and mode a few characters before each part, instead of remembering the
+/// header's across hundreds of characters of music when it writes the part's closing cadence:
+/// a minor tune's mode is written nowhere else. A `K:` that restates the key in force changes
+/// no note: the result must read back as the same music and pass the checker, or the tune is
+/// left as it was.
+pub fn restate_key(text: &str) -> Result<String, Kept> {
+    let tl = read(text)?;
+    let lines: Vec<&str> = text.split('\n').collect();
+    let is_key = |l: &str| l.starts_with("K:");
+    let mut key: Option<&str> = None;
+    let mut out: Vec<&str> = Vec::with_capacity(lines.len() + 8);
+    // 1-based lines of the new text that restate the key.
+    let mut added: Vec<usize> = Vec::new();
+    for (k, &line) in lines.iter().enumerate() {
+        out.push(line);
+        if is_key(line) {
+            key = Some(line.trim_end());
+            continue;
+        }
+        let label = line.starts_with("P:")
+            && key.is_some()
+            && tl.steps.iter().any(|s| matches!(s.kind, StepKind::Part(_)) && s.pos.line == k + 1);
+        let beside = k.checked_sub(1).is_some_and(|j| is_key(lines[j])) || lines.get(k + 1).is_some_and(|l| is_key(l));
+        if let (true, false, Some(key)) = (label, beside, key) {
+            out.push(key);
+            added.push(out.len());
+        }
+    }
+    if added.is_empty() {
+        return Ok(text.to_string());
+    }
+    let new = out.join("\n");
+    let b = read(&new).map_err(|_| Kept::Restating)?;
+    let without: Vec<&StepKind> = b
+        .steps
+        .iter()
+        .filter(|s| !(matches!(s.kind, StepKind::Key(_)) && added.contains(&s.pos.line)))
+        .map(|s| &s.kind)
+        .collect();
+    if without != kinds(&tl)
+        || (tl.meter, tl.unit, tl.key.clone(), &tl.order) != (b.meter, b.unit, b.key.clone(), &b.order)
+    {
+        return Err(Kept::Restating);
+    }
+    Ok(new)
+}
+
 /// A corpus reflowed tune by tune ([`reflow_text`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Reflowed {
@@ -411,6 +466,10 @@ pub struct Reflowed {
     pub marked: usize,
     /// Reflowed tunes left unmarked, by reason.
     pub unmarked: std::collections::BTreeMap<&'static str, usize>,
+    /// Reflowed tunes with the key restated after their part labels ([`restate_key`]).
+    pub restated: usize,
+    /// Reflowed tunes whose key was not restated, by reason.
+    pub unrestated: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl Reflowed {
@@ -439,13 +498,36 @@ impl Reflowed {
                 format!("; {what} marked in {} (left unmarked: {})", self.marked, list(&self.unmarked))
             }
         };
-        format!("reflow: {} tunes at {} bars a line{kept}{labels}{marks}", self.reflowed, self.layout.line_bars)
+        let keys = match (self.layout.restate_key, self.unrestated.is_empty()) {
+            (false, _) => String::new(),
+            (true, true) => format!("; key restated in {}", self.restated),
+            (true, false) => format!("; key restated in {} (not in: {})", self.restated, list(&self.unrestated)),
+        };
+        format!("reflow: {} tunes at {} bars a line{kept}{labels}{marks}{keys}", self.reflowed, self.layout.line_bars)
+    }
+}
+
+impl Reflowed {
+    /// `tune` with its key restated ([`restate_key`]), counted; as it was if it cannot be.
+    fn restate(&mut self, tune: String) -> String {
+        match restate_key(&tune) {
+            Ok(k) => {
+                self.restated += usize::from(k != tune);
+                k
+            }
+            Err(e) => {
+                *self.unrestated.entry(e.kind()).or_default() += 1;
+                tune
+            }
+        }
     }
 }
 
 /// Every tune of `text` reflowed to `layout.line_bars` bars a line ([`reflow_tune`]), with
 /// `layout.label_parts` its parts labelled ([`label_parts`]) and with `layout.mark_lines` the
-/// second lines of its parts marked ([`mark_lines`]); text between tunes is kept.
+/// second lines of its parts marked ([`mark_lines`]), and with `layout.restate_key` the key
+/// restated after each part label ([`restate_key`]; in a valid tune left as written too); text
+/// between tunes is kept.
 pub fn reflow_text(text: &str, layout: Layout) -> Reflowed {
     let starts = parse::tune_starts(text);
     let mut r = Reflowed {
@@ -489,11 +571,20 @@ pub fn reflow_text(text: &str, layout: Layout) -> Reflowed {
                 } else {
                     t
                 };
+                let t = if layout.restate_key { r.restate(t) } else { t };
                 r.text.push_str(&t);
             }
             Err(e) => {
-                r.text.push_str(own);
                 *r.kept.entry(e.kind()).or_default() += 1;
+                // A tune left as written still has its labels' keys restated where it can (it is
+                // counted as left already when it cannot be).
+                match layout.restate_key.then(|| restate_key(own).ok()).flatten() {
+                    Some(k) => {
+                        r.restated += usize::from(k != own);
+                        r.text.push_str(&k);
+                    }
+                    None => r.text.push_str(own),
+                }
             }
         }
         r.text.push_str(rest);
@@ -601,6 +692,33 @@ mod tests {
         let r = reflow_text(tune, Layout { mark_lines: true, mark_last: true, ..Layout::default() });
         assert_eq!((r.marked, r.text.as_str()), (1, want));
         assert!(r.describe().ends_with("; second lines and last parts marked in 1"), "{}", r.describe());
+    }
+
+    #[test]
+    fn the_key_in_force_is_restated_after_each_part_label_but_the_first() {
+        // Part A follows the header's K: (nothing to restate); part B modulates to the relative
+        // major with a K: line of its own; part C gets the key in force above it, as written.
+        let tune = "X:1\nY:ABC\nM:6/8\nL:1/8\nK:Em\nP:A\nEFG B2e|d3 B3:|\nP:B\nK:G\nGAB d2g|g3 d3:|\n\
+                    P:C\nd2B A2F|G3 G3|]\n";
+        let want = "X:1\nY:ABC\nM:6/8\nL:1/8\nK:Em\nP:A\nEFG B2e|d3 B3:|\nP:B\nK:G\nGAB d2g|g3 d3:|\n\
+                    P:C\nK:G\nd2B A2F|G3 G3|]\n";
+        let got = restate_key(tune).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(restate_key(&got).unwrap(), got, "restating twice changes nothing more");
+        let minor = "X:2\nM:3/4\nL:1/4\nK:Ador\nP:A\nABc|e3:|\nP:B\nagf|e3:|\n";
+        assert_eq!(restate_key(minor).unwrap(), "X:2\nM:3/4\nL:1/4\nK:Ador\nP:A\nABc|e3:|\nP:B\nK:Ador\nagf|e3:|\n");
+        // No labels, nothing to restate; a tune that is not valid is left alone.
+        let plain = "X:3\nM:3/4\nL:1/4\nK:D\nABc|def:|\n";
+        assert_eq!(restate_key(plain).unwrap(), plain);
+        assert_eq!(restate_key("X:4\nM:3/4\nL:1/4\nK:D\nP:A\nABcd|\nP:B\nABc|\n"), Err(Kept::NotValid));
+        // Through the corpus path, after labelling: counted, and said.
+        let r = reflow_text(
+            "X:5\nM:3/4\nL:1/4\nK:Dm\nABc|def:|\n|:fed|cBA:|\n",
+            Layout { label_parts: true, restate_key: true, ..Layout::default() },
+        );
+        let labelled = "X:5\nY:AB\nM:3/4\nL:1/4\nK:Dm\nP:A\nABc|def:|\nP:B\nK:Dm\n|:fed|cBA:|\n";
+        assert_eq!((r.restated, r.text.as_str()), (1, labelled));
+        assert!(r.describe().ends_with("; key restated in 1"), "{}", r.describe());
     }
 
     #[test]
