@@ -356,6 +356,7 @@ impl Training {
                 mark_lines: false,
                 mark_last: false,
                 restate_key: false,
+                tonic: None,
                 clip: None,
                 weight_decay: None,
                 weight_drop: None,

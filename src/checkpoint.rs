@@ -89,6 +89,10 @@ pub struct TrainMeta {
     /// The key was restated after its tunes' part labels (`train --reflow --restate-key`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub restate_key: bool,
+    /// Every tune was transposed to this tonic, keeping its mode (`train --tonic G`); `sample
+    /// --key` writes a tune there and moves it to the key asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tonic: Option<String>,
     /// Complete bars a reflowed line, when not four (`train --reflow --line-bars N`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line_bars: Option<usize>,
@@ -453,6 +457,26 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
 /// alone (the tensors are not read), so a caller can say how much memory loading and using it
 /// will take before it does. [`load`] verifies everything this trusts.
 pub fn read_config(path: &Path) -> Result<(ModelConfig, u64)> {
+    let (metadata, size) = read_metadata(path)?;
+    let bad = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
+    let config: ModelConfig = metadata
+        .get("config")
+        .and_then(|c| serde_json::from_str(c).ok())
+        .ok_or_else(|| bad("metadata lacks a readable `config`: not a folklstm checkpoint, or a damaged one".into()))?;
+    config.validate().map_err(|e| bad(format!("model config: {e}")))?;
+    Ok((config, size))
+}
+
+/// The tonic a checkpoint's tunes were all written on (`train --tonic`), from its header alone:
+/// `sample` needs it before it writes the start of a tune for `--key`.
+pub fn read_tonic(path: &Path) -> Result<Option<String>> {
+    let (metadata, _) = read_metadata(path)?;
+    let meta: Option<TrainMeta> = metadata.get("train").and_then(|t| serde_json::from_str(t).ok());
+    Ok(meta.and_then(|m| m.tonic))
+}
+
+/// The `__metadata__` of a checkpoint's header, and the file's size.
+fn read_metadata(path: &Path) -> Result<(HashMap<String, String>, u64)> {
     use std::io::Read;
     let bad = |reason: String| Error::Checkpoint { path: path.to_path_buf(), reason };
     let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
@@ -476,10 +500,5 @@ pub fn read_config(path: &Path) -> Result<(ModelConfig, u64)> {
     }
     let h: Header = serde_json::from_slice(&header)
         .map_err(|e| bad(format!("unreadable header ({e}); is it truncated or corrupt?")))?;
-    let config: ModelConfig =
-        h.metadata.get("config").and_then(|c| serde_json::from_str(c).ok()).ok_or_else(|| {
-            bad("metadata lacks a readable `config`: not a folklstm checkpoint, or a damaged one".into())
-        })?;
-    config.validate().map_err(|e| bad(format!("model config: {e}")))?;
-    Ok((config, size))
+    Ok((h.metadata, size))
 }

@@ -297,6 +297,12 @@ struct TrainArgs {
     /// cadence (the music is unchanged; use with --label-parts, which labels the parts).
     #[arg(long)]
     restate_key: bool,
+    /// Transpose every tune (training and validation) to this tonic, keeping its mode (a D major
+    /// tune to G major, an A minor one to G minor), so the model learns one tonic to end on;
+    /// sample --key writes the tune there and moves it to the key asked (without --key tunes
+    /// stay on the tonic). Not with --transpose or --transpose-keys.
+    #[arg(long, value_name = "NOTE")]
+    tonic: Option<String>,
     /// Clip the global gradient norm to this value before each update [default: no clipping].
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f32>,
@@ -486,6 +492,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         mark_lines: a.mark_lines,
         mark_last: a.mark_last,
         restate_key: a.restate_key,
+        tonic: a.tonic,
         clip: a.clip,
         weight_decay: a.weight_decay,
         weight_drop: a.weight_drop,
@@ -541,7 +548,7 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
         "corpus", "nats/char", "bits/char", "accuracy", "chars", "unknown"
     );
     let meta = &model.checkpoint().meta;
-    if a.as_trained && !meta.reflow {
+    if a.as_trained && !meta.reflow && meta.tonic.is_none() {
         eprintln!("--as-trained: {} was trained on its text as written; scoring the text as written", path.display());
     }
     for d in &a.data {
@@ -561,6 +568,14 @@ fn run_eval(a: EvalArgs) -> Result<ExitCode> {
             r.text
         } else {
             text
+        };
+        let text = match meta.tonic.as_deref().filter(|_| a.as_trained) {
+            Some(t) => {
+                let r = folklstm::train::retone(&text, t)?;
+                eprintln!("{}: {}", d.display(), r.describe());
+                r.text
+            }
+            None => text,
         };
         let r = model.evaluate_streams(&text, a.streams)?;
         let _ = writeln!(
@@ -929,19 +944,36 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     // Every limit before anything is read.
     opts.validate()?;
     let corpus = sample::read_corpus(&a.corpus)?;
+    let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
+    // A model trained on one tonic writes every tune there; --key's tunes are moved afterwards.
+    let tonic = checkpoint::read_tonic(&path)?;
+    let mut key = a.key;
+    match (&tonic, key.as_deref()) {
+        (Some(t), Some(k)) => {
+            let (written, shift) = sample::key_on_tonic(t, k)?;
+            eprintln!(
+                "tonic: this model writes every tune on {t} (train --tonic {t}); tunes for --key {k} are written in \
+                 {written} and moved {shift:+} semitones"
+            );
+            (key, opts.transpose) = (Some(written), shift);
+        }
+        (Some(t), None) => {
+            eprintln!("tonic: this model writes every tune on {t} (train --tonic {t}); --key moves them to another key")
+        }
+        (None, _) => {}
+    }
     if steer {
         let style = match &corpus {
             Some((_, s)) => Some(s.clone()),
             None => CorpusStyle::read(&a.model_dir).map_err(Error::Config)?,
         };
-        let wishes = Wishes { meter: a.meter, key: a.key, title: a.title };
+        let wishes = Wishes { meter: a.meter, key, title: a.title };
         for w in sample::steer(&mut opts, style.as_ref(), &wishes)? {
             eprintln!("warning: {w}");
         }
     }
     // --keep draws in batches of at most this many tunes.
     let max_batch = if a.keep.is_some() { sample::keep_batch(opts.count) } else { opts.count };
-    let path = folklstm::run::resolve(&a.model_dir, &a.epoch)?;
     let (cfg, file_bytes) = checkpoint::read_config(&path)?;
     let streams = opts.count.max(max_batch);
     let need = folklstm::memory::sampling_memory(&cfg, file_bytes, streams, opts.chars_per_tune());
@@ -1033,6 +1065,14 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     if abc {
         eprintln!("checker: {}", folklstm::abc::cli::summary_line(n, valid));
         eprintln!("sampling: {}", sampling_line(opts.guided, &stats));
+        match (opts.transpose, stats.untransposed) {
+            (0, _) => {}
+            (n, 0) => eprintln!("tonic: every tune moved {n:+} semitones to the --key asked"),
+            (n, k) => eprintln!(
+                "tonic: tunes moved {n:+} semitones to the --key asked, but {k} drawn could not be (not valid ABC) \
+                 and are left as the model wrote them"
+            ),
+        }
     }
     eprintln!("{}", speed_line(&stats));
     if let Some(index) = index {

@@ -59,12 +59,17 @@ pub struct SampleOptions {
     /// tune ([`WARM_UP`]). A model trained on long windows has rarely seen the zero state at
     /// the start of a tune, and from it writes noise for a while.
     pub warm_up: Option<String>,
+    /// Semitones each finished tune is moved by (0: none): a model trained on one tonic
+    /// (`train --tonic`) writes its tunes there, and they are moved to the key asked
+    /// ([`key_on_tonic`]). A text that cannot be transposed safely is left as written and
+    /// counted ([`GuideStats::untransposed`]).
+    pub transpose: i32,
 }
 
 /// Whether `sample` warms a model up when neither `--warm-up` nor `--no-warm-up` is given: for
 /// a model trained on windows longer than the reference's 64 characters. Trained statefully,
 /// such a model has met the zero state at the start of a tune too rarely to write well from it
-/// (`model/nottingham`, 128-character windows: 46 valid raw tunes of 100 cold, 58 warmed);
+/// (`model/nottingham`, 128-character windows: 40 valid raw tunes of 100 cold, 55 warmed);
 /// the reference model writes as well either way (65.2% cold, 62.8% warmed, 500 tunes).
 pub fn warm_up_by_default(train_seq: usize) -> bool {
     train_seq > 64
@@ -103,6 +108,8 @@ pub struct GuideStats {
     pub ahead: u64,
     /// See `ahead`.
     pub overruled: u64,
+    /// Texts [`SampleOptions::transpose`] could not move (left on the model's tonic).
+    pub untransposed: usize,
 }
 
 impl GuideStats {
@@ -119,6 +126,7 @@ impl GuideStats {
         self.seconds += o.seconds;
         self.ahead += o.ahead;
         self.overruled += o.overruled;
+        self.untransposed += o.untransposed;
     }
 }
 
@@ -141,6 +149,7 @@ impl Default for SampleOptions {
             guided: false,
             shape: false,
             warm_up: None,
+            transpose: 0,
         }
     }
 }
@@ -504,7 +513,34 @@ pub fn generate_with_stats(
     stats.tunes = guides.len();
     stats.rows = steps * n as u64;
     stats.seconds = started.elapsed().as_secs_f64();
-    Ok((out.into_iter().map(|o| vocab.decode(&o)).collect(), stats))
+    let mut texts: Vec<String> = out.into_iter().map(|o| vocab.decode(&o)).collect();
+    if opts.transpose != 0 {
+        for t in &mut texts {
+            match crate::abc::transpose::transpose_tune(t, opts.transpose) {
+                Ok(moved) => *t = moved,
+                Err(_) => stats.untransposed += 1,
+            }
+        }
+    }
+    Ok((texts, stats))
+}
+
+/// For a model whose tunes were all written on one tonic (`train --tonic G`): the key it
+/// writes a tune in when `asked` is wanted (the tonic with the asked key's mode: `G` for `D`,
+/// `Gm` for `Am`) and the semitones that move the tune there afterwards
+/// ([`SampleOptions::transpose`]; the nearest shift, -6 to 5).
+pub fn key_on_tonic(tonic: &str, asked: &str) -> Result<(String, i32)> {
+    use crate::abc::judge::KeyName;
+    let t = KeyName::parse(tonic)
+        .ok_or_else(|| Error::Config(format!("the checkpoint's tonic {tonic:?} is not a key; is it damaged?")))?;
+    let k = KeyName::parse(asked).ok_or_else(|| {
+        Error::Config(format!("--key {asked}: not a key; write a tonic and a mode, e.g. G, Am, Dmix, Edor, F#m"))
+    })?;
+    // The canonical name is the tonic's spelling (a letter, perhaps `#` or `b`), then the mode's.
+    let spelled = |n: &str| if n[1..].starts_with(['#', 'b']) { 2 } else { 1 };
+    let mode = &k.name[spelled(&k.name)..];
+    let written = format!("{}{mode}", &t.name[..spelled(&t.name)]);
+    Ok((written, crate::abc::transpose::nearest_shift(t.tonic, k.tonic)))
 }
 
 /// The longest and shortest run of steps [`generate_with_stats`] asks an engine to draw ahead.
@@ -726,6 +762,19 @@ mod tests {
             let v = keep_verdict(text, Keep::Valid, None);
             assert_eq!((v.keep, v.unshaped), (*valid, false), "{text}");
         }
+    }
+
+    #[test]
+    fn a_key_asked_of_a_model_on_one_tonic_is_written_there_and_moved_by_the_nearest_shift() {
+        let on_g = |k: &str| key_on_tonic("G", k).unwrap();
+        assert_eq!(on_g("D"), ("G".to_string(), -5));
+        assert_eq!(on_g("Am"), ("Gm".to_string(), 2));
+        assert_eq!(on_g("F#m"), ("Gm".to_string(), -1));
+        assert_eq!(on_g("Bb"), ("G".to_string(), 3));
+        assert_eq!(on_g("Edor"), ("Gdor".to_string(), -3));
+        assert_eq!(on_g("G"), ("G".to_string(), 0));
+        assert_eq!(key_on_tonic("Bb", "Em").unwrap(), ("Bbm".to_string(), 6 - 12));
+        assert!(key_on_tonic("G", "H").unwrap_err().to_string().contains("--key H: not a key"));
     }
 
     #[test]

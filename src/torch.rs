@@ -135,6 +135,7 @@ impl Imported {
             mark_lines: false,
             mark_last: false,
             restate_key: false,
+            tonic: None,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

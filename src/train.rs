@@ -86,6 +86,10 @@ pub struct TrainOptions {
     /// With `reflow`: restate the key after each part label
     /// ([`crate::abc::reflow::restate_key`]).
     pub restate_key: bool,
+    /// Transpose every tune (training and validation) to this tonic, keeping its mode
+    /// (`--tonic G`, [`crate::abc::transpose::to_tonic`]); `sample --key` moves tunes to the key
+    /// asked. Not with `transpose` or `transpose_keys`.
+    pub tonic: Option<String>,
     /// Global-norm gradient clipping.
     pub clip: Option<f32>,
     /// Decoupled weight decay λ (AdamW, [`crate::optim::adamw_update`]): `None` is 0 for a new
@@ -238,6 +242,14 @@ pub fn transpose_keys(names: &[String]) -> Result<Vec<crate::abc::judge::KeyName
     Ok(keys)
 }
 
+/// `text` with every tune on the tonic `name` (`--tonic`, [`crate::abc::transpose::to_tonic`]).
+pub fn retone(text: &str, name: &str) -> Result<crate::abc::transpose::Retoned> {
+    let key = crate::abc::judge::KeyName::parse(name).filter(|k| k.mode == "major").ok_or_else(|| {
+        Error::Config(format!("--tonic {name:?} is not a tonic; write a note name, e.g. G, D, F#, Bb"))
+    })?;
+    Ok(crate::abc::transpose::to_tonic(text, key.tonic, &key.name))
+}
+
 /// Reads the corpus and cuts it as the run needs.
 fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     let label = data_label(&opts.data);
@@ -255,6 +267,17 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
     } else {
         text
     };
+    // The style (header layout, meters, keys) of the tunes as written: `sample --key` and the
+    // keys tunes are moved back to come from it, not from the one tonic below.
+    let style = Some(crate::abc::prime::CorpusStyle::learn([text.as_str()])).filter(|s| !s.is_empty());
+    let text = match &opts.tonic {
+        Some(name) => {
+            let r = retone(&text, name)?;
+            notes.push(r.describe());
+            r.text
+        }
+        None => text,
+    };
     if files.len() > 1 {
         let units = corpus::split_units(&text).len();
         notes.push(format!("corpus: {} files, {units} tunes (or paragraphs)", files.len()));
@@ -270,7 +293,6 @@ fn prepare_corpus(opts: &TrainOptions) -> Result<Prepared> {
         return Err(Error::Config(format!("--val-fraction {} must be in [0, 1)", opts.val_fraction)));
     }
     let (mut train, val) = corpus::split_train_val(&text, opts.val_fraction, opts.rng_seed);
-    let style = Some(crate::abc::prime::CorpusStyle::learn([text.as_str()])).filter(|s| !s.is_empty());
     let mut vocab = vocab;
     let copies = match (opts.transpose, opts.transpose_keys.is_empty()) {
         (Some((lo, hi)), _) => Some(crate::abc::transpose::augment(&train, lo, hi)),
@@ -579,6 +601,12 @@ fn check_options(opts: &TrainOptions) -> Result<()> {
                 .into(),
         ));
     }
+    if opts.tonic.is_some() && (opts.transpose.is_some() || !opts.transpose_keys.is_empty()) {
+        return Err(Error::Config(
+            "--tonic writes every tune on one tonic, which transposed copies would undo: drop --transpose/--transpose-keys or --tonic"
+                .into(),
+        ));
+    }
     if opts.restate_key && !opts.reflow {
         return Err(Error::Config(
             "--restate-key restates the key after the reflowed text's part labels: add --reflow --label-parts (or drop --restate-key)"
@@ -730,6 +758,7 @@ fn new_meta(opts: &TrainOptions, corpus: &Prepared, batch: BatchConfig) -> Train
         mark_lines: opts.mark_lines,
         mark_last: opts.mark_last,
         restate_key: opts.restate_key,
+        tonic: opts.tonic.clone(),
         line_bars: opts.line_bars.filter(|&n| n != crate::abc::reflow::BARS_PER_LINE),
         weight_decay: opts.weight_decay.unwrap_or(0.0),
         weight_drop: opts.weight_drop.unwrap_or(0.0),
@@ -818,6 +847,11 @@ fn resume(opts: &TrainOptions, corpus: &Prepared, spec: &str, log: &mut dyn Writ
             corpus.label.display(),
             corpus.fingerprint
         )));
+    }
+    // Before the vocabulary: a text on another tonic may lack some of its characters.
+    if ck.meta.tonic != opts.tonic {
+        let says = ck.meta.tonic.as_ref().map_or("no --tonic".to_string(), |t| format!("--tonic {t}"));
+        return Err(bad(format!("was trained with {says}; pass the same to resume (it decides the training text)")));
     }
     // A run started from another model's weights (--init-from) keeps that model's vocabulary,
     // which may hold more characters than the corpus, in another order.

@@ -342,6 +342,56 @@ fn restated_keys_are_recorded_and_a_resume_must_repeat_them() {
     assert_ne!(eval("labelled.abc", &[]), eval("restated.abc", &[]));
 }
 
+/// `train --tonic G`: every tune written on G (its mode kept), recorded, resumed only with it;
+/// `sample --key` writes the tune on G and moves it to the key asked.
+#[test]
+fn a_model_on_one_tonic_is_recorded_and_sample_moves_its_tunes_to_the_key_asked() {
+    let dir = setup();
+    let tunes: String = (0..24)
+        .map(|i| {
+            let key = ["D", "A", "Am", "G"][i % 4];
+            format!("X: {}\nT:Tune {i}\nM:6/8\nL:1/8\nK:{key}\n|:GAB c2A|d2e fed:|\n|:g2e d2B|A3 G3:|\n\n", i + 1)
+        })
+        .collect();
+    std::fs::write(dir.path().join("tunes.abc"), &tunes).unwrap();
+    assert_error(&train(dir.path(), &["--tonic", "Am", "--epochs", "1"]), "--tonic \"Am\" is not a tonic");
+    assert_error(
+        &train(dir.path(), &["--tonic", "G", "--transpose-keys", "G,D", "--epochs", "1"]),
+        "drop --transpose/--transpose-keys or --tonic",
+    );
+    let o = train(dir.path(), &["--tonic", "G", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("tonic G: 18 of 24 tunes transposed to it, 6 on it already"), "{out}");
+    let ck = checkpoint::load(&dir.path().join("model/weights.1.safetensors")).unwrap();
+    assert_eq!(ck.meta.tonic.as_deref(), Some("G"));
+    assert_eq!(checkpoint::read_tonic(&dir.path().join("model/weights.1.safetensors")).unwrap().as_deref(), Some("G"));
+    assert_error(&train(dir.path(), &["--epochs", "2", "--resume"]), "was trained with --tonic G");
+    let resumed = train(dir.path(), &["--epochs", "2", "--resume", "--tonic", "G"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    // As trained is every tune on G.
+    let on_g = folklstm::train::retone(&tunes, "G").unwrap().text;
+    assert!(on_g.contains("K:Gm\n") && !on_g.contains("K:D\n") && !on_g.contains("K:Am\n"), "{on_g}");
+    std::fs::write(dir.path().join("on_g.abc"), &on_g).unwrap();
+    assert_eq!(eval_epoch_2(dir.path(), "tunes.abc", &["--as-trained"]), eval_epoch_2(dir.path(), "on_g.abc", &[]));
+    assert_ne!(eval_epoch_2(dir.path(), "tunes.abc", &[]), eval_epoch_2(dir.path(), "on_g.abc", &[]));
+    // Guided tunes for --key D are written in G and moved down 5 semitones: valid, in D.
+    let o = folk(dir.path())
+        .args(["sample", "2", "--count", "3", "--len", "600", "--meter", "6/8", "--key", "D", "--rng-seed", "1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("tunes for --key D are written in G and moved -5 semitones"), "{err}");
+    assert!(err.contains("tonic: every tune moved -5 semitones to the --key asked"), "{err}");
+    let text = common::tunes_text(&o.stdout);
+    let reports = folklstm::abc::check_text(&text);
+    assert_eq!(reports.len(), 3, "{text}");
+    assert!(reports.iter().all(|r| r.valid), "{text}");
+    let keys: Vec<&str> = text.lines().filter(|l| l.starts_with("K:")).collect();
+    assert_eq!(keys, ["K:D", "K:D", "K:D"], "{text}");
+}
+
 /// `eval 2 --data DATA --model-dir model EXTRA` in `dir`: the scores (nats, bits, accuracy) of
 /// its last line.
 fn eval_epoch_2(dir: &Path, data: &str, extra: &[&str]) -> String {
@@ -512,6 +562,7 @@ fn checkpoint_round_trip_is_exact() {
             mark_lines: false,
             mark_last: false,
             restate_key: false,
+            tonic: None,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

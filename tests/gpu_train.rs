@@ -257,6 +257,7 @@ fn a_non_finite_step_changes_nothing_and_a_run_moves_between_devices() {
             mark_lines: false,
             mark_last: false,
             restate_key: false,
+            tonic: None,
             weight_decay: 0.0,
             weight_drop: 0.0,
             best: None,

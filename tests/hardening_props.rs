@@ -48,6 +48,7 @@ fn valid() -> &'static (Checkpoint, Vec<u8>) {
                 mark_lines: false,
                 mark_last: false,
                 restate_key: false,
+                tonic: None,
                 weight_decay: 0.0,
                 weight_drop: 0.0,
                 best: None,

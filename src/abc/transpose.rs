@@ -633,6 +633,86 @@ fn finish(mut copies: Copies) -> Copies {
     copies
 }
 
+/// A corpus with every tune moved to one tonic ([`to_tonic`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Retoned {
+    /// The text: each tune on the tonic, the text between tunes as it was.
+    pub text: String,
+    /// The tonic (its canonical name, e.g. `G`).
+    pub tonic: String,
+    /// Tunes in the text.
+    pub tunes: usize,
+    /// Tunes transposed to the tonic.
+    pub moved: usize,
+    /// Tunes on the tonic already.
+    pub there: usize,
+    /// Tunes left out, by [`Refusal::kind`] (`no key` for a tune whose header names no tonic).
+    pub left_out: std::collections::BTreeMap<&'static str, usize>,
+}
+
+impl Retoned {
+    /// One line for a training log.
+    pub fn describe(&self) -> String {
+        let why: Vec<String> = self.left_out.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        let left_out = if why.is_empty() { String::new() } else { format!("; left out: {}", why.join(", ")) };
+        format!(
+            "tonic {}: {} of {} tunes transposed to it, {} on it already{left_out}",
+            self.tonic, self.moved, self.tunes, self.there
+        )
+    }
+}
+
+/// The header key of a tune (its `K:` line before the first blank line).
+fn header_key(tune: &str) -> Option<super::judge::KeyName> {
+    tune.lines()
+        .take_while(|l| !l.trim().is_empty())
+        .find_map(|l| l.strip_prefix("K:"))
+        .and_then(super::judge::KeyName::parse)
+}
+
+/// Every tune of `text` moved to the tonic `to` (a pitch class, 0 = C; `name` its spelling for
+/// the log), keeping its mode: a G major tune stays, a D major one moves up 5 semitones, an A
+/// minor one down 2 to G minor ([`nearest_shift`], at most 6 down or 5 up). `train --tonic G`
+/// writes the whole corpus so, and the model learns every tune's ending on one note instead of
+/// remembering a key it read hundreds of characters earlier; `sample --key` moves its tunes to
+/// the key asked. A tune that cannot be transposed safely, or names no tonic, is left out and
+/// counted: a tune on another tonic would teach the model the very thing this removes.
+pub fn to_tonic(text: &str, to: u8, name: &str) -> Retoned {
+    let starts = parse::tune_starts(text);
+    let mut r = Retoned {
+        text: text[..starts.first().copied().unwrap_or(text.len())].to_string(),
+        tonic: name.to_string(),
+        tunes: starts.len(),
+        ..Default::default()
+    };
+    for (k, &s) in starts.iter().enumerate() {
+        let tune = &text[s..starts.get(k + 1).copied().unwrap_or(text.len())];
+        let made = match header_key(tune) {
+            None => Err("no key"),
+            Some(own) if own.tonic == to => {
+                r.there += 1;
+                Ok(tune.to_string())
+            }
+            Some(own) => {
+                transpose_tune(tune, nearest_shift(own.tonic, to)).map_err(|e| e.kind()).inspect(|_| r.moved += 1)
+            }
+        };
+        match made {
+            Ok(t) => {
+                if !r.text.is_empty() && !r.text.ends_with("\n\n") {
+                    r.text.push_str(if r.text.ends_with('\n') { "\n" } else { "\n\n" });
+                }
+                r.text.push_str(&t);
+            }
+            Err(why) => *r.left_out.entry(why).or_default() += 1,
+        }
+    }
+    if !r.text.is_empty() && !r.text.ends_with('\n') {
+        r.text.push('\n');
+    }
+    r
+}
+
 /// The shift, within -6..=5 semitones (the nearest octave of the new key), that moves a tonic
 /// of pitch class `from` to pitch class `to`.
 pub fn nearest_shift(from: u8, to: u8) -> i32 {
@@ -653,11 +733,7 @@ pub fn augment_to_keys(text: &str, keys: &[super::judge::KeyName]) -> Copies {
         Copies { tunes: starts.len(), keys: keys.iter().map(|k| k.name.clone()).collect(), ..Default::default() };
     for (k, &s) in starts.iter().enumerate() {
         let tune = &text[s..starts.get(k + 1).copied().unwrap_or(text.len())];
-        let own = tune
-            .lines()
-            .take_while(|l| !l.trim().is_empty())
-            .find_map(|l| l.strip_prefix("K:"))
-            .and_then(super::judge::KeyName::parse);
+        let own = header_key(tune);
         let Some(own) = own.filter(|o| keys.iter().any(|t| t.mode == o.mode)) else {
             copies.other_mode += 1;
             continue;

@@ -324,7 +324,16 @@ pub fn generate(ctx: &Context<'_>, req: &GenerateRequest) -> Result<Value, ApiEr
         None => {
             // Without a start text every tune still starts with a header in the corpus's layout.
             let style = ctx.corpus.map(|c| &c.1).or(model.style.as_ref());
-            let wishes = Wishes { meter: req.meter.clone(), key: req.key.clone(), title: req.title.clone() };
+            // A model on one tonic writes the tune there and it is moved to the key asked.
+            let key = match (&model.tonic, &req.key) {
+                (Some(t), Some(k)) => {
+                    let (written, shift) = sample::key_on_tonic(t, k).map_err(|e| ApiError::bad("key", e))?;
+                    opts.transpose = shift;
+                    Some(written)
+                }
+                _ => req.key.clone(),
+            };
+            let wishes = Wishes { meter: req.meter.clone(), key, title: req.title.clone() };
             warnings = sample::steer(&mut opts, style, &wishes).map_err(|e| ApiError::status(400, e.to_string()))?;
             if let Some(t) = &req.title {
                 model.vocab.encode(t, "title").map_err(|e| ApiError::bad("title", e))?;

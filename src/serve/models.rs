@@ -32,6 +32,8 @@ pub struct Loaded {
     pub vocab: Vocab,
     /// The header style of its corpus (`style.json` beside it), if any.
     pub style: Option<CorpusStyle>,
+    /// The one tonic its tunes were written on (`train --tonic`), if any.
+    pub tonic: Option<String>,
     /// Samplers of this model between requests. Building one copies and packs the weights (about
     /// twice the checkpoint's size), so requests reuse them: a sampler per request would churn
     /// that much memory each time, and the allocator keeps much of it.
@@ -113,7 +115,13 @@ impl Catalog {
         }
         let ck = crate::checkpoint::load(&entry.path)?;
         let style = CorpusStyle::read(&entry.dir).map_err(Error::Config)?;
-        let model = Arc::new(Loaded { params: ck.params, vocab: ck.vocab, style, idle: Mutex::new(Vec::new()) });
+        let model = Arc::new(Loaded {
+            params: ck.params,
+            vocab: ck.vocab,
+            style,
+            tonic: ck.meta.tonic,
+            idle: Mutex::new(Vec::new()),
+        });
         if loaded.len() >= KEEP_LOADED {
             loaded.remove(0);
         }
