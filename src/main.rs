@@ -948,6 +948,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     // A model trained on one tonic writes every tune there; --key's tunes are moved afterwards.
     let tonic = checkpoint::read_tonic(&path)?;
     let mut key = a.key;
+    let key_asked = key.is_some();
     match (&tonic, key.as_deref()) {
         (Some(t), Some(k)) => {
             let (written, shift) = sample::key_on_tonic(t, k)?;
@@ -957,9 +958,10 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
             );
             (key, opts.transpose) = (Some(written), shift);
         }
-        (Some(t), None) => {
-            eprintln!("tonic: this model writes every tune on {t} (train --tonic {t}); --key moves them to another key")
-        }
+        (Some(t), None) => eprintln!(
+            "tonic: this model writes every tune on {t} (train --tonic {t}); each is moved to a key of its mode \
+             drawn from the corpus's keys (--key picks one)"
+        ),
         (None, _) => {}
     }
     if steer {
@@ -1040,6 +1042,25 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
             (kept.tunes, short, kept.stats)
         }
     };
+    // A model on one tonic asked for no key: each tune to a key drawn from the corpus's.
+    let mut tunes = tunes;
+    if let Some(t) = tonic.as_deref().filter(|_| !key_asked) {
+        let style = match &corpus {
+            Some((_, s)) => Some(s.clone()),
+            None => CorpusStyle::read(&a.model_dir).map_err(Error::Config)?,
+        };
+        match style {
+            Some(style) => {
+                let left = sample::move_to_drawn_keys(&mut tunes, &style.keys, rng_seed);
+                if left > 0 {
+                    eprintln!(
+                        "tonic: {left} tune(s) left on {t}: not readable as one tune, or of a mode the corpus has no key in"
+                    );
+                }
+            }
+            None => eprintln!("tonic: no style.json beside the checkpoint, so the tunes stay on {t}"),
+        }
+    }
     // The checker's line is for ABC; other text has no tunes to check.
     let abc = model.is_abc();
     drop(model);
@@ -1069,8 +1090,8 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
             (0, _) => {}
             (n, 0) => eprintln!("tonic: every tune moved {n:+} semitones to the --key asked"),
             (n, k) => eprintln!(
-                "tonic: tunes moved {n:+} semitones to the --key asked, but {k} drawn could not be (not valid ABC) \
-                 and are left as the model wrote them"
+                "tonic: tunes moved {n:+} semitones to the --key asked, but {k} drawn could not be (not readable as \
+                 one tune) and are left as the model wrote them"
             ),
         }
     }

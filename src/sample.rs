@@ -61,8 +61,8 @@ pub struct SampleOptions {
     pub warm_up: Option<String>,
     /// Semitones each finished tune is moved by (0: none): a model trained on one tonic
     /// (`train --tonic`) writes its tunes there, and they are moved to the key asked
-    /// ([`key_on_tonic`]). A text that cannot be transposed safely is left as written and
-    /// counted ([`GuideStats::untransposed`]).
+    /// ([`key_on_tonic`]). A text that cannot be transposed safely (not readable as one tune)
+    /// is left as written and counted ([`GuideStats::untransposed`]).
     pub transpose: i32,
 }
 
@@ -525,6 +525,55 @@ pub fn generate_with_stats(
     Ok((texts, stats))
 }
 
+/// For a model whose tunes were all written on one tonic (`train --tonic`), when no key was
+/// asked: each text moved from the key its header names to a key of the same mode drawn from
+/// `keys` (the corpus's tunes per key, its `style.json`), weighted by their counts, so that the
+/// tunes come in the corpus's keys as often as its tunes do. Text `k` draws with [`crate::rng::Key`] from `rng_seed` and `k` alone.
+/// Returns how many texts were left on the tonic: not readable as one tune (the transposer
+/// refuses them), or of a mode the corpus has no key in.
+pub fn move_to_drawn_keys(
+    texts: &mut [String],
+    keys: &std::collections::BTreeMap<String, usize>,
+    rng_seed: u64,
+) -> usize {
+    use crate::abc::judge::KeyName;
+    let keys: Vec<(KeyName, usize)> = keys.iter().filter_map(|(k, &n)| KeyName::parse(k).map(|k| (k, n))).collect();
+    let draws = crate::rng::Key::new(rng_seed);
+    let mut left = 0;
+    for (k, text) in texts.iter_mut().enumerate() {
+        let own = text.lines().find_map(|l| l.strip_prefix("K:")).and_then(KeyName::parse);
+        let Some(own) = own else {
+            left += 1;
+            continue;
+        };
+        let of_mode: Vec<&(KeyName, usize)> = keys.iter().filter(|(key, _)| own.mode == key.mode).collect();
+        let total: usize = of_mode.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            left += 1;
+            continue;
+        }
+        // A counter no sampling step uses: these draws never repeat a character's.
+        let mut at = (draws.uniform(u32::MAX, k as u32, 0) as f64 * total as f64) as usize;
+        let mut chosen = &of_mode[0].0;
+        for (key, n) in &of_mode {
+            if at < *n {
+                chosen = key;
+                break;
+            }
+            at -= n;
+        }
+        let shift = crate::abc::transpose::nearest_shift(own.tonic, chosen.tonic);
+        if shift == 0 {
+            continue;
+        }
+        match crate::abc::transpose::transpose_tune(text, shift) {
+            Ok(moved) => *text = moved,
+            Err(_) => left += 1,
+        }
+    }
+    left
+}
+
 /// For a model whose tunes were all written on one tonic (`train --tonic G`): the key it
 /// writes a tune in when `asked` is wanted (the tonic with the asked key's mode: `G` for `D`,
 /// `Gm` for `Am`) and the semitones that move the tune there afterwards
@@ -775,6 +824,33 @@ mod tests {
         assert_eq!(on_g("G"), ("G".to_string(), 0));
         assert_eq!(key_on_tonic("Bb", "Em").unwrap(), ("Bbm".to_string(), 6 - 12));
         assert!(key_on_tonic("G", "H").unwrap_err().to_string().contains("--key H: not a key"));
+    }
+
+    #[test]
+    fn tunes_on_one_tonic_move_to_keys_of_their_mode_drawn_by_the_corpus_counts() {
+        let major = "X:1\nM:6/8\nL:1/8\nK:G\nGAB c2A|d2e fed|g3 G3|]\n";
+        let minor = "X:2\nM:6/8\nL:1/8\nK:Gm\nGAB c2A|d2e fed|g3 G3|]\n";
+        let broken = "X:3\nM:6/8\nL:1/8\nK:G\n[GAB c2A|]\n";
+        let keys: std::collections::BTreeMap<String, usize> =
+            [("D".to_string(), 3), ("A".to_string(), 1), ("Am".to_string(), 2)].into_iter().collect();
+        let mut texts: Vec<String> = (0..400).map(|k| if k % 4 == 3 { minor } else { major }.to_string()).collect();
+        texts.push(broken.to_string());
+        let left = move_to_drawn_keys(&mut texts, &keys, 5);
+        assert_eq!(left, 1, "only the tune that cannot be read (an unclosed chord) stays");
+        assert_eq!(texts[400], broken);
+        let key_of = |t: &str| t.lines().find_map(|l| l.strip_prefix("K:")).unwrap().to_string();
+        let count = |k: &str| texts[..400].iter().filter(|t| key_of(t) == k).count();
+        // Minor tunes go to the corpus's one minor key; major ones to D or A, 3 to 1: of 300,
+        // D's count is binomial (300, 0.75), 225 +- 7.5 (one sd); the bounds are 4 sd.
+        assert_eq!((count("Am"), count("D") + count("A")), (100, 300));
+        assert!((195..=255).contains(&count("D")), "{} in D", count("D"));
+        // Each moved tune is the tune moved by the nearest shift: D is 5 below G.
+        let d = texts.iter().find(|t| key_of(t) == "D").unwrap();
+        assert_eq!(d, &crate::abc::transpose::transpose_tune(major, -5).unwrap());
+        // The same seed draws the same keys.
+        let mut again: Vec<String> = (0..400).map(|k| if k % 4 == 3 { minor } else { major }.to_string()).collect();
+        move_to_drawn_keys(&mut again, &keys, 5);
+        assert_eq!(again[..], texts[..400]);
     }
 
     #[test]

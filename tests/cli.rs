@@ -390,6 +390,25 @@ fn a_model_on_one_tonic_is_recorded_and_sample_moves_its_tunes_to_the_key_asked(
     assert!(reports.iter().all(|r| r.valid), "{text}");
     let keys: Vec<&str> = text.lines().filter(|l| l.starts_with("K:")).collect();
     assert_eq!(keys, ["K:D", "K:D", "K:D"], "{text}");
+    // No key asked: each tune moves to a key of its mode drawn from the corpus's (style.json:
+    // D, A and G major, A minor), its music moved with it.
+    let o = folk(dir.path())
+        .args(["sample", "2", "--count", "12", "--len", "600", "--meter", "6/8", "--rng-seed", "1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("each is moved to a key of its mode drawn from the corpus's keys"), "{}", stderr(&o));
+    let text = common::tunes_text(&o.stdout);
+    let judged = folklstm::abc::judge::read_tunes(&text);
+    assert_eq!(judged.len(), 12, "{text}");
+    // (A model this small writes other keys too, some of other modes: those stay as written.)
+    let names: std::collections::BTreeSet<String> = judged
+        .iter()
+        .filter_map(|f| f.key.clone().filter(|k| k.mode == "major" || k.mode == "minor"))
+        .map(|k| k.name)
+        .collect();
+    assert!(names.iter().all(|k| ["D", "A", "G", "Am"].contains(&k.as_str())), "{names:?}\n{text}");
+    assert!(names.len() >= 2, "twelve tunes all in {names:?}");
 }
 
 /// `eval 2 --data DATA --model-dir model EXTRA` in `dir`: the scores (nats, bits, accuracy) of

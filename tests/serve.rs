@@ -5,6 +5,7 @@
 mod common;
 
 use common::http::{self, generate, get, request, tunes};
+use folklstm::serve::ServeOptions;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -369,4 +370,26 @@ fn serve_refuses_bad_flags_with_a_message() {
         assert!(!out.status.success(), "{args:?} was accepted");
         assert!(err.contains(words) && !err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// The second model writes every tune on G (`train --tonic G`): the server moves each tune to
+/// the key asked, or without one to a key drawn from the corpus's, as `sample` does.
+#[test]
+fn a_model_on_one_tonic_answers_in_the_key_asked_or_the_corpus_keys() {
+    let server =
+        http::start(ServeOptions { model_dirs: vec![http::repo().join("model/nottingham")], ..http::options() });
+    let addr = server.addr();
+    let asked = generate(addr, r#"{"count": 2, "len": 2000, "rng_seed": 3, "meter": "6/8", "key": "D"}"#);
+    let v = asked.json();
+    for (t, j) in tunes(&asked).iter().zip(v["tunes"].as_array().unwrap()) {
+        assert!(t.contains("\nK:D\n") && !t.contains("K:G"), "{t}");
+        assert_eq!((&j["judge"]["key"]["name"], &j["judge"]["valid"]), (&Value::from("D"), &Value::from(true)), "{t}");
+    }
+    let free = generate(addr, r#"{"count": 6, "len": 2000, "rng_seed": 3, "meter": "6/8"}"#).json();
+    let corpus_keys = ["G", "D", "A", "C", "F", "Bb", "E", "Am", "Em", "Dm", "Gm", "Bm"];
+    let names: Vec<&str> =
+        free["tunes"].as_array().unwrap().iter().filter_map(|t| t["judge"]["key"]["name"].as_str()).collect();
+    assert_eq!(names.len(), 6, "{free}");
+    assert!(names.iter().all(|k| corpus_keys.contains(k)), "{names:?}");
+    assert!(names.iter().any(|&k| k != "G" && k != "Gm"), "six tunes all left on G: {names:?}");
 }

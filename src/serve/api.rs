@@ -375,11 +375,20 @@ pub fn generate(ctx: &Context<'_>, req: &GenerateRequest) -> Result<Value, ApiEr
     };
     let passed = sampler.passed;
     model.give_back(cpu);
-    let (tunes, drawn) = match result {
+    let (mut tunes, drawn) = match result {
         Ok(r) => r,
         Err(_) if passed => return Err(too_long(ctx.timeout_s)),
         Err(e) => return Err(ApiError::status(400, e.to_string())),
     };
+    // A model on one tonic asked for no key: each tune to a key drawn from the corpus's.
+    let style = ctx.corpus.map(|c| &c.1).or(model.style.as_ref());
+    if let (Some(t), None, None, Some(style)) = (&model.tonic, &req.key, &req.seed, style) {
+        let left = sample::move_to_drawn_keys(&mut tunes, &style.keys, rng_seed);
+        if left > 0 {
+            warnings
+                .push(format!("{left} tune(s) left on {t}, the tonic the model writes on: not readable as one tune"));
+        }
+    }
     if tunes.len() < req.count {
         warnings.push(format!(
             "only {} of the {} tunes asked for passed keep within {drawn} attempts; lower the temperature or keep less",

@@ -65,7 +65,8 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Lists the checkpoints of `dirs`; an error when there are none at all.
+    /// Lists the checkpoints of `dirs`, each folder's `best` (`train --keep-best`) after its
+    /// epochs, so that it is the folder's default; an error when there are none at all.
     pub fn scan(dirs: &[PathBuf]) -> Result<Catalog> {
         let mut entries = Vec::new();
         for dir in dirs {
@@ -74,12 +75,16 @@ impl Catalog {
             for (id, path) in crate::run::list(dir)? {
                 entries.push(Entry { name: format!("{label}/{id}"), path, dir: dir.clone(), id: id.to_string() });
             }
+            let best = dir.join(crate::run::BEST_FILE);
+            if best.is_file() {
+                entries.push(Entry { name: format!("{label}/best"), path: best, dir: dir.clone(), id: "best".into() });
+            }
         }
         if entries.is_empty() {
             let dirs = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
             return Err(Error::Config(format!(
-                "no checkpoints (weights.EPOCH.safetensors) in {dirs}: pass --model-dir with a folder that holds some, \
-                 or train first"
+                "no checkpoints (weights.EPOCH.safetensors or weights.best.safetensors) in {dirs}: pass --model-dir with \
+                 a folder that holds some, or train first"
             )));
         }
         Ok(Catalog { entries, loaded: Mutex::new(Vec::new()) })
