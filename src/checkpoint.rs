@@ -89,8 +89,8 @@ pub struct TrainMeta {
     /// The key was restated after its tunes' part labels (`train --reflow --restate-key`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub restate_key: bool,
-    /// Every tune was transposed to this tonic, keeping its mode (`train --tonic G`); `sample
-    /// --key` writes a tune there and moves it to the key asked.
+    /// Every tune was transposed to this tonic, keeping its mode (`train --tonic G`); `sample`
+    /// moves the tunes it writes to the `--key` asked, or to keys drawn from the corpus's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tonic: Option<String>,
     /// Complete bars a reflowed line, when not four (`train --reflow --line-bars N`).

@@ -299,8 +299,8 @@ struct TrainArgs {
     restate_key: bool,
     /// Transpose every tune (training and validation) to this tonic, keeping its mode (a D major
     /// tune to G major, an A minor one to G minor), so the model learns one tonic to end on;
-    /// sample --key writes the tune there and moves it to the key asked (without --key tunes
-    /// stay on the tonic). Not with --transpose or --transpose-keys.
+    /// sample --key writes the tune there and moves it to the key asked (without --key, to a key
+    /// of its mode drawn from the corpus's). Not with --transpose or --transpose-keys.
     #[arg(long, value_name = "NOTE")]
     tonic: Option<String>,
     /// Clip the global gradient norm to this value before each update [default: no clipping].

@@ -528,9 +528,10 @@ pub fn generate_with_stats(
 /// For a model whose tunes were all written on one tonic (`train --tonic`), when no key was
 /// asked: each text moved from the key its header names to a key of the same mode drawn from
 /// `keys` (the corpus's tunes per key, its `style.json`), weighted by their counts, so that the
-/// tunes come in the corpus's keys as often as its tunes do. Text `k` draws with [`crate::rng::Key`] from `rng_seed` and `k` alone.
-/// Returns how many texts were left on the tonic: not readable as one tune (the transposer
-/// refuses them), or of a mode the corpus has no key in.
+/// tunes come in the corpus's keys as often as its tunes do. Text `k` draws with
+/// [`crate::rng::Key`] from `rng_seed` and `k` alone. Returns how many texts were left as they
+/// were: not readable as one tune (the transposer refuses them), with no key, or of a mode the
+/// corpus has no key in.
 pub fn move_to_drawn_keys(
     texts: &mut [String],
     keys: &std::collections::BTreeMap<String, usize>,
