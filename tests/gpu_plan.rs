@@ -132,11 +132,16 @@ fn gpu_phases_are_timed_by_timestamps_in_the_order_of_the_step() {
         }
     }
     assert_eq!(phases.iter().map(|p| p.0).collect::<Vec<_>>(), want);
-    // GPU time in ms: each phase's median is at least 0, and together they fit in one step of
-    // the five the call ran (timestamps read in the wrong unit or order would not).
+    // GPU time in ms: each phase's median is at least 0, and together they fit in the time of
+    // the steps they were measured over (timestamps read in the wrong unit or order would not,
+    // by a factor of 1000 or more). The call runs three warm-up steps and two measured ones, and
+    // each median is the mean of its phase's two times, so the sum is the measured steps' mean
+    // GPU time, at most half the wall time of the call. (A bound of a fifth of the wall, the
+    // mean of all five steps, failed once on the software adapter when the two measured steps
+    // ran slower than the warm-up ones beside the other tests of this file.)
     let sum: f64 = phases.iter().map(|p| p.1).sum();
     assert!(phases.iter().all(|p| p.1 >= 0.0 && p.1.is_finite()), "{phases:?}");
-    assert!(sum > 0.0 && sum <= wall / 5.0, "phases {sum} ms, wall {wall} ms for five steps: {phases:?}");
+    assert!(sum > 0.0 && sum <= wall / 2.0, "phases {sum} ms, wall {wall} ms for five steps: {phases:?}");
 }
 
 /// The sampler's plan is the program `GpuSampler` records, and at the reference shape one
