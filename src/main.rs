@@ -964,11 +964,14 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
         ),
         (None, _) => {}
     }
+    // The corpus's style: for the header --meter/--key write, and the keys a one-tonic model's
+    // tunes move to; read once, only when one of them needs it.
+    let style = match &corpus {
+        Some((_, s)) => Some(s.clone()),
+        None if steer || tonic.is_some() => CorpusStyle::read(&a.model_dir).map_err(Error::Config)?,
+        None => None,
+    };
     if steer {
-        let style = match &corpus {
-            Some((_, s)) => Some(s.clone()),
-            None => CorpusStyle::read(&a.model_dir).map_err(Error::Config)?,
-        };
         let wishes = Wishes { meter: a.meter, key, title: a.title };
         for w in sample::steer(&mut opts, style.as_ref(), &wishes)? {
             eprintln!("warning: {w}");
@@ -1045,11 +1048,7 @@ fn run_sample(a: SampleArgs) -> Result<ExitCode> {
     // A model on one tonic asked for no key: each tune to a key drawn from the corpus's.
     let mut tunes = tunes;
     if let Some(t) = tonic.as_deref().filter(|_| !key_asked) {
-        let style = match &corpus {
-            Some((_, s)) => Some(s.clone()),
-            None => CorpusStyle::read(&a.model_dir).map_err(Error::Config)?,
-        };
-        match style {
+        match &style {
             Some(style) => {
                 let left = sample::move_to_drawn_keys(&mut tunes, &style.keys, rng_seed);
                 if left > 0 {

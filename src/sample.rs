@@ -542,8 +542,7 @@ pub fn move_to_drawn_keys(
     let draws = crate::rng::Key::new(rng_seed);
     let mut left = 0;
     for (k, text) in texts.iter_mut().enumerate() {
-        let own = text.lines().find_map(|l| l.strip_prefix("K:")).and_then(KeyName::parse);
-        let Some(own) = own else {
+        let Some(own) = crate::abc::transpose::header_key(text) else {
             left += 1;
             continue;
         };

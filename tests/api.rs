@@ -7,6 +7,11 @@ use common::{corpus, folk};
 use folklstm::{Flow, Model, Outcome, SampleOptions, Training};
 use std::path::Path;
 
+/// One epoch of `t` at a tiny size (E 8, H 16, one layer, batch 4 x 16, one thread).
+fn one_small_epoch(t: Training) -> Outcome {
+    t.sizes(8, 16, 1).window(4, 16).threads(1).epochs(1).run(|_| Flow::Continue).unwrap()
+}
+
 /// `folklstm sample 100 --free` (the shipped model) with `args`: stdout, tunes only.
 fn cli_sample(args: &[&str]) -> String {
     // The facade samples free unless told (`SampleOptions::guided`); the command line guides ABC.
@@ -96,14 +101,7 @@ fn restate_key_trains_on_labelled_parts_with_the_key_restated() {
         .map(|i| format!("X: {}\nT:t{i}\nM:6/8\nK:Em\n|:GAB c2A|d2e fed:|\n|:gfe d2B|A3 G3:|\n\n", i + 1))
         .collect();
     std::fs::write(d.join("parts.abc"), two_parts).unwrap();
-    let outcome = Training::new(d.join("parts.abc"), d.join("run"))
-        .restate_key()
-        .sizes(8, 16, 1)
-        .window(4, 16)
-        .threads(1)
-        .epochs(1)
-        .run(|_| Flow::Continue)
-        .unwrap();
+    let outcome = one_small_epoch(Training::new(d.join("parts.abc"), d.join("run")).restate_key());
     let meta = folklstm::checkpoint::load(outcome.checkpoint()).unwrap().meta;
     assert_eq!((meta.reflow, meta.label_parts, meta.restate_key, meta.mark_lines), (true, true, true, false));
 }
@@ -155,13 +153,7 @@ fn a_model_of_other_text_refuses_tunes_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let text = "Whose woods these are I think I know.\nHis house is in the village though;\n\n".repeat(30);
     std::fs::write(dir.path().join("verse.txt"), &text).unwrap();
-    let outcome = Training::new(dir.path().join("verse.txt"), dir.path().join("run"))
-        .sizes(8, 16, 1)
-        .window(4, 16)
-        .threads(1)
-        .epochs(1)
-        .run(|_| Flow::Continue)
-        .unwrap();
+    let outcome = one_small_epoch(Training::new(dir.path().join("verse.txt"), dir.path().join("run")));
     let model = Model::load(outcome.checkpoint()).unwrap();
     assert!(!model.is_abc());
     assert!(!model.options().guided, "a model of other text samples free");

@@ -663,7 +663,7 @@ impl Retoned {
 }
 
 /// The header key of a tune (its `K:` line before the first blank line).
-fn header_key(tune: &str) -> Option<super::judge::KeyName> {
+pub fn header_key(tune: &str) -> Option<super::judge::KeyName> {
     tune.lines()
         .take_while(|l| !l.trim().is_empty())
         .find_map(|l| l.strip_prefix("K:"))
